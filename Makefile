@@ -1,0 +1,65 @@
+# Appease: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/test.txt | sha1sum | cut -c1-12)
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(PY) requirements/base.txt requirements/test.txt
+	$(BIN)/pip install --quiet -r requirements/test.txt
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies
+
+migrate: install ## Apply database migrations
+	$(PY) manage.py migrate --no-input
+
+demo: install ## Start the demo: web, worker and beat on SQLite, no servers needed
+	mkdir -p var
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py demo_data
+	@echo ""
+	@echo "  Appease demo:   http://127.0.0.1:8000/admin/   API docs: http://127.0.0.1:8000/api/docs/"
+	@echo "  Stop with Ctrl-C."
+	@echo ""
+	$(BIN)/honcho start -f Procfile.demo
+
+test: install ## Run ruff and the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## Ruff lint and format check only
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Format the code with ruff
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+lock: $(PY) ## Re-pin requirements/*.txt from pyproject.toml
+	rm -rf var/lockenv && $(PYTHON) -m venv var/lockenv
+	var/lockenv/bin/pip install --quiet . && var/lockenv/bin/pip freeze --exclude appease > requirements/base.txt
+	var/lockenv/bin/pip install --quiet ".[test]" && var/lockenv/bin/pip freeze --exclude appease \
+		| sed '1i -r base.txt' | grep -vxFf requirements/base.txt > requirements/test.txt
+	rm -rf var/lockenv
+
+prod-check: install ## Django's deployment checks (set the production environment first)
+	DEBUG=0 $(PY) manage.py check --deploy --fail-level WARNING
+
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) var/*.sqlite3* var/broker var/celerybeat-schedule*
+
+.PHONY: help install migrate demo test lint format lock prod-check clean

@@ -1,0 +1,51 @@
+"""API plumbing shared by every app: the single exception handler, client identity."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from appease.exceptions import ApplicationError
+
+
+def exception_handler(exc, context):
+    """Every error answers `{"error": <machine code>, "detail": <text>, ...}`.
+
+    Validation errors add `fields`: a list of messages per input field.
+    """
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(as_serializer_error(exc))
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, ApplicationError):
+        body = {"error": exc.code, "detail": exc.message, **exc.extra}
+        return Response(body, status=exc.status)
+
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        response.data = {"error": "invalid", "detail": "The request has invalid fields.", "fields": fields}
+        response.status_code = status.HTTP_400_BAD_REQUEST
+    elif isinstance(exc, exceptions.ParseError):
+        response.data = {"error": "malformed_request", "detail": str(exc.detail)}
+    elif isinstance(exc, exceptions.APIException):
+        code = exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code
+        response.data = {"error": code, "detail": str(exc.detail)}
+    return response
+
+
+def client_ip(request) -> str:
+    """The caller's IP, honouring NUM_PROXIES the way DRF's throttles do."""
+    return BaseThrottle().get_ident(request)

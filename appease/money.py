@@ -1,0 +1,38 @@
+"""Money is a Decimal amount plus an ISO 4217 currency; never a float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+
+from babel.numbers import get_currency_precision, list_currencies
+
+
+@cache
+def known_currencies() -> frozenset[str]:
+    return frozenset(list_currencies())
+
+
+def is_known_currency(currency: str) -> bool:
+    return currency in known_currencies()
+
+
+@cache
+def currency_exponent(currency: str) -> int:
+    """Number of minor-unit digits: 2 for EUR, 0 for JPY, 3 for KWD."""
+    return get_currency_precision(currency)
+
+
+def decimal_places(amount: Decimal) -> int:
+    exponent = amount.as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def fits_currency(amount: Decimal, currency: str) -> bool:
+    """True when the amount has no more decimals than the currency allows."""
+    return decimal_places(amount.normalize()) <= currency_exponent(currency)
+
+
+def quantize(amount: Decimal, currency: str) -> Decimal:
+    step = Decimal(1).scaleb(-currency_exponent(currency))
+    return amount.quantize(step, rounding=ROUND_HALF_UP)

@@ -1,0 +1,44 @@
+"""The roles: Django groups with the permissions each role needs.
+
+Kept in step with the code by `roles_sync`, run after every migrate, so a new model's
+permissions reach the roles without a hand-written data migration.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group, Permission
+
+CSR = "CSR"
+SUPERVISOR = "Supervisor"
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    CSR: [],
+    SUPERVISOR: [
+        "coupons.view_offer",
+        "coupons.add_offer",
+        "coupons.change_offer",
+        "coupons.view_code",
+        "coupons.view_codebatch",
+        "coupons.add_codebatch",
+        "coupons.view_codeevent",
+        "coupons.view_redemption",
+        "coupons.view_merchant",
+        "coupons.add_merchant",
+        "coupons.change_merchant",
+        "coupons.view_merchantapikey",
+        "coupons.add_merchantapikey",
+        "coupons.change_merchantapikey",
+    ],
+}
+
+
+def roles_sync(**kwargs) -> None:
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _created = Group.objects.get_or_create(name=role)
+        wanted = []
+        for perm in perms:
+            app_label, codename = perm.split(".")
+            found = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+            if found is not None:
+                wanted.append(found)
+        group.permissions.set(wanted)

@@ -1,0 +1,298 @@
+"""Appease settings: every value comes from the environment through `appease.env`.
+
+The defaults run the demo on one machine with nothing else installed (SQLite under
+`var/`, a file-system Celery transport, an in-process cache). With DEBUG off, every
+secret must be given explicitly: a missing one is an ImproperlyConfigured error at
+start-up, never a silent default. See docs/configuration.md for the full list.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from babel.numbers import list_currencies
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+from appease.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("APPEASE_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", True)
+
+# Demo-only values. They are public (they are in this file), so they are refused
+# whenever DEBUG is off.
+_DEMO_SECRET_KEY = "demo-insecure-secret-key-do-not-use-in-production"
+_DEMO_CODE_HASH_KEY = "demo-insecure-code-hash-key"
+_DEMO_CODE_ENCRYPTION_KEY = "ZGVtby1pbnNlY3VyZS1jb2RlLWVuY3J5cHRpb24ta2U="
+
+SECRET_KEY = env_secret("SECRET_KEY", debug=DEBUG, demo_default=_DEMO_SECRET_KEY)
+# HMAC-SHA256 key for looking codes up by hash. Changing it makes every stored code
+# unfindable, so it is never rotated in place (see docs/adr/0002-codes-at-rest.md).
+CODE_HASH_KEY = env_secret("CODE_HASH_KEY", debug=DEBUG, demo_default=_DEMO_CODE_HASH_KEY)
+# Fernet keys for the encrypted plaintext needed at delivery; comma-separated, the
+# first encrypts, all decrypt (rotation with MultiFernet).
+CODE_ENCRYPTION_KEYS = env_list(
+    "CODE_ENCRYPTION_KEYS",
+    [_DEMO_CODE_ENCRYPTION_KEY] if DEBUG else [],
+)
+if not CODE_ENCRYPTION_KEYS:
+    raise ImproperlyConfigured("CODE_ENCRYPTION_KEYS must be set when DEBUG is off.")
+for _key in CODE_ENCRYPTION_KEYS:
+    try:
+        Fernet(_key)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            "CODE_ENCRYPTION_KEYS must hold Fernet keys (32 url-safe base64-encoded bytes); "
+            "make one with `python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'`."
+        ) from exc
+if not DEBUG and (
+    SECRET_KEY == _DEMO_SECRET_KEY
+    or CODE_HASH_KEY == _DEMO_CODE_HASH_KEY
+    or _DEMO_CODE_ENCRYPTION_KEY in CODE_ENCRYPTION_KEYS
+):
+    raise ImproperlyConfigured("The demo keys cannot be used with DEBUG off.")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    # modeltranslation must come before the admin to patch it.
+    "modeltranslation",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_api_key",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "appease",
+    "coupons",
+    "feedback",
+    "reporting",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "appease.urls"
+WSGI_APPLICATION = "appease.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'appease.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The demo runs a web server, a worker and beat on one file: WAL lets readers
+    # and a writer coexist, IMMEDIATE takes the write lock up front so two writers
+    # queue instead of failing with "database is locked" on lock upgrade.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Transactions are opened by services, where the logic is (docs/architecture.md).
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate-limit counters live here) -----------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    # Per process: fine for the demo's single web process, not for several
+    # (check appease.W001 says so).
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Auth ---------------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "admin:login"
+
+# --- Internationalisation ---------------------------------------------------------
+LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
+LANGUAGES = [
+    ("en", _("English")),
+    ("es", _("Spanish")),
+    ("pt-br", _("Brazilian Portuguese")),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
+
+# --- Money --------------------------------------------------------------------------
+DEFAULT_CURRENCY = env_str("DEFAULT_CURRENCY", "USD").upper()
+if DEFAULT_CURRENCY not in list_currencies():
+    raise ImproperlyConfigured(f"DEFAULT_CURRENCY {DEFAULT_CURRENCY!r} is not an ISO 4217 code.")
+
+# --- Static files -------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+
+# --- REST framework -----------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "appease.api.exception_handler",
+    "COERCE_DECIMAL_TO_STRING": True,
+    # Number of reverse proxies in front of the web processes: the client IP used for
+    # rate limits is read from X-Forwarded-For only that far back.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Appease API",
+    "DESCRIPTION": "Customer appeasement and service recovery: checkout redemption API.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI is served from our static files, not a CDN: it works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Redemption API -----------------------------------------------------------------
+# Failed code look-ups (unknown codes) allowed per API key and per client IP in one
+# window; past it the caller gets 429 with Retry-After.
+FAILED_LOOKUP_LIMIT = env_int("FAILED_LOOKUP_LIMIT", 10)
+FAILED_LOOKUP_WINDOW_SECONDS = env_int("FAILED_LOOKUP_WINDOW_SECONDS", 60)
+# Idempotency keys are kept at least this long (the purge task removes older ones).
+IDEMPOTENCY_KEY_TTL = timedelta(hours=max(24, env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)))
+# A request that holds a key longer than this is presumed dead (its process crashed)
+# and the key may be taken over by a retry.
+IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 30))
+
+# --- Code inventory -----------------------------------------------------------------
+CODE_ENTROPY_BITS = env_int("CODE_ENTROPY_BITS", 80)
+
+# --- Celery ---------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+if CELERY_BROKER_URL == "filesystem://":
+    # A broker that needs no server: a real worker process reads the messages the
+    # web process writes into this folder.
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Above the longest task's time limit, so a task acked late is not handed to
+        # a second worker while the first still runs it.
+        "visibility_timeout": 3600,
+    }
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 600
+CELERY_TASK_SOFT_TIME_LIMIT = 540
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Every periodic task, in one place.
+CELERY_BEAT_SCHEDULE = {
+    "idempotency-keys-purge": {
+        "task": "appease.tasks.idempotency_keys_purge_task",
+        "schedule": timedelta(hours=1),
+    },
+    "codes-expire": {
+        "task": "coupons.tasks.codes_expire_task",
+        "schedule": timedelta(minutes=5),
+    },
+    "code-batches-sweep": {
+        "task": "coupons.tasks.code_batches_sweep_task",
+        "schedule": timedelta(minutes=1),
+    },
+}
+
+# --- Email ----------------------------------------------------------------------------
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Appease <no-reply@localhost>")
+
+# --- Logging --------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
+
+# --- Security (production) ------------------------------------------------------------
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else None
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = False
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"

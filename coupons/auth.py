@@ -1,0 +1,41 @@
+"""Merchant authentication: `Authorization: Api-Key <key>`.
+
+djangorestframework-api-key stores keys hashed and ships the admin to create and
+revoke them; it offers a permission class only, so this authentication class puts the
+key (and so the merchant) on the request for the views and the rate limits.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import authentication, exceptions, permissions
+from rest_framework_api_key.permissions import KeyParser
+
+from coupons.models import MerchantAPIKey
+
+
+class MerchantApiKeyAuthentication(authentication.BaseAuthentication):
+    keyword = "Api-Key"
+    key_parser = KeyParser()
+
+    def authenticate(self, request):
+        key = self.key_parser.get(request)
+        if not key:
+            return None
+        try:
+            api_key = MerchantAPIKey.objects.get_from_key(key)
+        except MerchantAPIKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+        if api_key.has_expired:
+            raise exceptions.AuthenticationFailed("This API key has expired.")
+        return AnonymousUser(), api_key
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+class IsMerchant(permissions.BasePermission):
+    message = "A merchant API key is required."
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, MerchantAPIKey)

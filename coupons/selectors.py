@@ -1,0 +1,32 @@
+"""Reads of the code inventory shared by more than one caller."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q, QuerySet
+
+from coupons import codes
+from coupons.models import Code, Offer
+
+
+def code_get_by_plaintext(*, raw_code: str) -> Code | None:
+    """The code for what a customer typed, or None. Available (never issued) codes
+    are not visible to the outside: they answer like unknown ones."""
+    normalised = codes.normalise(raw_code)
+    if not normalised:
+        return None
+    return (
+        Code.objects.select_related("offer")
+        .exclude(status=Code.Status.AVAILABLE)
+        .filter(lookup_hash=codes.lookup_hash(normalised))
+        .first()
+    )
+
+
+def offer_inventory(*, offers: QuerySet[Offer] | None = None) -> QuerySet[Offer]:
+    """Offers annotated with their code counts per status."""
+    queryset = offers if offers is not None else Offer.objects.all()
+    return queryset.annotate(
+        available_count=Count("codes", filter=Q(codes__status=Code.Status.AVAILABLE)),
+        issued_count=Count("codes", filter=Q(codes__status=Code.Status.ISSUED)),
+        redeemed_count=Count("codes", filter=Q(codes__status=Code.Status.REDEEMED)),
+    )

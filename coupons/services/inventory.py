@@ -1,0 +1,379 @@
+"""The code inventory: generate, import, claim at issue time, void, expire."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from appease.exceptions import ApplicationError
+from appease.money import fits_currency
+from coupons import codes
+from coupons.events import code_expired_events, code_issued_event, code_voided_event
+from coupons.models import Code, CodeBatch, Offer
+
+INSERT_CHUNK = 10_000
+MAX_IMPORT_ERRORS = 200
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class NewCode:
+    normalised: str
+    display: str
+    balance: Decimal | None
+
+
+# --- Writing codes -------------------------------------------------------------------
+
+_COPY_COLUMNS = (
+    "offer_id",
+    "batch_id",
+    "lookup_hash",
+    "ciphertext",
+    "last4",
+    "status",
+    "currency",
+    "initial_balance_amount",
+    "balance_amount",
+    "created_at",
+)
+
+
+def _rows(*, offer: Offer, batch: CodeBatch, new_codes: Iterable[NewCode]) -> Iterator[tuple]:
+    now = timezone.now()
+    for new in new_codes:
+        yield (
+            offer.pk,
+            batch.pk,
+            codes.lookup_hash(new.normalised),
+            codes.encrypt(new.display),
+            codes.last4(new.normalised),
+            Code.Status.AVAILABLE,
+            offer.currency,
+            new.balance,
+            new.balance,
+            now,
+        )
+
+
+def _insert(*, offer: Offer, batch: CodeBatch, new_codes: Iterable[NewCode], progress: Progress | None) -> None:
+    """Insert codes fast: COPY on PostgreSQL, batched INSERTs elsewhere."""
+    rows = _rows(offer=offer, batch=batch, new_codes=new_codes)
+    if connection.vendor == "postgresql":
+        table = Code._meta.db_table
+        sql = f"COPY {table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for count, row in enumerate(rows, start=1):
+                copy.write_row(row)
+                if progress and count % INSERT_CHUNK == 0:
+                    progress(INSERT_CHUNK)
+        if progress:
+            progress(batch.quantity % INSERT_CHUNK)
+        return
+    chunk: list[Code] = []
+    for row in rows:
+        chunk.append(Code(**dict(zip(_COPY_COLUMNS, row, strict=True))))
+        if len(chunk) == INSERT_CHUNK:
+            Code.objects.bulk_create(chunk)
+            if progress:
+                progress(len(chunk))
+            chunk = []
+    if chunk:
+        Code.objects.bulk_create(chunk)
+        if progress:
+            progress(len(chunk))
+
+
+def _require_code_offer(offer: Offer) -> None:
+    if offer.is_soft:
+        raise ValidationError({"offer": _("Soft offers (apology, callback) carry no codes.")})
+
+
+# --- Generation ----------------------------------------------------------------------
+
+
+def code_batch_request(*, offer: Offer, quantity: int, actor=None) -> CodeBatch:
+    """Ask for `quantity` new codes; a worker generates them (`code_batch_generate`)."""
+    from coupons.tasks import code_batch_generate_task
+
+    _require_code_offer(offer)
+    if quantity < 1 or quantity > 10_000_000:
+        raise ValidationError({"quantity": _("Ask for 1 to 10,000,000 codes.")})
+    with transaction.atomic():
+        batch = CodeBatch.objects.create(
+            offer=offer, source=CodeBatch.Source.GENERATED, quantity=quantity, created_by=actor
+        )
+        transaction.on_commit(lambda: code_batch_generate_task.delay(batch.pk))
+    return batch
+
+
+def code_batch_generate(*, batch_id: int, progress: Progress | None = None) -> CodeBatch | None:
+    """Generate a pending batch's codes in one transaction: all of them or none.
+
+    Safe to run twice: only the caller whose conditional update moved the batch from
+    `pending` to `running` does the work. A batch left `running` by a crashed worker is
+    put back to `pending` by `code_batches_sweep`.
+    """
+    now = timezone.now()
+    claimed = CodeBatch.objects.filter(pk=batch_id, status=CodeBatch.Status.PENDING).update(
+        status=CodeBatch.Status.RUNNING, started_at=now
+    )
+    if not claimed:
+        return None
+    batch = CodeBatch.objects.select_related("offer").get(pk=batch_id)
+    offer = batch.offer
+    try:
+        with transaction.atomic():
+            balance = offer.value_amount if offer.has_balance else None
+            _insert(
+                offer=offer,
+                batch=batch,
+                new_codes=(_new_generated(prefix=offer.code_prefix, balance=balance) for _ in range(batch.quantity)),
+                progress=progress,
+            )
+            CodeBatch.objects.filter(pk=batch.pk).update(status=CodeBatch.Status.DONE, finished_at=timezone.now())
+    except Exception as exc:
+        CodeBatch.objects.filter(pk=batch.pk).update(
+            status=CodeBatch.Status.FAILED, finished_at=timezone.now(), error=type(exc).__name__
+        )
+        raise
+    batch.refresh_from_db()
+    return batch
+
+
+def _new_generated(*, prefix: str, balance: Decimal | None) -> NewCode:
+    normalised = codes.generate(prefix=prefix)
+    return NewCode(normalised=normalised, display=codes.format_for_reading(normalised, prefix=prefix), balance=balance)
+
+
+def code_batches_sweep(*, lease: timedelta = timedelta(minutes=15)) -> list[int]:
+    """Re-queue batches a crashed worker left running, and pending ones never picked up."""
+    from coupons.tasks import code_batch_generate_task
+
+    now = timezone.now()
+    CodeBatch.objects.filter(status=CodeBatch.Status.RUNNING, started_at__lt=now - lease).update(
+        status=CodeBatch.Status.PENDING, started_at=None
+    )
+    pending = list(
+        CodeBatch.objects.filter(
+            status=CodeBatch.Status.PENDING,
+            source=CodeBatch.Source.GENERATED,
+            created_at__lt=now - timedelta(seconds=30),
+        ).values_list("pk", flat=True)
+    )
+    for batch_id in pending:
+        code_batch_generate_task.delay(batch_id)
+    return pending
+
+
+# --- Import --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportError_:
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return _("line %(line)d: %(message)s") % {"line": self.line, "message": self.message}
+
+
+def _parse_import(*, offer: Offer, text: str) -> tuple[list[tuple[int, NewCode]], list[ImportError_]]:
+    """Rows of `code[,balance]`, a header line optional. Line numbers are the file's."""
+    parsed: list[tuple[int, NewCode]] = []
+    errors: list[ImportError_] = []
+    seen: dict[str, int] = {}
+    reader = csv.reader(io.StringIO(text))
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if line == 1 and row[0].strip().lower() in {"code", "codes"}:
+            continue
+        raw = row[0]
+        normalised = codes.normalise(raw)
+        if not normalised:
+            errors.append(ImportError_(line, _("the code is empty")))
+            continue
+        if len(normalised) > codes.MAX_CODE_LENGTH or not codes.NORMALISED_CODE.match(normalised):
+            errors.append(ImportError_(line, _("a code is 1 to 64 letters and digits")))
+            continue
+        if normalised in seen:
+            errors.append(
+                ImportError_(line, _("duplicate of line %(first)d in this file") % {"first": seen[normalised]})
+            )
+            continue
+        seen[normalised] = line
+        balance = None
+        if offer.has_balance:
+            balance_text = row[1].strip() if len(row) > 1 else ""
+            if not balance_text:
+                balance = offer.value_amount
+            else:
+                try:
+                    balance = Decimal(balance_text)
+                except InvalidOperation:
+                    errors.append(
+                        ImportError_(line, _("the balance %(value)r is not a number") % {"value": balance_text})
+                    )
+                    continue
+                if not balance.is_finite() or balance <= 0 or not fits_currency(balance, offer.currency):
+                    errors.append(
+                        ImportError_(
+                            line,
+                            _("the balance must be above zero with at most the decimals of %(currency)s")
+                            % {"currency": offer.currency},
+                        )
+                    )
+                    continue
+        elif len(row) > 1 and row[1].strip():
+            errors.append(ImportError_(line, _("only gift-card codes carry a balance")))
+            continue
+        parsed.append((line, NewCode(normalised=normalised, display=raw.strip(), balance=balance)))
+    return parsed, errors
+
+
+def _already_stored(parsed: list[tuple[int, NewCode]]) -> list[ImportError_]:
+    errors = []
+    for start in range(0, len(parsed), 1000):
+        chunk = parsed[start : start + 1000]
+        by_hash = {codes.lookup_hash(new.normalised): line for line, new in chunk}
+        for stored in Code.objects.filter(lookup_hash__in=list(by_hash)).values_list("lookup_hash", flat=True):
+            errors.append(ImportError_(by_hash[bytes(stored)], _("this code is already in the inventory")))
+    return sorted(errors, key=lambda error: error.line)
+
+
+def code_batch_import(
+    *, offer: Offer, text: str, filename: str = "", actor=None, progress: Progress | None = None
+) -> CodeBatch:
+    """Import a provider's codes from CSV text, all or nothing.
+
+    Every malformed row and every duplicate (in the file or against the inventory) is
+    reported with its line number in one ValidationError, and nothing is written.
+    """
+    _require_code_offer(offer)
+    parsed, errors = _parse_import(offer=offer, text=text)
+    errors.extend(_already_stored(parsed))
+    if not parsed and not errors:
+        errors.append(ImportError_(1, _("the file has no codes")))
+    if errors:
+        errors.sort(key=lambda error: error.line)
+        messages = [str(error) for error in errors[:MAX_IMPORT_ERRORS]]
+        if len(errors) > MAX_IMPORT_ERRORS:
+            messages.append(_("… and %(count)d more errors") % {"count": len(errors) - MAX_IMPORT_ERRORS})
+        raise ValidationError({"file": messages})
+    with transaction.atomic():
+        now = timezone.now()
+        batch = CodeBatch.objects.create(
+            offer=offer,
+            source=CodeBatch.Source.IMPORTED,
+            status=CodeBatch.Status.DONE,
+            quantity=len(parsed),
+            filename=filename[:255],
+            created_by=actor,
+            started_at=now,
+            finished_at=now,
+        )
+        # The unique index on lookup_hash still guards against a concurrent import of
+        # the same codes: the loser's whole transaction rolls back.
+        _insert(offer=offer, batch=batch, new_codes=(new for _line, new in parsed), progress=progress)
+    return batch
+
+
+# --- Lifecycle -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    code: Code
+    plaintext: str
+
+
+def code_issue(*, offer: Offer, actor=None, reason: str = "") -> IssuedCode:
+    """Take a code from the offer's inventory (or make one) and mark it issued.
+
+    Runs inside the caller's transaction. Concurrent callers never get the same code:
+    the row is claimed with SELECT … FOR UPDATE SKIP LOCKED, so a second caller skips
+    a row the first holds instead of waiting for it.
+    """
+    _require_code_offer(offer)
+    now = timezone.now()
+    code = (
+        Code.objects.select_for_update(skip_locked=True)
+        .filter(offer=offer, status=Code.Status.AVAILABLE)
+        .order_by("pk")
+        .first()
+    )
+    if code is None:
+        if not offer.generate_on_demand:
+            raise ApplicationError(
+                "inventory_empty",
+                _("No codes are left for “%(offer)s”. Ask a supervisor to add codes.") % {"offer": offer.name},
+                status=409,
+            )
+        code = _generate_one(offer=offer)
+    code.status = Code.Status.ISSUED
+    code.issued_at = now
+    code.expires_at = now + timedelta(days=offer.validity_days)
+    code.save(update_fields=["status", "issued_at", "expires_at"])
+    code_issued_event(code=code, actor_user=actor, reason=reason)
+    return IssuedCode(code=code, plaintext=codes.decrypt(code.ciphertext))
+
+
+def _generate_one(*, offer: Offer) -> Code:
+    balance = offer.value_amount if offer.has_balance else None
+    new = _new_generated(prefix=offer.code_prefix, balance=balance)
+    return Code.objects.create(
+        offer=offer,
+        lookup_hash=codes.lookup_hash(new.normalised),
+        ciphertext=codes.encrypt(new.display),
+        last4=codes.last4(new.normalised),
+        currency=offer.currency,
+        initial_balance_amount=balance,
+        balance_amount=balance,
+    )
+
+
+@transaction.atomic
+def code_void(*, code: Code, actor, reason: str) -> Code:
+    """Cancel an unredeemed code (issued or still in the inventory)."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the code is voided.")})
+    # Locked so the ledger's from-state is the state we changed.
+    locked = Code.objects.select_for_update().get(pk=code.pk)
+    if locked.status not in (Code.Status.AVAILABLE, Code.Status.ISSUED):
+        raise ApplicationError("not_voidable", _("Only an unredeemed, unexpired code can be voided."), status=409)
+    from_status = locked.status
+    locked.status = Code.Status.VOIDED
+    locked.voided_at = timezone.now()
+    locked.save(update_fields=["status", "voided_at"])
+    code_voided_event(code=locked, from_status=from_status, actor_user=actor, reason=reason)
+    return locked
+
+
+def codes_expire(*, now=None, chunk: int = 1000) -> int:
+    """Move issued codes past their expiry to `expired`, with a ledger row each."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Code.objects.select_for_update(skip_locked=True)
+                .filter(status=Code.Status.ISSUED, expires_at__lte=now)
+                .order_by("pk")[:chunk]
+            )
+            if not batch:
+                return total
+            Code.objects.filter(pk__in=[code.pk for code in batch]).update(status=Code.Status.EXPIRED)
+            code_expired_events(codes=batch)
+            total += len(batch)
