@@ -174,21 +174,28 @@ class CodeValidateApi(APIView):
 
 
 class RedemptionOutputSerializer(serializers.Serializer):
+    """The answer to a redemption: only fields that never change, so a replay of the
+    Idempotency-Key returns exactly the first answer."""
+
     id = serializers.UUIDField()
     code_last4 = serializers.CharField(source="code.last4")
     order_id = serializers.CharField()
     discount = serializers.SerializerMethodField()
     currency = serializers.CharField()
     balance_remaining = serializers.SerializerMethodField(help_text="Gift cards only; null for coupons.")
-    status = serializers.CharField()
     redeemed_at = serializers.DateTimeField()
-    reversed_at = serializers.DateTimeField(allow_null=True)
 
     def get_discount(self, obj: Redemption) -> str:
         return money(obj.discount_amount, obj.currency)
 
     def get_balance_remaining(self, obj: Redemption) -> str | None:
         return money(obj.balance_after_amount, obj.currency)
+
+
+class RedemptionReversedOutputSerializer(RedemptionOutputSerializer):
+    status = serializers.CharField()
+    reversed_at = serializers.DateTimeField(allow_null=True)
+    reverse_reason = serializers.CharField()
 
 
 class RedemptionCreateApi(APIView):
@@ -276,7 +283,7 @@ class RedemptionReverseApi(APIView):
     @extend_schema(
         operation_id="redemptions_reverse",
         request=InputSerializer,
-        responses={200: RedemptionOutputSerializer, 400: ERROR, 401: ERROR, 404: ERROR},
+        responses={200: RedemptionReversedOutputSerializer, 400: ERROR, 401: ERROR, 404: ERROR},
     )
     def post(self, request, redemption_id):
         serializer = self.InputSerializer(data=request.data)
@@ -289,4 +296,4 @@ class RedemptionReverseApi(APIView):
             )
         except Redemption.DoesNotExist:
             raise exceptions.NotFound(_("No such redemption for this merchant.")) from None
-        return Response(RedemptionOutputSerializer(redemption).data)
+        return Response(RedemptionReversedOutputSerializer(redemption).data)

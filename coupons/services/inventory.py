@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from appease.exceptions import ApplicationError
 from appease.money import fits_currency
+from appease.queue import enqueue_on_commit
 from coupons import codes
 from coupons.events import code_expired_events, code_issued_event, code_voided_event
 from coupons.models import Code, CodeBatch, Offer
@@ -113,7 +114,7 @@ def code_batch_request(*, offer: Offer, quantity: int, actor=None) -> CodeBatch:
         batch = CodeBatch.objects.create(
             offer=offer, source=CodeBatch.Source.GENERATED, quantity=quantity, created_by=actor
         )
-        transaction.on_commit(lambda: code_batch_generate_task.delay(batch.pk))
+        enqueue_on_commit(code_batch_generate_task, batch.pk)
     return batch
 
 

@@ -353,3 +353,14 @@ def test_wrong_and_revoked_keys_are_refused(api, merchant_key):
 def test_a_logged_in_user_is_not_a_merchant(admin_client):
     response = admin_client.post(VALIDATE, {"code": "X"}, content_type="application/json")
     assert response.status_code in (401, 403)
+
+
+def test_replay_after_a_reversal_still_returns_the_first_answer(api):
+    issued = issued_code()
+    body = redeem_body(issued.plaintext)
+    first = api.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    api.post(reverse_url(first.json()["id"]), {"reason": "cancelled"}, format="json")
+    replay = api.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert replay.status_code == 201
+    assert replay.json() == first.json()
+    assert Redemption.objects.count() == 1

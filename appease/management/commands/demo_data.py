@@ -1,0 +1,179 @@
+"""Load the demo: people, offers with codes, a merchant key and a few issued codes.
+
+Safe to run again: existing rows are kept, a fresh API key replaces the previous demo
+key (keys are stored hashed, so the old one cannot be shown again).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from appease.roles import CSR, SUPERVISOR
+from coupons.models import Code, Merchant, MerchantAPIKey, Offer
+from coupons.services.inventory import code_batch_generate, code_batch_request, code_issue
+
+DEMO_PASSWORD = "appease-demo"  # noqa: S105  (printed on screen; the demo refuses to run with DEBUG off)
+CODES_PER_OFFER = 200
+
+PEOPLE = [
+    ("supervisor", "Sofía", "Martínez", SUPERVISOR),
+    ("ana", "Ana", "García", CSR),
+    ("bruno", "Bruno", "Souza", CSR),
+    ("carla", "Carla", "Lima", CSR),
+]
+
+OFFERS = [
+    {
+        "name": "Sorry: 10% off",
+        "kind": Offer.Kind.PERCENT_OFF,
+        "percent": Decimal("10"),
+        "max_discount_amount": Decimal("20.00"),
+        "cost_amount": Decimal("2.00"),
+        "code_prefix": "SORRY",
+        "description_en": "10% off your next order (up to $20)",
+        "description_es": "10 % de descuento en tu próximo pedido (hasta 20 $)",
+        "description_pt_br": "10% de desconto no seu próximo pedido (até US$ 20)",
+    },
+    {
+        "name": "$5 off next order",
+        "kind": Offer.Kind.AMOUNT_OFF,
+        "value_amount": Decimal("5.00"),
+        "cost_amount": Decimal("3.50"),
+        "min_order_amount": Decimal("20.00"),
+        "description_en": "$5 off your next order of $20 or more",
+        "description_es": "5 $ de descuento en tu próximo pedido desde 20 $",
+        "description_pt_br": "US$ 5 de desconto no seu próximo pedido a partir de US$ 20",
+    },
+    {
+        "name": "$25 gift card",
+        "kind": Offer.Kind.GIFT_CARD,
+        "value_amount": Decimal("25.00"),
+        "cost_amount": Decimal("18.00"),
+        "validity_days": 365,
+        "description_en": "A $25 gift card, spend it across as many orders as you like",
+        "description_es": "Una tarjeta regalo de 25 $, para gastar en los pedidos que quieras",
+        "description_pt_br": "Um vale-presente de US$ 25 para usar em quantos pedidos quiser",
+    },
+    {
+        "name": "Free dessert",
+        "kind": Offer.Kind.FREE_ITEM,
+        "value_amount": Decimal("6.50"),
+        "cost_amount": Decimal("1.80"),
+        "item_sku": "DESSERT-01",
+        "validity_days": 30,
+        "description_en": "A free dessert with your next order",
+        "description_es": "Un postre gratis con tu próximo pedido",
+        "description_pt_br": "Uma sobremesa grátis no seu próximo pedido",
+    },
+    {
+        "name": "R$ 30 de desconto",
+        "kind": Offer.Kind.AMOUNT_OFF,
+        "value_amount": Decimal("30.00"),
+        "currency": "BRL",
+        "cost_amount": Decimal("20.00"),
+        "description_en": "R$ 30 off your next order",
+        "description_es": "30 R$ de descuento en tu próximo pedido",
+        "description_pt_br": "R$ 30 de desconto no seu próximo pedido",
+    },
+    {
+        "name": "Sincere apology",
+        "kind": Offer.Kind.APOLOGY,
+        "description_en": "Our sincere apology",
+        "description_es": "Nuestras sinceras disculpas",
+        "description_pt_br": "Nossas sinceras desculpas",
+    },
+    {
+        "name": "Callback from a supervisor",
+        "kind": Offer.Kind.CALLBACK,
+        "description_en": "A supervisor will call you back",
+        "description_es": "Un supervisor te devolverá la llamada",
+        "description_pt_br": "Um supervisor retornará sua ligação",
+    },
+]
+
+
+class Command(BaseCommand):
+    help = _("Load demo data: a supervisor, three CSRs, offers with codes and a merchant API key.")
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(_("The demo data has public passwords: it loads only with DEBUG on."))
+        with transaction.atomic():
+            people = self._people()
+            offers = [self._offer(spec) for spec in OFFERS]
+            merchant, key = self._merchant_key()
+        for offer in offers:
+            self._stock(offer)
+        samples = self._samples(offers, people["supervisor"])
+        self._report(key, samples)
+
+    def _people(self):
+        user_model = get_user_model()
+        people = {}
+        for username, first, last, role in PEOPLE:
+            user, created = user_model.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last, "email": f"{username}@demo.appease.local"},
+            )
+            if created:
+                user.set_password(DEMO_PASSWORD)
+            user.is_staff = role == SUPERVISOR
+            user.save()
+            user.groups.add(Group.objects.get(name=role))
+            people[username] = user
+        return people
+
+    def _offer(self, spec: dict) -> Offer:
+        fields = {"currency": "USD", "validity_days": 90, **spec}
+        offer = Offer.objects.filter(name=fields["name"]).first()
+        if offer is None:
+            offer = Offer(**fields)
+            offer.full_clean()
+            offer.save()
+        return offer
+
+    def _merchant_key(self):
+        merchant, _created = Merchant.objects.get_or_create(name="Demo Shop")
+        MerchantAPIKey.objects.filter(merchant=merchant, name="demo checkout").update(revoked=True)
+        _api_key, key = MerchantAPIKey.objects.create_key(name="demo checkout", merchant=merchant)
+        return merchant, key
+
+    def _stock(self, offer: Offer) -> None:
+        if offer.is_soft:
+            return
+        missing = CODES_PER_OFFER - offer.codes.filter(status=Code.Status.AVAILABLE).count()
+        if missing > 0:
+            batch = code_batch_request(offer=offer, quantity=missing)
+            code_batch_generate(batch_id=batch.pk)
+
+    def _samples(self, offers: list[Offer], supervisor) -> list[tuple[Offer, str]]:
+        samples = []
+        for offer in offers:
+            if offer.is_soft:
+                continue
+            with transaction.atomic():
+                issued = code_issue(offer=offer, actor=supervisor, reason="demo sample for the API walkthrough")
+            samples.append((offer, issued.plaintext))
+        return samples
+
+    def _report(self, key: str, samples: list[tuple[Offer, str]]) -> None:
+        out = self.stdout
+        out.write("")
+        out.write(self.style.SUCCESS(_("Demo data loaded.")))
+        out.write(_("Logins (password “%(password)s”):") % {"password": DEMO_PASSWORD})
+        for username, first, last, role in PEOPLE:
+            out.write(f"  {username:<11} {first} {last} ({role})")
+        out.write("")
+        out.write(_("Merchant API key for “Demo Shop” (shown once, stored hashed):"))
+        out.write(f"  export APPEASE_KEY='{key}'")
+        out.write("")
+        out.write(_("Issued codes to try the checkout API with:"))
+        for offer, plaintext in samples:
+            out.write(f"  {plaintext:<28} {offer.name} ({offer.currency})")

@@ -1,0 +1,27 @@
+"""Enqueue Celery tasks only after the transaction that wrote their rows commits.
+
+The database row is the truth (the outbox); the message only says "look now". So a
+broker that is down at commit time must not fail the request or roll anything back:
+the error is logged and a beat sweeper enqueues the row later.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue_on_commit(task, *args) -> None:
+    """`task.delay(*args)` once the current transaction commits; never raises."""
+
+    def publish() -> None:
+        try:
+            task.delay(*args)
+        except Exception:
+            # The sweeper re-enqueues the row; args are ids only, safe to log.
+            logger.warning("enqueue of %s%r failed; the sweeper will retry", task.name, args, exc_info=True)
+
+    transaction.on_commit(publish)

@@ -1,0 +1,57 @@
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from coupons.models import Code, MerchantAPIKey, Offer
+
+pytestmark = pytest.mark.django_db
+
+
+def load_demo() -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command("demo_data", stdout=out)
+    return out.getvalue()
+
+
+def test_demo_data_gives_people_offers_codes_and_a_working_key(settings):
+    # given
+    settings.DEBUG = True
+    # when
+    out = load_demo()
+    # then
+    assert User.objects.get(username="supervisor").groups.filter(name="Supervisor").exists()
+    assert User.objects.filter(groups__name="CSR").count() == 3
+    assert Offer.objects.filter(kind__in=["apology", "callback"]).count() == 2
+    assert Code.objects.filter(status=Code.Status.AVAILABLE).count() >= 5 * 199
+    key = re.search(r"APPEASE_KEY='([^']+)'", out).group(1)
+    sample = re.search(r"^\s+(N[\w-]+|[A-Z0-9]{4}-[\w-]+)\s+\$5 off", out, re.MULTILINE).group(1)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    response = client.post(
+        "/api/v1/redemptions",
+        {"code": sample, "order_id": "demo-1", "order_total": "25.00", "currency": "USD"},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+
+
+def test_demo_data_runs_twice_and_revokes_the_previous_key(settings):
+    settings.DEBUG = True
+    load_demo()
+    load_demo()
+    assert User.objects.filter(username="ana").count() == 1
+    assert MerchantAPIKey.objects.filter(name="demo checkout", revoked=False).count() == 1
+    assert Code.objects.filter(offer__name="Free dessert", status=Code.Status.AVAILABLE).count() == 199  # topped up to 200, one sample issued
+
+
+def test_demo_data_refuses_debug_off(settings):
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError):
+        load_demo()

@@ -1,0 +1,68 @@
+"""Settings are read at import time, so each case runs in a fresh interpreter."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from cryptography.fernet import Fernet
+
+PROD = {
+    "DEBUG": "0",
+    "SECRET_KEY": "s" * 50,
+    "CODE_HASH_KEY": "h" * 40,
+    "CODE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+    "ALLOWED_HOSTS": "appease.example.com",
+}
+
+
+def start_django(**env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in PROD}
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "appease.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_settings_start_with_every_secret_given():
+    result = start_django(**PROD)
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "CODE_HASH_KEY", "CODE_ENCRYPTION_KEYS"])
+def test_a_missing_secret_with_debug_off_is_improperly_configured(missing):
+    env = {k: v for k, v in PROD.items() if k != missing}
+    result = start_django(**env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert missing in result.stderr
+
+
+def test_demo_keys_are_refused_with_debug_off():
+    from appease import settings as demo
+
+    result = start_django(**{**PROD, "CODE_HASH_KEY": demo._DEMO_CODE_HASH_KEY})
+    assert result.returncode != 0
+    assert "demo keys" in result.stderr
+
+
+def test_a_malformed_encryption_key_is_refused():
+    result = start_django(**{**PROD, "CODE_ENCRYPTION_KEYS": "not-a-fernet-key"})
+    assert result.returncode != 0
+    assert "Fernet" in result.stderr
+
+
+def test_an_unknown_default_currency_is_refused():
+    result = start_django(**{**PROD, "DEFAULT_CURRENCY": "ABC"})
+    assert result.returncode != 0
+    assert "DEFAULT_CURRENCY" in result.stderr
+
+
+def test_debug_on_runs_the_demo_with_no_environment():
+    result = start_django(DEBUG="1")
+    assert result.returncode == 0, result.stderr
