@@ -18,7 +18,7 @@ PROD = {
 
 def start_django(**env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if k not in PROD}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
         env={**clean, "DJANGO_SETTINGS_MODULE": "appease.settings", **env},
         capture_output=True,

@@ -108,7 +108,7 @@ class Command(BaseCommand):
         with transaction.atomic():
             people = self._people()
             offers = [self._offer(spec) for spec in OFFERS]
-            merchant, key = self._merchant_key()
+            _merchant, key = self._merchant_key()
         for offer in offers:
             self._stock(offer)
         samples = self._samples(offers, people["supervisor"])
