@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "phonenumber_field",
     "appease",
     "coupons",
     "feedback",
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "appease.middleware.RequestIdMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -224,6 +226,11 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=max(24, env_int("IDEMPOTENCY_KEY_TTL_HOURS
 # and the key may be taken over by a retry.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 30))
 
+# --- Issuance -------------------------------------------------------------------------
+# Pending approvals older than this are escalated to every supervisor by email.
+APPROVAL_ESCALATE_AFTER = timedelta(minutes=env_int("APPROVAL_ESCALATE_AFTER_MINUTES", 15))
+PHONENUMBER_DEFAULT_REGION = None  # phone numbers must be given in international (E.164) form
+
 # --- Code inventory -----------------------------------------------------------------
 CODE_ENTROPY_BITS = env_int("CODE_ENTROPY_BITS", 80)
 
@@ -266,6 +273,10 @@ CELERY_BEAT_SCHEDULE = {
     "codes-expire": {
         "task": "coupons.tasks.codes_expire_task",
         "schedule": timedelta(minutes=5),
+    },
+    "approvals-escalate": {
+        "task": "appease.tasks.approvals_escalate_task",
+        "schedule": timedelta(minutes=1),
     },
     "code-batches-sweep": {
         "task": "coupons.tasks.code_batches_sweep_task",

@@ -44,3 +44,51 @@ def merchant_with_key(name: str | None = None) -> tuple[Merchant, str]:
     merchant = Merchant.objects.create(name=name or f"Shop {next(_seq)}")
     _api_key, key = MerchantAPIKey.objects.create_key(name="checkout", merchant=merchant)
     return merchant, key
+
+
+# --- The issuance domain ----------------------------------------------------------------
+
+
+def staff_user(role: str = "CSR", *, username: str | None = None, team=None, policy=None):
+    from django.contrib.auth.models import Group, User
+
+    from appease.models import StaffProfile
+
+    user = User.objects.create_user(
+        username=username or f"{role.lower()}{next(_seq)}", password="pw", email=f"u{next(_seq)}@example.com"
+    )
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    if role == "Supervisor":
+        user.is_staff = True
+        user.save()
+    StaffProfile.objects.create(user=user, team=team, policy=policy)
+    return user
+
+
+def policy_create(*, currency: str = "USD", over_limit: str = "approval", max_per_customer=None, **budget):
+    from appease.models import LimitBudget, LimitPolicy
+
+    policy = LimitPolicy.objects.create(
+        name=f"Policy {next(_seq)}", over_limit=over_limit, max_issuances_per_customer=max_per_customer
+    )
+    LimitBudget.objects.create(policy=policy, currency=currency, **budget)
+    return policy
+
+
+def customer_create(**fields):
+    from appease.models import Customer
+
+    n = next(_seq)
+    defaults = {"name": f"Customer {n}", "email": f"customer{n}@example.com", "preferred_channel": "email"}
+    defaults.update(fields)
+    customer = Customer(**defaults)
+    customer.full_clean()
+    customer.save()
+    return customer
+
+
+def reason_create(code: str | None = None, incident_type: str = "late_delivery"):
+    from appease.models import ReasonCode
+
+    n = next(_seq)
+    return ReasonCode.objects.create(code=code or f"reason-{n}", label=f"Reason {n}", incident_type=incident_type)

@@ -1,0 +1,355 @@
+"""The issuance API: used by the CSR web UI (session) and by API clients (token)."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from phonenumber_field.serializerfields import PhoneNumberField
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from appease.context import Actor
+from appease.filters import IssuanceFilter
+from appease.models import Channel, Customer, Issuance, ReasonCode
+from appease.permissions import IsStaffMember, IsSupervisor, StaffApiKeyAuthentication
+from appease.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
+from appease.services.customers import customer_create
+from appease.services.idempotency import idempotency_key_begin, request_fingerprint
+from appease.services.issuance import issuance_approve, issuance_create, issuance_reject, issuance_void
+from appease.services.limits import limits_remaining
+from coupons.apis import ERROR, IDEMPOTENCY_HEADER, money
+from coupons.models import Offer
+
+STAFF_AUTH = [SessionAuthentication, StaffApiKeyAuthentication]
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class IssuanceOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(source="effective_status")
+    csr = serializers.CharField(source="csr.username")
+    customer_id = serializers.IntegerField()
+    offer_id = serializers.IntegerField()
+    offer = serializers.CharField(source="offer.name")
+    kind = serializers.CharField(source="offer.kind")
+    reason_code = serializers.CharField(source="reason_code.code")
+    channel = serializers.CharField()
+    note = serializers.CharField()
+    code_last4 = serializers.SerializerMethodField()
+    face_value = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+    breached_limits = serializers.JSONField()
+    complaint_started_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    issued_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    redeemed_at = serializers.DateTimeField(allow_null=True)
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    decision_comment = serializers.CharField()
+
+    def get_code_last4(self, obj: Issuance) -> str | None:
+        return obj.code.last4 if obj.code_id else None
+
+    def get_face_value(self, obj: Issuance) -> str:
+        return money(obj.face_value_amount, obj.currency)
+
+    def get_cost(self, obj: Issuance) -> str:
+        return money(obj.cost_amount, obj.currency)
+
+
+def limits_payload(user, currency: str) -> dict | None:
+    remaining = limits_remaining(user=user, currency=currency)
+    if remaining is None:
+        return None
+    return {
+        "currency": remaining.currency,
+        "remaining_today": remaining.remaining["day"],
+        "remaining_week": remaining.remaining["week"],
+        "remaining_month": remaining.remaining["month"],
+        "spent_today": remaining.spent["day"],
+    }
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = PhoneNumberField(required=False, allow_blank=True)
+    preferred_channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    channel_handle = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    language = serializers.ChoiceField(choices=Customer._meta.get_field("language").choices, required=False)
+    tier = serializers.ChoiceField(choices=Customer.Tier.choices, required=False)
+    consent_email = serializers.BooleanField(required=False)
+    consent_sms = serializers.BooleanField(required=False)
+    consent_chat = serializers.BooleanField(required=False)
+    consent_social = serializers.BooleanField(required=False)
+
+
+class IssuanceListCreateApi(APIView):
+    """GET: issuances you may see, filtered and paginated. POST: give an appeasement."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    scope = "issuances.create"
+
+    class InputSerializer(serializers.Serializer):
+        customer_id = serializers.IntegerField(required=False)
+        customer = CustomerInputSerializer(required=False)
+        offer_id = serializers.IntegerField()
+        reason_code = serializers.CharField(max_length=40)
+        channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        complaint_started_at = serializers.DateTimeField(required=False, allow_null=True)
+
+        def validate(self, attrs):
+            if ("customer_id" in attrs) == ("customer" in attrs):
+                raise serializers.ValidationError({"customer_id": _("Give either customer_id or customer.")})
+            return attrs
+
+    class CreatedSerializer(IssuanceOutputSerializer):
+        limits = serializers.DictField(allow_null=True)
+
+    @extend_schema(
+        operation_id="issuances_list",
+        parameters=[
+            OpenApiParameter(name, str, description=f"Filter by {name}") for name in IssuanceFilter.base_filters
+        ],
+        responses={200: IssuanceOutputSerializer(many=True), 401: ERROR, 403: ERROR},
+    )
+    def get(self, request):
+        queryset = issuances_visible_to(request.user).order_by("-created_at")
+        filterset = IssuanceFilter(request.query_params, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        return paginator.get_paginated_response(IssuanceOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="issuances_create",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={201: CreatedSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        actor = Actor.from_request(request)
+
+        record = None
+        key = request.headers.get("Idempotency-Key")
+        if key is not None:
+            record = idempotency_key_begin(
+                scope=self.scope,
+                owner=f"user:{request.user.pk}",
+                key=key,
+                fingerprint=request_fingerprint(request.data),
+            )
+            if record.is_completed:
+                return self._replay(request, record)
+
+        offer = Offer.objects.filter(pk=data["offer_id"]).first()
+        reason = ReasonCode.objects.filter(code=data["reason_code"]).first()
+        errors = {}
+        if offer is None:
+            errors["offer_id"] = [_("No such offer.")]
+        if reason is None:
+            errors["reason_code"] = [_("No such reason code.")]
+        if "customer_id" in data:
+            customer = Customer.objects.filter(pk=data["customer_id"]).first()
+            if customer is None:
+                errors["customer_id"] = [_("No such customer.")]
+        if errors:
+            raise serializers.ValidationError(errors)
+        if "customer" in data:
+            customer = customer_create(actor=actor, **data["customer"])
+        issuance = issuance_create(
+            actor=actor,
+            customer=customer,
+            offer=offer,
+            reason_code=reason,
+            channel=data.get("channel"),
+            note=data["note"],
+            complaint_started_at=data.get("complaint_started_at"),
+            idempotency_key=record,
+        )
+        return Response(self._created(request, issuance), status=status.HTTP_201_CREATED)
+
+    def _created(self, request, issuance: Issuance) -> dict:
+        body = IssuanceOutputSerializer(issuance).data
+        body["limits"] = limits_payload(request.user, issuance.currency)
+        return body
+
+    def _replay(self, request, record) -> Response:
+        result = record.result or {}
+        if "issuance_id" in result:
+            issuance = issuances_visible_to(request.user).get(pk=result["issuance_id"])
+            body = self._created(request, issuance)
+        else:
+            body = result
+        return Response(body, status=record.response_status, headers={"Idempotent-Replayed": "true"})
+
+
+class DecisionInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class IssuanceApproveApi(APIView):
+    """A supervisor gives a pending issuance (within the supervisor's own limits)."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(
+        operation_id="issuances_approve",
+        request=DecisionInputSerializer,
+        responses={200: IssuanceOutputSerializer, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, issuance_id):
+        serializer = DecisionInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+        issuance = issuance_approve(
+            actor=Actor.from_request(request), issuance_id=issuance_id, comment=serializer.validated_data["comment"]
+        )
+        return Response(IssuanceOutputSerializer(issuance).data)
+
+
+class IssuanceRejectApi(APIView):
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsSupervisor]
+
+    class InputSerializer(serializers.Serializer):
+        comment = serializers.CharField(max_length=2000)
+
+    @extend_schema(
+        operation_id="issuances_reject",
+        request=InputSerializer,
+        responses={200: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, issuance_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+        issuance = issuance_reject(
+            actor=Actor.from_request(request), issuance_id=issuance_id, comment=serializer.validated_data["comment"]
+        )
+        return Response(IssuanceOutputSerializer(issuance).data)
+
+
+class IssuanceVoidApi(APIView):
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsSupervisor]
+
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=255)
+
+    @extend_schema(
+        operation_id="issuances_void",
+        request=InputSerializer,
+        responses={200: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, issuance_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+        issuance = issuance_void(
+            actor=Actor.from_request(request), issuance_id=issuance_id, reason=serializer.validated_data["reason"]
+        )
+        return Response(IssuanceOutputSerializer(issuance).data)
+
+
+class CustomerOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    name = serializers.CharField()
+    email = serializers.EmailField()
+    phone = serializers.CharField()
+    preferred_channel = serializers.CharField()
+    channel_handle = serializers.CharField()
+    language = serializers.CharField()
+    tier = serializers.CharField()
+    orders_count = serializers.IntegerField()
+    total_spend = serializers.SerializerMethodField()
+    lifetime_value = serializers.SerializerMethodField()
+    last_order_at = serializers.DateTimeField(allow_null=True)
+
+    def get_total_spend(self, obj: Customer) -> str:
+        return money(obj.total_spend_amount, obj.currency)
+
+    def get_lifetime_value(self, obj: Customer) -> str:
+        return money(obj.lifetime_value_amount, obj.currency)
+
+
+class CustomerListCreateApi(APIView):
+    """GET: search customers (`q`: name, email, phone, external id or order). POST: create one."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(
+        operation_id="customers_search",
+        parameters=[OpenApiParameter("q", str, required=True)],
+        responses={200: CustomerOutputSerializer(many=True)},
+    )
+    def get(self, request):
+        customers = customer_search(query=request.query_params.get("q", ""))
+        return Response(CustomerOutputSerializer(customers, many=True).data)
+
+    @extend_schema(
+        operation_id="customers_create",
+        request=CustomerInputSerializer,
+        responses={201: CustomerOutputSerializer, 400: ERROR},
+    )
+    def post(self, request):
+        serializer = CustomerInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = customer_create(actor=Actor.from_request(request), **serializer.validated_data)
+        return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDetailApi(APIView):
+    """A customer with their appeasement history (what you may see of it)."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(
+        operation_id="customers_retrieve",
+        responses={
+            200: inline_serializer(
+                "CustomerDetail",
+                {
+                    "customer": CustomerOutputSerializer(),
+                    "recent": serializers.DictField(),
+                    "issuances": IssuanceOutputSerializer(many=True),
+                },
+            ),
+            404: ERROR,
+        },
+    )
+    def get(self, request, customer_id: int):
+        customer = get_object_or_404(Customer, pk=customer_id)
+        summary = customer_appeasement_summary(customer=customer)
+        summary["by_currency"] = [
+            {**row, "face": money(row["face"], row["currency"])} for row in summary["by_currency"]
+        ]
+        issuances = issuances_visible_to(request.user).filter(customer=customer).order_by("-created_at")[:50]
+        return Response(
+            {
+                "customer": CustomerOutputSerializer(customer).data,
+                "recent": summary,
+                "issuances": IssuanceOutputSerializer(issuances, many=True).data,
+            }
+        )

@@ -1,0 +1,80 @@
+"""Audit writes. Each appends one row, in the caller's transaction (append-only)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+from django.forms.models import model_to_dict
+
+from appease.context import Actor
+from appease.models import AuditEvent
+
+
+def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict[str, Any]:
+    """A JSON-able picture of a row for before/after."""
+    data = model_to_dict(obj, fields=fields)
+    return {key: _jsonable(value) for key, value in data.items()}
+
+
+def _jsonable(value):
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [_jsonable(item.pk if isinstance(item, models.Model) else item) for item in value]
+    if isinstance(value, models.Model):
+        return value.pk
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
+
+
+def audit_event_record(
+    *, actor: Actor, action: str, obj: models.Model, before: dict | None = None, after: dict | None = None
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        actor=actor.user,
+        actor_label=actor.label[:100],
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        before=before,
+        after=after,
+        request_id=actor.request_id[:64],
+        ip=actor.ip,
+    )
+
+
+ISSUANCE_FIELDS = [
+    "csr",
+    "customer",
+    "offer",
+    "reason_code",
+    "channel",
+    "status",
+    "currency",
+    "face_value_amount",
+    "cost_amount",
+    "breached_limits",
+    "decided_by",
+    "decision_comment",
+    "void_reason",
+]
+
+
+def issuance_created_event(*, actor: Actor, issuance) -> AuditEvent:
+    after = {**snapshot(issuance, ISSUANCE_FIELDS), "code_last4": issuance.code.last4 if issuance.code_id else None}
+    return audit_event_record(actor=actor, action="issuance.create", obj=issuance, after=after)
+
+
+def issuance_decided_event(*, actor: Actor, issuance, before: dict, action: str) -> AuditEvent:
+    after = {**snapshot(issuance, ISSUANCE_FIELDS), "code_last4": issuance.code.last4 if issuance.code_id else None}
+    return audit_event_record(actor=actor, action=action, obj=issuance, before=before, after=after)
+
+
+def model_changed_event(*, actor: Actor, obj: models.Model, before: dict | None, action: str) -> AuditEvent:
+    """A supervisor changed configuration (a limit, an offer, a reason code)."""
+    return audit_event_record(actor=actor, action=action, obj=obj, before=before, after=snapshot(obj))

@@ -1,0 +1,23 @@
+from appease.models.apikeys import StaffAPIKey
+from appease.models.audit import AuditEvent
+from appease.models.customers import Channel, Customer, CustomerOrder, IncidentType, ReasonCode
+from appease.models.idempotency import IdempotencyKey
+from appease.models.issuance import Issuance
+from appease.models.limits import BudgetCounter, LimitBudget, LimitPolicy, StaffProfile, Team
+
+__all__ = [
+    "AuditEvent",
+    "BudgetCounter",
+    "Channel",
+    "Customer",
+    "CustomerOrder",
+    "IdempotencyKey",
+    "IncidentType",
+    "Issuance",
+    "LimitBudget",
+    "LimitPolicy",
+    "ReasonCode",
+    "StaffAPIKey",
+    "StaffProfile",
+    "Team",
+]

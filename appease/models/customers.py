@@ -1,0 +1,145 @@
+"""Customers, their orders, and the reason codes reps give for an appeasement."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+AMOUNT = {"max_digits": 14, "decimal_places": 4}
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+    CHAT = "chat", _("Chat")
+    SOCIAL = "social", _("Social message")
+
+
+class IncidentType(models.TextChoices):
+    LATE_DELIVERY = "late_delivery", _("Late delivery")
+    DAMAGED_ITEM = "damaged_item", _("Damaged item")
+    WRONG_ITEM = "wrong_item", _("Wrong item")
+    OVERCHARGE = "overcharge", _("Overcharge")
+    STAFF_ATTITUDE = "staff_attitude", _("Staff attitude")
+    PRODUCT_DEFECT = "product_defect", _("Product defect")
+    BILLING = "billing", _("Billing")
+    SERVICE_OUTAGE = "service_outage", _("Service outage")
+    OTHER = "other", _("Other")
+
+
+class Customer(models.Model):
+    """Someone the business failed, and how to reach them."""
+
+    class Tier(models.TextChoices):
+        STANDARD = "standard", _("Standard")
+        SILVER = "silver", _("Silver")
+        GOLD = "gold", _("Gold")
+        PLATINUM = "platinum", _("Platinum")
+
+    external_id = models.CharField(
+        _("external id"), max_length=100, null=True, blank=True, unique=True, help_text=_("The shop's customer id.")
+    )
+    name = models.CharField(_("name"), max_length=200)
+    email = models.EmailField(_("email"), blank=True)
+    phone = PhoneNumberField(_("phone"), blank=True, help_text=_("International format, e.g. +34 612 345 678."))
+    preferred_channel = models.CharField(
+        _("preferred channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+    )
+    channel_handle = models.CharField(
+        _("chat or social handle"),
+        max_length=200,
+        blank=True,
+        help_text=_("The customer's id on the chat or social channel, e.g. a WhatsApp number or @handle."),
+    )
+    language = models.CharField(
+        _("preferred language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
+    )
+    tier = models.CharField(_("tier"), max_length=10, choices=Tier.choices, default=Tier.STANDARD)
+    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+    lifetime_value_amount = models.DecimalField(_("lifetime value"), **AMOUNT, default=Decimal("0"))
+    orders_count = models.PositiveIntegerField(_("orders"), default=0)
+    total_spend_amount = models.DecimalField(_("total spend"), **AMOUNT, default=Decimal("0"))
+    last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    consent_email = models.BooleanField(_("may be contacted by email"), default=True)
+    consent_sms = models.BooleanField(_("may be contacted by SMS"), default=True)
+    consent_chat = models.BooleanField(_("may be contacted by chat"), default=True)
+    consent_social = models.BooleanField(_("may be contacted by social message"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["name"]
+        indexes = [
+            models.Index(fields=["email"]),
+            models.Index(fields=["phone"]),
+            models.Index(fields=["name"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(lifetime_value_amount__gte=0), name="customer_ltv_non_negative"),
+            models.CheckConstraint(condition=Q(total_spend_amount__gte=0), name="customer_spend_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def address_for(self, channel: str) -> str:
+        """Where a message on `channel` goes; empty when we have no address."""
+        if channel == Channel.EMAIL:
+            return self.email
+        if channel == Channel.SMS:
+            return str(self.phone) if self.phone else ""
+        return self.channel_handle
+
+    def consents_to(self, channel: str) -> bool:
+        return bool(getattr(self, f"consent_{channel}", False))
+
+    def clean(self) -> None:
+        if not self.address_for(self.preferred_channel):
+            field = {"email": "email", "sms": "phone"}.get(self.preferred_channel, "channel_handle")
+            raise ValidationError({field: _("The preferred channel needs this contact detail.")})
+
+
+class CustomerOrder(models.Model):
+    """An order reference, so a rep can find the customer from what they quote."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    reference = models.CharField(_("order reference"), max_length=100, unique=True)
+    total_amount = models.DecimalField(_("total"), **AMOUNT, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default=settings.DEFAULT_CURRENCY)
+    placed_at = models.DateTimeField(_("placed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-placed_at"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
+class ReasonCode(models.Model):
+    """Why a rep appeased: what management sees in every report."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    label = models.CharField(_("label"), max_length=120)
+    incident_type = models.CharField(_("incident type"), max_length=20, choices=IncidentType.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("reason code")
+        verbose_name_plural = _("reason codes")
+        ordering = ["label"]
+
+    def __str__(self) -> str:
+        return self.label

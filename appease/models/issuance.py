@@ -1,0 +1,97 @@
+"""An issuance: one appeasement given by a rep (or a rule) to a customer, and why."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from appease.models.customers import AMOUNT, Channel, Customer, ReasonCode
+
+
+class Issuance(models.Model):
+    """Redemption is the code's business (coupons owns it): an issuance reads as
+    redeemed through its code, see `effective_status` and the issuance selectors."""
+
+    class Status(models.TextChoices):
+        PENDING_APPROVAL = "pending_approval", _("Waiting for approval")
+        ISSUED = "issued", _("Issued")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Delivery failed")
+        REJECTED = "rejected", _("Rejected")
+        VOIDED = "voided", _("Voided")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    csr = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="issuances", verbose_name=_("rep")
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="issuances")
+    offer = models.ForeignKey("coupons.Offer", on_delete=models.PROTECT, related_name="issuances")
+    reason_code = models.ForeignKey(ReasonCode, on_delete=models.PROTECT, related_name="issuances")
+    note = models.TextField(_("note"), blank=True, max_length=2000)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    code = models.OneToOneField(
+        "coupons.Code", null=True, blank=True, on_delete=models.PROTECT, related_name="issuance"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices)
+    currency = models.CharField(max_length=3)
+    face_value_amount = models.DecimalField(**AMOUNT)
+    cost_amount = models.DecimalField(**AMOUNT)
+    breached_limits = models.JSONField(
+        default=list, blank=True, help_text="The limits that sent this issuance for approval."
+    )
+    complaint_started_at = models.DateTimeField(_("complaint started"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_comment = models.TextField(blank=True, max_length=2000)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("issuance")
+        verbose_name_plural = _("issuances")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["csr", "created_at"]),
+            models.Index(fields=["customer", "created_at"]),
+            models.Index(
+                fields=["status", "created_at"], name="issuance_pending_idx", condition=Q(status="pending_approval")
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(face_value_amount__gte=0), name="issuance_face_non_negative"),
+            models.CheckConstraint(condition=Q(cost_amount__gte=0), name="issuance_cost_non_negative"),
+            models.CheckConstraint(
+                condition=~Q(status="pending_approval") | Q(code__isnull=True),
+                name="pending_issuance_has_no_code",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offer} → {self.customer}"
+
+    @property
+    def redeemed_at(self):
+        return self.code.redeemed_at if self.code_id else None
+
+    @property
+    def effective_status(self) -> str:
+        if self.code_id and self.code.status == "redeemed":
+            return "redeemed"
+        return self.status
+
+    @property
+    def approved_by(self):
+        return self.decided_by if self.status not in (self.Status.PENDING_APPROVAL, self.Status.REJECTED) else None

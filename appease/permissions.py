@@ -1,0 +1,60 @@
+"""Who may do what, by role. Every view and endpoint names one of these."""
+
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions, permissions
+from rest_framework_api_key.permissions import KeyParser
+
+from appease.models import StaffAPIKey
+from appease.roles import CSR, SUPERVISOR
+
+
+def has_role(user, *roles: str) -> bool:
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name__in=roles).exists()
+
+
+class IsStaffMember(permissions.BasePermission):
+    """A rep or a supervisor (or an administrator)."""
+
+    message = "Only reps and supervisors can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return has_role(request.user, CSR, SUPERVISOR)
+
+
+class IsSupervisor(permissions.BasePermission):
+    message = "Only supervisors can do this."
+
+    def has_permission(self, request, view) -> bool:
+        return has_role(request.user, SUPERVISOR)
+
+
+class _TokenParser(KeyParser):
+    keyword = "Token"
+
+
+class StaffApiKeyAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Token <key>` for API clients that act as a rep or supervisor."""
+
+    keyword = "Token"
+    key_parser = _TokenParser()
+
+    def authenticate(self, request):
+        key = self.key_parser.get(request)
+        if not key:
+            return None
+        try:
+            api_key = StaffAPIKey.objects.get_from_key(key)
+        except StaffAPIKey.DoesNotExist:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        if api_key.has_expired:
+            raise exceptions.AuthenticationFailed("This token has expired.")
+        return api_key.user, api_key
+
+    def authenticate_header(self, request) -> str:
+        return self.keyword
+
+
+__all__ = ["IsStaffMember", "IsSupervisor", "StaffApiKeyAuthentication", "has_role"]

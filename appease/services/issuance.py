@@ -1,0 +1,264 @@
+"""Issuing appeasements: within limits at once, over them to a supervisor or refused."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from appease.context import SYSTEM, Actor
+from appease.events import ISSUANCE_FIELDS, issuance_created_event, issuance_decided_event, snapshot
+from appease.exceptions import ApplicationError
+from appease.models import Channel, Customer, IdempotencyKey, Issuance, LimitPolicy, ReasonCode
+from appease.roles import SUPERVISOR
+from appease.services.idempotency import idempotency_key_complete, idempotency_key_release
+from appease.services.limits import LimitsExceeded, limits_spend, policy_for
+from coupons.models import Code, Offer
+from coupons.services.inventory import code_issue, code_void
+
+
+class LimitRefused(ApplicationError):
+    def __init__(self, breaches, *, code: str = "limit_exceeded", message: str | None = None) -> None:
+        super().__init__(
+            code,
+            message or _("This appeasement is over your limits."),
+            status=403,
+            extra={"limits": [breach.as_dict() for breach in breaches]},
+        )
+
+
+def _validate(*, customer: Customer, offer: Offer, reason_code: ReasonCode, channel: str, note: str, started_at):
+    errors: dict[str, str] = {}
+    if not offer.is_active:
+        errors["offer_id"] = _("This offer is no longer active.")
+    if not reason_code.is_active:
+        errors["reason_code"] = _("This reason code is no longer active.")
+    if channel not in Channel.values:
+        errors["channel"] = _("Choose one of: %(channels)s.") % {"channels": ", ".join(Channel.values)}
+    elif not customer.address_for(channel):
+        errors["channel"] = _("We have no %(channel)s contact for this customer.") % {"channel": channel}
+    elif not customer.consents_to(channel):
+        errors["channel"] = _("The customer has not agreed to be contacted by %(channel)s.") % {"channel": channel}
+    if len(note) > 2000:
+        errors["note"] = _("Keep the note under 2,000 characters.")
+    if started_at is not None and started_at > timezone.now() + timedelta(minutes=1):
+        errors["complaint_started_at"] = _("The complaint cannot start in the future.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def issuance_create(
+    *,
+    actor: Actor,
+    customer: Customer,
+    offer: Offer,
+    reason_code: ReasonCode,
+    channel: str | None = None,
+    note: str = "",
+    complaint_started_at=None,
+    idempotency_key: IdempotencyKey | None = None,
+) -> Issuance:
+    """Give `offer` to `customer`, as `actor.user`.
+
+    Within every limit: issued at once, with a code claimed from the inventory. Over a
+    limit: per the rep's policy, waiting for a supervisor (nothing spent, no code yet),
+    or refused with 403 naming each limit, by how much, and what remains.
+    """
+    channel = channel or customer.preferred_channel
+    _validate(
+        customer=customer,
+        offer=offer,
+        reason_code=reason_code,
+        channel=channel,
+        note=note,
+        started_at=complaint_started_at,
+    )
+    csr = actor.user
+    try:
+        with transaction.atomic(durable=True):
+            now = timezone.now()
+            issuance = Issuance(
+                csr=csr,
+                customer=customer,
+                offer=offer,
+                reason_code=reason_code,
+                channel=channel,
+                note=note,
+                currency=offer.currency,
+                face_value_amount=offer.value_amount,
+                cost_amount=offer.cost_amount,
+                complaint_started_at=complaint_started_at,
+            )
+            try:
+                limits_spend(user=csr, offer=offer, customer=customer, now=now)
+            except LimitsExceeded as exceeded:
+                policy = policy_for(csr)
+                if policy is None or policy.over_limit == LimitPolicy.OverLimit.REFUSE:
+                    raise LimitRefused(exceeded.breaches) from None
+                issuance.status = Issuance.Status.PENDING_APPROVAL
+                issuance.breached_limits = [breach.as_dict() for breach in exceeded.breaches]
+            else:
+                _give(issuance=issuance, by=csr, now=now)
+            issuance.save()
+            issuance_created_event(actor=actor, issuance=issuance)
+            if idempotency_key is not None:
+                idempotency_key_complete(
+                    record=idempotency_key, response_status=201, result={"issuance_id": str(issuance.pk)}
+                )
+        return issuance
+    except ApplicationError as refusal:
+        if idempotency_key is not None:
+            idempotency_key_complete(
+                record=idempotency_key,
+                response_status=refusal.status,
+                result={"error": refusal.code, "detail": refusal.message, **refusal.extra},
+            )
+        raise
+    except BaseException:
+        if idempotency_key is not None:
+            idempotency_key_release(record=idempotency_key)
+        raise
+
+
+def _give(*, issuance: Issuance, by, now) -> None:
+    """Mark issued and, for a coupon or gift card, claim its code."""
+    issuance.status = Issuance.Status.ISSUED
+    issuance.issued_at = now
+    if not issuance.offer.is_soft:
+        issued = code_issue(offer=issuance.offer, actor=by, reason=f"issuance {issuance.pk}")
+        issuance.code = issued.code
+
+
+def _lock_pending(issuance_id) -> Issuance:
+    issuance = (
+        Issuance.objects.select_for_update(of=("self",)).select_related("offer", "customer", "csr").get(pk=issuance_id)
+    )
+    if issuance.status != Issuance.Status.PENDING_APPROVAL:
+        raise ApplicationError("not_pending", _("This issuance is no longer waiting for approval."), status=409)
+    return issuance
+
+
+def _require_supervisor(actor: Actor, issuance: Issuance) -> None:
+    user = actor.user
+    if user is None or not user.groups.filter(name=SUPERVISOR).exists():
+        raise ApplicationError("forbidden", _("Only a supervisor can decide on approvals."), status=403)
+    if issuance.csr_id == user.pk:
+        raise ApplicationError("own_issuance", _("Nobody approves or rejects their own issuance."), status=403)
+
+
+@transaction.atomic(durable=True)
+def issuance_approve(*, actor: Actor, issuance_id, comment: str = "") -> Issuance:
+    """A supervisor gives a pending issuance, within the supervisor's own limits."""
+    issuance = _lock_pending(issuance_id)
+    _require_supervisor(actor, issuance)
+    before = snapshot(issuance, ISSUANCE_FIELDS)
+    try:
+        limits_spend(user=actor.user, offer=issuance.offer, customer=issuance.customer, check_customer=False)
+    except LimitsExceeded as exceeded:
+        raise LimitRefused(
+            exceeded.breaches,
+            code="approver_limit_exceeded",
+            message=_("Approving this would take you over your own limits."),
+        ) from None
+    now = timezone.now()
+    _give(issuance=issuance, by=actor.user, now=now)
+    issuance.decided_by = actor.user
+    issuance.decided_at = now
+    issuance.decision_comment = comment
+    issuance.save()
+    issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.approve")
+    return issuance
+
+
+@transaction.atomic(durable=True)
+def issuance_reject(*, actor: Actor, issuance_id, comment: str) -> Issuance:
+    if not comment.strip():
+        raise ValidationError({"comment": _("Say why the issuance is rejected.")})
+    issuance = _lock_pending(issuance_id)
+    _require_supervisor(actor, issuance)
+    before = snapshot(issuance, ISSUANCE_FIELDS)
+    issuance.status = Issuance.Status.REJECTED
+    issuance.decided_by = actor.user
+    issuance.decided_at = timezone.now()
+    issuance.decision_comment = comment
+    issuance.save()
+    issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.reject")
+    return issuance
+
+
+@transaction.atomic(durable=True)
+def issuance_void(*, actor: Actor, issuance_id, reason: str) -> Issuance:
+    """A supervisor cancels a given, unredeemed appeasement: its code stops working."""
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why the issuance is voided.")})
+    issuance = Issuance.objects.select_for_update(of=("self",)).select_related("code").get(pk=issuance_id)
+    user = actor.user
+    if user is None or not user.groups.filter(name=SUPERVISOR).exists():
+        raise ApplicationError("forbidden", _("Only a supervisor can void an issuance."), status=403)
+    voidable = (Issuance.Status.ISSUED, Issuance.Status.DELIVERED, Issuance.Status.FAILED)
+    if issuance.status not in voidable or (issuance.code_id and issuance.code.status == Code.Status.REDEEMED):
+        raise ApplicationError("not_voidable", _("Only a given, unredeemed appeasement can be voided."), status=409)
+    before = snapshot(issuance, ISSUANCE_FIELDS)
+    if issuance.code_id:
+        issuance.code = code_void(code=issuance.code, actor=user, reason=reason)
+    issuance.status = Issuance.Status.VOIDED
+    issuance.voided_by = user
+    issuance.voided_at = timezone.now()
+    issuance.void_reason = reason[:255]
+    issuance.save()
+    issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.void")
+    return issuance
+
+
+def approvals_escalate(*, now=None) -> int:
+    """Email the supervisors about approvals waiting longer than APPROVAL_ESCALATE_AFTER.
+
+    Each pending issuance is escalated once: the conditional update on `escalated_at`
+    decides, so two beat runs never send the same escalation twice.
+    """
+    now = now or timezone.now()
+    stale = Issuance.objects.filter(
+        status=Issuance.Status.PENDING_APPROVAL,
+        escalated_at__isnull=True,
+        created_at__lt=now - settings.APPROVAL_ESCALATE_AFTER,
+    ).values_list("pk", flat=True)
+    escalated = []
+    for pk in stale:
+        if Issuance.objects.filter(pk=pk, escalated_at__isnull=True).update(escalated_at=now):
+            escalated.append(pk)
+    if escalated:
+        recipients = list(
+            get_user_model()
+            .objects.filter(groups__name=SUPERVISOR, is_active=True)
+            .exclude(email="")
+            .values_list("email", flat=True)
+        )
+        if recipients:
+            send_mail(
+                _("%(count)d appeasements are waiting for approval") % {"count": len(escalated)},
+                _("These issuances have waited longer than %(minutes)d minutes:\n\n%(list)s")
+                % {
+                    "minutes": int(settings.APPROVAL_ESCALATE_AFTER.total_seconds() // 60),
+                    "list": "\n".join(str(pk) for pk in escalated),
+                },
+                settings.DEFAULT_FROM_EMAIL,
+                recipients,
+            )
+    return len(escalated)
+
+
+__all__ = [
+    "SYSTEM",
+    "LimitRefused",
+    "approvals_escalate",
+    "issuance_approve",
+    "issuance_create",
+    "issuance_reject",
+    "issuance_void",
+]

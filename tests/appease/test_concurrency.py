@@ -1,0 +1,120 @@
+"""Limits hold under real concurrency: PostgreSQL, threads released by a barrier."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import DatabaseError, connection
+
+from appease.context import Actor
+from appease.exceptions import ApplicationError
+from appease.models import AuditEvent, BudgetCounter, Issuance
+from appease.services.issuance import issuance_create
+from coupons.models import Code
+from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def run_together(n: int, fn) -> list:
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[i] = fn(i)
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+@pytest.mark.parametrize("over_limit", ["approval", "refuse"])
+def test_twenty_concurrent_issuances_never_overshoot_the_budget(over_limit):
+    # given: a daily cost budget of 20.00 and offers costing 3.00: six fit
+    csr = staff_user(policy=policy_create(over_limit=over_limit, day_cost_amount=Decimal("20.00")))
+    offer = offer_create(value_amount=Decimal("5.00"), cost_amount=Decimal("3.00"), generate_on_demand=True)
+    reason = reason_create()
+    customers = [customer_create() for _ in range(20)]
+
+    # when
+    def issue(i):
+        return issuance_create(actor=Actor(user=csr), customer=customers[i], offer=offer, reason_code=reason)
+
+    results = run_together(20, issue)
+
+    # then
+    unexpected = [r for r in results if isinstance(r, Exception) and not isinstance(r, ApplicationError)]
+    assert not unexpected, unexpected
+    issued = Issuance.objects.filter(status=Issuance.Status.ISSUED)
+    assert issued.count() == 6
+    day = BudgetCounter.objects.get(user=csr, period="day")
+    assert day.spent_cost_amount == Decimal("18.00")
+    assert day.issuances_count == 6
+    assert Code.objects.filter(status=Code.Status.ISSUED).count() == 6
+    assert len(set(issued.values_list("code_id", flat=True))) == 6
+    if over_limit == "approval":
+        assert Issuance.objects.filter(status=Issuance.Status.PENDING_APPROVAL).count() == 14
+    else:
+        assert sum(isinstance(r, ApplicationError) and r.status == 403 for r in results) == 14
+        assert Issuance.objects.count() == 6
+
+
+def test_concurrent_reps_cannot_beat_the_repeat_claim_guard():
+    # given: one customer, at most two appeasements, ten reps at once
+    policy = policy_create(over_limit="refuse", max_per_customer=2)
+    reps = [staff_user(policy=policy) for _ in range(10)]
+    customer = customer_create()
+    offer = offer_create(generate_on_demand=True)
+    reason = reason_create()
+
+    results = run_together(
+        10, lambda i: issuance_create(actor=Actor(user=reps[i]), customer=customer, offer=offer, reason_code=reason)
+    )
+
+    assert sum(isinstance(r, Issuance) for r in results) == 2
+    assert Issuance.objects.filter(customer=customer).count() == 2
+
+
+def test_concurrent_issuances_from_one_inventory_never_share_a_code():
+    from coupons.services.inventory import code_batch_import
+
+    policy = policy_create()
+    reps = [staff_user(policy=policy) for _ in range(15)]
+    offer = offer_create(generate_on_demand=False)
+    code_batch_import(offer=offer, text="\n".join(f"STOCK{i:04d}" for i in range(12)))
+    reason = reason_create()
+
+    results = run_together(
+        15,
+        lambda i: issuance_create(
+            actor=Actor(user=reps[i]), customer=customer_create(), offer=offer, reason_code=reason
+        ),
+    )
+
+    issued = [r for r in results if isinstance(r, Issuance)]
+    empties = [r for r in results if isinstance(r, ApplicationError) and r.code == "inventory_empty"]
+    assert len(issued) == 12
+    assert len(empties) == 3
+    assert len({i.code_id for i in issued}) == 12
+
+
+def test_the_audit_log_refuses_update_and_delete():
+    csr = staff_user(policy=policy_create())
+    issuance_create(
+        actor=Actor(user=csr), customer=customer_create(), offer=offer_create(), reason_code=reason_create()
+    )
+    event = AuditEvent.objects.get(action="issuance.create")
+    with pytest.raises(DatabaseError):
+        AuditEvent.objects.filter(pk=event.pk).update(action="tampered")
+    with pytest.raises(DatabaseError):
+        AuditEvent.objects.filter(pk=event.pk).delete()
+    assert AuditEvent.objects.get(pk=event.pk).action == "issuance.create"

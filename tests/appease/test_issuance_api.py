@@ -1,0 +1,181 @@
+from decimal import Decimal
+
+import pytest
+from rest_framework.test import APIClient
+
+from appease.models import Customer, Issuance, StaffAPIKey
+from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
+
+pytestmark = pytest.mark.django_db
+
+ISSUANCES = "/api/v1/issuances"
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def world():
+    policy = policy_create(day_cost_amount=Decimal("10.00"))
+    return {
+        "csr": staff_user(policy=policy),
+        "other_csr": staff_user(policy=policy),
+        "supervisor": staff_user("Supervisor", policy=policy_create(day_cost_amount=Decimal("100"))),
+        "customer": customer_create(),
+        "offer": offer_create(value_amount=Decimal("5.00"), cost_amount=Decimal("3.00")),
+        "reason": reason_create("late-parcel"),
+    }
+
+
+def issue_body(world, **overrides) -> dict:
+    return {
+        "customer_id": world["customer"].pk,
+        "offer_id": world["offer"].pk,
+        "reason_code": "late-parcel",
+        "note": "parcel two days late",
+        **overrides,
+    }
+
+
+def test_issue_returns_status_code_last4_and_remaining_limits(world):
+    response = client_for(world["csr"]).post(ISSUANCES, issue_body(world), format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["status"] == "issued"
+    assert len(body["code_last4"]) == 4
+    assert body["channel"] == "email"
+    assert body["limits"]["remaining_today"]["cost"] == "7.00"
+    assert body["limits"]["currency"] == "USD"
+
+
+def test_over_limit_answers_pending_with_the_limit(world):
+    client = client_for(world["csr"])
+    for _ in range(3):
+        client.post(ISSUANCES, issue_body(world, customer_id=customer_create().pk), format="json")
+    body = client.post(ISSUANCES, issue_body(world), format="json").json()
+    assert body["status"] == "pending_approval"
+    assert body["code_last4"] is None
+    assert body["breached_limits"][0]["limit"] == "day_cost"
+    assert body["breached_limits"][0]["remaining"] == "1.00"
+
+
+def test_refusal_is_403_with_field_level_explanation(world):
+    csr = staff_user(policy=policy_create(over_limit="refuse", day_cost_amount=Decimal("1.00")))
+    response = client_for(csr).post(ISSUANCES, issue_body(world), format="json")
+    assert response.status_code == 403
+    body = response.json()
+    assert body["error"] == "limit_exceeded"
+    assert body["limits"][0]["limit"] == "day_cost"
+
+
+def test_new_customer_inline(world):
+    body = issue_body(world, customer={"name": "Lucía Pérez", "phone": "+34612345678", "preferred_channel": "sms"})
+    del body["customer_id"]
+    response = client_for(world["csr"]).post(ISSUANCES, body, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["channel"] == "sms"
+    assert str(Customer.objects.get(name="Lucía Pérez").phone) == "+34612345678"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"offer_id": 999999}, "offer_id"),
+        ({"reason_code": "nope"}, "reason_code"),
+        ({"customer_id": 999999}, "customer_id"),
+        ({"channel": "pigeon"}, "channel"),
+        ({"channel": "sms"}, "channel"),
+        ({"customer": {"name": "X", "phone": "12345", "preferred_channel": "sms"}}, "customer"),
+    ],
+)
+def test_bad_input_is_400_per_field_and_changes_nothing(world, overrides, field):
+    response = client_for(world["csr"]).post(ISSUANCES, {**issue_body(world), **overrides}, format="json")
+    assert response.status_code == 400, response.json()
+    assert field in response.json()["fields"]
+    assert Issuance.objects.count() == 0
+
+
+def test_idempotent_issue(world):
+    client = client_for(world["csr"])
+    first = client.post(ISSUANCES, issue_body(world), format="json", HTTP_IDEMPOTENCY_KEY="call-77")
+    again = client.post(ISSUANCES, issue_body(world), format="json", HTTP_IDEMPOTENCY_KEY="call-77")
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert Issuance.objects.count() == 1
+
+
+def test_a_csr_sees_only_their_own(world):
+    client_for(world["csr"]).post(ISSUANCES, issue_body(world), format="json")
+    client_for(world["other_csr"]).post(ISSUANCES, issue_body(world), format="json")
+    mine = client_for(world["csr"]).get(ISSUANCES).json()
+    assert mine["count"] == 1
+    assert mine["results"][0]["csr"] == world["csr"].username
+    assert client_for(world["supervisor"]).get(ISSUANCES).json()["count"] == 2
+
+
+def test_list_filters(world):
+    client = client_for(world["csr"])
+    client.post(ISSUANCES, issue_body(world), format="json")
+    other_reason = reason_create("rude-driver", incident_type="staff_attitude")
+    client.post(ISSUANCES, issue_body(world, reason_code=other_reason.code), format="json")
+    assert client.get(ISSUANCES, {"incident_type": "staff_attitude"}).json()["count"] == 1
+    assert client.get(ISSUANCES, {"reason_code": "late-parcel"}).json()["count"] == 1
+    assert client.get(ISSUANCES, {"status": "issued", "channel": "email"}).json()["count"] == 2
+    assert client.get(ISSUANCES, {"status": "bogus"}).status_code == 400
+
+
+def test_approve_reject_void_endpoints(world):
+    csr = staff_user(policy=policy_create(day_cost_amount=Decimal("0")))
+    pending = client_for(csr).post(ISSUANCES, issue_body(world), format="json").json()
+    supervisor = client_for(world["supervisor"])
+    # a CSR cannot approve
+    assert client_for(world["other_csr"]).post(f"{ISSUANCES}/{pending['id']}/approve", {}).status_code == 403
+    approved = supervisor.post(f"{ISSUANCES}/{pending['id']}/approve", {"comment": "fine"}, format="json")
+    assert approved.status_code == 200, approved.json()
+    assert approved.json()["status"] == "issued"
+    assert approved.json()["decided_by"] == world["supervisor"].username
+    voided = supervisor.post(f"{ISSUANCES}/{pending['id']}/void", {"reason": "duplicate"}, format="json")
+    assert voided.json()["status"] == "voided"
+    second = client_for(csr).post(ISSUANCES, issue_body(world), format="json").json()
+    assert supervisor.post(f"{ISSUANCES}/{second['id']}/reject", {}, format="json").status_code == 400
+    rejected = supervisor.post(f"{ISSUANCES}/{second['id']}/reject", {"comment": "no"}, format="json")
+    assert rejected.json()["status"] == "rejected"
+
+
+def test_customer_endpoints(world):
+    client = client_for(world["csr"])
+    created = client.post(
+        "/api/v1/customers", {"name": "João Silva", "email": "joao@example.com", "language": "pt-br"}, format="json"
+    )
+    assert created.status_code == 201
+    client.post(ISSUANCES, issue_body(world, customer_id=created.json()["id"]), format="json")
+    found = client.get("/api/v1/customers", {"q": "joao@example.com"}).json()
+    assert [c["name"] for c in found] == ["João Silva"]
+    detail = client.get(f"/api/v1/customers/{created.json()['id']}").json()
+    assert detail["recent"]["count"] == 1
+    assert len(detail["issuances"]) == 1
+
+
+def test_anonymous_and_merchants_are_refused(world, api):
+    assert APIClient().get(ISSUANCES).status_code in (401, 403)
+    assert api.get(ISSUANCES).status_code in (401, 403)
+    assert APIClient().get("/api/v1/customers?q=a").status_code in (401, 403)
+
+
+def test_a_user_without_a_role_is_refused(world):
+    from django.contrib.auth.models import User
+
+    nobody = User.objects.create_user("nobody", password="pw")
+    assert client_for(nobody).post(ISSUANCES, issue_body(world), format="json").status_code == 403
+
+
+def test_staff_token_authenticates_as_its_user(world):
+    _key, token = StaffAPIKey.objects.create_key(name="crm", user=world["csr"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    response = client.post(ISSUANCES, issue_body(world), format="json")
+    assert response.status_code == 201
+    assert Issuance.objects.get().csr == world["csr"]
