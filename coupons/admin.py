@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from appease.admin_audit import AuditedAdminMixin
 from coupons import codes
 from coupons.models import Code, CodeBatch, CodeEvent, Merchant, MerchantAPIKey, Offer, Redemption
 from coupons.services.inventory import code_batch_import, code_batch_request
@@ -50,7 +51,7 @@ class CodeBatchForm(forms.Form):
 
 
 @admin.register(Offer)
-class OfferAdmin(TranslationAdmin):
+class OfferAdmin(AuditedAdminMixin, TranslationAdmin):
     list_display = ["name", "kind", "face_value", "cost_amount", "validity_days", "is_active", "available"]
     list_filter = ["kind", "is_active", "currency"]
     search_fields = ["name"]

@@ -93,5 +93,12 @@ class Issuance(models.Model):
         return self.status
 
     @property
+    def seconds_to_issue(self) -> int | None:
+        """From the complaint opening to the appeasement given: the 60-second goal."""
+        if self.complaint_started_at is None or self.issued_at is None:
+            return None
+        return max(0, round((self.issued_at - self.complaint_started_at).total_seconds()))
+
+    @property
     def approved_by(self):
         return self.decided_by if self.status not in (self.Status.PENDING_APPROVAL, self.Status.REJECTED) else None

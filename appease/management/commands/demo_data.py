@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from appease.models import Customer, CustomerOrder, LimitBudget, LimitPolicy, ReasonCode, StaffProfile, Team
 from appease.roles import CSR, SUPERVISOR
 from coupons.models import Code, Merchant, MerchantAPIKey, Offer
 from coupons.services.inventory import code_batch_generate, code_batch_request, code_issue
@@ -99,20 +100,154 @@ OFFERS = [
 ]
 
 
+REASONS = [
+    ("late-delivery", "late_delivery", "Late delivery", "Entrega con retraso", "Entrega atrasada"),
+    ("damaged-item", "damaged_item", "Item arrived damaged", "Artículo dañado", "Item danificado"),
+    ("wrong-item", "wrong_item", "Wrong item sent", "Artículo equivocado", "Item errado"),
+    ("double-charge", "overcharge", "Charged twice", "Cobro duplicado", "Cobrança em dobro"),
+    ("rude-staff", "staff_attitude", "Rude staff", "Trato descortés", "Atendimento grosseiro"),
+    ("defect", "product_defect", "Product defect", "Producto defectuoso", "Produto com defeito"),
+    ("outage", "service_outage", "Service outage", "Caída del servicio", "Serviço fora do ar"),
+]
+
+CUSTOMERS = [
+    # name, email, phone, channel, handle, language, tier, currency, ltv, orders, order ref
+    (
+        "Emily Carter",
+        "emily.carter@example.com",
+        "+14155550142",
+        "email",
+        "",
+        "en",
+        "gold",
+        "USD",
+        "2450.00",
+        31,
+        "US-10021",
+    ),
+    (
+        "Lucía Fernández",
+        "lucia.fernandez@example.es",
+        "+34612345678",
+        "sms",
+        "",
+        "es",
+        "silver",
+        "USD",
+        "820.00",
+        9,
+        "ES-20417",
+    ),
+    (
+        "Javier Morales",
+        "javier.morales@example.mx",
+        "+5215512345678",
+        "chat",
+        "+5215512345678",
+        "es",
+        "standard",
+        "USD",
+        "140.00",
+        2,
+        "MX-30991",
+    ),
+    (
+        "João Pereira",
+        "joao.pereira@example.com.br",
+        "+5511987654321",
+        "social",
+        "@joaopereira",
+        "pt-br",
+        "platinum",
+        "BRL",
+        "15300.00",
+        64,
+        "BR-40233",
+    ),
+    (
+        "Mariana Costa",
+        "mariana.costa@example.com.br",
+        "+5521998765432",
+        "email",
+        "",
+        "pt-br",
+        "standard",
+        "BRL",
+        "310.00",
+        4,
+        "BR-40877",
+    ),
+]
+
+
 class Command(BaseCommand):
-    help = _("Load demo data: a supervisor, three CSRs, offers with codes and a merchant API key.")
+    help = _(
+        "Load demo data: a supervisor, three CSRs, limit policies, reason codes, customers, offers with codes and "
+        "a merchant API key."
+    )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
             raise CommandError(_("The demo data has public passwords: it loads only with DEBUG on."))
         with transaction.atomic():
-            people = self._people()
             offers = [self._offer(spec) for spec in OFFERS]
+            self._policies(offers)
+            people = self._people()
+            self._reasons()
+            self._customers()
             _merchant, key = self._merchant_key()
         for offer in offers:
             self._stock(offer)
         samples = self._samples(offers, people["supervisor"])
         self._report(key, samples)
+
+    def _policies(self, offers: list[Offer]) -> None:
+        """Reps: 60 USD / 300 BRL of cost a day, to a supervisor above; at most 3 per
+        customer a month. Supervisors: ten times that, refused above."""
+        for group_name, factor, over_limit in ((CSR, 1, "approval"), (SUPERVISOR, 10, "refuse")):
+            group = Group.objects.get(name=group_name)
+            policy, created = LimitPolicy.objects.get_or_create(
+                name=f"{group_name} default",
+                defaults={"group": group, "over_limit": over_limit, "max_issuances_per_customer": 3 * factor},
+            )
+            if not created:
+                continue
+            for currency, day in (("USD", Decimal("60")), ("BRL", Decimal("300"))):
+                LimitBudget.objects.create(
+                    policy=policy,
+                    currency=currency,
+                    max_face_per_issuance_amount=day * factor / 2,
+                    day_cost_amount=day * factor,
+                    week_cost_amount=day * factor * 4,
+                    month_cost_amount=day * factor * 12,
+                )
+
+    def _reasons(self) -> None:
+        for code, incident, en, es, pt in REASONS:
+            ReasonCode.objects.get_or_create(
+                code=code,
+                defaults={"incident_type": incident, "label_en": en, "label_es": es, "label_pt_br": pt},
+            )
+
+    def _customers(self) -> None:
+        for name, email, phone, channel, handle, language, tier, currency, ltv, orders, ref in CUSTOMERS:
+            customer, created = Customer.objects.get_or_create(
+                email=email,
+                defaults={
+                    "name": name,
+                    "phone": phone,
+                    "preferred_channel": channel,
+                    "channel_handle": handle,
+                    "language": language,
+                    "tier": tier,
+                    "currency": currency,
+                    "lifetime_value_amount": Decimal(ltv),
+                    "total_spend_amount": Decimal(ltv),
+                    "orders_count": orders,
+                },
+            )
+            if created:
+                CustomerOrder.objects.create(customer=customer, reference=ref, currency=currency)
 
     def _people(self):
         user_model = get_user_model()
@@ -127,6 +262,8 @@ class Command(BaseCommand):
             user.is_staff = role == SUPERVISOR
             user.save()
             user.groups.add(Group.objects.get(name=role))
+            team, _created = Team.objects.get_or_create(name="Front line")
+            StaffProfile.objects.get_or_create(user=user, defaults={"team": team})
             people[username] = user
         return people
 

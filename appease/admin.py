@@ -1,0 +1,227 @@
+"""Supervisors' admin for the issuance domain: limits, reason codes, customers,
+issuances (approve, reject, void) and the audit log."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
+from rest_framework_api_key.admin import APIKeyModelAdmin
+
+from appease.admin_audit import AuditedAdminMixin, AuditedModelAdmin
+from appease.context import Actor
+from appease.exceptions import ApplicationError
+from appease.models import (
+    AuditEvent,
+    Customer,
+    CustomerOrder,
+    Issuance,
+    LimitBudget,
+    LimitPolicy,
+    ReasonCode,
+    StaffAPIKey,
+    StaffProfile,
+    Team,
+)
+from appease.selectors import issuances_visible_to
+from appease.services.customers import customers_import
+from appease.services.issuance import issuance_approve, issuance_reject, issuance_void
+
+
+class LimitBudgetInline(admin.TabularInline):
+    model = LimitBudget
+    extra = 0
+    fields = [
+        "currency",
+        "max_face_per_issuance_amount",
+        "day_cost_amount",
+        "week_cost_amount",
+        "month_cost_amount",
+        "day_face_amount",
+        "week_face_amount",
+        "month_face_amount",
+    ]
+
+
+@admin.register(LimitPolicy)
+class LimitPolicyAdmin(AuditedModelAdmin):
+    list_display = ["name", "group", "over_limit", "max_issuances_per_customer", "customer_window_days"]
+    filter_horizontal = ["allowed_offers"]
+    inlines = [LimitBudgetInline]
+
+
+@admin.register(ReasonCode)
+class ReasonCodeAdmin(AuditedAdminMixin, TranslationAdmin):
+    list_display = ["code", "label", "incident_type", "is_active"]
+    list_filter = ["incident_type", "is_active"]
+    search_fields = ["code", "label"]
+
+
+@admin.register(Team)
+class TeamAdmin(AuditedModelAdmin):
+    list_display = ["name"]
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(AuditedModelAdmin):
+    list_display = ["user", "team", "policy", "language", "time_zone"]
+    list_filter = ["team", "policy"]
+    list_select_related = ["user", "team", "policy"]
+    autocomplete_fields = ["user"]
+
+
+class CustomerOrderInline(admin.TabularInline):
+    model = CustomerOrder
+    extra = 0
+
+
+class CustomerImportForm(forms.Form):
+    file = forms.FileField(
+        label=_("CSV file"),
+        help_text=_("A header row naming the columns, e.g. name,email,phone,preferred_channel,language,tier."),
+    )
+
+
+@admin.register(Customer)
+class CustomerAdmin(AuditedModelAdmin):
+    list_display = ["name", "email", "phone", "preferred_channel", "language", "tier", "orders_count"]
+    list_filter = ["tier", "preferred_channel", "language"]
+    search_fields = ["name", "email", "external_id", "orders__reference"]
+    inlines = [CustomerOrderInline]
+    change_list_template = "admin/appease/customer/change_list.html"
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="appease_customer_import"),
+            *super().get_urls(),
+        ]
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            return HttpResponseRedirect(reverse("admin:appease_customer_changelist"))
+        form = CustomerImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                text = form.cleaned_data["file"].read().decode("utf-8-sig")
+                count = customers_import(actor=Actor.from_request(request), text=text)
+            except UnicodeDecodeError:
+                form.add_error("file", _("The file must be UTF-8 text."))
+            except ValidationError as error:
+                for message in error.message_dict.get("file", []):
+                    form.add_error(None, message)
+            else:
+                messages.success(request, _("%(count)d customers imported.") % {"count": count})
+                return HttpResponseRedirect(reverse("admin:appease_customer_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": _("Import customers"),
+        }
+        return TemplateResponse(request, "admin/appease/customer/import.html", context)
+
+
+@admin.register(Issuance)
+class IssuanceAdmin(admin.ModelAdmin):
+    """Read-only: issuances change only through approve, reject and void."""
+
+    list_display = [
+        "created_at",
+        "csr",
+        "customer",
+        "offer",
+        "reason_code",
+        "channel",
+        "status",
+        "face_value_amount",
+        "cost_amount",
+        "currency",
+        "decided_by",
+    ]
+    list_filter = ["status", "channel", "reason_code__incident_type", "reason_code", "offer", "csr"]
+    list_select_related = ["csr", "customer", "offer", "reason_code", "decided_by"]
+    search_fields = ["customer__name", "customer__email", "csr__username", "note"]
+    date_hierarchy = "created_at"
+    actions = ["approve_selected", "reject_selected", "void_selected"]
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return issuances_visible_to(request.user)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def _decide(self, request, queryset, service, success, **kwargs):
+        actor = Actor.from_request(request)
+        done = 0
+        for issuance in queryset:
+            try:
+                service(actor=actor, issuance_id=issuance.pk, **kwargs)
+                done += 1
+            except (ApplicationError, ValidationError) as error:
+                text = error.message if isinstance(error, ApplicationError) else "; ".join(error.messages)
+                messages.error(request, f"{issuance}: {text}")
+        if done:
+            messages.success(request, success % {"count": done})
+
+    @admin.action(description=_("Approve selected issuances"), permissions=["view"])
+    def approve_selected(self, request, queryset):
+        self._decide(request, queryset, issuance_approve, _("%(count)d issuances approved."))
+
+    @admin.action(description=_("Reject selected issuances"), permissions=["view"])
+    def reject_selected(self, request, queryset):
+        self._decide(
+            request,
+            queryset,
+            issuance_reject,
+            _("%(count)d issuances rejected."),
+            comment=str(_("Rejected from the admin list.")),
+        )
+
+    @admin.action(description=_("Void selected issuances"), permissions=["view"])
+    def void_selected(self, request, queryset):
+        self._decide(
+            request,
+            queryset,
+            issuance_void,
+            _("%(count)d issuances voided."),
+            reason=str(_("Voided from the admin list.")),
+        )
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log: visible to supervisors, editable by nobody."""
+
+    list_display = ["created_at", "actor_label", "action", "object_type", "object_id", "ip", "request_id"]
+    list_filter = ["action", "object_type"]
+    search_fields = ["object_id", "actor_label", "request_id"]
+    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(StaffAPIKey)
+class StaffAPIKeyAdmin(APIKeyModelAdmin):
+    list_display = [*APIKeyModelAdmin.list_display, "user"]
+    search_fields = [*APIKeyModelAdmin.search_fields, "user__username"]
+    autocomplete_fields = ["user"]

@@ -1,0 +1,244 @@
+"""The CSR web UI: find the customer, give an appeasement in one click, watch it go.
+
+Server-rendered, htmx for the partial updates. Views call the same services and
+selectors as the API; they only turn requests into calls and results into pages.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_POST
+
+from appease.context import Actor
+from appease.exceptions import ApplicationError
+from appease.models import Channel, Customer, ReasonCode
+from appease.permissions import has_role
+from appease.roles import CSR, SUPERVISOR
+from appease.selectors import (
+    approvals_pending,
+    customer_appeasement_summary,
+    customer_search,
+    issuances_visible_to,
+)
+from appease.services.customers import customer_create
+from appease.services.issuance import issuance_approve, issuance_create, issuance_reject
+from appease.services.limits import limits_remaining, policy_for
+from coupons.models import Offer
+
+FREQUENT_CLAIMANT_COUNT = 2
+
+
+def role_required(*roles: str):
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapper(request, *args, **kwargs):
+            if not has_role(request.user, *roles):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+staff_required = role_required(CSR, SUPERVISOR)
+supervisor_required = role_required(SUPERVISOR)
+
+
+def offers_for(user):
+    policy = policy_for(user)
+    offers = Offer.objects.filter(is_active=True)
+    if policy is not None and policy.allowed_offers.exists():
+        offers = offers.filter(pk__in=policy.allowed_offers.values("pk"))
+    return offers.order_by("kind", "name")
+
+
+class IssueForm(forms.Form):
+    offer = forms.ModelChoiceField(queryset=Offer.objects.none(), label=gettext_lazy("Offer"), empty_label=None)
+    reason_code = forms.ModelChoiceField(
+        queryset=ReasonCode.objects.filter(is_active=True),
+        label=gettext_lazy("Reason"),
+        empty_label=gettext_lazy("Choose the reason…"),
+    )
+    channel = forms.ChoiceField(choices=Channel.choices, label=gettext_lazy("Send by"))
+    note = forms.CharField(
+        label=gettext_lazy("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    complaint_started_at = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, user, customer: Customer, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["offer"].queryset = offers_for(user)
+        self.fields["channel"].initial = customer.preferred_channel
+
+
+class CustomerForm(forms.ModelForm):
+    class Meta:
+        model = Customer
+        fields = [
+            "name",
+            "email",
+            "phone",
+            "preferred_channel",
+            "channel_handle",
+            "language",
+            "tier",
+            "external_id",
+            "consent_email",
+            "consent_sms",
+            "consent_chat",
+            "consent_social",
+        ]
+
+
+def _budget_context(user, currency: str | None = None):
+    policy = policy_for(user)
+    if policy is None:
+        return {"budget": None}
+    currencies = [currency] if currency else list(policy.budgets.values_list("currency", flat=True))
+    return {"budget": [limits_remaining(user=user, currency=c) for c in currencies]}
+
+
+@require_GET
+@staff_required
+def home(request):
+    query = request.GET.get("q", "")
+    context = {"query": query, "results": customer_search(query=query) if query else None}
+    if request.htmx:
+        return render(request, "csr/_search_results.html", context)
+    context.update(_budget_context(request.user))
+    context["pending_count"] = approvals_pending(request.user).count() if has_role(request.user, SUPERVISOR) else 0
+    return render(request, "csr/home.html", context)
+
+
+@staff_required
+def customer_new(request):
+    form = CustomerForm(request.POST or None, initial={"name": request.GET.get("name", "")})
+    if request.method == "POST" and form.is_valid():
+        fields = {name: form.cleaned_data[name] for name in CustomerForm.Meta.fields}
+        try:
+            customer = customer_create(actor=Actor.from_request(request), **fields)
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages)
+        else:
+            return redirect("csr:customer", customer_id=customer.pk)
+    return render(request, "csr/customer_new.html", {"form": form})
+
+
+@require_GET
+@staff_required
+def customer_panel(request, customer_id: int):
+    customer = get_object_or_404(Customer, pk=customer_id)
+    form = IssueForm(user=request.user, customer=customer, initial={"complaint_started_at": timezone.now().isoformat()})
+    return render(request, "csr/customer.html", _panel_context(request, customer, form))
+
+
+def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
+    # The warning counts every rep's appeasements; the list shows only what this user
+    # may see (a rep their own, a supervisor their team's).
+    summary = customer_appeasement_summary(customer=customer)
+    history = issuances_visible_to(request.user).filter(customer=customer).order_by("-created_at")[:20]
+    return {
+        "customer": customer,
+        "form": form,
+        "summary": summary,
+        "frequent": summary["count"] >= FREQUENT_CLAIMANT_COUNT,
+        "history": history,
+        "offers": form.fields["offer"].queryset,
+        **_budget_context(request.user),
+    }
+
+
+@require_POST
+@staff_required
+def issue(request, customer_id: int):
+    customer = get_object_or_404(Customer, pk=customer_id)
+    form = IssueForm(request.POST, user=request.user, customer=customer)
+    error = None
+    issuance = None
+    if form.is_valid():
+        started = parse_datetime(form.cleaned_data["complaint_started_at"] or "")
+        try:
+            issuance = issuance_create(
+                actor=Actor.from_request(request),
+                customer=customer,
+                offer=form.cleaned_data["offer"],
+                reason_code=form.cleaned_data["reason_code"],
+                channel=form.cleaned_data["channel"],
+                note=form.cleaned_data["note"],
+                complaint_started_at=started,
+            )
+        except ValidationError as invalid:
+            for field, messages in invalid.message_dict.items():
+                form.add_error(field if field in form.fields else None, messages)
+        except ApplicationError as refused:
+            error = refused
+    context = {"form": form, "issuance": issuance, "error": error, "customer": customer}
+    context.update(_budget_context(request.user, issuance.currency if issuance else None))
+    status = 200 if issuance else (403 if error else 400)
+    if request.htmx:
+        response = render(request, "csr/_issue_result.html", context, status=status)
+        if issuance:
+            response["HX-Trigger"] = "budget-changed"
+        return response
+    if issuance:
+        return redirect("csr:issuance", issuance_id=issuance.pk)
+    return render(request, "csr/customer.html", {**_panel_context(request, customer, form), **context}, status=status)
+
+
+@require_GET
+@staff_required
+def issuance_detail(request, issuance_id):
+    issuance = get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+    template = "csr/_issuance_status.html" if request.htmx else "csr/issuance.html"
+    return render(request, template, {"issuance": issuance})
+
+
+@require_GET
+@staff_required
+def budget(request):
+    return render(request, "csr/_budget.html", _budget_context(request.user))
+
+
+@require_GET
+@supervisor_required
+def approvals(request):
+    pending = approvals_pending(request.user)
+    return render(request, "csr/approvals.html", {"pending": pending})
+
+
+@require_POST
+@supervisor_required
+def approval_decide(request, issuance_id, decision: str):
+    if decision not in ("approve", "reject"):
+        raise Http404
+    get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+    comment = request.POST.get("comment", "")
+    actor = Actor.from_request(request)
+    error = None
+    issuance = None
+    try:
+        if decision == "approve":
+            issuance = issuance_approve(actor=actor, issuance_id=issuance_id, comment=comment)
+        else:
+            issuance = issuance_reject(actor=actor, issuance_id=issuance_id, comment=comment)
+    except ApplicationError as refused:
+        error = refused.message
+    except ValidationError as invalid:
+        error = " ".join(invalid.messages)
+    if issuance is None:
+        issuance = get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+    if request.htmx:
+        return render(request, "csr/_approval_row.html", {"item": issuance, "error": error})
+    return redirect("csr:approvals")

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from appease import views
+
+app_name = "csr"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("customers/new/", views.customer_new, name="customer-new"),
+    path("customers/<int:customer_id>/", views.customer_panel, name="customer"),
+    path("customers/<int:customer_id>/issue/", views.issue, name="issue"),
+    path("issuances/<uuid:issuance_id>/", views.issuance_detail, name="issuance"),
+    path("budget/", views.budget, name="budget"),
+    path("approvals/", views.approvals, name="approvals"),
+    path("approvals/<uuid:issuance_id>/<str:decision>/", views.approval_decide, name="approval-decide"),
+]
