@@ -30,7 +30,7 @@ demo: install ## Start the demo: web, worker and beat on SQLite, no servers need
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py demo_data
 	@echo ""
-	@echo "  Appease demo:   http://127.0.0.1:8000/admin/   API docs: http://127.0.0.1:8000/api/docs/"
+	@echo "  Appease demo: reps at http://127.0.0.1:8000/  supervisors at /admin/  API docs at /api/docs/"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
 	$(BIN)/honcho start -f Procfile.demo
