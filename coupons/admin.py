@@ -62,7 +62,7 @@ class OfferAdmin(AuditedAdminMixin, TranslationAdmin):
             {"fields": ["currency", "value_amount", "percent", "max_discount_amount", "item_sku", "cost_amount"]},
         ),
         (_("Rules"), {"fields": ["validity_days", "min_order_amount"]}),
-        (_("Codes"), {"fields": ["code_prefix", "generate_on_demand"]}),
+        (_("Codes"), {"fields": ["code_prefix", "generate_on_demand", "low_inventory_threshold"]}),
     ]
 
     def get_queryset(self, request):

@@ -93,6 +93,12 @@ class Offer(models.Model):
         default=False,
         help_text=_("Make a new code at issue time instead of taking one from the inventory."),
     )
+    low_inventory_threshold = models.PositiveIntegerField(
+        _("low-inventory alert at"),
+        default=50,
+        help_text=_("Supervisors get an email when this few codes are left. 0: never."),
+    )
+    low_inventory_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

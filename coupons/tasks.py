@@ -2,6 +2,7 @@
 
 from celery import shared_task
 
+from coupons.services.alerts import inventory_low_alert_send
 from coupons.services.inventory import code_batch_generate, code_batches_sweep, codes_expire
 
 
@@ -18,3 +19,8 @@ def code_batches_sweep_task() -> None:
 @shared_task
 def codes_expire_task() -> int:
     return codes_expire()
+
+
+@shared_task
+def inventory_low_alert_task(offer_id: int) -> int:
+    return inventory_low_alert_send(offer_id=offer_id)

@@ -20,6 +20,7 @@ from appease.roles import SUPERVISOR
 from appease.services.idempotency import idempotency_key_complete, idempotency_key_release
 from appease.services.limits import LimitsExceeded, limits_spend, policy_for
 from coupons.models import Code, Offer
+from coupons.services.alerts import inventory_check_low
 from coupons.services.inventory import code_issue, code_void
 
 
@@ -133,6 +134,7 @@ def _give(*, issuance: Issuance, by, now) -> None:
     if not issuance.offer.is_soft:
         issued = code_issue(offer=issuance.offer, actor=by, reason=f"issuance {issuance.pk}")
         issuance.code = issued.code
+        inventory_check_low(offer=issuance.offer)
 
 
 def _lock_pending(issuance_id) -> Issuance:

@@ -245,3 +245,35 @@ def test_stale_approvals_are_escalated_once(settings):
     assert approvals_escalate() == 0
     assert len(mail.outbox) == 1
     assert str(issuance.pk) in mail.outbox[0].body
+
+
+@pytest.fixture
+def tasks_run_inline():
+    """Run tasks in this process when enqueued (the worker is tested elsewhere)."""
+    from appease.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
+def test_low_inventory_alerts_supervisors_once_until_restocked(django_capture_on_commit_callbacks, tasks_run_inline):
+    from coupons.services.inventory import code_batch_import
+
+    # given: 4 codes, alert at 2 left
+    staff_user("Supervisor")
+    offer = offer_create(generate_on_demand=False, low_inventory_threshold=2)
+    code_batch_import(offer=offer, text="\n".join(f"LOW{i}AAAA" for i in range(4)))
+    csr = staff_user(policy=policy_create())
+    # when: the stock goes 3, 2 (alert), 1, 0
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(4):
+            give(csr, offer=offer)
+    # then
+    assert len(mail.outbox) == 1
+    assert "running out of codes" in mail.outbox[0].subject
+    # when: restocked and drained again, it alerts again
+    code_batch_import(offer=offer, text="\n".join(f"MORE{i}AAAA" for i in range(3)))
+    with django_capture_on_commit_callbacks(execute=True):
+        give(csr, offer=offer)
+    assert len(mail.outbox) == 2
