@@ -3,18 +3,25 @@
 DRF's throttles count every request and keep a list of timestamps that they read,
 change and write back: two concurrent requests can both pass. Guessing guards must
 count only *failed* look-ups (a merchant's valid traffic is never limited) and must
-hold under concurrency, so the count is a single atomic INCR in the shared cache
-(Redis in production), and the decision is taken on the value INCR returned.
+hold under concurrency, so the count is an atomic INCR in the shared cache (Redis in
+production), and the decision is taken on the value INCR returned. A failure counted
+under several identities (API key and IP) increments all its counters in one atomic
+step, so concurrent failures are counted in the same order on every counter.
 See docs/adr/0003-guessing-guard.md.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
+
+# Makes a group of increments atomic in a per-process cache (LocMemCache).
+_local_group_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -46,11 +53,31 @@ class FailureLimiter:
         them: the caller must then answer 429 instead of revealing the failure.
         """
         index, retry_after = self._window(time.time())
-        over = False
-        for ident in idents:
-            if self._incr(self._key(ident, index)) > self.limit:
-                over = True
-        return retry_after if over else None
+        counts = self._incr_all([self._key(ident, index) for ident in idents])
+        return retry_after if any(count > self.limit for count in counts) else None
+
+    def _incr_all(self, keys: list[str]) -> list[int]:
+        """Add one to every counter in one atomic step.
+
+        Counter by counter is not enough: two racing failures counted in a different
+        order on the key's counter and on the IP's could each be the one past the
+        limit on one of them, and fewer than `limit` failures would be answered.
+        """
+        backend = caches[DEFAULT_CACHE_ALIAS]
+        if isinstance(backend, RedisCache):
+            # MULTI/EXEC: no other client's command runs between ours. SET NX EX then
+            # INCR is the add() + incr() below; writes all go to the first server.
+            client = backend._cache.get_client(write=True)
+            pipe = client.pipeline(transaction=True)
+            for key in keys:
+                stored_key = backend.make_and_validate_key(key)
+                pipe.set(stored_key, 0, ex=self.window_seconds + 1, nx=True)
+                pipe.incr(stored_key)
+            return [int(count) for count in pipe.execute()[1::2]]
+        # LocMemCache lives in this process, so a process lock makes the group atomic
+        # (the only other cache the settings configure).
+        with _local_group_lock:
+            return [self._incr(key) for key in keys]
 
     def _incr(self, key: str) -> int:
         # add() is a no-op when the key exists; incr() is atomic (Redis INCR, or

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from decimal import Decimal
 
+from django.db import transaction
+
 from coupons.models import Merchant, MerchantAPIKey, Offer
 from coupons.services.inventory import IssuedCode, code_issue
 
@@ -37,7 +39,9 @@ def gift_card_offer_create(**fields) -> Offer:
 
 
 def issued_code(offer: Offer | None = None, **offer_fields) -> IssuedCode:
-    return code_issue(offer=offer or offer_create(**offer_fields))
+    offer = offer or offer_create(**offer_fields)
+    with transaction.atomic():
+        return code_issue(offer=offer)
 
 
 def merchant_with_key(name: str | None = None) -> tuple[Merchant, str]:

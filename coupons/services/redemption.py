@@ -225,8 +225,12 @@ def redemption_reverse(*, merchant: Merchant, redemption_id, reason: str) -> Red
         restored = Code.objects.filter(pk=code.pk, status=Code.Status.REDEEMED).update(
             status=Code.Status.ISSUED, redeemed_at=None
         )
-        from_status = Code.Status.REDEEMED if restored else code.status
-        to_status = Code.Status.ISSUED if restored else code.status
+        if restored:
+            from_status, to_status = Code.Status.REDEEMED, Code.Status.ISSUED
+        else:
+            # Cannot happen while the active redemption existed; record the state as found.
+            code.refresh_from_db(fields=["status"])
+            from_status = to_status = code.status
         balance_after = None
     else:
         # Same lock as a debit takes, so the ledger's from/to states are exact.

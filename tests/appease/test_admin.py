@@ -101,6 +101,7 @@ def test_offer_changes_are_audited(admin_client):
             "validity_days": "30",
             "min_order_amount": "0",
             "code_prefix": "",
+            "low_inventory_threshold": "50",
         },
     )
     assert response.status_code == 302, response.content.decode()[:3000]

@@ -46,7 +46,9 @@ def test_demo_data_runs_twice_and_revokes_the_previous_key(settings):
     load_demo()
     assert User.objects.filter(username="ana").count() == 1
     assert MerchantAPIKey.objects.filter(name="demo checkout", revoked=False).count() == 1
-    assert Code.objects.filter(offer__name="Free dessert", status=Code.Status.AVAILABLE).count() == 199  # topped up to 200, one sample issued
+    assert (
+        Code.objects.filter(offer__name="Free dessert", status=Code.Status.AVAILABLE).count() == 199
+    )  # topped up to 200, one sample issued
 
 
 def test_demo_data_refuses_debug_off(settings):
