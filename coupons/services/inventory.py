@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
+import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -19,12 +22,16 @@ from appease.money import fits_currency
 from appease.queue import enqueue_on_commit
 from coupons import codes
 from coupons.events import code_expired_events, code_issued_event, code_voided_event
-from coupons.models import Code, CodeBatch, Offer
+from coupons.models import AMOUNT, Code, CodeBatch, Offer
 
 INSERT_CHUNK = 10_000
 MAX_IMPORT_ERRORS = 200
+# The largest balance the amount columns hold (14 digits, 4 of them decimals).
+MAX_BALANCE = Decimal(10) ** (AMOUNT["max_digits"] - AMOUNT["decimal_places"]) - Decimal(1)
 
 Progress = Callable[[int], None]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,8 +57,10 @@ _COPY_COLUMNS = (
 )
 
 
-def _rows(*, offer: Offer, batch: CodeBatch, new_codes: Iterable[NewCode]) -> Iterator[tuple]:
-    now = timezone.now()
+def _rows(
+    *, offer: Offer, batch: CodeBatch, new_codes: Iterable[NewCode], now: datetime | None = None
+) -> Iterator[tuple]:
+    now = now or timezone.now()
     for new in new_codes:
         yield (
             offer.pk,
@@ -123,7 +132,9 @@ def code_batch_generate(*, batch_id: int, progress: Progress | None = None) -> C
 
     Safe to run twice: only the caller whose conditional update moved the batch from
     `pending` to `running` does the work. A batch left `running` by a crashed worker is
-    put back to `pending` by `code_batches_sweep`.
+    put back to `pending` by `code_batches_sweep`; should the first worker be alive
+    after all, it finds its claim gone when it finishes and rolls its codes back, so a
+    batch is never generated twice.
     """
     now = timezone.now()
     claimed = CodeBatch.objects.filter(pk=batch_id, status=CodeBatch.Status.PENDING).update(
@@ -131,30 +142,106 @@ def code_batch_generate(*, batch_id: int, progress: Progress | None = None) -> C
     )
     if not claimed:
         return None
+    # This claim, and no later one: `started_at` is the claim's token.
+    mine = CodeBatch.objects.filter(pk=batch_id, status=CodeBatch.Status.RUNNING, started_at=now)
     batch = CodeBatch.objects.select_related("offer").get(pk=batch_id)
     offer = batch.offer
     try:
         with transaction.atomic():
-            balance = offer.value_amount if offer.has_balance else None
-            _insert(
-                offer=offer,
-                batch=batch,
-                new_codes=(_new_generated(prefix=offer.code_prefix, balance=balance) for _ in range(batch.quantity)),
-                progress=progress,
-            )
-            CodeBatch.objects.filter(pk=batch.pk).update(status=CodeBatch.Status.DONE, finished_at=timezone.now())
+            _insert_generated(offer=offer, batch=batch, progress=progress)
+            if not mine.update(status=CodeBatch.Status.DONE, finished_at=timezone.now()):
+                raise _ClaimLost
+    except _ClaimLost:
+        logger.warning("code batch %s was re-claimed while this worker generated it; its codes are discarded", batch_id)
+        return None
     except Exception as exc:
-        CodeBatch.objects.filter(pk=batch.pk).update(
-            status=CodeBatch.Status.FAILED, finished_at=timezone.now(), error=type(exc).__name__
-        )
+        mine.update(status=CodeBatch.Status.FAILED, finished_at=timezone.now(), error=type(exc).__name__)
         raise
     batch.refresh_from_db()
     return batch
 
 
+class _ClaimLost(Exception):
+    """The sweeper handed the batch to another worker; roll this one's codes back."""
+
+
 def _new_generated(*, prefix: str, balance: Decimal | None) -> NewCode:
     normalised = codes.generate(prefix=prefix)
     return NewCode(normalised=normalised, display=codes.format_for_reading(normalised, prefix=prefix), balance=balance)
+
+
+# A code costs ~45 µs of Python to make (a CSPRNG draw, an HMAC, a Fernet encryption),
+# more than PostgreSQL takes to store it. From this many codes on, worker processes make
+# the rows and this process only streams them into COPY (docs/benchmarks.md).
+PARALLEL_MIN_CODES = 50_000
+PARALLEL_CHUNK = 10_000
+PARALLEL_CHUNK_TIMEOUT = 300  # seconds: a worker that died must not hang the batch
+
+
+def _insert_generated(*, offer: Offer, batch: CodeBatch, progress: Progress | None) -> None:
+    balance = offer.value_amount if offer.has_balance else None
+    processes = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if connection.vendor == "postgresql" and batch.quantity >= PARALLEL_MIN_CODES and processes > 1:
+        _copy_generated_in_parallel(offer=offer, batch=batch, balance=balance, processes=processes, progress=progress)
+        return
+    new_codes = (_new_generated(prefix=offer.code_prefix, balance=balance) for _ in range(batch.quantity))
+    _insert(offer=offer, batch=batch, new_codes=new_codes, progress=progress)
+
+
+def _copy_generated_in_parallel(
+    *, offer: Offer, batch: CodeBatch, balance: Decimal | None, processes: int, progress: Progress | None
+) -> None:
+    """The same rows as `_insert`, made by `processes` forked workers, in the caller's transaction."""
+    # billiard is Celery's fork of multiprocessing: unlike the standard library's, its
+    # pool may be started from a Celery worker process (a daemonic one). The workers are
+    # forked before COPY starts; they inherit the settings (the keys) and never use the
+    # database connection.
+    import billiard
+
+    now = timezone.now()
+    sizes = [PARALLEL_CHUNK] * (batch.quantity // PARALLEL_CHUNK)
+    if batch.quantity % PARALLEL_CHUNK:
+        sizes.append(batch.quantity % PARALLEL_CHUNK)
+    sql = f"COPY {Code._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    with (
+        billiard.get_context("fork").Pool(processes) as pool,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        # At most two chunks per worker in flight: memory stays bounded when
+        # PostgreSQL is the slower side.
+        pending: deque = deque()
+        for index, size in enumerate(sizes):
+            job = (offer, batch, balance, now, size)
+            pending.append((size, pool.apply_async(_generated_copy_text, (job,))))
+            last = index == len(sizes) - 1
+            while pending and (last or len(pending) >= 2 * processes):
+                done, result = pending.popleft()
+                copy.write(result.get(timeout=PARALLEL_CHUNK_TIMEOUT))
+                if progress:
+                    progress(done)
+
+
+def _generated_copy_text(job: tuple[Offer, CodeBatch, Decimal | None, datetime, int]) -> bytes:
+    """In a worker process: `count` new codes as COPY text rows. Touches no database."""
+    offer, batch, balance, now, count = job
+    new_codes = (_new_generated(prefix=offer.code_prefix, balance=balance) for _ in range(count))
+    return "".join(map(_copy_text_row, _rows(offer=offer, batch=batch, new_codes=new_codes, now=now))).encode()
+
+
+def _copy_text_row(row: tuple) -> str:
+    """A row in COPY's text format, as psycopg's `write_row` would send it."""
+    return "\t".join(map(_copy_text_value, row)) + "\n"
+
+
+def _copy_text_value(value) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, bytes):
+        return "\\\\x" + value.hex()
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def code_batches_sweep(*, lease: timedelta = timedelta(minutes=15)) -> list[int]:
@@ -195,11 +282,24 @@ def _parse_import(*, offer: Offer, text: str) -> tuple[list[tuple[int, NewCode]]
     errors: list[ImportError_] = []
     seen: dict[str, int] = {}
     reader = csv.reader(io.StringIO(text))
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            # E.g. a line over the csv module's field size limit: report it, read on.
+            errors.append(ImportError_(reader.line_num, _("unreadable line (%(error)s)") % {"error": exc}))
+            continue
         line = reader.line_num
         if not row or all(not cell.strip() for cell in row):
             continue
         if line == 1 and row[0].strip().lower() in {"code", "codes"}:
+            continue
+        if any(cell.strip() for cell in row[2:]):
+            # Most likely an unquoted thousands separator (`CODE,1,000.00`): reading
+            # only the first two cells would import a balance of 1.
+            errors.append(ImportError_(line, _("too many columns (a line is code or code,balance)")))
             continue
         raw = row[0]
         normalised = codes.normalise(raw)
@@ -235,6 +335,11 @@ def _parse_import(*, offer: Offer, text: str) -> tuple[list[tuple[int, NewCode]]
                             _("the balance must be above zero with at most the decimals of %(currency)s")
                             % {"currency": offer.currency},
                         )
+                    )
+                    continue
+                if balance > MAX_BALANCE:
+                    errors.append(
+                        ImportError_(line, _("the balance is more than %(max)s") % {"max": f"{MAX_BALANCE:,}"})
                     )
                     continue
         elif len(row) > 1 and row[1].strip():
