@@ -20,9 +20,12 @@ from appease.models import (
     AuditEvent,
     Customer,
     CustomerOrder,
+    Delivery,
+    DeliveryAttempt,
     Issuance,
     LimitBudget,
     LimitPolicy,
+    OfferMessage,
     ReasonCode,
     StaffAPIKey,
     StaffProfile,
@@ -225,3 +228,76 @@ class StaffAPIKeyAdmin(APIKeyModelAdmin):
     list_display = [*APIKeyModelAdmin.list_display, "user"]
     search_fields = [*APIKeyModelAdmin.search_fields, "user__username"]
     autocomplete_fields = ["user"]
+
+
+@admin.register(OfferMessage)
+class OfferMessageAdmin(AuditedModelAdmin):
+    """The wording of an offer's message per language; empty fields use the defaults."""
+
+    list_display = ["offer", "language"]
+    list_filter = ["language", "offer"]
+
+
+class DeliveryAttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "channel", "started_at", "finished_at", "outcome", "status_code", "detail"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class DeadLetterFilter(admin.SimpleListFilter):
+    title = _("dead letters")
+    parameter_name = "dead"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Gave up or failed"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(status__in=[Delivery.Status.DEAD, Delivery.Status.FAILED])
+        return queryset
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Every message sent or being sent; dead letters are one filter away."""
+
+    list_display = ["created_at", "issuance", "channel", "status", "attempts", "failure_reason", "sent_at"]
+    list_filter = [DeadLetterFilter, "status", "channel", "kind"]
+    list_select_related = ["issuance__offer", "issuance__customer"]
+    readonly_fields = [
+        "issuance",
+        "kind",
+        "channel",
+        "language",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "lease_expires_at",
+        "provider_message_id",
+        "failure_reason",
+        "last_error",
+        "resend_of",
+        "requested_by",
+        "request_id",
+        "created_at",
+        "sent_at",
+        "delivered_at",
+        "failed_at",
+    ]
+    exclude = ["address"]
+    inlines = [DeliveryAttemptInline]
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

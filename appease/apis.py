@@ -18,6 +18,7 @@ from appease.models import Channel, Customer, Issuance, ReasonCode
 from appease.permissions import IsStaffMember, IsSupervisor, StaffApiKeyAuthentication
 from appease.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
 from appease.services.customers import customer_create
+from appease.services.delivery import delivery_resend
 from appease.services.idempotency import idempotency_key_begin, request_fingerprint
 from appease.services.issuance import issuance_approve, issuance_create, issuance_reject, issuance_void
 from appease.services.limits import limits_remaining
@@ -56,6 +57,20 @@ class IssuanceOutputSerializer(serializers.Serializer):
     redeemed_at = serializers.DateTimeField(allow_null=True)
     decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
     decision_comment = serializers.CharField()
+    delivery = serializers.SerializerMethodField(help_text="The latest delivery of this appeasement.")
+
+    def get_delivery(self, obj: Issuance) -> dict | None:
+        delivery = obj.latest_delivery
+        if delivery is None:
+            return None
+        return {
+            "id": str(delivery.pk),
+            "channel": delivery.channel,
+            "status": delivery.status,
+            "attempts": delivery.attempts,
+            "failure_reason": delivery.failure_reason or None,
+            "sent_at": delivery.sent_at,
+        }
 
     def get_code_last4(self, obj: Issuance) -> str | None:
         return obj.code.last4 if obj.code_id else None
@@ -268,6 +283,31 @@ class IssuanceVoidApi(APIView):
             actor=Actor.from_request(request), issuance_id=issuance_id, reason=serializer.validated_data["reason"]
         )
         return Response(IssuanceOutputSerializer(issuance).data)
+
+
+class IssuanceResendApi(APIView):
+    """Send a failed appeasement again, through another channel (one click for the rep)."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    class InputSerializer(serializers.Serializer):
+        channel = serializers.ChoiceField(choices=Channel.choices)
+
+    @extend_schema(
+        operation_id="issuances_resend",
+        request=InputSerializer,
+        responses={202: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, issuance_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+        delivery_resend(
+            actor=Actor.from_request(request), issuance_id=issuance_id, channel=serializer.validated_data["channel"]
+        )
+        issuance = issuances_visible_to(request.user).get(pk=issuance_id)
+        return Response(IssuanceOutputSerializer(issuance).data, status=status.HTTP_202_ACCEPTED)
 
 
 class CustomerOutputSerializer(serializers.Serializer):

@@ -50,6 +50,11 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "appease.view_issuance",
         "appease.view_auditevent",
         "appease.view_budgetcounter",
+        "appease.view_delivery",
+        "appease.view_deliveryattempt",
+        "appease.view_offermessage",
+        "appease.add_offermessage",
+        "appease.change_offermessage",
     ],
 }
 

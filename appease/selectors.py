@@ -18,8 +18,10 @@ def is_supervisor(user) -> bool:
 
 def issuances_with_status() -> QuerySet[Issuance]:
     """Issuances with `effective_status`: `redeemed` once their code is."""
-    return Issuance.objects.select_related("csr", "customer", "offer", "reason_code", "code").annotate(
-        effective_status_db=Case(When(code__status="redeemed", then=Value("redeemed")), default=F("status"))
+    return (
+        Issuance.objects.select_related("csr", "customer", "offer", "reason_code", "code", "decided_by")
+        .prefetch_related("deliveries")
+        .annotate(effective_status_db=Case(When(code__status="redeemed", then=Value("redeemed")), default=F("status")))
     )
 
 

@@ -235,6 +235,16 @@ IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env_int("IDEMPOTENCY_LOCK_TIMEOUT_S
 APPROVAL_ESCALATE_AFTER = timedelta(minutes=env_int("APPROVAL_ESCALATE_AFTER_MINUTES", 15))
 PHONENUMBER_DEFAULT_REGION = None  # phone numbers must be given in international (E.164) form
 
+# --- Delivery (the outbox) --------------------------------------------------------------
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6)
+DELIVERY_BACKOFF_BASE_SECONDS = env_int("DELIVERY_BACKOFF_BASE_SECONDS", 2)
+DELIVERY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_BACKOFF_MAX_SECONDS", 300)
+# A send that has not finished within the lease is presumed dead (its worker was
+# killed) and the sweeper makes the row sendable again. Above every adapter's timeout.
+DELIVERY_LEASE = timedelta(seconds=env_int("DELIVERY_LEASE_SECONDS", 120))
+SHOP_NAME = env_str("SHOP_NAME", "Appease Demo Shop")
+SHOP_URL = env_str("SHOP_URL", "https://shop.example.com")
+
 # --- Code inventory -----------------------------------------------------------------
 CODE_ENTROPY_BITS = env_int("CODE_ENTROPY_BITS", 80)
 
@@ -282,6 +292,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "appease.tasks.approvals_escalate_task",
         "schedule": timedelta(minutes=1),
     },
+    "deliveries-sweep": {
+        "task": "appease.tasks.deliveries_sweep_task",
+        "schedule": timedelta(seconds=15),
+    },
     "code-batches-sweep": {
         "task": "coupons.tasks.code_batches_sweep_task",
         "schedule": timedelta(minutes=1),
@@ -291,6 +305,36 @@ CELERY_BEAT_SCHEDULE = {
 # --- Email ----------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Appease <no-reply@localhost>")
+
+# --- Delivery channels ----------------------------------------------------------------
+# Adapters in appease/channels/ (docs/delivery.md, "Channels"). A channel with no provider
+# configured goes to the demo log adapter (var/outbox/<channel>.log) with DEBUG on and is
+# disabled with DEBUG off: the log holds codes in plaintext (ADR 0002).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+SMS_BASE_URL = (env_str("SMS_BASE_URL", "") or "").rstrip("/")
+SMS_ACCOUNT_SID = env_str("SMS_ACCOUNT_SID", "")
+SMS_AUTH_TOKEN = env_secret("SMS_AUTH_TOKEN", debug=DEBUG, demo_default="demo-sms-token") if SMS_BASE_URL else ""
+SMS_FROM = env_str("SMS_FROM", "")
+if SMS_BASE_URL and not (SMS_ACCOUNT_SID and SMS_FROM):
+    raise ImproperlyConfigured("SMS_BASE_URL is set: SMS_ACCOUNT_SID and SMS_FROM must be set too.")
+SMS_TIMEOUT = env_int("SMS_TIMEOUT", 5)
+SMS_MAX_SEGMENTS = env_int("SMS_MAX_SEGMENTS", 3)
+CHAT_WEBHOOK_URL = env_str("CHAT_WEBHOOK_URL", "")
+SOCIAL_WEBHOOK_URL = env_str("SOCIAL_WEBHOOK_URL", "")
+WEBHOOK_SECRET = (
+    env_secret("WEBHOOK_SECRET", debug=DEBUG, demo_default="demo-webhook-secret")
+    if CHAT_WEBHOOK_URL or SOCIAL_WEBHOOK_URL
+    else ""
+)
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 5)
+DELIVERY_LOG_DIR = VAR_DIR / "outbox"
+_UNCONFIGURED = "appease.channels.console.LogAdapter" if DEBUG else "appease.channels.base.DisabledAdapter"
+DELIVERY_ADAPTERS = {
+    "email": "appease.channels.email.EmailAdapter",
+    "sms": "appease.channels.sms.TwilioSmsAdapter" if SMS_BASE_URL else _UNCONFIGURED,
+    "chat": "appease.channels.webhook.WebhookAdapter" if CHAT_WEBHOOK_URL else _UNCONFIGURED,
+    "social": "appease.channels.webhook.WebhookAdapter" if SOCIAL_WEBHOOK_URL else _UNCONFIGURED,
+}
 
 # --- Logging --------------------------------------------------------------------------
 LOGGING = {

@@ -13,3 +13,19 @@ def approvals_escalate_task() -> int:
     from appease.services.issuance import approvals_escalate
 
     return approvals_escalate()
+
+
+# Sending is idempotent (the row is claimed with a conditional update), so the message
+# may be acknowledged late and redelivered if the worker dies mid-send.
+@shared_task(acks_late=True, reject_on_worker_lost=True, time_limit=90, soft_time_limit=60)
+def delivery_send_task(delivery_id: str) -> str:
+    from appease.services.delivery import delivery_send
+
+    return delivery_send(delivery_id=delivery_id)
+
+
+@shared_task(time_limit=60)
+def deliveries_sweep_task() -> int:
+    from appease.services.delivery import deliveries_sweep
+
+    return deliveries_sweep()

@@ -30,6 +30,7 @@ from appease.selectors import (
     issuances_visible_to,
 )
 from appease.services.customers import customer_create
+from appease.services.delivery import delivery_resend
 from appease.services.issuance import issuance_approve, issuance_create, issuance_reject
 from appease.services.limits import limits_remaining, policy_for
 from coupons.models import Offer
@@ -184,7 +185,7 @@ def issue(request, customer_id: int):
                 form.add_error(field if field in form.fields else None, messages)
         except ApplicationError as refused:
             error = refused
-    context = {"form": form, "issuance": issuance, "error": error, "customer": customer}
+    context = {"form": form, "issuance": issuance, "error": error, "customer": customer, "channels": Channel.choices}
     context.update(_budget_context(request.user, issuance.currency if issuance else None))
     status = 200 if issuance else (403 if error else 400)
     if request.htmx:
@@ -202,7 +203,27 @@ def issue(request, customer_id: int):
 def issuance_detail(request, issuance_id):
     issuance = get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
     template = "csr/_issuance_status.html" if request.htmx else "csr/issuance.html"
-    return render(request, template, {"issuance": issuance})
+    return render(request, template, {"issuance": issuance, "channels": Channel.choices})
+
+
+@require_POST
+@staff_required
+def resend(request, issuance_id):
+    get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+    error = None
+    try:
+        delivery_resend(
+            actor=Actor.from_request(request), issuance_id=issuance_id, channel=request.POST.get("channel", "")
+        )
+    except ValidationError as invalid:
+        error = " ".join(invalid.messages)
+    except ApplicationError as refused:
+        error = refused.message
+    issuance = get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+    context = {"issuance": issuance, "channels": Channel.choices, "resend_error": error}
+    if request.htmx:
+        return render(request, "csr/_issuance_status.html", context)
+    return redirect("csr:issuance", issuance_id=issuance_id)
 
 
 @require_GET

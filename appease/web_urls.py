@@ -10,6 +10,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/", views.customer_panel, name="customer"),
     path("customers/<int:customer_id>/issue/", views.issue, name="issue"),
     path("issuances/<uuid:issuance_id>/", views.issuance_detail, name="issuance"),
+    path("issuances/<uuid:issuance_id>/resend/", views.resend, name="resend"),
     path("budget/", views.budget, name="budget"),
     path("approvals/", views.approvals, name="approvals"),
     path("approvals/<uuid:issuance_id>/<str:decision>/", views.approval_decide, name="approval-decide"),

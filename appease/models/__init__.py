@@ -1,6 +1,7 @@
 from appease.models.apikeys import StaffAPIKey
 from appease.models.audit import AuditEvent
 from appease.models.customers import Channel, Customer, CustomerOrder, IncidentType, ReasonCode
+from appease.models.delivery import Delivery, DeliveryAttempt, DeliveryStatusEvent, OfferMessage
 from appease.models.idempotency import IdempotencyKey
 from appease.models.issuance import Issuance
 from appease.models.limits import BudgetCounter, LimitBudget, LimitPolicy, StaffProfile, Team
@@ -11,11 +12,15 @@ __all__ = [
     "Channel",
     "Customer",
     "CustomerOrder",
+    "Delivery",
+    "DeliveryAttempt",
+    "DeliveryStatusEvent",
     "IdempotencyKey",
     "IncidentType",
     "Issuance",
     "LimitBudget",
     "LimitPolicy",
+    "OfferMessage",
     "ReasonCode",
     "StaffAPIKey",
     "StaffProfile",

@@ -93,6 +93,14 @@ class Issuance(models.Model):
         return self.status
 
     @property
+    def latest_delivery(self):
+        """The newest delivery (prefetched `deliveries` are used when present)."""
+        deliveries = getattr(self, "_prefetched_objects_cache", {}).get("deliveries")
+        if deliveries is not None:
+            return max(deliveries, key=lambda d: d.created_at, default=None)
+        return self.deliveries.order_by("-created_at").first() if self.pk else None
+
+    @property
     def seconds_to_issue(self) -> int | None:
         """From the complaint opening to the appeasement given: the 60-second goal."""
         if self.complaint_started_at is None or self.issued_at is None:

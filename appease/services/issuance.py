@@ -17,6 +17,7 @@ from appease.events import ISSUANCE_FIELDS, issuance_created_event, issuance_dec
 from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IdempotencyKey, Issuance, LimitPolicy, ReasonCode
 from appease.roles import SUPERVISOR
+from appease.services.delivery import delivery_create
 from appease.services.idempotency import idempotency_key_complete, idempotency_key_release
 from appease.services.limits import LimitsExceeded, limits_spend, policy_for
 from coupons.models import Code, Offer
@@ -107,6 +108,8 @@ def issuance_create(
             else:
                 _give(issuance=issuance, by=csr, now=now)
             issuance.save()
+            if issuance.status == Issuance.Status.ISSUED:
+                delivery_create(issuance=issuance, actor=actor)
             issuance_created_event(actor=actor, issuance=issuance)
             if idempotency_key is not None:
                 idempotency_key_complete(
@@ -174,6 +177,7 @@ def issuance_approve(*, actor: Actor, issuance_id, comment: str = "") -> Issuanc
     issuance.decided_at = now
     issuance.decision_comment = comment
     issuance.save()
+    delivery_create(issuance=issuance, actor=actor)
     issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.approve")
     return issuance
 

@@ -1,0 +1,81 @@
+"""Provider status callbacks (delivered, failed, bounced), signed by the provider.
+
+An unsigned or wrongly signed callback is refused with 403 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from appease.channels.webhook import verify
+from appease.services.delivery import delivery_status_record
+
+
+def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
+    """Twilio's request signature: base64(HMAC-SHA1(token, url + k1v1k2v2… sorted by key))."""
+    payload = url + "".join(f"{key}{params[key]}" for key in sorted(params))
+    digest = hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+class SmsStatusCallbackApi(APIView):
+    """Twilio-compatible status callback: form fields MessageSid and MessageStatus,
+    signed in X-Twilio-Signature with the account's auth token."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = [FormParser]
+
+    @extend_schema(
+        operation_id="delivery_callback_sms",
+        request=inline_serializer(
+            "SmsStatus", {"MessageSid": serializers.CharField(), "MessageStatus": serializers.CharField()}
+        ),
+        responses={204: None, 403: None},
+    )
+    def post(self, request):
+        token = settings.SMS_AUTH_TOKEN
+        params = {key: request.POST.get(key, "") for key in request.POST}
+        expected = twilio_signature(token or "", request.build_absolute_uri(), params)
+        given = request.headers.get("X-Twilio-Signature", "")
+        if not token or not given or not hmac.compare_digest(expected, given):
+            return Response({"error": "bad_signature", "detail": "The signature does not match."}, status=403)
+        delivery_status_record(
+            provider_message_id=params.get("MessageSid", ""), provider_status=params.get("MessageStatus", "")
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class WebhookStatusCallbackApi(APIView):
+    """Chat and social gateways: JSON {"id", "status"}, signed like our own webhooks
+    (X-Appease-Timestamp, X-Appease-Signature: sha256=HMAC(secret, "<timestamp>.<body>"))."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="delivery_callback_webhook",
+        request=inline_serializer("WebhookStatus", {"id": serializers.CharField(), "status": serializers.CharField()}),
+        responses={204: None, 403: None},
+    )
+    def post(self, request):
+        secret = settings.WEBHOOK_SECRET
+        body = request.body.decode("utf-8", errors="replace")
+        timestamp = request.headers.get("X-Appease-Timestamp", "")
+        signature = request.headers.get("X-Appease-Signature", "")
+        if not secret or not verify(secret, timestamp, body, signature):
+            return Response({"error": "bad_signature", "detail": "The signature does not match."}, status=403)
+        data = request.data if isinstance(request.data, dict) else {}
+        delivery_status_record(provider_message_id=str(data.get("id", "")), provider_status=str(data.get("status", "")))
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,141 @@
+"""The delivery outbox: one row per message to send, the truth about its fate."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from appease.models.customers import Channel
+from appease.models.issuance import Issuance
+
+
+class Delivery(models.Model):
+    """A message to a customer. Written in the transaction that decided to send it;
+    a Celery task claims it with a conditional update and a beat sweeper re-enqueues
+    whatever is left behind (docs/adr/0006-delivery-outbox.md)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting to be sent")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        FAILED = "failed", _("Failed")
+        DEAD = "dead", _("Gave up")
+
+    class Kind(models.TextChoices):
+        APPEASEMENT = "appeasement", _("Appeasement")
+        FOLLOW_UP = "follow_up", _("Follow-up")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    issuance = models.ForeignKey(Issuance, on_delete=models.PROTECT, related_name="deliveries")
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.APPEASEMENT)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    address = models.CharField(_("address"), max_length=255, help_text=_("Where it was sent, as it was then."))
+    language = models.CharField(max_length=10)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(help_text=_("Due time: the sweeper sends it from then on."))
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    failure_reason = models.CharField(max_length=40, blank=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    resend_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resends", verbose_name=_("resend of")
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    request_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["next_attempt_at"], name="delivery_due_idx", condition=Q(status="pending")),
+            models.Index(fields=["lease_expires_at"], name="delivery_lease_idx", condition=Q(status="sending")),
+            models.Index(fields=["provider_message_id"], name="delivery_provider_id_idx"),
+            models.Index(fields=["status", "created_at"], name="delivery_dead_idx", condition=Q(status="dead")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(lease_expires_at__isnull=False), name="sending_has_a_lease"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.channel} ({self.get_status_display()})"
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across attempts: a provider that honours it drops a duplicate send."""
+        return f"delivery-{self.pk}"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at sending: when, how, and what the provider answered. Append-only."""
+
+    class Outcome(models.TextChoices):
+        SENT = "sent", _("Sent")
+        TRANSIENT = "transient", _("Temporary failure")
+        PERMANENT = "permanent", _("Permanent failure")
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="attempt_log")
+    number = models.PositiveSmallIntegerField()
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    status_code = models.PositiveIntegerField(null=True, blank=True, help_text=_("HTTP status or SMTP reply code."))
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ["delivery", "number"]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.outcome}"
+
+
+class DeliveryStatusEvent(models.Model):
+    """A provider's status callback (delivered, failed, bounced), as received."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="status_events")
+    status = models.CharField(max_length=20)
+    provider_status = models.CharField(max_length=50, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("delivery status callback")
+        verbose_name_plural = _("delivery status callbacks")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.provider_status} → {self.status}"
+
+
+class OfferMessage(models.Model):
+    """A supervisor's wording for one offer in one language, used instead of the
+    default template text. Empty fields fall back to the defaults."""
+
+    offer = models.ForeignKey("coupons.Offer", on_delete=models.CASCADE, related_name="messages")
+    language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
+    apology = models.TextField(_("apology"), blank=True, help_text=_("Opens every message, e.g. “We're sorry…”."))
+    how_to_redeem = models.TextField(_("how to redeem"), blank=True)
+
+    class Meta:
+        verbose_name = _("offer message")
+        verbose_name_plural = _("offer messages")
+        constraints = [models.UniqueConstraint(fields=["offer", "language"], name="one_message_per_language")]
+
+    def __str__(self) -> str:
+        return f"{self.offer} ({self.language})"

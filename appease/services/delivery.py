@@ -1,0 +1,268 @@
+"""Delivery: the outbox that gets every appeasement to the customer, once.
+
+- `delivery_create` writes the row in the caller's transaction and enqueues the task
+  on commit, with the delivery id only (never the code).
+- `delivery_send` claims the row with a conditional update (`pending → sending`, with
+  a lease), sends, and records the outcome. A row that is not `pending` and due is
+  never sent, however many times the task runs.
+- Transient errors go back to `pending` with a due time (exponential backoff with
+  jitter, or the provider's Retry-After); after DELIVERY_MAX_ATTEMPTS the row is
+  `dead`. Permanent errors fail at once with the reason.
+- `deliveries_sweep` (beat) re-enqueues rows left `pending` past their due time and
+  rows stuck `sending` past their lease: a broker outage at commit time or a killed
+  worker delays a delivery but never loses it.
+See docs/adr/0006-delivery-outbox.md and docs/delivery.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from appease.channels.base import PermanentError, TransientError, adapter_for
+from appease.context import Actor
+from appease.events import audit_event_record
+from appease.exceptions import ApplicationError
+from appease.models import Channel, Delivery, DeliveryAttempt, DeliveryStatusEvent, Issuance
+from appease.queue import enqueue_on_commit
+from appease.services.messages import message_compose
+
+logger = logging.getLogger(__name__)
+
+
+def _enqueue(delivery: Delivery) -> None:
+    from appease.tasks import delivery_send_task
+
+    enqueue_on_commit(delivery_send_task, str(delivery.pk))
+
+
+def delivery_create(
+    *, issuance: Issuance, channel: str | None = None, resend_of: Delivery | None = None, actor: Actor | None = None
+) -> Delivery:
+    """Queue the message for `issuance` (in the caller's transaction)."""
+    customer = issuance.customer
+    channel = channel or issuance.channel
+    delivery = Delivery.objects.create(
+        issuance=issuance,
+        channel=channel,
+        address=customer.address_for(channel),
+        language=customer.language or settings.LANGUAGE_CODE,
+        next_attempt_at=timezone.now(),
+        resend_of=resend_of,
+        requested_by=actor.user if actor else None,
+        request_id=actor.request_id if actor else "",
+    )
+    _enqueue(delivery)
+    return delivery
+
+
+def backoff_seconds(attempt: int, *, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter; a provider's Retry-After wins if longer."""
+    base = settings.DELIVERY_BACKOFF_BASE_SECONDS * (2 ** (attempt - 1))
+    delay = random.uniform(base / 2, base)  # noqa: S311  (jitter, not security)
+    delay = min(delay, settings.DELIVERY_BACKOFF_MAX_SECONDS)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.DELIVERY_BACKOFF_MAX_SECONDS))
+    return delay
+
+
+def delivery_send(*, delivery_id) -> str:
+    """Try to send one delivery now. Safe to call any number of times, concurrently."""
+    now = timezone.now()
+    claimed = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now).update(
+        status=Delivery.Status.SENDING,
+        lease_expires_at=now + settings.DELIVERY_LEASE,
+        attempts=F("attempts") + 1,
+    )
+    if not claimed:
+        return "not_due"
+    delivery = Delivery.objects.select_related(
+        "issuance__customer", "issuance__offer", "issuance__reason_code", "issuance__code"
+    ).get(pk=delivery_id)
+    started = timezone.now()
+    try:
+        message = message_compose(delivery=delivery)
+        result = adapter_for(delivery.channel).send(message)
+    except TransientError as error:
+        return _transient(delivery, error, started)
+    except PermanentError as error:
+        return _permanent(delivery, error, started)
+    except Exception as error:
+        # A bug or an unexpected library error: treat as transient (bounded by the
+        # attempt limit) rather than losing the delivery.
+        logger.exception("delivery %s: unexpected error", delivery.pk)
+        return _transient(delivery, TransientError(f"unexpected {type(error).__name__}"), started)
+    return _sent(delivery, result, started)
+
+
+@transaction.atomic
+def _sent(delivery: Delivery, result, started) -> str:
+    now = timezone.now()
+    _attempt(delivery, started, DeliveryAttempt.Outcome.SENT, result.status_code, "")
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.SENT,
+        provider_message_id=result.provider_message_id[:255],
+        sent_at=now,
+        lease_expires_at=None,
+        last_error="",
+    )
+    Issuance.objects.filter(
+        pk=delivery.issuance_id, status__in=[Issuance.Status.ISSUED, Issuance.Status.FAILED]
+    ).update(status=Issuance.Status.DELIVERED, delivered_at=now)
+    logger.info("delivery %s sent by %s after %d attempt(s)", delivery.pk, delivery.channel, delivery.attempts)
+    return "sent"
+
+
+@transaction.atomic
+def _transient(delivery: Delivery, error: TransientError, started) -> str:
+    _attempt(delivery, started, DeliveryAttempt.Outcome.TRANSIENT, error.status_code, error.detail)
+    if delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+        _give_up(delivery, status=Delivery.Status.DEAD, reason="exhausted", detail=error.detail)
+        return "dead"
+    delay = backoff_seconds(delivery.attempts, retry_after=error.retry_after)
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+        status=Delivery.Status.PENDING,
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        lease_expires_at=None,
+        last_error=error.detail[:255],
+    )
+    from appease.tasks import delivery_send_task
+
+    # A short countdown for speed; the due time in the row is the truth, and the
+    # sweeper sends it if this message is lost.
+    transaction.on_commit(lambda: _publish_later(delivery_send_task, str(delivery.pk), delay))
+    return "retry"
+
+
+def _publish_later(task, delivery_id: str, delay: float) -> None:
+    try:
+        task.apply_async(args=[delivery_id], countdown=delay)
+    except Exception:
+        logger.warning("delivery %s: could not schedule the retry; the sweeper will", delivery_id, exc_info=True)
+
+
+@transaction.atomic
+def _permanent(delivery: Delivery, error: PermanentError, started) -> str:
+    _attempt(delivery, started, DeliveryAttempt.Outcome.PERMANENT, error.status_code, error.detail)
+    _give_up(delivery, status=Delivery.Status.FAILED, reason=error.reason, detail=error.detail)
+    return "failed"
+
+
+def _give_up(delivery: Delivery, *, status: str, reason: str, detail: str) -> None:
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+        status=status, failure_reason=reason[:40], last_error=detail[:255], failed_at=now, lease_expires_at=None
+    )
+    Issuance.objects.filter(pk=delivery.issuance_id, status=Issuance.Status.ISSUED).update(
+        status=Issuance.Status.FAILED
+    )
+    logger.warning("delivery %s %s (%s) after %d attempt(s)", delivery.pk, status, reason, delivery.attempts)
+
+
+def _attempt(delivery: Delivery, started, outcome: str, status_code, detail: str) -> None:
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=delivery.attempts,
+        channel=delivery.channel,
+        started_at=started,
+        finished_at=timezone.now(),
+        outcome=outcome,
+        status_code=status_code,
+        detail=(detail or "")[:255],
+    )
+
+
+def deliveries_sweep(*, now=None, grace: timedelta = timedelta(seconds=10)) -> int:
+    """Re-enqueue what is due and was not picked up, and reclaim expired leases."""
+    now = now or timezone.now()
+    # A worker died mid-send (or hangs past its lease): the row becomes sendable again.
+    Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now).update(
+        status=Delivery.Status.PENDING, lease_expires_at=None, next_attempt_at=now
+    )
+    # `grace` leaves the on-commit enqueue of a brand new row time to arrive first.
+    due = list(
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now - grace)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:1000]
+    )
+    from appease.tasks import delivery_send_task
+
+    for pk in due:
+        try:
+            delivery_send_task.delay(str(pk))
+        except Exception:
+            logger.warning("sweeper could not enqueue delivery %s; next sweep will", pk, exc_info=True)
+            break
+    return len(due)
+
+
+@transaction.atomic
+def delivery_resend(*, actor: Actor, issuance_id, channel: str) -> Delivery:
+    """One click: send a failed or dead appeasement again, through another channel."""
+    issuance = Issuance.objects.select_for_update(of=("self",)).select_related("customer").get(pk=issuance_id)
+    if channel not in Channel.values:
+        raise ValidationError({"channel": _("Choose one of: %(channels)s.") % {"channels": ", ".join(Channel.values)}})
+    customer = issuance.customer
+    if not customer.address_for(channel):
+        raise ValidationError(
+            {"channel": _("We have no %(channel)s contact for this customer.") % {"channel": channel}}
+        )
+    if not customer.consents_to(channel):
+        raise ValidationError(
+            {"channel": _("The customer has not agreed to be contacted by %(channel)s.") % {"channel": channel}}
+        )
+    last = issuance.deliveries.order_by("-created_at").first()
+    if last is None or last.status not in (Delivery.Status.FAILED, Delivery.Status.DEAD):
+        raise ApplicationError("not_resendable", _("Only a failed delivery can be sent again."), status=409)
+    delivery = delivery_create(issuance=issuance, channel=channel, resend_of=last, actor=actor)
+    audit_event_record(
+        actor=actor,
+        action="delivery.resend",
+        obj=delivery,
+        before={"delivery": str(last.pk), "channel": last.channel, "status": last.status},
+        after={"channel": channel},
+    )
+    return delivery
+
+
+# Provider status callbacks map their words onto ours.
+CALLBACK_STATUSES = {
+    "delivered": Delivery.Status.DELIVERED,
+    "read": Delivery.Status.DELIVERED,
+    "failed": Delivery.Status.FAILED,
+    "undelivered": Delivery.Status.FAILED,
+    "bounced": Delivery.Status.FAILED,
+}
+
+
+@transaction.atomic
+def delivery_status_record(*, provider_message_id: str, provider_status: str) -> Delivery | None:
+    """A provider says what became of a message. Unknown ids and statuses are ignored."""
+    status = CALLBACK_STATUSES.get(provider_status.lower())
+    delivery = Delivery.objects.select_for_update().filter(provider_message_id=provider_message_id).first()
+    if delivery is None or status is None:
+        return delivery
+    DeliveryStatusEvent.objects.create(delivery=delivery, status=status, provider_status=provider_status[:50])
+    now = timezone.now()
+    if status == Delivery.Status.DELIVERED and delivery.status == Delivery.Status.SENT:
+        Delivery.objects.filter(pk=delivery.pk).update(status=status, delivered_at=now)
+        Issuance.objects.filter(pk=delivery.issuance_id).filter(
+            Q(status=Issuance.Status.DELIVERED) | Q(status=Issuance.Status.ISSUED)
+        ).update(status=Issuance.Status.DELIVERED, delivered_at=now)
+    elif status == Delivery.Status.FAILED and delivery.status in (Delivery.Status.SENT, Delivery.Status.DELIVERED):
+        Delivery.objects.filter(pk=delivery.pk).update(
+            status=status, failure_reason=provider_status[:40].lower(), failed_at=now
+        )
+        Issuance.objects.filter(
+            pk=delivery.issuance_id, status__in=[Issuance.Status.ISSUED, Issuance.Status.DELIVERED]
+        ).update(status=Issuance.Status.FAILED)
+    delivery.refresh_from_db()
+    return delivery

@@ -1,0 +1,74 @@
+"""What the customer reads: the message for a delivery, per channel and language.
+
+Templates live in templates/messages/ and are rendered in the customer's language; a
+supervisor's wording for the offer (OfferMessage) replaces the default apology and
+redemption instructions. The code is decrypted here, at send time, and nowhere else.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.utils import formats, translation
+
+from appease.channels.base import OutboundMessage
+from appease.channels.sms import fit_sms
+from appease.models import Delivery, OfferMessage
+from appease.money import quantize
+from coupons import codes
+
+
+def _context(delivery: Delivery) -> dict:
+    issuance = delivery.issuance
+    offer = issuance.offer
+    wording = OfferMessage.objects.filter(offer=offer, language=delivery.language).first()
+    code = codes.decrypt(issuance.code.ciphertext) if issuance.code_id else None
+    value = None
+    if offer.kind == offer.Kind.PERCENT_OFF:
+        value = f"{offer.percent.normalize()}%"
+    elif not offer.is_soft:
+        value = f"{quantize(offer.value_amount, offer.currency)} {offer.currency}"
+    return {
+        "customer": issuance.customer,
+        "first_name": issuance.customer.name.split(" ")[0],
+        "offer": offer,
+        "gift": offer.description,
+        "reason": issuance.reason_code.label,
+        "code": code,
+        "value": value,
+        "expires": formats.date_format(issuance.code.expires_at, "DATE_FORMAT") if code else None,
+        "apology": wording.apology if wording and wording.apology else "",
+        "how_to_redeem": wording.how_to_redeem if wording and wording.how_to_redeem else "",
+        "shop_name": settings.SHOP_NAME,
+        "shop_url": settings.SHOP_URL,
+    }
+
+
+def message_compose(*, delivery: Delivery) -> OutboundMessage:
+    """The message to send for this delivery, in the customer's language."""
+    folder = f"messages/{delivery.kind}"
+    with translation.override(delivery.language):
+        context = _context(delivery)
+        if delivery.channel == "email":
+            subject = " ".join(render_to_string(f"{folder}/subject.txt", context).split())
+            text = render_to_string(f"{folder}/body.txt", context).strip()
+            html = render_to_string(f"{folder}/body.html", context)
+        else:
+            subject, html = "", None
+            parts = [
+                " ".join(render_to_string(f"{folder}/short_{name}.txt", context).split())
+                for name in ("apology", "gift", "code", "redeem")
+            ]
+            if delivery.channel == "sms":
+                text = fit_sms([part for part in parts if part], context["code"], settings.SMS_MAX_SEGMENTS)
+            else:
+                text = "\n".join(part for part in parts if part)
+    return OutboundMessage(
+        channel=delivery.channel,
+        to=delivery.address,
+        subject=subject,
+        text=text,
+        html=html,
+        idempotency_key=delivery.idempotency_key,
+        metadata={"delivery_id": str(delivery.pk), "issuance_id": str(delivery.issuance_id)},
+    )

@@ -1,0 +1,97 @@
+import json
+import time
+from urllib.parse import urlencode
+
+import pytest
+from rest_framework.test import APIClient
+
+from appease.callbacks import twilio_signature
+from appease.channels.webhook import sign
+from appease.models import Delivery, Issuance
+from tests.delivery.test_outbox import issue
+
+pytestmark = pytest.mark.django_db
+
+WEBHOOK = "/api/v1/delivery/callbacks/webhook"
+SMS = "/api/v1/delivery/callbacks/sms"
+
+
+def sent_delivery(provider_id: str) -> Delivery:
+    delivery = issue().deliveries.get()
+    Delivery.objects.filter(pk=delivery.pk).update(status="sent", provider_message_id=provider_id)
+    Issuance.objects.filter(pk=delivery.issuance_id).update(status="delivered")
+    return delivery
+
+
+def post_webhook(body: dict, *, secret="s3cret", timestamp=None, signature=None):  # noqa: S107
+    raw = json.dumps(body)
+    timestamp = str(timestamp or int(time.time()))
+    headers = {
+        "HTTP_X_APPEASE_TIMESTAMP": timestamp,
+        "HTTP_X_APPEASE_SIGNATURE": signature or sign(secret, timestamp, raw),
+    }
+    return APIClient().post(WEBHOOK, data=raw, content_type="application/json", **headers)
+
+
+@pytest.fixture(autouse=True)
+def secrets(settings):
+    settings.WEBHOOK_SECRET = "s3cret"
+    settings.SMS_AUTH_TOKEN = "token"
+
+
+def test_a_signed_webhook_callback_marks_delivered():
+    delivery = sent_delivery("wa-1")
+    response = post_webhook({"id": "wa-1", "status": "delivered"})
+    assert response.status_code == 204
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.DELIVERED
+    assert delivery.status_events.get().provider_status == "delivered"
+
+
+def test_a_bounce_marks_the_delivery_and_the_issuance_failed():
+    delivery = sent_delivery("wa-2")
+    post_webhook({"id": "wa-2", "status": "bounced"})
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.failure_reason) == ("failed", "bounced")
+    assert Issuance.objects.get(pk=delivery.issuance_id).status == Issuance.Status.FAILED
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        {"signature": "sha256=" + "0" * 64},
+        {"secret": "not-the-secret"},
+        {"timestamp": int(time.time()) - 3600},
+        {"signature": "nonsense"},
+    ],
+)
+def test_unsigned_or_wrongly_signed_callbacks_are_refused_and_change_nothing(tamper):
+    delivery = sent_delivery("wa-3")
+    response = post_webhook({"id": "wa-3", "status": "failed"}, **tamper)
+    assert response.status_code == 403
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.SENT
+    assert not delivery.status_events.exists()
+
+
+def test_missing_signature_headers_are_refused():
+    sent_delivery("wa-4")
+    response = APIClient().post(WEBHOOK, {"id": "wa-4", "status": "failed"}, format="json")
+    assert response.status_code == 403
+
+
+def test_a_twilio_signed_status_callback():
+    delivery = sent_delivery("SM77")
+    params = {"MessageSid": "SM77", "MessageStatus": "delivered", "To": "+34612345678"}
+    url = "http://testserver" + SMS
+    form = "application/x-www-form-urlencoded"
+    good = APIClient().post(
+        SMS, urlencode(params), content_type=form, HTTP_X_TWILIO_SIGNATURE=twilio_signature("token", url, params)
+    )
+    assert good.status_code == 204
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.DELIVERED
+    bad = APIClient().post(
+        SMS, urlencode(params), content_type=form, HTTP_X_TWILIO_SIGNATURE=twilio_signature("other", url, params)
+    )
+    assert bad.status_code == 403
