@@ -153,17 +153,26 @@ def _repeat_breach(*, policy: LimitPolicy, customer: Customer, now: datetime) ->
 
 def _counters(*, user, currency: str, starts: dict[str, date]) -> dict[str, BudgetCounter]:
     """The user's counters for these periods, created if missing (race-safe)."""
-    BudgetCounter.objects.bulk_create(
-        [
-            BudgetCounter(user=user, currency=currency, period=period, period_start=start)
-            for period, start in starts.items()
-        ],
-        ignore_conflicts=True,
-    )
-    found = BudgetCounter.objects.filter(
-        user=user, currency=currency, period__in=list(starts), period_start__in=list(starts.values())
-    )
-    return {counter.period: counter for counter in found if counter.period_start == starts[counter.period]}
+
+    def current() -> dict[str, BudgetCounter]:
+        found = BudgetCounter.objects.filter(
+            user=user, currency=currency, period__in=list(starts), period_start__in=list(starts.values())
+        )
+        return {counter.period: counter for counter in found if counter.period_start == starts[counter.period]}
+
+    counters = current()
+    if len(counters) < len(starts):
+        # First issuance of a period: INSERT … ON CONFLICT DO NOTHING, then read again.
+        BudgetCounter.objects.bulk_create(
+            [
+                BudgetCounter(user=user, currency=currency, period=period, period_start=start)
+                for period, start in starts.items()
+                if period not in counters
+            ],
+            ignore_conflicts=True,
+        )
+        counters = current()
+    return counters
 
 
 def _spend(*, counter: BudgetCounter, budget: LimitBudget, cost: Decimal, face: Decimal) -> list[LimitBreach]:
