@@ -113,7 +113,7 @@ class StaffProfile(models.Model):
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="+",
+        related_name="staffprofile_users",
         verbose_name=_("limit policy"),
         help_text=_("Overrides the policy of the user's group."),
     )

@@ -63,11 +63,29 @@ class LimitsExceeded(Exception):
 
 
 def policy_for(user) -> LimitPolicy | None:
-    """The user's own policy, else the default of one of their groups."""
-    profile = getattr(user, "profile", None)
-    if profile is not None and profile.policy_id:
-        return profile.policy
-    return LimitPolicy.objects.filter(group__in=user.groups.all()).order_by("name").first()
+    """The user's own policy, else the default of one of their groups.
+
+    Kept on the user object for the rest of the request (an issuance asks three times).
+    """
+    if not hasattr(user, "_appease_policy"):
+        policy = (
+            LimitPolicy.objects.filter(staffprofile_users__user=user)
+            .prefetch_related("budgets", "allowed_offers")
+            .first()
+        )
+        if policy is None:
+            policy = (
+                LimitPolicy.objects.filter(group__in=user.groups.all())
+                .prefetch_related("budgets", "allowed_offers")
+                .order_by("name")
+                .first()
+            )
+        user._appease_policy = policy
+    return user._appease_policy
+
+
+def _budget(policy: LimitPolicy, currency: str) -> LimitBudget | None:
+    return next((budget for budget in policy.budgets.all() if budget.currency == currency), None)
 
 
 def user_zone(user) -> zoneinfo.ZoneInfo:
@@ -95,7 +113,7 @@ def _money(amount: Decimal | None, currency: str) -> str | None:
 
 def _static_breaches(*, policy: LimitPolicy, offer, budget: LimitBudget | None) -> list[LimitBreach]:
     breaches = []
-    allowed = list(policy.allowed_offers.values_list("pk", flat=True))
+    allowed = [allowed.pk for allowed in policy.allowed_offers.all()]
     if allowed and offer.pk not in allowed:
         breaches.append(
             LimitBreach("offer_not_allowed", _("Your limit policy does not include “%(offer)s”.") % {"offer": offer})
@@ -246,7 +264,7 @@ def limits_spend(*, user, offer, customer: Customer | None, check_customer: bool
     policy = policy_for(user)
     if policy is None:
         raise LimitsExceeded([LimitBreach("no_policy", _("You have no limit policy: ask a supervisor."))])
-    budget = policy.budgets.filter(currency=offer.currency).first()
+    budget = _budget(policy, offer.currency)
     breaches = _static_breaches(policy=policy, offer=offer, budget=budget)
     if check_customer and customer is not None and not offer.is_soft:
         # Serialise issuances to one customer so the count below cannot be raced.
@@ -283,7 +301,7 @@ def limits_remaining(*, user, currency: str, now=None) -> Remaining | None:
     policy = policy_for(user)
     if policy is None:
         return None
-    budget = policy.budgets.filter(currency=currency).first()
+    budget = _budget(policy, currency)
     starts = period_starts(now or timezone.now(), user_zone(user))
     counters = {
         counter.period: counter
