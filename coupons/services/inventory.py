@@ -57,10 +57,8 @@ _COPY_COLUMNS = (
 )
 
 
-def _rows(
-    *, offer: Offer, batch: CodeBatch, new_codes: Iterable[NewCode], now: datetime | None = None
-) -> Iterator[tuple]:
-    now = now or timezone.now()
+def _rows(*, offer: Offer, batch: CodeBatch, new_codes: Iterable[NewCode]) -> Iterator[tuple]:
+    now = timezone.now()
     for new in new_codes:
         yield (
             offer.pk,
@@ -223,18 +221,29 @@ def _copy_generated_in_parallel(
 
 
 def _generated_copy_text(job: tuple[Offer, CodeBatch, Decimal | None, datetime, int]) -> bytes:
-    """In a worker process: `count` new codes as COPY text rows. Touches no database."""
+    """In a worker process: `count` new codes as COPY text rows. Touches no database.
+
+    The rows `_rows` makes, in `_COPY_COLUMNS` order, written out directly: going
+    through `_rows` and a per-value formatter took a third of the worker's time.
+    """
     offer, batch, balance, now, count = job
-    new_codes = (_new_generated(prefix=offer.code_prefix, balance=balance) for _ in range(count))
-    return "".join(map(_copy_text_row, _rows(offer=offer, batch=batch, new_codes=new_codes, now=now))).encode()
-
-
-def _copy_text_row(row: tuple) -> str:
-    """A row in COPY's text format, as psycopg's `write_row` would send it."""
-    return "\t".join(map(_copy_text_value, row)) + "\n"
+    prefix = offer.code_prefix
+    # Only lookup_hash, ciphertext and last4 differ from row to row.
+    head = "\t".join(map(_copy_text_value, (offer.pk, batch.pk)))
+    tail = "\t".join(map(_copy_text_value, (Code.Status.AVAILABLE, offer.currency, balance, balance, now)))
+    lines = []
+    for _index in range(count):
+        normalised = codes.generate(prefix=prefix)
+        # A Fernet token is url-safe base64 and a code is letters and digits: neither
+        # needs escaping in COPY's text format.
+        ciphertext = codes.encrypt(codes.format_for_reading(normalised, prefix=prefix))
+        digest = codes.lookup_hash(normalised).hex()
+        lines.append(f"{head}\t\\\\x{digest}\t{ciphertext}\t{codes.last4(normalised)}\t{tail}\n")
+    return "".join(lines).encode()
 
 
 def _copy_text_value(value) -> str:
+    """A value in COPY's text format, as psycopg's `write_row` would send it."""
     if value is None:
         return "\\N"
     if isinstance(value, bytes):
