@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers, status
@@ -156,6 +158,7 @@ class IssuanceListCreateApi(APIView):
         request=InputSerializer,
         responses={201: CreatedSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
     )
+    @method_decorator(sensitive_variables())  # the claimed code's plaintext is a local below
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from appease.context import Actor
@@ -163,6 +164,7 @@ def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
 
 @require_POST
 @staff_required
+@sensitive_variables()  # the claimed code's plaintext is a local below
 def issue(request, customer_id: int):
     customer = get_object_or_404(Customer, pk=customer_id)
     form = IssueForm(request.POST, user=request.user, customer=customer)
@@ -241,6 +243,7 @@ def approvals(request):
 
 @require_POST
 @supervisor_required
+@sensitive_variables()
 def approval_decide(request, issuance_id, decision: str):
     if decision not in ("approve", "reject"):
         raise Http404

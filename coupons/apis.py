@@ -6,7 +6,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -144,6 +146,7 @@ class CodeValidateApi(APIView):
         request=InputSerializer,
         responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 429: ERROR},
     )
+    @method_decorator(sensitive_variables())  # error reports hide every local: the code is one
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -221,6 +224,7 @@ class RedemptionCreateApi(APIView):
             429: ERROR,
         },
     )
+    @method_decorator(sensitive_variables())  # error reports hide every local: the code is one
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

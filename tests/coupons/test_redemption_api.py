@@ -364,3 +364,39 @@ def test_replay_after_a_reversal_still_returns_the_first_answer(api):
     assert replay.status_code == 201
     assert replay.json() == first.json()
     assert Redemption.objects.count() == 1
+
+
+def test_an_error_report_never_contains_the_code(api, monkeypatch):
+    """A crash deep in a redemption: Django's error report (the 500 e-mail, the debug
+    page, with every frame's local variables) shows none that holds the code."""
+    import sys
+
+    from django.core.signals import got_request_exception
+    from django.views.debug import ExceptionReporter
+
+    from coupons.services import redemption
+
+    issued = issued_code()
+    reports = []
+
+    def report(sender, request, **kwargs):
+        reports.append(ExceptionReporter(request, *sys.exc_info()).get_traceback_html())
+
+    def crash(**kwargs):
+        raise RuntimeError("database went away")  # a simulated crash below the view
+
+    got_request_exception.connect(report)
+    monkeypatch.setattr(redemption, "_redeem", crash)
+    api.raise_request_exception = False
+    try:
+        # when
+        response = api.post(REDEEM, redeem_body(issued.plaintext), format="json")
+    finally:
+        got_request_exception.disconnect(report)
+    # then
+    assert response.status_code == 500
+    (html,) = reports
+    assert "database went away" in html
+    assert "raw_code" in html  # the frames are there, their values are not
+    assert issued.plaintext not in html
+    assert issued.plaintext.replace("-", "") not in html
