@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from appease.admin_audit import AuditedAdminMixin, AuditedModelAdmin
+from appease.admin_audit import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdmin
 from appease.context import Actor
 from appease.exceptions import ApplicationError
 from appease.models import (
@@ -130,7 +130,7 @@ class CustomerAdmin(AuditedModelAdmin):
 
 
 @admin.register(Issuance)
-class IssuanceAdmin(admin.ModelAdmin):
+class IssuanceAdmin(ReadOnlyAdmin):
     """Read-only: issuances change only through approve, reject and void."""
 
     list_display = [
@@ -155,15 +155,6 @@ class IssuanceAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return issuances_visible_to(request.user)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def _decide(self, request, queryset, service, success, **kwargs):
         actor = Actor.from_request(request)
@@ -204,7 +195,7 @@ class IssuanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """The audit log: visible to supervisors, editable by nobody."""
 
     list_display = ["created_at", "actor_label", "action", "object_type", "object_id", "ip", "request_id"]
@@ -212,15 +203,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["object_id", "actor_label", "request_id"]
     readonly_fields = [field.name for field in AuditEvent._meta.fields]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(StaffAPIKey)
@@ -263,7 +245,7 @@ class DeadLetterFilter(admin.SimpleListFilter):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(admin.ModelAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     """Every message sent or being sent; dead letters are one filter away."""
 
     list_display = ["created_at", "issuance", "channel", "status", "attempts", "failure_reason", "sent_at"]
@@ -292,12 +274,3 @@ class DeliveryAdmin(admin.ModelAdmin):
     exclude = ["address"]
     inlines = [DeliveryAttemptInline]
     show_full_result_count = False
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,4 +1,4 @@
-"""Admin classes whose saves go through the audited configuration service."""
+"""Admin base classes: audited configuration, and read-only records."""
 
 from __future__ import annotations
 
@@ -54,3 +54,17 @@ class AuditedAdminMixin:
 
 class AuditedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
     pass
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written only by services (ledgers, logs, issuances): nobody adds, edits
+    or deletes them here; actions may still call services."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -49,3 +49,19 @@ def exception_handler(exc, context):
 def client_ip(request) -> str:
     """The caller's IP, honouring NUM_PROXIES the way DRF's throttles do."""
     return BaseThrottle().get_ident(request)
+
+
+def idempotency_begin(request, *, scope: str, owner: str):
+    """Claim the request's Idempotency-Key, if it has one (None if not); a completed
+    key comes back for `replay`. See appease.services.idempotency."""
+    from appease.services.idempotency import idempotency_key_begin, request_fingerprint
+
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    return idempotency_key_begin(scope=scope, owner=owner, key=key, fingerprint=request_fingerprint(request.data))
+
+
+def replay(record, body) -> Response:
+    """The first answer again, marked as a replay."""
+    return Response(body, status=record.response_status, headers={"Idempotent-Replayed": "true"})

@@ -6,7 +6,13 @@ from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+    inline_serializer,
+)
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication
@@ -14,6 +20,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from appease.api import idempotency_begin, replay
 from appease.context import Actor
 from appease.filters import IssuanceFilter
 from appease.models import Channel, Customer, Issuance, ReasonCode
@@ -21,7 +28,6 @@ from appease.permissions import IsStaffMember, IsSupervisor, StaffApiKeyAuthenti
 from appease.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
 from appease.services.customers import customer_create
 from appease.services.delivery import delivery_resend
-from appease.services.idempotency import idempotency_key_begin, request_fingerprint
 from appease.services.issuance import issuance_approve, issuance_create, issuance_reject, issuance_void
 from appease.services.limits import limits_remaining
 from coupons.apis import ERROR, IDEMPOTENCY_HEADER, money
@@ -119,6 +125,7 @@ class IssuanceListCreateApi(APIView):
     permission_classes = [IsStaffMember]
     scope = "issuances.create"
 
+    @extend_schema_serializer(component_name="IssuanceCreateInput")
     class InputSerializer(serializers.Serializer):
         customer_id = serializers.IntegerField(required=False)
         customer = CustomerInputSerializer(required=False)
@@ -133,6 +140,7 @@ class IssuanceListCreateApi(APIView):
                 raise serializers.ValidationError({"customer_id": _("Give either customer_id or customer.")})
             return attrs
 
+    @extend_schema_serializer(component_name="IssuanceCreated")
     class CreatedSerializer(IssuanceOutputSerializer):
         limits = serializers.DictField(allow_null=True)
 
@@ -165,17 +173,9 @@ class IssuanceListCreateApi(APIView):
         data = serializer.validated_data
         actor = Actor.from_request(request)
 
-        record = None
-        key = request.headers.get("Idempotency-Key")
-        if key is not None:
-            record = idempotency_key_begin(
-                scope=self.scope,
-                owner=f"user:{request.user.pk}",
-                key=key,
-                fingerprint=request_fingerprint(request.data),
-            )
-            if record.is_completed:
-                return self._replay(request, record)
+        record = idempotency_begin(request, scope=self.scope, owner=f"user:{request.user.pk}")
+        if record is not None and record.is_completed:
+            return self._replay(request, record)
 
         offer = Offer.objects.filter(pk=data["offer_id"]).first()
         reason = ReasonCode.objects.filter(code=data["reason_code"]).first()
@@ -216,76 +216,71 @@ class IssuanceListCreateApi(APIView):
             body = self._created(request, issuance)
         else:
             body = result
-        return Response(body, status=record.response_status, headers={"Idempotent-Replayed": "true"})
+        return replay(record, body)
 
 
-class DecisionInputSerializer(serializers.Serializer):
+class IssuanceDecisionApi(APIView):
+    """A supervisor's decision on one issuance: validate, check the supervisor may see
+    it, call the one service, answer the issuance. Subclasses name the service and input."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsSupervisor]
+    InputSerializer: type[serializers.Serializer]
+    service = None
+
+    def post(self, request, issuance_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+        issuance = type(self).service(
+            actor=Actor.from_request(request), issuance_id=issuance_id, **serializer.validated_data
+        )
+        return Response(IssuanceOutputSerializer(issuance).data)
+
+
+DECISION_RESPONSES = {200: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+
+
+class ApproveInputSerializer(serializers.Serializer):
     comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
-class IssuanceApproveApi(APIView):
+class RejectInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000)
+
+
+class VoidInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+
+
+@extend_schema_view(
+    post=extend_schema(operation_id="issuances_approve", request=ApproveInputSerializer, responses=DECISION_RESPONSES)
+)
+class IssuanceApproveApi(IssuanceDecisionApi):
     """A supervisor gives a pending issuance (within the supervisor's own limits)."""
 
-    authentication_classes = STAFF_AUTH
-    permission_classes = [IsSupervisor]
-
-    @extend_schema(
-        operation_id="issuances_approve",
-        request=DecisionInputSerializer,
-        responses={200: IssuanceOutputSerializer, 403: ERROR, 404: ERROR, 409: ERROR},
-    )
-    def post(self, request, issuance_id):
-        serializer = DecisionInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
-        issuance = issuance_approve(
-            actor=Actor.from_request(request), issuance_id=issuance_id, comment=serializer.validated_data["comment"]
-        )
-        return Response(IssuanceOutputSerializer(issuance).data)
+    InputSerializer = ApproveInputSerializer
+    service = staticmethod(issuance_approve)
 
 
-class IssuanceRejectApi(APIView):
-    authentication_classes = STAFF_AUTH
-    permission_classes = [IsSupervisor]
+@extend_schema_view(
+    post=extend_schema(operation_id="issuances_reject", request=RejectInputSerializer, responses=DECISION_RESPONSES)
+)
+class IssuanceRejectApi(IssuanceDecisionApi):
+    """A supervisor refuses a pending issuance, saying why."""
 
-    class InputSerializer(serializers.Serializer):
-        comment = serializers.CharField(max_length=2000)
-
-    @extend_schema(
-        operation_id="issuances_reject",
-        request=InputSerializer,
-        responses={200: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
-    )
-    def post(self, request, issuance_id):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
-        issuance = issuance_reject(
-            actor=Actor.from_request(request), issuance_id=issuance_id, comment=serializer.validated_data["comment"]
-        )
-        return Response(IssuanceOutputSerializer(issuance).data)
+    InputSerializer = RejectInputSerializer
+    service = staticmethod(issuance_reject)
 
 
-class IssuanceVoidApi(APIView):
-    authentication_classes = STAFF_AUTH
-    permission_classes = [IsSupervisor]
+@extend_schema_view(
+    post=extend_schema(operation_id="issuances_void", request=VoidInputSerializer, responses=DECISION_RESPONSES)
+)
+class IssuanceVoidApi(IssuanceDecisionApi):
+    """A supervisor cancels a given, unredeemed appeasement: its code stops working."""
 
-    class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=255)
-
-    @extend_schema(
-        operation_id="issuances_void",
-        request=InputSerializer,
-        responses={200: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
-    )
-    def post(self, request, issuance_id):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
-        issuance = issuance_void(
-            actor=Actor.from_request(request), issuance_id=issuance_id, reason=serializer.validated_data["reason"]
-        )
-        return Response(IssuanceOutputSerializer(issuance).data)
+    InputSerializer = VoidInputSerializer
+    service = staticmethod(issuance_void)
 
 
 class IssuanceResendApi(APIView):
@@ -294,6 +289,7 @@ class IssuanceResendApi(APIView):
     authentication_classes = STAFF_AUTH
     permission_classes = [IsStaffMember]
 
+    @extend_schema_serializer(component_name="IssuanceResendInput")
     class InputSerializer(serializers.Serializer):
         channel = serializers.ChoiceField(choices=Channel.choices)
 

@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "appease.models.customers.Channel"},
 }
 
 # --- Redemption API -----------------------------------------------------------------
@@ -265,10 +266,18 @@ else:
         # Above the longest task's time limit, so a task acked late is not handed to
         # a second worker while the first still runs it.
         "visibility_timeout": 3600,
+        # A broker that is down or hangs must not hold a web request: without a socket
+        # timeout a publish to a Redis that accepts but never answers waits forever.
+        # The row is committed before the publish; the sweeper enqueues what failed.
+        # (The worker's BRPOP is read only when readable: this does not cut it short.)
+        "socket_connect_timeout": 1,
+        "socket_timeout": 1,
     }
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5}
+# One retry (a stale pooled connection after a Redis restart), then give up: a publish
+# fails in ~0.2 s when refused and ~2.2 s when the broker hangs (tests/delivery/test_faults.py).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0.5}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
@@ -305,6 +314,12 @@ CELERY_BEAT_SCHEDULE = {
 # --- Email ----------------------------------------------------------------------------
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Appease <no-reply@localhost>")
+# The SMTP backend's server (Django's defaults otherwise).
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 
 # --- Delivery channels ----------------------------------------------------------------
 # Adapters in appease/channels/ (docs/delivery.md, "Channels"). A channel with no provider

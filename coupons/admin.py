@@ -14,23 +14,10 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from appease.admin_audit import AuditedAdminMixin
+from appease.admin_audit import AuditedAdminMixin, ReadOnlyAdmin
 from coupons import codes
 from coupons.models import Code, CodeBatch, CodeEvent, Merchant, MerchantAPIKey, Offer, Redemption
 from coupons.services.inventory import code_batch_import, code_batch_request
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records written only by services: nobody adds, edits or deletes them here."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class CodeBatchForm(forms.Form):

@@ -9,7 +9,13 @@ from django.conf import settings
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -124,9 +130,11 @@ class CodeValidateApi(APIView):
     authentication_classes = [MerchantApiKeyAuthentication]
     permission_classes = [IsMerchant]
 
+    @extend_schema_serializer(component_name="CodeValidateInput")
     class InputSerializer(CheckoutInputSerializer):
         pass
 
+    @extend_schema_serializer(component_name="CodeValidation")
     class OutputSerializer(serializers.Serializer):
         valid = serializers.BooleanField()
         reason = serializers.ChoiceField(
@@ -208,6 +216,7 @@ class RedemptionCreateApi(APIView):
     permission_classes = [IsMerchant]
     scope = "redemptions.create"
 
+    @extend_schema_serializer(component_name="RedemptionCreateInput")
     class InputSerializer(CheckoutInputSerializer):
         order_id = serializers.CharField(max_length=100)
 
@@ -281,6 +290,7 @@ class RedemptionReverseApi(APIView):
     authentication_classes = [MerchantApiKeyAuthentication]
     permission_classes = [IsMerchant]
 
+    @extend_schema_serializer(component_name="RedemptionReverseInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=255)
 

@@ -158,9 +158,12 @@ def _permanent(delivery: Delivery, error: PermanentError, started) -> str:
 
 def _give_up(delivery: Delivery, *, status: str, reason: str, detail: str) -> None:
     now = timezone.now()
-    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+    given_up = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
         status=status, failure_reason=reason[:40], last_error=detail[:255], failed_at=now, lease_expires_at=None
     )
+    if not given_up:
+        # The lease expired meanwhile and the sweeper handed the row on: not ours to fail.
+        return
     Issuance.objects.filter(pk=delivery.issuance_id, status=Issuance.Status.ISSUED).update(
         status=Issuance.Status.FAILED
     )
@@ -184,9 +187,14 @@ def deliveries_sweep(*, now=None, grace: timedelta = timedelta(seconds=10)) -> i
     """Re-enqueue what is due and was not picked up, and reclaim expired leases."""
     now = now or timezone.now()
     # A worker died mid-send (or hangs past its lease): the row becomes sendable again.
-    Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now).update(
-        status=Delivery.Status.PENDING, lease_expires_at=None, next_attempt_at=now
-    )
+    expired = Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now)
+    # The lost attempt counts: a delivery that kills its worker every time ends dead
+    # after DELIVERY_MAX_ATTEMPTS instead of being reclaimed forever.
+    for delivery in expired.filter(attempts__gte=settings.DELIVERY_MAX_ATTEMPTS):
+        with transaction.atomic():
+            _give_up(delivery, status=Delivery.Status.DEAD, reason="exhausted", detail="worker lost: lease expired")
+    # Nothing is on its way for a reclaimed row, so it is due now, past the grace below.
+    expired.update(status=Delivery.Status.PENDING, lease_expires_at=None, next_attempt_at=now - grace)
     # `grace` leaves the on-commit enqueue of a brand new row time to arrive first.
     due = list(
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now - grace)

@@ -95,6 +95,21 @@ def idempotency_key_release(*, record: IdempotencyKey) -> None:
     IdempotencyKey.objects.filter(pk=record.pk, status=IdempotencyKey.Status.IN_PROGRESS).delete()
 
 
+def idempotency_key_settle(*, record: IdempotencyKey | None, error: BaseException, store: bool = True) -> None:
+    """After a failed attempt: keep a business refusal as the answer a retry replays,
+    or forget the key (an unexpected error, or `store=False`) so a retry runs again."""
+    if record is None:
+        return
+    if store and isinstance(error, ApplicationError):
+        idempotency_key_complete(
+            record=record,
+            response_status=error.status,
+            result={"error": error.code, "detail": error.message, **error.extra},
+        )
+    else:
+        idempotency_key_release(record=record)
+
+
 def idempotency_keys_purge(*, now=None) -> int:
     """Delete keys older than IDEMPOTENCY_KEY_TTL (at least 24 hours)."""
     cutoff = (now or timezone.now()) - settings.IDEMPOTENCY_KEY_TTL

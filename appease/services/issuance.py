@@ -18,7 +18,7 @@ from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IdempotencyKey, Issuance, LimitPolicy, ReasonCode
 from appease.roles import SUPERVISOR
 from appease.services.delivery import delivery_create
-from appease.services.idempotency import idempotency_key_complete, idempotency_key_release
+from appease.services.idempotency import idempotency_key_complete, idempotency_key_settle
 from appease.services.limits import LimitsExceeded, limits_spend, policy_for
 from coupons.models import Code, Offer
 from coupons.services.alerts import inventory_check_low
@@ -116,17 +116,8 @@ def issuance_create(
                     record=idempotency_key, response_status=201, result={"issuance_id": str(issuance.pk)}
                 )
         return issuance
-    except ApplicationError as refusal:
-        if idempotency_key is not None:
-            idempotency_key_complete(
-                record=idempotency_key,
-                response_status=refusal.status,
-                result={"error": refusal.code, "detail": refusal.message, **refusal.extra},
-            )
-        raise
-    except BaseException:
-        if idempotency_key is not None:
-            idempotency_key_release(record=idempotency_key)
+    except BaseException as error:
+        idempotency_key_settle(record=idempotency_key, error=error)
         raise
 
 

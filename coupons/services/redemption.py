@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from appease.exceptions import ApplicationError
 from appease.models import IdempotencyKey
 from appease.money import quantize
-from appease.services.idempotency import idempotency_key_complete, idempotency_key_release
+from appease.services.idempotency import idempotency_key_complete, idempotency_key_settle
 from coupons.events import code_redeemed_event, code_redemption_reversed_event
 from coupons.models import Code, Merchant, Offer, Redemption
 from coupons.selectors import code_get_by_plaintext
@@ -134,20 +134,10 @@ def redemption_create(
                     record=idempotency_key, response_status=201, result={"redemption_id": str(redemption.pk)}
                 )
         return redemption
-    except RedemptionRefused as refusal:
-        if idempotency_key is not None:
-            if refusal.reason == UNKNOWN:
-                idempotency_key_release(record=idempotency_key)
-            else:
-                idempotency_key_complete(
-                    record=idempotency_key,
-                    response_status=refusal.status,
-                    result={"error": refusal.code, "detail": refusal.message, **refusal.extra},
-                )
-        raise
-    except BaseException:
-        if idempotency_key is not None:
-            idempotency_key_release(record=idempotency_key)
+    except BaseException as error:
+        # An unknown code is not stored: it had no effect, and each look-up is a guess.
+        unknown = isinstance(error, RedemptionRefused) and error.reason == UNKNOWN
+        idempotency_key_settle(record=idempotency_key, error=error, store=not unknown)
         raise
 
 

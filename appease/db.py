@@ -1,0 +1,41 @@
+"""Database helpers for migrations."""
+
+from __future__ import annotations
+
+from django.db import migrations
+
+
+def append_only(table: str) -> migrations.RunPython:
+    """A migration operation: on PostgreSQL, `table` refuses UPDATE and DELETE.
+
+    TRUNCATE is left alone (row-level triggers do not see it): test runs and full
+    restores use it, and it needs table ownership the application role should not have
+    in production (docs/deploy.md).
+    """
+    function = f"{table}_append_only"
+    forward_sql = f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        BEGIN
+            RAISE EXCEPTION USING
+                MESSAGE = '{table} is append-only: ' || TG_OP || ' refused',
+                ERRCODE = 'insufficient_privilege';
+        END;
+        $$ LANGUAGE plpgsql;
+        CREATE TRIGGER {function}
+            BEFORE UPDATE OR DELETE ON {table}
+            FOR EACH ROW EXECUTE FUNCTION {function}();
+    """
+    backward_sql = f"""
+        DROP TRIGGER IF EXISTS {function} ON {table};
+        DROP FUNCTION IF EXISTS {function}();
+    """
+
+    def forward(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(forward_sql)
+
+    def backward(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(backward_sql)
+
+    return migrations.RunPython(forward, backward, elidable=False)
