@@ -56,10 +56,14 @@ lock: $(PY) ## Re-pin requirements/*.txt from pyproject.toml
 		| sed '1i -r base.txt' | grep -vxFf requirements/base.txt > requirements/test.txt
 	rm -rf var/lockenv
 
+messages: install ## Re-extract translatable strings into locale/*/django.po and compile them (needs GNU gettext)
+	$(PY) manage.py makemessages -l es -l pt_BR --ignore=.venv --ignore=bench --ignore=tests
+	$(PY) manage.py compilemessages
+
 prod-check: install ## Django's deployment checks (set the production environment first)
 	DEBUG=0 $(PY) manage.py check --deploy --fail-level WARNING
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var/*.sqlite3* var/broker var/celerybeat-schedule*
 
-.PHONY: help install migrate demo test lint format lock prod-check clean
+.PHONY: help install migrate demo test lint format lock messages prod-check clean

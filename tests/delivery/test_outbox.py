@@ -237,3 +237,17 @@ def test_sms_fits_its_segments_and_keeps_the_whole_code(sms_provider, settings):
     body = sms_provider.log[-1][0].form["Body"]
     assert codes.decrypt(issuance.code.ciphertext) in body
     assert segments(body).segments <= 2
+
+
+@pytest.mark.parametrize(
+    ("language", "greeting", "code_label"),
+    [("es", "Hola, Lucía:", "Tu código:"), ("pt-br", "Olá, Lucía,", "Seu código:"), ("en", "Hello Lucía,", "Your code:")],
+)
+def test_the_message_is_in_the_customers_language(smtp_server, language, greeting, code_label):
+    customer = customer_create(name="Lucía Pérez", language=language)
+    issuance = issue(customer=customer)
+    delivery_send(delivery_id=issuance.deliveries.get().pk)
+    (message,) = smtp_server.handler.messages
+    text = message.get_body(("plain",)).get_content()
+    assert greeting in text
+    assert f"{code_label} {codes.decrypt(issuance.code.ciphertext)}" in text
