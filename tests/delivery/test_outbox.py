@@ -241,7 +241,11 @@ def test_sms_fits_its_segments_and_keeps_the_whole_code(sms_provider, settings):
 
 @pytest.mark.parametrize(
     ("language", "greeting", "code_label"),
-    [("es", "Hola, Lucía:", "Tu código:"), ("pt-br", "Olá, Lucía,", "Seu código:"), ("en", "Hello Lucía,", "Your code:")],
+    [
+        ("es", "Hola, Lucía:", "Tu código:"),
+        ("pt-br", "Olá, Lucía,", "Seu código:"),
+        ("en", "Hello Lucía,", "Your code:"),
+    ],
 )
 def test_the_message_is_in_the_customers_language(smtp_server, language, greeting, code_label):
     customer = customer_create(name="Lucía Pérez", language=language)
