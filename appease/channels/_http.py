@@ -9,6 +9,8 @@ errors.
 
 from __future__ import annotations
 
+import os
+import threading
 from typing import Any
 
 import httpx
@@ -16,6 +18,24 @@ import httpx
 from appease.channels.base import UNAUTHORIZED, DeliveryError, PermanentError, TransientError, retry_after_seconds
 
 USER_AGENT = "appease-delivery/1.0"
+
+# One client per process: building an httpx.Client sets up an SSL context, which cost
+# ~45 ms a send (over half a worker's CPU, bench/deliver). It is shared by the threads of
+# a process and made anew after a fork (a Celery prefork child must not reuse the
+# parent's sockets). Per-request timeouts are passed on each call.
+_shared: dict[int, httpx.Client] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> httpx.Client:
+    pid = os.getpid()
+    client = _shared.get(pid)
+    if client is None:
+        with _shared_lock:
+            client = _shared.get(pid)
+            if client is None:
+                client = _shared[pid] = httpx.Client(follow_redirects=False)
+    return client
 
 
 def post(
@@ -25,10 +45,7 @@ def post(
     limits = httpx.Timeout(timeout, connect=timeout)  # connect, read, write and pool, each
     headers = {"User-Agent": USER_AGENT, **kwargs.pop("headers", {})}
     try:
-        if client is not None:
-            return client.post(url, timeout=limits, headers=headers, **kwargs)
-        with httpx.Client(timeout=limits, follow_redirects=False) as own:
-            return own.post(url, headers=headers, **kwargs)
+        return (client or shared_client()).post(url, timeout=limits, headers=headers, **kwargs)
     except httpx.TimeoutException as exc:
         # After a read timeout the provider may have sent the message: the resend carries
         # the same idempotency key, so a provider that honours it sends only once.
