@@ -359,9 +359,13 @@ def measure(*, issued: list[Issued], received: Received, timeout: float) -> dict
                 queue.append((started.timestamp() - created.timestamp()) * 1000)
                 send.append((at - started.timestamp()) * 1000)
         result[channel] = {"total": total, "api": api, "queue": queue, "send": send}
-    result["sent"] = Delivery.objects.filter(
-        pk__in=[pk for _, pk in keys.values()], status=Delivery.Status.SENT
-    ).count()
+    # The provider has the message a moment before the worker commits `sent`: wait
+    # (bounded) for the rows too, so the check does not race the last commit.
+    sent_rows = Delivery.objects.filter(pk__in=[pk for _, pk in keys.values()], status=Delivery.Status.SENT)
+    deadline = time.monotonic() + 10
+    while sent_rows.count() < len(keys) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    result["sent"] = sent_rows.count()
     result["deliveries"] = len(keys)
     result["duplicates"] = sum(len(received.times.get(key, [])) > 1 for key, _ in keys.values())
     return result
