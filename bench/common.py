@@ -224,3 +224,53 @@ def _kind(cmdline: str) -> str:
         if kind in cmdline.split(" ", 1)[0] or f"/{kind} " in cmdline or cmdline.startswith(f"{kind} "):
             return kind
     return "bench script"
+
+
+# --- pgbench ceilings ------------------------------------------------------------------
+
+
+def pgbench(*, script: Path, defines: dict[str, object], clients: int, jobs: int, duration: int, run_dir: Path) -> dict:
+    """Run a pgbench script against the bench database; throughput and latency percentiles."""
+    import re
+    from urllib.parse import urlparse as parse
+
+    url = parse(os.environ["DATABASE_URL"])
+    command = [
+        "pgbench",
+        f"--host={url.hostname or '127.0.0.1'}",
+        f"--port={url.port or 5432}",
+        f"--username={url.username or 'postgres'}",
+        "--no-vacuum",
+        f"--client={clients}",
+        f"--jobs={jobs}",
+        f"--time={duration}",
+        *(f"--define={name}={value}" for name, value in defines.items()),
+        f"--file={script}",
+        "--log",
+        f"--log-prefix={run_dir / 'pgbench'}",
+        database_name(os.environ["DATABASE_URL"]),
+    ]
+    env = os.environ.copy()
+    if url.password:
+        env["PGPASSWORD"] = url.password
+    out = subprocess.run(
+        command, check=True, capture_output=True, text=True, env=env, timeout=duration + 120, cwd=run_dir
+    )
+    transactions = int(re.search(r"number of transactions actually processed: (\d+)", out.stdout).group(1))
+    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout).group(1))
+    latencies = []
+    for log in run_dir.glob("pgbench.*"):
+        latencies.extend(int(line.split()[2]) for line in log.read_text().splitlines())
+        log.unlink()
+    latencies.sort()
+
+    def percentile(p: float) -> float:
+        return latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] / 1000
+
+    return {
+        "transactions": transactions,
+        "rps": tps,
+        "p50": percentile(50),
+        "p95": percentile(95),
+        "p99": percentile(99),
+    }

@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -141,47 +139,21 @@ def run_pgbench(*, seeded: dict, args, run_dir: Path) -> dict:
     """The issuance's SQL alone: one pgbench client per rep, each spending its own counters."""
     from django.contrib.auth.models import User
 
-    url = urlparse(os.environ["DATABASE_URL"])
     first_user = User.objects.filter(username="rep00").values_list("pk", flat=True).get()
-    prefix = run_dir / "pgbench"
-    command = [
-        "pgbench",
-        f"--host={url.hostname or '127.0.0.1'}",
-        f"--port={url.port or 5432}",
-        f"--username={url.username or 'postgres'}",
-        "--no-vacuum",
-        f"--client={args.reps}",
-        f"--jobs={min(args.reps, 4)}",
-        f"--time={args.duration}",
-        f"--define=user_lo={first_user}",
-        f"--define=offer={seeded['offer_id']}",
-        f"--define=customer_lo={seeded['customer_lo']}",
-        f"--define=customer_hi={seeded['customer_hi']}",
-        f"--define=budget={seeded['budget']}",
-        f"--file={BENCH / 'issue_core.sql'}",
-        "--log",
-        f"--log-prefix={prefix}",
-        common.database_name(os.environ["DATABASE_URL"]),
-    ]
-    out = subprocess.run(command, check=True, capture_output=True, text=True, timeout=args.duration + 120, cwd=run_dir)
-    transactions = int(re.search(r"number of transactions actually processed: (\d+)", out.stdout).group(1))
-    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout).group(1))
-    latencies = sorted(
-        int(line.split()[2]) for log in run_dir.glob("pgbench.*") for line in log.read_text().splitlines()
+    return common.pgbench(
+        script=BENCH / "issue_core.sql",
+        defines={
+            "user_lo": first_user,
+            "offer": seeded["offer_id"],
+            "customer_lo": seeded["customer_lo"],
+            "customer_hi": seeded["customer_hi"],
+            "budget": seeded["budget"],
+        },
+        clients=args.reps,
+        jobs=min(args.reps, 4),
+        duration=args.duration,
+        run_dir=run_dir,
     )
-    for log in run_dir.glob("pgbench.*"):
-        log.unlink()
-
-    def percentile(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] / 1000
-
-    return {
-        "transactions": transactions,
-        "rps": tps,
-        "p50": percentile(50),
-        "p95": percentile(95),
-        "p99": percentile(99),
-    }
 
 
 def reset_ceiling(*, seeded: dict) -> None:

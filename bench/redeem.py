@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -38,7 +37,6 @@ import urllib.error
 import urllib.request
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -237,52 +235,15 @@ def run_wrk(*, port: int, api_key: str, codes_path: Path, threads: int, connecti
 
 
 def run_pgbench(*, seeded: dict, count: int, args, run_dir: Path) -> dict:
-    url = urlparse(os.environ["DATABASE_URL"])
-    prefix = run_dir / "pgbench"
-    command = [
-        "pgbench",
-        f"--host={url.hostname or '127.0.0.1'}",
-        f"--port={url.port or 5432}",
-        f"--username={url.username or 'postgres'}",
-        "--no-vacuum",
-        f"--client={args.connections}",
-        f"--jobs={args.wrk_threads}",
-        f"--time={args.duration}",
-        f"--define=lo={seeded['first_id']}",
-        f"--define=cnt={count}",
-        f"--define=clients={args.connections}",
-        "--define=n=0",
-        f"--file={BENCH / 'redeem_update.sql'}",
-        "--log",
-        f"--log-prefix={prefix}",
-        common.database_name(os.environ["DATABASE_URL"]),
-    ]
-    env = os.environ.copy()
-    if url.password:
-        env["PGPASSWORD"] = url.password
-    out = subprocess.run(
-        command, check=True, capture_output=True, text=True, env=env, timeout=args.duration + 120, cwd=run_dir
+    result = common.pgbench(
+        script=BENCH / "redeem_update.sql",
+        defines={"lo": seeded["first_id"], "cnt": count, "clients": args.connections, "n": 0},
+        clients=args.connections,
+        jobs=args.wrk_threads,
+        duration=args.duration,
+        run_dir=run_dir,
     )
-    transactions = int(re.search(r"number of transactions actually processed: (\d+)", out.stdout).group(1))
-    tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout).group(1))
-    latencies = []
-    for log in run_dir.glob("pgbench.*"):
-        for line in log.read_text().splitlines():
-            latencies.append(int(line.split()[2]))
-        log.unlink()
-    latencies.sort()
-
-    def percentile(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(len(latencies) * p / 100))] / 1000
-
-    return {
-        "transactions": transactions,
-        "rps": tps,
-        "p50": percentile(50),
-        "p95": percentile(95),
-        "p99": percentile(99),
-        "wrapped": transactions > count,
-    }
+    return {**result, "wrapped": result["transactions"] > count}
 
 
 # --- Profile --------------------------------------------------------------------------
