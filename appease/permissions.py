@@ -6,13 +6,7 @@ from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
 
 from appease.models import StaffAPIKey
-from appease.roles import CSR, SUPERVISOR
-
-
-def has_role(user, *roles: str) -> bool:
-    if not user or not user.is_authenticated or not user.is_active:
-        return False
-    return user.is_superuser or user.groups.filter(name__in=roles).exists()
+from appease.roles import CSR, SUPERVISOR, has_role
 
 
 class IsStaffMember(permissions.BasePermission):

@@ -59,6 +59,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 
+def has_role(user, *roles: str) -> bool:
+    """An active, logged-in user in one of `roles` (administrators have every role)."""
+    if not user or not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name__in=roles).exists()
+
+
 def roles_sync(**kwargs) -> None:
     for role, perms in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)

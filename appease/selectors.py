@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from appease.models import Customer, Issuance, StaffProfile
-from appease.roles import SUPERVISOR
-
-
-def is_supervisor(user) -> bool:
-    return user.is_authenticated and (user.is_superuser or user.groups.filter(name=SUPERVISOR).exists())
+from appease.roles import SUPERVISOR, has_role
 
 
 def issuances_with_status() -> QuerySet[Issuance]:
@@ -30,7 +25,7 @@ def issuances_visible_to(user) -> QuerySet[Issuance]:
     queryset = issuances_with_status()
     if user.is_superuser:
         return queryset
-    if is_supervisor(user):
+    if has_role(user, SUPERVISOR):
         team_id = StaffProfile.objects.filter(user=user).values_list("team_id", flat=True).first()
         if team_id is None:
             return queryset
@@ -72,7 +67,3 @@ def customer_appeasement_summary(*, customer: Customer, window_days: int = 30) -
         "reps": recent.values("csr").distinct().count(),
         "by_currency": [{"currency": row["currency"], "count": row["count"], "face": row["face"]} for row in totals],
     }
-
-
-def staff_users():
-    return get_user_model().objects.filter(is_active=True)

@@ -22,8 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from appease.context import Actor
 from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, ReasonCode
-from appease.permissions import has_role
-from appease.roles import CSR, SUPERVISOR
+from appease.roles import CSR, SUPERVISOR, has_role
 from appease.selectors import (
     approvals_pending,
     customer_appeasement_summary,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
-
 from coupons import codes
-from coupons.models import Code, Offer
+from coupons.models import Code
 
 
 def code_get_by_plaintext(*, raw_code: str) -> Code | None:
@@ -19,14 +17,4 @@ def code_get_by_plaintext(*, raw_code: str) -> Code | None:
         .exclude(status=Code.Status.AVAILABLE)
         .filter(lookup_hash=codes.lookup_hash(normalised))
         .first()
-    )
-
-
-def offer_inventory(*, offers: QuerySet[Offer] | None = None) -> QuerySet[Offer]:
-    """Offers annotated with their code counts per status."""
-    queryset = offers if offers is not None else Offer.objects.all()
-    return queryset.annotate(
-        available_count=Count("codes", filter=Q(codes__status=Code.Status.AVAILABLE)),
-        issued_count=Count("codes", filter=Q(codes__status=Code.Status.ISSUED)),
-        redeemed_count=Count("codes", filter=Q(codes__status=Code.Status.REDEEMED)),
     )

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.context import SYSTEM, Actor
+from appease.context import Actor
 from appease.events import ISSUANCE_FIELDS, issuance_created_event, issuance_decided_event, snapshot
 from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IdempotencyKey, Issuance, LimitPolicy, ReasonCode
@@ -248,14 +248,3 @@ def approvals_escalate(*, now=None) -> int:
                 recipients,
             )
     return len(escalated)
-
-
-__all__ = [
-    "SYSTEM",
-    "LimitRefused",
-    "approvals_escalate",
-    "issuance_approve",
-    "issuance_create",
-    "issuance_reject",
-    "issuance_void",
-]
