@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from appease.channels.base import PermanentError, TransientError, adapter_for
+from appease.channels.sms import segments
 from appease.context import Actor
 from appease.events import audit_event_record
 from appease.exceptions import ApplicationError
@@ -100,13 +101,21 @@ def delivery_send(*, delivery_id) -> str:
         # attempt limit) rather than losing the delivery.
         logger.exception("delivery %s: unexpected error", delivery.pk)
         return _transient(delivery, TransientError(f"unexpected {type(error).__name__}"), started)
-    return _sent(delivery, result, started)
+    return _sent(delivery, result, started, detail=_describe(message))
+
+
+def _describe(message) -> str:
+    """What the attempt log says of a sent message: for SMS, its segments (billing)."""
+    if message.channel != "sms":
+        return ""
+    counted = segments(message.text)
+    return f"{counted.segments} SMS segment(s), {counted.encoding}, {counted.characters} characters"
 
 
 @transaction.atomic
-def _sent(delivery: Delivery, result, started) -> str:
+def _sent(delivery: Delivery, result, started, *, detail: str = "") -> str:
     now = timezone.now()
-    _attempt(delivery, started, DeliveryAttempt.Outcome.SENT, result.status_code, "")
+    _attempt(delivery, started, DeliveryAttempt.Outcome.SENT, result.status_code, detail)
     Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
         status=Delivery.Status.SENT,
         provider_message_id=result.provider_message_id[:255],

@@ -236,7 +236,11 @@ def test_sms_fits_its_segments_and_keeps_the_whole_code(sms_provider, settings):
     delivery_send(delivery_id=issuance.deliveries.get().pk)
     body = sms_provider.log[-1][0].form["Body"]
     assert codes.decrypt(issuance.code.ciphertext) in body
-    assert segments(body).segments <= 2
+    counted = segments(body)
+    assert counted.segments <= 2
+    # the attempt log says how many segments the message used (what the provider bills)
+    attempt = issuance.deliveries.get().attempt_log.get()
+    assert attempt.detail.startswith(f"{counted.segments} SMS segment(s), {counted.encoding}")
 
 
 @pytest.mark.parametrize(
