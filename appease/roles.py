@@ -66,6 +66,19 @@ def has_role(user, *roles: str) -> bool:
     return user.is_superuser or user.groups.filter(name__in=roles).exists()
 
 
+def role_emails(role: str) -> list[str]:
+    """The email addresses of the active members of `role` (for alerts and escalations)."""
+    from django.contrib.auth import get_user_model
+
+    return list(
+        get_user_model()
+        .objects.filter(groups__name=role, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+        .distinct()
+    )
+
+
 def roles_sync(**kwargs) -> None:
     for role, perms in ROLE_PERMISSIONS.items():
         group, _created = Group.objects.get_or_create(name=role)

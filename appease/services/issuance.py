@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
@@ -16,7 +15,7 @@ from appease.context import Actor
 from appease.events import ISSUANCE_FIELDS, issuance_created_event, issuance_decided_event, snapshot
 from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IdempotencyKey, Issuance, LimitPolicy, ReasonCode
-from appease.roles import SUPERVISOR
+from appease.roles import SUPERVISOR, role_emails
 from appease.services.delivery import delivery_create
 from appease.services.idempotency import idempotency_key_complete, idempotency_key_settle
 from appease.services.limits import LimitsExceeded, limits_spend, policy_for
@@ -230,12 +229,7 @@ def approvals_escalate(*, now=None) -> int:
         if Issuance.objects.filter(pk=pk, escalated_at__isnull=True).update(escalated_at=now):
             escalated.append(pk)
     if escalated:
-        recipients = list(
-            get_user_model()
-            .objects.filter(groups__name=SUPERVISOR, is_active=True)
-            .exclude(email="")
-            .values_list("email", flat=True)
-        )
+        recipients = role_emails(SUPERVISOR)
         if recipients:
             send_mail(
                 _("%(count)d appeasements are waiting for approval") % {"count": len(escalated)},

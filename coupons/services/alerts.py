@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from appease.queue import enqueue_on_commit
-from appease.roles import SUPERVISOR
+from appease.roles import SUPERVISOR, role_emails
 from coupons.models import Code, CodeBatch, Offer
 
 
@@ -47,12 +46,7 @@ def inventory_check_low(*, offer: Offer) -> bool:
 def inventory_low_alert_send(*, offer_id: int) -> int:
     offer = Offer.objects.get(pk=offer_id)
     left = Code.objects.filter(offer=offer, status=Code.Status.AVAILABLE).count()
-    recipients = list(
-        get_user_model()
-        .objects.filter(groups__name=SUPERVISOR, is_active=True)
-        .exclude(email="")
-        .values_list("email", flat=True)
-    )
+    recipients = role_emails(SUPERVISOR)
     if not recipients:
         return 0
     return send_mail(
