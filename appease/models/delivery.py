@@ -31,7 +31,8 @@ class Delivery(models.Model):
         FOLLOW_UP = "follow_up", _("Follow-up")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    issuance = models.ForeignKey(Issuance, on_delete=models.PROTECT, related_name="deliveries")
+    issuance = models.ForeignKey(Issuance, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries")
+    customer = models.ForeignKey("appease.Customer", on_delete=models.PROTECT, related_name="deliveries")
     kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.APPEASEMENT)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     address = models.CharField(_("address"), max_length=255, help_text=_("Where it was sent, as it was then."))
@@ -66,6 +67,9 @@ class Delivery(models.Model):
             models.Index(fields=["status", "created_at"], name="delivery_dead_idx", condition=Q(status="dead")),
         ]
         constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="appeasement") | Q(issuance__isnull=False), name="appeasement_has_an_issuance"
+            ),
             models.CheckConstraint(
                 condition=~Q(status="sending") | Q(lease_expires_at__isnull=False), name="sending_has_a_lease"
             ),

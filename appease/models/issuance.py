@@ -26,12 +26,36 @@ class Issuance(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     csr = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="issuances", verbose_name=_("rep")
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="issuances",
+        verbose_name=_("rep"),
+        help_text=_("Empty when an automatic rule gave it."),
+    )
+    auto_rule = models.ForeignKey(
+        "feedback.AutoRule",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="issuances",
+        verbose_name=_("automatic rule"),
+    )
+    case = models.ForeignKey("feedback.Case", null=True, blank=True, on_delete=models.PROTECT, related_name="issuances")
+    event = models.ForeignKey(
+        "feedback.MerchantEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="issuances"
     )
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="issuances")
     offer = models.ForeignKey("coupons.Offer", on_delete=models.PROTECT, related_name="issuances")
     reason_code = models.ForeignKey(ReasonCode, on_delete=models.PROTECT, related_name="issuances")
     note = models.TextField(_("note"), blank=True, max_length=2000)
+    apology_text = models.TextField(
+        _("apology"),
+        blank=True,
+        max_length=2000,
+        help_text=_("The rep's own words, sent instead of the default apology."),
+    )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     code = models.OneToOneField(
         "coupons.Code", null=True, blank=True, on_delete=models.PROTECT, related_name="issuance"
@@ -71,6 +95,15 @@ class Issuance(models.Model):
             ),
         ]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(csr__isnull=False, auto_rule__isnull=True) | Q(csr__isnull=True, auto_rule__isnull=False),
+                name="issuance_given_by_a_rep_or_a_rule",
+            ),
+            models.UniqueConstraint(
+                fields=["auto_rule", "event", "customer"],
+                condition=Q(auto_rule__isnull=False),
+                name="one_auto_issuance_per_event_and_customer",
+            ),
             models.CheckConstraint(condition=Q(face_value_amount__gte=0), name="issuance_face_non_negative"),
             models.CheckConstraint(condition=Q(cost_amount__gte=0), name="issuance_cost_non_negative"),
             models.CheckConstraint(
@@ -81,6 +114,11 @@ class Issuance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.offer} → {self.customer}"
+
+    @property
+    def given_by(self) -> str:
+        """The rep's username, or the automatic rule's name."""
+        return self.csr.get_username() if self.csr_id else f"auto: {self.auto_rule}"
 
     @property
     def redeemed_at(self):
