@@ -45,7 +45,9 @@ class Pagination(PageNumberPagination):
 class IssuanceOutputSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.CharField(source="effective_status")
-    csr = serializers.CharField(source="csr.username")
+    csr = serializers.CharField(source="csr.username", allow_null=True, help_text="Empty when a rule gave it.")
+    auto_rule_id = serializers.IntegerField(allow_null=True)
+    case_id = serializers.IntegerField(allow_null=True)
     customer_id = serializers.IntegerField()
     offer_id = serializers.IntegerField()
     offer = serializers.CharField(source="offer.name")

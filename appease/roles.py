@@ -55,6 +55,26 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "appease.view_offermessage",
         "appease.add_offermessage",
         "appease.change_offermessage",
+        # Feedback: supervisors tune triage, SLAs, recommendations and automatic rules.
+        *[
+            f"feedback.{action}_{model}"
+            for model in (
+                "ownerteam",
+                "incidentprofile",
+                "keywordrule",
+                "prioritylevel",
+                "feedbacksite",
+                "recommendationrule",
+                "apologytemplate",
+                "autorule",
+            )
+            for action in ("view", "add", "change")
+        ],
+        "feedback.view_case",
+        "feedback.view_caseevent",
+        "feedback.view_feedback",
+        "feedback.view_followup",
+        "feedback.view_merchantevent",
     ],
 }
 

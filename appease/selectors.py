@@ -67,3 +67,15 @@ def customer_appeasement_summary(*, customer: Customer, window_days: int = 30) -
         "reps": recent.values("csr").distinct().count(),
         "by_currency": [{"currency": row["currency"], "count": row["count"], "face": row["face"]} for row in totals],
     }
+
+
+def offers_available_to(user) -> QuerySet:
+    """Active offers the user's limit policy lets them give (all, if it names none)."""
+    from appease.services.limits import policy_for
+    from coupons.models import Offer
+
+    policy = policy_for(user)
+    offers = Offer.objects.filter(is_active=True)
+    if policy is not None and policy.allowed_offers.exists():
+        offers = offers.filter(pk__in=policy.allowed_offers.values("pk"))
+    return offers.order_by("kind", "name")

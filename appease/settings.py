@@ -13,11 +13,12 @@ from pathlib import Path
 
 import dj_database_url
 from babel.numbers import list_currencies
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from appease.env import env_bool, env_int, env_list, env_secret, env_str
+from appease.env import env_bool, env_decimal, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("APPEASE_VAR_DIR", str(BASE_DIR / "var")))
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "phonenumber_field",
     "django_htmx",
+    "corsheaders",
     "appease",
     "coupons",
     "feedback",
@@ -86,6 +88,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "appease.middleware.RequestIdMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -246,6 +249,34 @@ DELIVERY_LEASE = timedelta(seconds=env_int("DELIVERY_LEASE_SECONDS", 120))
 SHOP_NAME = env_str("SHOP_NAME", "Appease Demo Shop")
 SHOP_URL = env_str("SHOP_URL", "https://shop.example.com")
 
+# --- Feedback, cases and follow-ups (docs/feedback.md) ---------------------------------
+# Where customers reach this server: survey links in follow-ups start with it.
+PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# Business hours for the SLA clocks of priority levels that count business hours only:
+# weekdays (0 = Monday) and opening hours in FEEDBACK_TIME_ZONE.
+FEEDBACK_TIME_ZONE = env_str("FEEDBACK_TIME_ZONE", TIME_ZONE)
+FEEDBACK_BUSINESS_DAYS = [int(day) for day in env_list("FEEDBACK_BUSINESS_DAYS", ["0", "1", "2", "3", "4"])]
+FEEDBACK_BUSINESS_HOURS = (env_str("FEEDBACK_OPENS_AT", "09:00"), env_str("FEEDBACK_CLOSES_AT", "18:00"))
+# A resolved case gets its follow-up (thanks + "was it solved?") this long after.
+FOLLOW_UP_DELAY = timedelta(minutes=env_int("FOLLOW_UP_DELAY_MINUTES", 60))
+# The survey link works this long; no answer by then closes the case as unconfirmed.
+SURVEY_LINK_VALIDITY = timedelta(days=env_int("SURVEY_LINK_VALIDITY_DAYS", 7))
+# A customer is surveyed at most once in this period.
+SURVEY_QUIET_PERIOD = timedelta(days=env_int("SURVEY_QUIET_PERIOD_DAYS", 14))
+# Learned intervention rates rank recommendations once a combination has this many
+# answered follow-ups.
+RECOMMENDATION_MIN_SAMPLE = env_int("RECOMMENDATION_MIN_SAMPLE", 30)
+# A customer whose lifetime value reaches this earns the full customer-value points.
+FEEDBACK_HIGH_VALUE_LTV = env_decimal("FEEDBACK_HIGH_VALUE_LTV", "1000")
+# Only the feedback intake answers other origins (the widget on the shop's pages); which
+# origins is each FeedbackSite's business (feedback.signals.cors_allow_site_origins).
+CORS_URLS_REGEX = r"^/api/v1/feedback$"
+CORS_ALLOW_METHODS = ["OPTIONS", "POST"]
+CORS_PREFLIGHT_MAX_AGE = 3600
+# Feedback intake per public key and per IP: requests per minute.
+FEEDBACK_RATE_PER_KEY = env_int("FEEDBACK_RATE_PER_KEY", 120)
+FEEDBACK_RATE_PER_IP = env_int("FEEDBACK_RATE_PER_IP", 10)
+
 # --- Code inventory -----------------------------------------------------------------
 CODE_ENTROPY_BITS = env_int("CODE_ENTROPY_BITS", 80)
 
@@ -308,6 +339,15 @@ CELERY_BEAT_SCHEDULE = {
     "code-batches-sweep": {
         "task": "coupons.tasks.code_batches_sweep_task",
         "schedule": timedelta(minutes=1),
+    },
+    "events-sweep": {"task": "feedback.tasks.events_sweep_task", "schedule": timedelta(seconds=30)},
+    "sla-breaches-escalate": {"task": "feedback.tasks.sla_breaches_escalate_task", "schedule": timedelta(seconds=30)},
+    "cases-age": {"task": "feedback.tasks.cases_age_task", "schedule": timedelta(minutes=5)},
+    "follow-ups-send": {"task": "feedback.tasks.follow_ups_send_task", "schedule": timedelta(minutes=1)},
+    "follow-ups-expire": {"task": "feedback.tasks.follow_ups_expire_task", "schedule": timedelta(minutes=15)},
+    "team-digests-send": {
+        "task": "feedback.tasks.team_digests_send_task",
+        "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
     },
 }
 

@@ -4,14 +4,20 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from feedback import views as feedback_views
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="csr:home", permanent=False)),
+    path("csr/cases/", include("feedback.web_urls")),
     path("csr/", include("appease.web_urls")),
+    path("s/<str:token>/", feedback_views.survey, name="survey"),
+    path("demo/shop/", feedback_views.demo_shop, name="demo-shop"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("coupons.urls")),
     path("api/v1/", include("appease.api_urls")),
+    path("api/v1/", include("feedback.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -28,6 +28,7 @@ from appease.selectors import (
     customer_appeasement_summary,
     customer_search,
     issuances_visible_to,
+    offers_available_to,
 )
 from appease.services.customers import customer_create
 from appease.services.delivery import delivery_resend
@@ -56,14 +57,6 @@ staff_required = role_required(CSR, SUPERVISOR)
 supervisor_required = role_required(SUPERVISOR)
 
 
-def offers_for(user):
-    policy = policy_for(user)
-    offers = Offer.objects.filter(is_active=True)
-    if policy is not None and policy.allowed_offers.exists():
-        offers = offers.filter(pk__in=policy.allowed_offers.values("pk"))
-    return offers.order_by("kind", "name")
-
-
 class IssueForm(forms.Form):
     offer = forms.ModelChoiceField(queryset=Offer.objects.none(), label=gettext_lazy("Offer"), empty_label=None)
     reason_code = forms.ModelChoiceField(
@@ -79,7 +72,7 @@ class IssueForm(forms.Form):
 
     def __init__(self, *args, user, customer: Customer, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["offer"].queryset = offers_for(user)
+        self.fields["offer"].queryset = offers_available_to(user)
         self.fields["channel"].initial = customer.preferred_channel
 
 

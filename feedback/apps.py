@@ -7,3 +7,11 @@ class FeedbackConfig(AppConfig):
 
     name = "feedback"
     verbose_name = _("Feedback")
+
+    def ready(self) -> None:
+        from corsheaders.signals import check_request_enabled
+
+        from feedback.services import triage  # noqa: F401  (connects its cache-clearing signals)
+        from feedback.signals import cors_allow_site_origins
+
+        check_request_enabled.connect(cors_allow_site_origins, dispatch_uid="feedback-cors")

@@ -17,8 +17,12 @@ def config_snapshot(obj: models.Model) -> dict | None:
 
 
 @transaction.atomic
-def config_object_save(*, actor: Actor, obj: models.Model, before: dict | None) -> models.Model:
-    obj.save()
+def config_object_save(
+    *, actor: Actor, obj: models.Model, before: dict | None, update_fields: list[str] | None = None
+) -> models.Model:
+    """`update_fields` leaves the others alone: counters that services update
+    concurrently must not be overwritten by a form loaded before they moved."""
+    obj.save(update_fields=update_fields if before is not None else None)
     action = f"{obj._meta.model_name}.{'change' if before is not None else 'create'}"
     audit_event_record(actor=actor, action=action, obj=obj, before=before, after=snapshot(obj))
     return obj

@@ -46,13 +46,22 @@ def _enqueue(delivery: Delivery) -> None:
 
 
 def delivery_create(
-    *, issuance: Issuance, channel: str | None = None, resend_of: Delivery | None = None, actor: Actor | None = None
+    *,
+    issuance: Issuance | None = None,
+    customer=None,
+    kind: str = Delivery.Kind.APPEASEMENT,
+    channel: str | None = None,
+    resend_of: Delivery | None = None,
+    actor: Actor | None = None,
 ) -> Delivery:
-    """Queue the message for `issuance` (in the caller's transaction)."""
-    customer = issuance.customer
+    """Queue a message (in the caller's transaction): the appeasement of `issuance`,
+    or a follow-up to `customer` through `channel`."""
+    customer = customer or issuance.customer
     channel = channel or issuance.channel
     delivery = Delivery.objects.create(
         issuance=issuance,
+        customer=customer,
+        kind=kind,
         channel=channel,
         address=customer.address_for(channel),
         language=customer.language or settings.LANGUAGE_CODE,
@@ -86,7 +95,7 @@ def delivery_send(*, delivery_id) -> str:
     if not claimed:
         return "not_due"
     delivery = Delivery.objects.select_related(
-        "issuance__customer", "issuance__offer", "issuance__reason_code", "issuance__code"
+        "customer", "issuance__customer", "issuance__offer", "issuance__reason_code", "issuance__code"
     ).get(pk=delivery_id)
     started = timezone.now()
     try:

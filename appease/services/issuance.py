@@ -34,7 +34,9 @@ class LimitRefused(ApplicationError):
         )
 
 
-def _validate(*, customer: Customer, offer: Offer, reason_code: ReasonCode, channel: str, note: str, started_at):
+def _validate(
+    *, customer: Customer, offer: Offer, reason_code: ReasonCode, channel: str, note: str, started_at, apology: str = ""
+):
     errors: dict[str, str] = {}
     if not offer.is_active:
         errors["offer_id"] = _("This offer is no longer active.")
@@ -48,6 +50,8 @@ def _validate(*, customer: Customer, offer: Offer, reason_code: ReasonCode, chan
         errors["channel"] = _("The customer has not agreed to be contacted by %(channel)s.") % {"channel": channel}
     if len(note) > 2000:
         errors["note"] = _("Keep the note under 2,000 characters.")
+    if len(apology) > 2000:
+        errors["apology_text"] = _("Keep the apology under 2,000 characters.")
     if started_at is not None and started_at > timezone.now() + timedelta(minutes=1):
         errors["complaint_started_at"] = _("The complaint cannot start in the future.")
     if errors:
@@ -64,6 +68,8 @@ def issuance_create(
     note: str = "",
     complaint_started_at=None,
     idempotency_key: IdempotencyKey | None = None,
+    case=None,
+    apology_text: str = "",
 ) -> Issuance:
     """Give `offer` to `customer`, as `actor.user`.
 
@@ -79,6 +85,7 @@ def issuance_create(
         channel=channel,
         note=note,
         started_at=complaint_started_at,
+        apology=apology_text,
     )
     csr = actor.user
     try:
@@ -91,6 +98,8 @@ def issuance_create(
                 reason_code=reason_code,
                 channel=channel,
                 note=note,
+                apology_text=apology_text,
+                case=case,
                 currency=offer.currency,
                 face_value_amount=offer.value_amount,
                 cost_amount=offer.cost_amount,
@@ -105,7 +114,7 @@ def issuance_create(
                 issuance.status = Issuance.Status.PENDING_APPROVAL
                 issuance.breached_limits = [breach.as_dict() for breach in exceeded.breaches]
             else:
-                _give(issuance=issuance, by=csr, now=now)
+                issuance_give(issuance=issuance, by=csr, now=now)
             issuance.save()
             if issuance.status == Issuance.Status.ISSUED:
                 delivery_create(issuance=issuance, actor=actor)
@@ -120,7 +129,7 @@ def issuance_create(
         raise
 
 
-def _give(*, issuance: Issuance, by, now) -> None:
+def issuance_give(*, issuance: Issuance, by, now) -> None:
     """Mark issued and, for a coupon or gift card, claim its code."""
     issuance.status = Issuance.Status.ISSUED
     issuance.issued_at = now
@@ -162,7 +171,7 @@ def issuance_approve(*, actor: Actor, issuance_id, comment: str = "") -> Issuanc
             message=_("Approving this would take you over your own limits."),
         ) from None
     now = timezone.now()
-    _give(issuance=issuance, by=actor.user, now=now)
+    issuance_give(issuance=issuance, by=actor.user, now=now)
     issuance.decided_by = actor.user
     issuance.decided_at = now
     issuance.decision_comment = comment

@@ -37,8 +37,24 @@ def _context(delivery: Delivery) -> dict:
         "code": code,
         "value": value,
         "expires": formats.date_format(issuance.code.expires_at, "DATE_FORMAT") if code else None,
-        "apology": wording.apology if wording and wording.apology else "",
+        "apology": issuance.apology_text or (wording.apology if wording and wording.apology else ""),
         "how_to_redeem": wording.how_to_redeem if wording and wording.how_to_redeem else "",
+        "shop_name": settings.SHOP_NAME,
+        "shop_url": settings.SHOP_URL,
+    }
+
+
+def _follow_up_context(delivery: Delivery) -> dict:
+    from feedback.services.surveys import survey_url
+
+    follow_up = delivery.follow_up
+    return {
+        "customer": delivery.customer,
+        "first_name": delivery.customer.name.split(" ")[0],
+        "case": follow_up.case,
+        "code": survey_url(follow_up),  # the part an SMS must never cut
+        "survey_url": survey_url(follow_up),
+        "expires": formats.date_format(follow_up.expires_at, "DATE_FORMAT"),
         "shop_name": settings.SHOP_NAME,
         "shop_url": settings.SHOP_URL,
     }
@@ -48,7 +64,7 @@ def message_compose(*, delivery: Delivery) -> OutboundMessage:
     """The message to send for this delivery, in the customer's language."""
     folder = f"messages/{delivery.kind}"
     with translation.override(delivery.language):
-        context = _context(delivery)
+        context = _follow_up_context(delivery) if delivery.kind == Delivery.Kind.FOLLOW_UP else _context(delivery)
         if delivery.channel == "email":
             subject = " ".join(render_to_string(f"{folder}/subject.txt", context).split())
             text = render_to_string(f"{folder}/body.txt", context).strip()
@@ -70,5 +86,5 @@ def message_compose(*, delivery: Delivery) -> OutboundMessage:
         text=text,
         html=html,
         idempotency_key=delivery.idempotency_key,
-        metadata={"delivery_id": str(delivery.pk), "issuance_id": str(delivery.issuance_id)},
+        metadata={"delivery_id": str(delivery.pk), "issuance_id": str(delivery.issuance_id or "")},
     )

@@ -15,10 +15,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from appease.context import Actor
 from appease.models import Customer, CustomerOrder, LimitBudget, LimitPolicy, ReasonCode, StaffProfile, Team
 from appease.roles import CSR, SUPERVISOR
 from coupons.models import Code, Merchant, MerchantAPIKey, Offer
 from coupons.services.inventory import code_batch_generate, code_batch_request, code_issue
+from feedback.models import ApologyTemplate, AutoRule, Case, FeedbackSite
+from feedback.services.intake import feedback_submit
 
 DEMO_PASSWORD = "appease-demo"  # noqa: S105  (printed on screen; the demo refuses to run with DEBUG off)
 CODES_PER_OFFER = 200
@@ -110,6 +113,32 @@ REASONS = [
     ("outage", "service_outage", "Service outage", "Caída del servicio", "Serviço fora do ar"),
 ]
 
+APOLOGIES = [
+    (
+        "Sincere apology",
+        "en",
+        "{first_name}, we are truly sorry. You deserved better from us, and we are putting it right.",
+    ),
+    (
+        "Disculpa sincera",
+        "es",
+        "{first_name}, lo sentimos de verdad. Merecías algo mejor de nosotros y ya lo estamos resolviendo.",
+    ),
+    (
+        "Desculpa sincera",
+        "pt_BR",
+        "{first_name}, sentimos muito. Você merecia mais de nós, e já estamos resolvendo.",
+    ),
+]
+
+SAMPLE_FEEDBACK = [
+    # customer email, rating, text, language
+    ("emily.carter@example.com", 1, "The courier was rude and hung up on me. Unacceptable!", "en"),
+    ("emily.carter@example.com", 2, "My order is late again, still waiting after a week.", "en"),
+    ("lucia.fernandez@example.es", 1, "Me cobraron de más en la factura. ¡Es inaceptable!", "es"),
+    ("joao.pereira@example.com.br", 2, "Meu pedido chegou quebrado, que vergonha.", "pt_BR"),
+]
+
 CUSTOMERS = [
     # name, email, phone, channel, handle, language, tier, currency, ltv, orders, order ref
     (
@@ -196,10 +225,14 @@ class Command(BaseCommand):
             self._reasons()
             self._customers()
             _merchant, key = self._merchant_key()
+            site = self._feedback(offers, people)
         for offer in offers:
             self._stock(offer)
         samples = self._samples(offers, people["supervisor"])
         self._report(key, samples)
+        self.stdout.write("")
+        self.stdout.write(_("Feedback widget on a demo shop page: http://127.0.0.1:8000/demo/shop/"))
+        self.stdout.write(f"  site key {site.public_key}")
 
     def _policies(self, offers: list[Offer]) -> None:
         """Reps: 60 USD / 300 BRL of cost a day, to a supervisor above; at most 3 per
@@ -275,6 +308,42 @@ class Command(BaseCommand):
             offer.full_clean()
             offer.save()
         return offer
+
+    def _feedback(self, offers: list[Offer], people) -> FeedbackSite:
+        """A feedback site for the demo shop, apology templates, an automatic rule
+        (a delivery three hours late earns $5 off) and a few cases in the queue."""
+        site = FeedbackSite.objects.filter(name="Casa Verde demo shop").first()
+        if site is None:
+            site = FeedbackSite.objects.create(name="Casa Verde demo shop", default_language="en")
+        for name, language, text in APOLOGIES:
+            ApologyTemplate.objects.get_or_create(name=name, language=language, defaults={"text": text})
+        by_name = {offer.name: offer for offer in offers}
+        AutoRule.objects.get_or_create(
+            name="Delivery 3 h late: $5 off",
+            defaults={
+                "event_type": "delivery_delayed",
+                "condition_field": "delay_minutes",
+                "condition_operator": ">=",
+                "condition_value": "180",
+                "offer": by_name["$5 off next order"],
+                "reason_code": ReasonCode.objects.get(code="late-delivery"),
+                "budget_amount": Decimal("500"),
+                "per_customer_cap": 1,
+            },
+        )
+        if not Case.objects.exists():
+            for email, rating, text, language in SAMPLE_FEEDBACK:
+                customer = Customer.objects.filter(email=email).first()
+                feedback_submit(
+                    actor=Actor(user=people["supervisor"]),
+                    source=Case.Source.API,
+                    site=site,
+                    customer=customer,
+                    rating=rating,
+                    text=text,
+                    language=language,
+                )
+        return site
 
     def _merchant_key(self):
         merchant, _created = Merchant.objects.get_or_create(name="Demo Shop")

@@ -1,0 +1,193 @@
+"""Supervisors tune the feedback loop here: triage words and weights, service levels,
+recommendations, apology templates, feedback sites and automatic rules. Cases,
+feedback, follow-ups and events are read-only: they change through the services."""
+
+from django.contrib import admin
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+
+from appease.admin_audit import AuditedModelAdmin, ReadOnlyAdmin
+from appease.context import Actor
+from appease.services.config import config_object_save, config_snapshot
+from feedback.models import (
+    ApologyTemplate,
+    AutoRule,
+    Case,
+    CaseEvent,
+    Feedback,
+    FeedbackSite,
+    FollowUp,
+    IncidentProfile,
+    KeywordRule,
+    MerchantEvent,
+    OwnerTeam,
+    PriorityLevel,
+    RecommendationRule,
+)
+
+
+@admin.register(OwnerTeam)
+class OwnerTeamAdmin(AuditedModelAdmin):
+    list_display = ["name", "is_active"]
+
+
+@admin.register(IncidentProfile)
+class IncidentProfileAdmin(AuditedModelAdmin):
+    list_display = ["incident_type", "impact_weight", "owner_team"]
+    list_editable = ["impact_weight", "owner_team"]
+
+
+@admin.register(KeywordRule)
+class KeywordRuleAdmin(AuditedModelAdmin):
+    list_display = ["language", "kind", "incident_type", "weight", "is_active"]
+    list_filter = ["language", "kind", "incident_type", "is_active"]
+
+
+@admin.register(PriorityLevel)
+class PriorityLevelAdmin(AuditedModelAdmin):
+    list_display = [
+        "priority",
+        "min_score",
+        "creates_case",
+        "first_response_seconds",
+        "resolution_seconds",
+        "business_hours_only",
+    ]
+
+
+@admin.register(FeedbackSite)
+class FeedbackSiteAdmin(AuditedModelAdmin):
+    list_display = ["name", "public_key", "default_language", "is_active", "created_at"]
+    readonly_fields = ["public_key", "embed_snippet"]
+
+    @admin.display(description=_("Embed"))
+    def embed_snippet(self, obj):
+        if not obj.pk:
+            return "—"
+        return (
+            f'<script src="/static/feedback-widget.js" data-site-key="{obj.public_key}" '
+            f'data-language="{obj.default_language}" defer></script>'
+        )
+
+
+@admin.register(RecommendationRule)
+class RecommendationRuleAdmin(AuditedModelAdmin):
+    list_display = ["name", "incident_type", "tier", "min_past_incidents", "intervention", "offer", "rank", "is_active"]
+    list_filter = ["intervention", "incident_type", "is_active"]
+
+
+@admin.register(ApologyTemplate)
+class ApologyTemplateAdmin(AuditedModelAdmin):
+    list_display = ["name", "language", "incident_type", "is_active"]
+    list_filter = ["language", "incident_type"]
+
+
+@admin.register(AutoRule)
+class AutoRuleAdmin(AuditedModelAdmin):
+    list_display = [
+        "name",
+        "event_type",
+        "condition",
+        "offer",
+        "budget_amount",
+        "spent_amount",
+        "issued_count",
+        "per_customer_cap",
+        "is_paused",
+    ]
+    list_filter = ["event_type", "is_paused"]
+    readonly_fields = ["spent_amount", "issued_count"]
+    actions = ["pause", "resume"]
+    # Spent by concurrent automatic issuances (conditional UPDATEs): never written back
+    # from a form or a list that was loaded before they moved.
+    COUNTERS = ("id", "spent_amount", "issued_count")
+
+    def save_model(self, request, obj, form, change):
+        fields = [field.name for field in obj._meta.concrete_fields if field.name not in self.COUNTERS]
+        config_object_save(
+            actor=Actor.from_request(request),
+            obj=obj,
+            before=config_snapshot(obj) if change else None,
+            update_fields=fields,
+        )
+
+    @admin.display(description=_("condition"))
+    def condition(self, obj):
+        if not obj.condition_operator:
+            return _("always")
+        return f"{obj.condition_field} {obj.condition_operator} {obj.condition_value}"
+
+    @admin.action(description=_("Pause selected rules"), permissions=["change"])
+    def pause(self, request, queryset):
+        for rule in queryset:
+            rule.is_paused = True
+            self.save_model(request, rule, None, change=True)
+
+    @admin.action(description=_("Resume selected rules"), permissions=["change"])
+    def resume(self, request, queryset):
+        for rule in queryset:
+            rule.is_paused = False
+            self.save_model(request, rule, None, change=True)
+
+
+class CaseEventInline(admin.TabularInline):
+    model = CaseEvent
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "kind", "actor", "text", "data"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Case)
+class CaseAdmin(ReadOnlyAdmin):
+    list_display = [
+        "id",
+        "subject",
+        "status",
+        "priority",
+        "priority_score",
+        "incident_type",
+        "owner_team",
+        "assigned_to",
+        "created_at",
+        "first_response_breached_at",
+        "resolution_breached_at",
+    ]
+    list_filter = ["status", "priority", "incident_type", "owner_team", "source", "intervention"]
+    list_select_related = ["owner_team", "assigned_to"]
+    search_fields = ["subject", "customer__name", "customer__email", "order_reference"]
+    date_hierarchy = "created_at"
+    inlines = [CaseEventInline]
+    show_full_result_count = False
+
+
+@admin.register(Feedback)
+class FeedbackAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "source", "site", "rating", "nps", "incident_type", "disposition", "case"]
+    list_filter = ["source", "disposition", "incident_type", "site", "language"]
+    search_fields = ["text", "customer__email"]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(ReadOnlyAdmin):
+    list_display = ["case", "customer", "status", "due_at", "sent_at", "answered_at", "solved", "csat"]
+    list_filter = ["status", "solved"]
+
+
+@admin.register(MerchantEvent)
+class MerchantEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "merchant", "event_type", "event_id", "processed_at", "issued"]
+    list_filter = ["event_type", "merchant"]
+    search_fields = ["event_id"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(issued_total=Count("issuances"))
+
+    @admin.display(description=_("issued"), ordering="issued_total")
+    def issued(self, obj):
+        return obj.issued_total

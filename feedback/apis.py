@@ -1,0 +1,277 @@
+"""The feedback API: intake from the widget and the shop, events from the merchant's
+systems, and the case queue for reps and API clients."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from phonenumber_field.serializerfields import PhoneNumberField
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from appease.apis import STAFF_AUTH, Pagination
+from appease.context import Actor
+from appease.models import Channel, IncidentType
+from appease.permissions import IsStaffMember
+from coupons.apis import ERROR
+from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
+from feedback.models import Case, Feedback, FeedbackSite
+from feedback.selectors import cases_queue
+from feedback.services.automation import event_receive
+from feedback.services.cases import case_claim_next, case_resolve
+from feedback.services.intake import CustomerRef, feedback_submit
+from feedback.signals import site_allows_origin
+
+
+class _IntakeThrottle(SimpleRateThrottle):
+    """Intake is open to the internet: every request counts, per IP and per site key."""
+
+    def parse_rate(self, rate):
+        return (self.limit(), 60)
+
+    def allow_request(self, request, view):
+        self.rate = "configured"
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
+class FeedbackIpThrottle(_IntakeThrottle):
+    scope = "feedback.ip"
+
+    def limit(self) -> int:
+        return settings.FEEDBACK_RATE_PER_IP
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class FeedbackKeyThrottle(_IntakeThrottle):
+    scope = "feedback.key"
+
+    def limit(self) -> int:
+        return settings.FEEDBACK_RATE_PER_KEY
+
+    def get_cache_key(self, request, view):
+        key = str(request.data.get("site_key", ""))[:40] if hasattr(request.data, "get") else ""
+        return self.cache_format % {"scope": self.scope, "ident": key} if key else None
+
+
+class FeedbackIntakeApi(APIView):
+    """Feedback from the widget or the shop. The site key is public; the honeypot field
+    `website` must stay empty (bots fill it: they get a 201 and nothing is saved)."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = [FeedbackIpThrottle, FeedbackKeyThrottle]
+
+    @extend_schema_serializer(component_name="FeedbackInput")
+    class InputSerializer(serializers.Serializer):
+        site_key = serializers.CharField(max_length=40)
+        rating = serializers.IntegerField(min_value=1, max_value=5, required=False, allow_null=True)
+        nps = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
+        text = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+        incident_type = serializers.ChoiceField(choices=IncidentType.choices, required=False, allow_blank=True)
+        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        phone = PhoneNumberField(required=False, allow_blank=True, default="")
+        external_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+        order_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True, default="")
+        page_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+        language = serializers.CharField(max_length=10, required=False, allow_blank=True, default="")
+        website = serializers.CharField(required=False, allow_blank=True, default="", help_text="Leave empty.")
+
+    @extend_schema_serializer(component_name="FeedbackReceived")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField(allow_null=True)
+        disposition = serializers.ChoiceField(choices=Feedback.Disposition.choices)
+        case_id = serializers.IntegerField(allow_null=True)
+
+    @extend_schema(
+        operation_id="feedback_create",
+        auth=[],
+        request=InputSerializer,
+        responses={201: OutputSerializer, 400: ERROR, 403: ERROR, 429: ERROR},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        site = FeedbackSite.objects.filter(public_key=data["site_key"], is_active=True).first()
+        if site is None:
+            raise serializers.ValidationError({"site_key": [_("Unknown or inactive site key.")]})
+        if not site_allows_origin(site, request.headers.get("Origin")):
+            return Response(
+                {"error": "origin_not_allowed", "detail": _("This site does not accept feedback from this origin.")},
+                status=status.HTTP_403_FORBIDDEN,
+            )
+        if data["website"]:
+            # A bot filled the honeypot: answer like a success so it learns nothing.
+            return Response({"id": None, "disposition": "acknowledged", "case_id": None}, status=201)
+        feedback = feedback_submit(
+            actor=Actor.from_request(request),
+            source=Case.Source.WIDGET,
+            site=site,
+            ref=CustomerRef(
+                email=data["email"],
+                phone=str(data["phone"]) if data["phone"] else "",
+                external_id=data["external_id"],
+                name=data["name"],
+            ),
+            rating=data.get("rating"),
+            nps=data.get("nps"),
+            text=data["text"],
+            incident_type=data.get("incident_type", ""),
+            order_reference=data["order_reference"],
+            channel=data["channel"],
+            page_url=data["page_url"],
+            language=data["language"],
+        )
+        body = {"id": feedback.pk, "disposition": feedback.disposition, "case_id": feedback.case_id}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class EventIntakeApi(APIView):
+    """An event from the merchant's systems (`delivery_delayed`, `flight_delayed`, …).
+
+    The same `event_id` twice has no second effect: the answer is the first event's.
+    Matching automatic rules give appeasements to the customers the event names.
+    """
+
+    authentication_classes = [MerchantApiKeyAuthentication]
+    permission_classes = [IsMerchant]
+
+    @extend_schema_serializer(component_name="EventInput")
+    class InputSerializer(serializers.Serializer):
+        event_id = serializers.CharField(max_length=100)
+        event_type = serializers.RegexField(r"^[a-z][a-z0-9_]*$", max_length=50)
+        occurred_at = serializers.DateTimeField(required=False, allow_null=True)
+        data = serializers.DictField(
+            help_text="The event's fields (e.g. delay_minutes, order_reference) and `customer` "
+            "({email|phone|external_id, name}) or `customers` (a list of those, up to 1,000)."
+        )
+
+    @extend_schema_serializer(component_name="EventAccepted")
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        event_id = serializers.CharField()
+        event_type = serializers.CharField()
+        duplicate = serializers.BooleanField()
+        received_at = serializers.DateTimeField()
+        processed_at = serializers.DateTimeField(allow_null=True)
+        result = serializers.DictField()
+
+    @extend_schema(
+        operation_id="events_create",
+        request=InputSerializer,
+        responses={202: OutputSerializer, 200: OutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR},
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        event, created = event_receive(
+            merchant=request.auth.merchant,
+            event_id=data["event_id"],
+            event_type=data["event_type"],
+            data=data["data"],
+            occurred_at=data.get("occurred_at"),
+        )
+        body = {
+            "id": event.pk,
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "duplicate": not created,
+            "received_at": event.received_at,
+            "processed_at": event.processed_at,
+            "result": event.result,
+        }
+        return Response(self.OutputSerializer(body).data, status=202 if created else 200)
+
+
+class CaseOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    subject = serializers.CharField()
+    source = serializers.CharField()
+    customer_id = serializers.IntegerField(allow_null=True)
+    incident_type = serializers.CharField()
+    incident_inferred = serializers.BooleanField()
+    priority = serializers.CharField()
+    priority_score = serializers.IntegerField()
+    score_reasons = serializers.ListField(child=serializers.DictField())
+    sentiment = serializers.FloatField(allow_null=True)
+    anger = serializers.FloatField(allow_null=True)
+    owner_team = serializers.CharField(source="owner_team.name", allow_null=True, default=None)
+    assigned_to = serializers.CharField(source="assigned_to.username", allow_null=True, default=None)
+    first_response_due_at = serializers.DateTimeField(allow_null=True)
+    resolution_due_at = serializers.DateTimeField(allow_null=True)
+    first_response_at = serializers.DateTimeField(allow_null=True)
+    resolved_at = serializers.DateTimeField(allow_null=True)
+    intervention = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class CaseListApi(APIView):
+    """The case queue, highest priority first."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(operation_id="cases_list", responses={200: CaseOutputSerializer(many=True), 401: ERROR, 403: ERROR})
+    def get(self, request):
+        queryset = cases_queue(
+            status=request.query_params.get("status") or "open",
+            priority=request.query_params.get("priority") or "",
+            incident_type=request.query_params.get("incident_type") or "",
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        return paginator.get_paginated_response(CaseOutputSerializer(page, many=True).data)
+
+
+class CaseNextApi(APIView):
+    """Claim the highest-priority unclaimed case (two reps never get the same one)."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(
+        operation_id="cases_next",
+        request=None,
+        responses={200: CaseOutputSerializer, 204: None, 401: ERROR, 403: ERROR},
+    )
+    def post(self, request):
+        case = case_claim_next(actor=Actor.from_request(request))
+        if case is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(CaseOutputSerializer(case).data)
+
+
+class CaseResolveApi(APIView):
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    class InputSerializer(serializers.Serializer):
+        note = serializers.CharField(max_length=4000)
+        intervention = serializers.CharField(max_length=15, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="cases_resolve",
+        request=inline_serializer(
+            "CaseResolveInput",
+            {"note": serializers.CharField(), "intervention": serializers.CharField(required=False)},
+        ),
+        responses={200: CaseOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, case_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(Case, pk=case_id)
+        case = case_resolve(actor=Actor.from_request(request), case_id=case_id, **serializer.validated_data)
+        return Response(CaseOutputSerializer(case).data)

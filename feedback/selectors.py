@@ -1,0 +1,47 @@
+"""Reading cases: the queue, one case with its history."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from appease.models import Issuance
+from appease.selectors import issuances_with_status
+from feedback.models import Case
+
+
+def cases_queue(
+    *, status: str = "open", priority: str = "", incident_type: str = "", assigned_to=None
+) -> QuerySet[Case]:
+    """Cases by priority (score, then oldest first). `status`: open (unclaimed),
+    active (open or being worked), mine (being worked by `assigned_to`), closed, all."""
+    queryset = Case.objects.select_related("customer", "assigned_to", "owner_team")
+    if status == "open":
+        queryset = queryset.filter(status=Case.Status.OPEN)
+    elif status == "active":
+        queryset = queryset.filter(status__in=Case.OPEN_STATUSES)
+    elif status == "mine":
+        queryset = queryset.filter(status=Case.Status.CLAIMED, assigned_to=assigned_to)
+    elif status == "closed":
+        queryset = queryset.exclude(status__in=Case.OPEN_STATUSES)
+    if priority:
+        queryset = queryset.filter(priority=priority)
+    if incident_type:
+        queryset = queryset.filter(incident_type=incident_type)
+    return queryset.order_by("-priority_score", "created_at")
+
+
+def case_history(case: Case) -> dict:
+    """What a rep needs beside the case: the customer's orders, past cases, and past
+    appeasements with whether they were redeemed."""
+    customer = case.customer
+    if customer is None:
+        return {"orders": [], "past_cases": [], "issuances": []}
+    return {
+        "orders": list(customer.orders.order_by("-placed_at")[:10]),
+        "past_cases": list(Case.objects.filter(customer=customer).exclude(pk=case.pk).order_by("-created_at")[:10]),
+        "issuances": list(issuances_with_status().filter(customer=customer).order_by("-created_at")[:20]),
+    }
+
+
+def case_issuances(case: Case) -> list[Issuance]:
+    return list(issuances_with_status().filter(case=case).order_by("created_at"))

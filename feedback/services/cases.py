@@ -1,0 +1,270 @@
+"""Working a case: claim the next one, act, resolve, reassign, escalate.
+
+Every change writes a line on the case's timeline (CaseEvent, append-only) in the same
+transaction. First response is the moment a rep takes the case in hand (claim) or,
+for a case a supervisor assigned, the first thing sent to the customer.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from appease.context import Actor
+from appease.exceptions import ApplicationError
+from appease.models import Issuance
+from appease.roles import CSR, SUPERVISOR, has_role, role_emails
+from appease.services.issuance import issuance_create
+from coupons.models import Offer
+from feedback.models import ApologyTemplate, Case, CaseEvent, Intervention
+from feedback.services.surveys import follow_up_schedule
+
+
+def _event(case: Case, kind: str, actor: Actor, text: str = "", **data) -> CaseEvent:
+    return CaseEvent.objects.create(case=case, kind=kind, actor=actor.user, text=text, data=data)
+
+
+def _lock(case_id) -> Case:
+    try:
+        return Case.objects.select_for_update(of=("self",)).select_related("customer").get(pk=case_id)
+    except Case.DoesNotExist:
+        raise ApplicationError("not_found", _("No such case."), status=404) from None
+
+
+def _require_staff(actor: Actor) -> None:
+    if actor.user is None or not has_role(actor.user, CSR, SUPERVISOR):
+        raise ApplicationError("forbidden", _("Only reps and supervisors work cases."), status=403)
+
+
+def _require_owner_or_supervisor(actor: Actor, case: Case) -> None:
+    _require_staff(actor)
+    if case.assigned_to_id != actor.user.pk and not has_role(actor.user, SUPERVISOR):
+        raise ApplicationError("not_yours", _("This case is assigned to someone else."), status=403)
+
+
+def _responded(case: Case, now) -> None:
+    if case.first_response_at is None:
+        case.first_response_at = now
+
+
+def case_claim_next(*, actor: Actor) -> Case | None:
+    """The highest-priority unclaimed case, now the actor's; None when the queue is empty.
+
+    On PostgreSQL the candidate row is locked with FOR UPDATE SKIP LOCKED, so reps
+    claiming at once each get a different case without waiting for each other. The
+    conditional update (`status = open`) is the guard on every database.
+    """
+    _require_staff(actor)
+    for _attempt in range(5):
+        with transaction.atomic():
+            queue = Case.objects.filter(status=Case.Status.OPEN).order_by("-priority_score", "created_at")
+            if connection.features.has_select_for_update_skip_locked:
+                queue = queue.select_for_update(skip_locked=True)
+            candidate = queue.values_list("pk", flat=True).first()
+            if candidate is None:
+                return None
+            now = timezone.now()
+            claimed = Case.objects.filter(pk=candidate, status=Case.Status.OPEN).update(
+                status=Case.Status.CLAIMED, assigned_to=actor.user, claimed_at=now
+            )
+            if claimed:
+                case = Case.objects.select_related("customer").get(pk=candidate)
+                if case.first_response_at is None:
+                    Case.objects.filter(pk=candidate).update(first_response_at=now)
+                    case.first_response_at = now
+                _event(case, CaseEvent.Kind.CLAIMED, actor)
+                return case
+    return None
+
+
+@transaction.atomic
+def case_claim(*, actor: Actor, case_id) -> Case:
+    """Take one particular open case from the queue."""
+    _require_staff(actor)
+    case = _lock(case_id)
+    if case.status != Case.Status.OPEN:
+        raise ApplicationError("not_open", _("Someone else has this case already."), status=409)
+    now = timezone.now()
+    case.status = Case.Status.CLAIMED
+    case.assigned_to = actor.user
+    case.claimed_at = now
+    _responded(case, now)
+    case.save()
+    _event(case, CaseEvent.Kind.CLAIMED, actor)
+    return case
+
+
+@transaction.atomic
+def case_note(*, actor: Actor, case_id, text: str) -> CaseEvent:
+    _require_staff(actor)
+    if not text.strip():
+        raise ValidationError({"text": _("Write the note.")})
+    if len(text) > 4000:
+        raise ValidationError({"text": _("Keep the note under 4,000 characters.")})
+    case = _lock(case_id)
+    return _event(case, CaseEvent.Kind.NOTE, actor, text=text)
+
+
+@transaction.atomic
+def case_reassign(*, actor: Actor, case_id, to_user_id) -> Case:
+    """Hand a case to another rep (its owner or a supervisor may)."""
+    case = _lock(case_id)
+    _require_owner_or_supervisor(actor, case)
+    if not case.is_open:
+        raise ApplicationError("closed", _("Only an open case can be reassigned."), status=409)
+    user = get_user_model().objects.filter(pk=to_user_id, is_active=True).first()
+    if user is None or not has_role(user, CSR, SUPERVISOR):
+        raise ValidationError({"assigned_to": _("Choose an active rep or supervisor.")})
+    before = case.assigned_to_id
+    now = timezone.now()
+    case.assigned_to = user
+    case.status = Case.Status.CLAIMED
+    case.claimed_at = now
+    case.save()
+    _event(case, CaseEvent.Kind.REASSIGNED, actor, to=user.get_username(), from_user_id=before)
+    return case
+
+
+@transaction.atomic
+def case_escalate(*, actor: Actor, case_id, text: str) -> Case:
+    """Ask the supervisors for help: they get an email; the case is marked escalated."""
+    _require_staff(actor)
+    if not text.strip():
+        raise ValidationError({"text": _("Say why you escalate.")})
+    case = _lock(case_id)
+    case.escalated_at = timezone.now()
+    case.save(update_fields=["escalated_at"])
+    _event(case, CaseEvent.Kind.ESCALATED, actor, text=text)
+    recipients = [email for email in role_emails(SUPERVISOR) if email != getattr(actor.user, "email", None)]
+    if recipients:
+        transaction.on_commit(
+            lambda: send_mail(
+                _("Case #%(id)s escalated") % {"id": case.pk},
+                _("%(user)s escalated case #%(id)s (%(subject)s):\n\n%(text)s\n\n%(url)s")
+                % {
+                    "user": actor.user.get_username(),
+                    "id": case.pk,
+                    "subject": case.subject,
+                    "text": text,
+                    "url": f"{settings.PUBLIC_URL}/csr/cases/{case.pk}/",
+                },
+                settings.DEFAULT_FROM_EMAIL,
+                recipients,
+                fail_silently=True,
+            )
+        )
+    return case
+
+
+def case_issue(
+    *,
+    actor: Actor,
+    case_id,
+    offer: Offer,
+    reason_code,
+    channel: str | None = None,
+    note: str = "",
+    apology_text: str = "",
+) -> Issuance:
+    """Give an appeasement from the case: the normal issuance flow, with its limits,
+    linked to the case; the complaint's clock started when the case opened."""
+    case = Case.objects.select_related("customer").get(pk=case_id)
+    _require_owner_or_supervisor(actor, case)
+    if case.customer is None:
+        raise ApplicationError("no_customer", _("This case has no customer to give anything to."), status=409)
+    if not case.is_open:
+        raise ApplicationError("closed", _("This case is closed."), status=409)
+    issuance = issuance_create(
+        actor=actor,
+        customer=case.customer,
+        offer=offer,
+        reason_code=reason_code,
+        channel=channel,
+        note=note,
+        complaint_started_at=case.created_at,
+        case=case,
+        apology_text=apology_text,
+    )
+    with transaction.atomic():
+        case = _lock(case_id)
+        _responded(case, timezone.now())
+        case.save(update_fields=["first_response_at"])
+        kind = CaseEvent.Kind.APOLOGY if offer.is_soft else CaseEvent.Kind.ISSUED
+        _event(
+            case,
+            kind,
+            actor,
+            text=apology_text,
+            issuance_id=str(issuance.pk),
+            offer=offer.name,
+            status=issuance.status,
+        )
+    return issuance
+
+
+def case_apologise(*, actor: Actor, case_id, template: ApologyTemplate | None, text: str, reason_code, channel=None):
+    """A soft intervention: the rep's apology (from a template, edited) sent to the
+    customer through the delivery outbox as an apology (no code)."""
+    text = (text or (template.render(None) if template else "")).strip()
+    if not text:
+        raise ValidationError({"text": _("Write the apology.")})
+    offer = Offer.objects.filter(kind=Offer.Kind.APOLOGY, is_active=True).order_by("pk").first()
+    if offer is None:
+        raise ApplicationError(
+            "no_apology_offer", _("Ask a supervisor to create an active Apology offer first."), status=409
+        )
+    return case_issue(
+        actor=actor, case_id=case_id, offer=offer, reason_code=reason_code, channel=channel, apology_text=text
+    )
+
+
+def _intervention_given(case: Case) -> str:
+    """What the case got, the hardest first: a gift card, a refund credit, a discount,
+    then a callback or an apology; an explanation when nothing was sent."""
+    kinds = set(
+        Issuance.objects.filter(case=case)
+        .exclude(status__in=[Issuance.Status.REJECTED, Issuance.Status.VOIDED, Issuance.Status.PENDING_APPROVAL])
+        .values_list("offer__kind", flat=True)
+    )
+    given = {Intervention.for_offer_kind(kind) for kind in kinds}
+    for intervention in (
+        Intervention.GIFT_CARD,
+        Intervention.REFUND_CREDIT,
+        Intervention.DISCOUNT,
+        Intervention.CALLBACK,
+        Intervention.APOLOGY,
+    ):
+        if intervention in given:
+            return intervention
+    return Intervention.EXPLANATION
+
+
+@transaction.atomic
+def case_resolve(*, actor: Actor, case_id, note: str, intervention: str = "") -> Case:
+    """Resolve with a note; the follow-up that asks the customer is scheduled."""
+    if not note.strip():
+        raise ValidationError({"note": _("Say how the case was resolved.")})
+    if intervention and intervention not in Intervention.values:
+        raise ValidationError({"intervention": _("Choose one of the interventions.")})
+    case = _lock(case_id)
+    _require_owner_or_supervisor(actor, case)
+    if not case.is_open:
+        raise ApplicationError("closed", _("This case is already resolved."), status=409)
+    now = timezone.now()
+    _responded(case, now)
+    case.status = Case.Status.RESOLVED
+    case.resolved_at = now
+    case.resolved_by = actor.user
+    case.resolution_note = note[:4000]
+    case.intervention = intervention or _intervention_given(case)
+    if case.assigned_to_id is None:
+        case.assigned_to = actor.user
+    case.save()
+    _event(case, CaseEvent.Kind.RESOLVED, actor, text=note, intervention=case.intervention)
+    follow_up_schedule(case=case, now=now)
+    return case

@@ -1,0 +1,248 @@
+"""Intake: what a customer says becomes feedback and, when it matters, a case.
+
+Every path (the widget and API, the survey page, a rep logging a call, a merchant
+event) goes through `feedback_submit`: one transaction, so nothing is half-saved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from appease.context import Actor
+from appease.models import Channel, Customer, CustomerOrder, IncidentType
+from appease.services.customers import customer_create
+from feedback.models import Case, CaseEvent, Feedback, FeedbackSite, PriorityLevel
+from feedback.services.scoring import level_for, past_incidents, priority_score
+from feedback.services.sla import due_times
+from feedback.services.triage import language_for, triage
+
+# Happy customers are thanked, not queued: rating or NPS this high, no incident named
+# and no anger in the text.
+PRAISE_RATING = 4
+PRAISE_NPS = 9
+PRAISE_MAX_ANGER = 0.3
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """How the caller names the customer; any one identifier is enough."""
+
+    email: str = ""
+    phone: str = ""
+    external_id: str = ""
+    name: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.email or self.phone or self.external_id)
+
+
+def customer_find_or_create(
+    *, actor: Actor, ref: CustomerRef, order_reference: str = "", language: str = ""
+) -> Customer | None:
+    """The customer these identifiers name (external id, email, phone, then order), or a
+    new one when we have never met them. None when there is nothing to go on."""
+    lookups = [("external_id", ref.external_id), ("email__iexact", ref.email), ("phone", ref.phone)]
+    for field, value in lookups:
+        if value:
+            customer = Customer.objects.filter(**{field: value}).order_by("pk").first()
+            if customer is not None:
+                return customer
+    if order_reference:
+        order = CustomerOrder.objects.select_related("customer").filter(reference=order_reference).first()
+        if order is not None:
+            return order.customer
+    if not ref:
+        return None
+    name = ref.name or (ref.email.split("@")[0] if ref.email else "") or ref.phone or ref.external_id
+    return customer_create(
+        actor=actor,
+        name=name[:200],
+        email=ref.email,
+        phone=ref.phone,
+        external_id=ref.external_id or None,
+        preferred_channel=Channel.EMAIL if ref.email else Channel.SMS if ref.phone else Channel.EMAIL,
+        language=language or "en",
+    )
+
+
+def _validate(*, rating, nps, text, incident_type, channel, ref: CustomerRef, customer, source) -> None:
+    errors: dict[str, str] = {}
+    if rating is not None and not 1 <= rating <= 5:
+        errors["rating"] = _("Give a rating from 1 to 5.")
+    if nps is not None and not 0 <= nps <= 10:
+        errors["nps"] = _("Give a score from 0 to 10.")
+    if rating is None and nps is None and not text.strip():
+        errors["text"] = _("Tell us what happened, or give a rating.")
+    if len(text) > 4000:
+        errors["text"] = _("Keep it under 4,000 characters.")
+    if incident_type and incident_type not in IncidentType.values:
+        errors["incident_type"] = _("Choose one of: %(types)s.") % {"types": ", ".join(IncidentType.values)}
+    if channel and channel not in Channel.values:
+        errors["channel"] = _("Choose one of: %(channels)s.") % {"channels": ", ".join(Channel.values)}
+    if customer is None and not ref and source in (Case.Source.WIDGET, Case.Source.API):
+        errors["email"] = _("Give an email, a phone number or a customer id, so we can answer.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _disposition(*, rating, nps, incident_type, anger, level: PriorityLevel | None) -> str:
+    praise = (rating is not None and rating >= PRAISE_RATING) or (nps is not None and nps >= PRAISE_NPS)
+    if praise and not incident_type and (anger or 0) < PRAISE_MAX_ANGER:
+        return Feedback.Disposition.ACKNOWLEDGED
+    if level is None or not level.creates_case:
+        return Feedback.Disposition.ACKNOWLEDGED
+    if level.priority == "critical":
+        return Feedback.Disposition.CRITICAL
+    return Feedback.Disposition.QUEUED
+
+
+def feedback_submit(
+    *,
+    actor: Actor,
+    source: str,
+    site: FeedbackSite | None = None,
+    customer: Customer | None = None,
+    ref: CustomerRef = CustomerRef(),
+    rating: int | None = None,
+    nps: int | None = None,
+    text: str = "",
+    incident_type: str = "",
+    order_reference: str = "",
+    channel: str = "",
+    page_url: str = "",
+    language: str = "",
+    force_case: bool = False,
+) -> Feedback:
+    """Record feedback, triage it, and queue a case when the rules say so.
+
+    `force_case`: a rep logging a call always gets a case. Feedback from a customer who
+    already has an open case of the same incident type joins it.
+    """
+    text = text or ""
+    _validate(
+        rating=rating,
+        nps=nps,
+        text=text,
+        incident_type=incident_type,
+        channel=channel,
+        ref=ref,
+        customer=customer,
+        source=source,
+    )
+    language = language_for(language or (site.default_language if site else ""))
+    judged = triage(text=text, language=language, incident_type=incident_type)
+    with transaction.atomic():
+        if customer is None:
+            customer = customer_find_or_create(actor=actor, ref=ref, order_reference=order_reference, language=language)
+        if customer is not None:
+            # One intake per customer at a time: the open-case check below holds.
+            customer = Customer.objects.select_for_update().get(pk=customer.pk)
+        now = timezone.now()
+        repeats = past_incidents(customer, now=now)
+        score = priority_score(
+            incident_type=judged.incident_type,
+            customer=customer,
+            rating=rating,
+            nps=nps,
+            anger=judged.anger,
+            past_incidents=repeats,
+        )
+        level = level_for(score.points)
+        disposition = _disposition(rating=rating, nps=nps, incident_type=incident_type, anger=judged.anger, level=level)
+        if force_case and disposition == Feedback.Disposition.ACKNOWLEDGED:
+            disposition = Feedback.Disposition.QUEUED
+        feedback = Feedback(
+            site=site,
+            source=source,
+            customer=customer,
+            rating=rating,
+            nps=nps,
+            text=text,
+            incident_type=judged.incident_type if (incident_type or judged.inferred) else "",
+            order_reference=order_reference,
+            channel=channel,
+            page_url=page_url,
+            language=language,
+            sentiment=judged.sentiment,
+            anger=judged.anger,
+            disposition=disposition,
+            created_by=actor.user,
+        )
+        if disposition != Feedback.Disposition.ACKNOWLEDGED:
+            feedback.case = _case_for(
+                feedback=feedback, judged=judged, score=score, level=level, customer=customer, actor=actor, now=now
+            )
+        feedback.full_clean(exclude=["case", "site", "customer", "created_by"])
+        feedback.save()
+        if feedback.case_id:
+            CaseEvent.objects.create(
+                case=feedback.case,
+                kind=CaseEvent.Kind.FEEDBACK,
+                actor=actor.user,
+                text=text[:4000],
+                data={"feedback_id": feedback.pk, "source": source, "rating": rating, "nps": nps},
+            )
+    return feedback
+
+
+def _case_for(*, feedback: Feedback, judged, score, level, customer, actor: Actor, now) -> Case:
+    """The customer's open case for this incident type, raised if need be; else a new one."""
+    if customer is not None:
+        existing = (
+            Case.objects.select_for_update()
+            .filter(customer=customer, incident_type=judged.incident_type, status__in=Case.OPEN_STATUSES)
+            .order_by("created_at")
+            .first()
+        )
+        if existing is not None:
+            if score.points > existing.priority_score:
+                existing.priority_score = score.points
+                existing.score_reasons = score.reasons
+                existing.priority = level.priority if level else existing.priority
+                existing.save(update_fields=["priority_score", "score_reasons", "priority"])
+            return existing
+    first_due, resolution_due = due_times(level, now) if level else (None, None)
+    subject = (feedback.text.strip().splitlines() or [""])[0][:120] or str(IncidentType(judged.incident_type).label)
+    case = Case.objects.create(
+        customer=customer,
+        source=feedback.source,
+        subject=subject,
+        incident_type=judged.incident_type,
+        incident_inferred=judged.inferred,
+        order_reference=feedback.order_reference,
+        channel=feedback.channel or (customer.preferred_channel if customer else ""),
+        language=feedback.language,
+        owner_team=_owner_team(judged.incident_type),
+        sentiment=judged.sentiment,
+        anger=judged.anger,
+        priority=level.priority if level else "normal",
+        priority_score=score.points,
+        score_reasons=score.reasons,
+        first_response_due_at=first_due,
+        resolution_due_at=resolution_due,
+    )
+    CaseEvent.objects.create(
+        case=case,
+        kind=CaseEvent.Kind.OPENED,
+        actor=actor.user,
+        data={
+            "priority": case.priority,
+            "score": case.priority_score,
+            "incident_type": case.incident_type,
+            "inferred": judged.inferred,
+            "matched": list(judged.matched),
+        },
+    )
+    return case
+
+
+def _owner_team(incident_type: str):
+    from feedback.models import IncidentProfile
+
+    profile = IncidentProfile.objects.select_related("owner_team").filter(incident_type=incident_type).first()
+    return profile.owner_team if profile and profile.owner_team and profile.owner_team.is_active else None

@@ -1,0 +1,119 @@
+"""Service-level clocks: when a case must get its first response and its resolution,
+and what happens when it does not.
+
+Priority levels say whether their clock counts business hours only (FEEDBACK_*
+settings: days, opening hours, time zone) or runs around the clock (critical: a first
+response within 60 seconds, whenever the customer writes).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from appease.roles import SUPERVISOR, role_emails
+from feedback.models import Case, CaseEvent, PriorityLevel
+
+logger = logging.getLogger(__name__)
+
+
+def _hours() -> tuple[time, time]:
+    opens, closes = settings.FEEDBACK_BUSINESS_HOURS
+    return time.fromisoformat(opens), time.fromisoformat(closes)
+
+
+def add_business_seconds(start: datetime, seconds: int) -> datetime:
+    """`start` plus `seconds` of business time (FEEDBACK_BUSINESS_DAYS, hours, zone).
+
+    Outside business hours the clock waits for the next opening; the result is aware.
+    """
+    zone = ZoneInfo(settings.FEEDBACK_TIME_ZONE)
+    opens, closes = _hours()
+    days = set(settings.FEEDBACK_BUSINESS_DAYS)
+    if not days or opens >= closes:
+        return start + timedelta(seconds=seconds)
+    current = start.astimezone(zone)
+    remaining = timedelta(seconds=seconds)
+    for _day in range(3660):  # ten years of days: a bound, never reached in practice
+        day_open = datetime.combine(current.date(), opens, tzinfo=zone)
+        day_close = datetime.combine(current.date(), closes, tzinfo=zone)
+        if current.weekday() in days and current < day_close:
+            begin = max(current, day_open)
+            available = day_close - begin
+            if remaining <= available:
+                return begin + remaining
+            remaining -= available
+        next_day = current.date() + timedelta(days=1)
+        current = datetime.combine(next_day, time(0), tzinfo=zone)
+    raise ValueError("no business hours configured")
+
+
+def due_times(level: PriorityLevel, start: datetime) -> tuple[datetime, datetime]:
+    """(first response due, resolution due) for a case of `level` opened at `start`."""
+    if level.business_hours_only:
+        return (
+            add_business_seconds(start, level.first_response_seconds),
+            add_business_seconds(start, level.resolution_seconds),
+        )
+    return start + timedelta(seconds=level.first_response_seconds), start + timedelta(seconds=level.resolution_seconds)
+
+
+def sla_breaches_escalate(*, now: datetime | None = None) -> int:
+    """Mark every case past a target, once, and tell the supervisors (beat, each minute).
+
+    The conditional update on the breach timestamp decides: two beat runs never count
+    or escalate the same breach twice.
+    """
+    now = now or timezone.now()
+    breached: list[tuple[int, str]] = []
+    first = Case.objects.filter(
+        first_response_at__isnull=True,
+        first_response_breached_at__isnull=True,
+        first_response_due_at__lt=now,
+        status__in=Case.OPEN_STATUSES,
+    ).values_list("pk", flat=True)
+    for pk in list(first):
+        with transaction.atomic():
+            if Case.objects.filter(pk=pk, first_response_breached_at__isnull=True).update(
+                first_response_breached_at=now, escalated_at=now
+            ):
+                CaseEvent.objects.create(
+                    case_id=pk, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": "first_response"}
+                )
+                breached.append((pk, "first_response"))
+    resolution = Case.objects.filter(
+        resolved_at__isnull=True,
+        resolution_breached_at__isnull=True,
+        resolution_due_at__lt=now,
+        status__in=Case.OPEN_STATUSES,
+    ).values_list("pk", flat=True)
+    for pk in list(resolution):
+        with transaction.atomic():
+            if Case.objects.filter(pk=pk, resolution_breached_at__isnull=True).update(
+                resolution_breached_at=now, escalated_at=now
+            ):
+                CaseEvent.objects.create(case_id=pk, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": "resolution"})
+                breached.append((pk, "resolution"))
+    if breached:
+        recipients = role_emails(SUPERVISOR)
+        if recipients:
+            lines = [
+                f"#{pk}: {_('first response') if target == 'first_response' else _('resolution')}"
+                f" — {settings.PUBLIC_URL}/csr/cases/{pk}/"
+                for pk, target in breached
+            ]
+            send_mail(
+                _("%(count)d cases missed their target") % {"count": len(breached)},
+                _("These cases are past their service-level target:\n\n%(list)s") % {"list": "\n".join(lines)},
+                settings.DEFAULT_FROM_EMAIL,
+                recipients,
+            )
+        logger.warning("%d case target(s) missed", len(breached))
+    return len(breached)

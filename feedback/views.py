@@ -1,0 +1,367 @@
+"""The case queue in the CSR web UI, the customer's survey page, and the demo shop.
+
+Views turn requests into service calls; the services do the work and the checks."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from appease.context import Actor
+from appease.exceptions import ApplicationError
+from appease.models import Channel, Customer, IncidentType, ReasonCode
+from appease.roles import CSR, SUPERVISOR
+from appease.selectors import offers_available_to
+from appease.views import staff_required
+from feedback.models import ApologyTemplate, Case, FeedbackSite, Intervention, Priority
+from feedback.selectors import case_history, case_issuances, cases_queue
+from feedback.services.cases import (
+    case_apologise,
+    case_claim,
+    case_claim_next,
+    case_escalate,
+    case_issue,
+    case_note,
+    case_reassign,
+    case_resolve,
+)
+from feedback.services.intake import feedback_submit
+from feedback.services.recommend import recommend
+from feedback.services.surveys import follow_up_from_token, survey_answer
+
+
+def _fail(request, error: Exception) -> None:
+    if isinstance(error, ValidationError):
+        for field_messages in error.message_dict.values():
+            for message in field_messages:
+                messages.error(request, message)
+    else:
+        messages.error(request, error.message)
+
+
+@require_GET
+@staff_required
+def queue(request):
+    view = request.GET.get("view") or "active"
+    cases = cases_queue(
+        status=view,
+        priority=request.GET.get("priority", ""),
+        incident_type=request.GET.get("incident_type", ""),
+        assigned_to=request.user,
+    )[:200]
+    context = {
+        "cases": cases,
+        "view": view,
+        "views": [
+            ("active", _("Open and in progress")),
+            ("open", _("Unclaimed")),
+            ("mine", _("Mine")),
+            ("closed", _("Closed")),
+        ],
+        "priorities": Priority.choices,
+        "incident_types": IncidentType.choices,
+        "now": timezone.now(),
+        "mine_count": Case.objects.filter(status=Case.Status.CLAIMED, assigned_to=request.user).count(),
+        "open_count": Case.objects.filter(status=Case.Status.OPEN).count(),
+    }
+    template = "feedback/_queue_rows.html" if request.htmx else "feedback/queue.html"
+    return render(request, template, context)
+
+
+@require_POST
+@staff_required
+def claim_next(request):
+    case = case_claim_next(actor=Actor.from_request(request))
+    if case is None:
+        messages.info(request, _("The queue is empty. Well done."))
+        return redirect("cases:queue")
+    return redirect("cases:detail", case_id=case.pk)
+
+
+@require_POST
+@staff_required
+def claim(request, case_id: int):
+    try:
+        case_claim(actor=Actor.from_request(request), case_id=case_id)
+    except ApplicationError as error:
+        _fail(request, error)
+    return redirect("cases:detail", case_id=case_id)
+
+
+class CaseForm(forms.Form):
+    customer = forms.IntegerField(widget=forms.HiddenInput)
+    incident_type = forms.ChoiceField(
+        label=gettext_lazy("Incident type"),
+        choices=[("", gettext_lazy("Infer from the text")), *IncidentType.choices],
+        required=False,
+    )
+    channel = forms.ChoiceField(label=gettext_lazy("Contacted us by"), choices=Channel.choices, required=False)
+    order_reference = forms.CharField(label=gettext_lazy("Order reference"), max_length=100, required=False)
+    rating = forms.TypedChoiceField(
+        label=gettext_lazy("How upset (rating)"),
+        choices=[("", "—"), ("1", "1 ★"), ("2", "2 ★"), ("3", "3 ★"), ("4", "4 ★"), ("5", "5 ★")],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    text = forms.CharField(
+        label=gettext_lazy("What happened"), max_length=4000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def case_new(request):
+    """A rep logs a case from a call or a chat; it is theirs at once."""
+    customer = get_object_or_404(Customer, pk=request.POST.get("customer") or request.GET.get("customer") or 0)
+    form = CaseForm(request.POST or None, initial={"customer": customer.pk, "channel": customer.preferred_channel})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        actor = Actor.from_request(request)
+        try:
+            feedback = feedback_submit(
+                actor=actor,
+                source=Case.Source.CSR,
+                customer=customer,
+                rating=data["rating"],
+                text=data["text"],
+                incident_type=data["incident_type"],
+                order_reference=data["order_reference"],
+                channel=data["channel"],
+                language=customer.language,
+                force_case=True,
+            )
+            case = feedback.case
+            if case.status == Case.Status.OPEN:
+                case_claim(actor=actor, case_id=case.pk)
+        except ValidationError as error:
+            for field, field_messages in error.message_dict.items():
+                form.add_error(field if field in form.fields else None, field_messages)
+        except ApplicationError as error:
+            form.add_error(None, error.message)
+        else:
+            return redirect("cases:detail", case_id=case.pk)
+    return render(request, "feedback/case_new.html", {"form": form, "customer": customer})
+
+
+class IssueFromCaseForm(forms.Form):
+    offer = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Offer"), empty_label=None)
+    reason_code = forms.ModelChoiceField(
+        queryset=ReasonCode.objects.filter(is_active=True), label=gettext_lazy("Reason"), empty_label=None
+    )
+    channel = forms.ChoiceField(choices=Channel.choices, label=gettext_lazy("Send by"))
+    note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=2000)
+
+    def __init__(self, *args, user, case: Case, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["offer"].queryset = offers_available_to(user)
+        reasons = ReasonCode.objects.filter(is_active=True, incident_type=case.incident_type)
+        self.fields["reason_code"].initial = reasons.values_list("pk", flat=True).first()
+        if case.customer:
+            self.fields["channel"].initial = case.customer.preferred_channel
+
+
+def _case_or_404(case_id) -> Case:
+    return get_object_or_404(
+        Case.objects.select_related("customer", "assigned_to", "owner_team", "resolved_by"), pk=case_id
+    )
+
+
+@require_GET
+@staff_required
+def case_detail(request, case_id: int):
+    case = _case_or_404(case_id)
+    recommendations = recommend(case, user=request.user) if case.is_open else []
+    top = recommendations[0] if recommendations else None
+    form = IssueFromCaseForm(
+        user=request.user,
+        case=case,
+        initial={"offer": top.offer.pk if top and top.offer else None},
+    )
+    templates = ApologyTemplate.objects.filter(is_active=True, language=case.language).filter(
+        Q(incident_type=case.incident_type) | Q(incident_type="")
+    )
+    user_model = get_user_model()
+    staff = (
+        user_model.objects.filter(is_active=True, groups__name__in=[CSR, SUPERVISOR]).distinct().order_by("username")
+    )
+    return render(
+        request,
+        "feedback/case.html",
+        {
+            "case": case,
+            "events": case.events.select_related("actor"),
+            "history": case_history(case),
+            "given": case_issuances(case),
+            "recommendations": recommendations,
+            "form": form,
+            "apologies": [(template, template.render(case.customer)) for template in templates],
+            "interventions": Intervention.choices,
+            "staff": staff,
+            "can_act": case.is_open
+            and (case.assigned_to_id == request.user.pk or request.user.groups.filter(name=SUPERVISOR).exists()),
+            "now": timezone.now(),
+        },
+    )
+
+
+@require_POST
+@staff_required
+def note(request, case_id: int):
+    try:
+        case_note(actor=Actor.from_request(request), case_id=case_id, text=request.POST.get("text", ""))
+    except (ValidationError, ApplicationError) as error:
+        _fail(request, error)
+    return redirect("cases:detail", case_id=case_id)
+
+
+@require_POST
+@staff_required
+def issue(request, case_id: int):
+    case = _case_or_404(case_id)
+    form = IssueFromCaseForm(request.POST, user=request.user, case=case)
+    if not form.is_valid():
+        for field_errors in form.errors.values():
+            for message in field_errors:
+                messages.error(request, message)
+        return redirect("cases:detail", case_id=case_id)
+    try:
+        issuance = case_issue(actor=Actor.from_request(request), case_id=case_id, **form.cleaned_data)
+    except (ValidationError, ApplicationError) as error:
+        _fail(request, error)
+    else:
+        if issuance.status == issuance.Status.PENDING_APPROVAL:
+            messages.warning(request, _("Over your limits: sent to a supervisor for approval."))
+        else:
+            messages.success(request, _("Given: %(offer)s.") % {"offer": issuance.offer.name})
+    return redirect("cases:detail", case_id=case_id)
+
+
+@require_POST
+@staff_required
+def apologise(request, case_id: int):
+    case = _case_or_404(case_id)
+    template = ApologyTemplate.objects.filter(pk=request.POST.get("template") or 0, is_active=True).first()
+    reason = (
+        ReasonCode.objects.filter(is_active=True, incident_type=case.incident_type).first()
+        or ReasonCode.objects.filter(is_active=True).first()
+    )
+    try:
+        case_apologise(
+            actor=Actor.from_request(request),
+            case_id=case_id,
+            template=template,
+            text=request.POST.get("text", ""),
+            reason_code=reason,
+            channel=request.POST.get("channel") or None,
+        )
+    except (ValidationError, ApplicationError) as error:
+        _fail(request, error)
+    else:
+        messages.success(request, _("Apology sent."))
+    return redirect("cases:detail", case_id=case_id)
+
+
+@require_POST
+@staff_required
+def resolve(request, case_id: int):
+    try:
+        case_resolve(
+            actor=Actor.from_request(request),
+            case_id=case_id,
+            note=request.POST.get("note", ""),
+            intervention=request.POST.get("intervention", ""),
+        )
+    except (ValidationError, ApplicationError) as error:
+        _fail(request, error)
+        return redirect("cases:detail", case_id=case_id)
+    messages.success(request, _("Case resolved. The customer will be asked whether it worked."))
+    return redirect("cases:queue")
+
+
+@require_POST
+@staff_required
+def reassign(request, case_id: int):
+    try:
+        case_reassign(actor=Actor.from_request(request), case_id=case_id, to_user_id=request.POST.get("to") or 0)
+    except (ValidationError, ApplicationError) as error:
+        _fail(request, error)
+    return redirect("cases:detail", case_id=case_id)
+
+
+@require_POST
+@staff_required
+def escalate(request, case_id: int):
+    try:
+        case_escalate(actor=Actor.from_request(request), case_id=case_id, text=request.POST.get("text", ""))
+    except (ValidationError, ApplicationError) as error:
+        _fail(request, error)
+    else:
+        messages.success(request, _("Escalated to the supervisors."))
+    return redirect("cases:detail", case_id=case_id)
+
+
+@require_http_methods(["GET", "POST"])
+def survey(request, token: str):
+    """The customer's one-question page, in their language; works once."""
+    try:
+        follow_up = follow_up_from_token(token)
+    except ApplicationError:
+        raise Http404 from None
+    language = follow_up.customer.language or translation.get_language()
+    with translation.override(language):
+        state, errors = "ask", {}
+        if follow_up.answered_at is not None:
+            state = "answered"
+        elif follow_up.expires_at <= timezone.now() or follow_up.status != follow_up.Status.SENT:
+            state = "expired"
+        elif request.method == "POST":
+            solved = {"yes": True, "no": False}.get(request.POST.get("solved", ""))
+            csat = request.POST.get("csat") or None
+            try:
+                survey_answer(
+                    token=token,
+                    solved=solved,
+                    csat=int(csat) if csat and csat.isdigit() else None,
+                    comment=request.POST.get("comment", ""),
+                )
+            except ValidationError as error:
+                errors = error.message_dict
+            except ApplicationError as error:
+                state = "answered" if error.code == "already_answered" else "expired"
+            else:
+                state = "thanks"
+        status = {"ask": 400 if errors else 200, "thanks": 200, "answered": 409, "expired": 410}[state]
+        return render(
+            request,
+            "feedback/survey.html",
+            {"state": state, "errors": errors, "follow_up": follow_up, "scale": range(1, 6), "language": language},
+            status=status,
+        )
+
+
+@require_GET
+def demo_shop(request):
+    """A pretend merchant page with the widget on it (the demo's first feedback site)."""
+    site = FeedbackSite.objects.filter(is_active=True).order_by("pk").first()
+    if site is None:
+        raise Http404("Create a feedback site in the admin first (make demo does).")
+    return render(
+        request,
+        "feedback/demo_shop.html",
+        {
+            "site_key": site.public_key,
+            "endpoint": request.build_absolute_uri(reverse("feedback-api:feedback")),
+            "language": request.GET.get("lang") or translation.get_language(),
+        },
+    )
