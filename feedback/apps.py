@@ -10,8 +10,11 @@ class FeedbackConfig(AppConfig):
 
     def ready(self) -> None:
         from corsheaders.signals import check_request_enabled
+        from django.db.models.signals import post_migrate
 
+        from feedback.defaults import defaults_restore
         from feedback.services import triage  # noqa: F401  (connects its cache-clearing signals)
         from feedback.signals import cors_allow_site_origins
 
         check_request_enabled.connect(cors_allow_site_origins, dispatch_uid="feedback-cors")
+        post_migrate.connect(defaults_restore, sender=self, dispatch_uid="feedback-defaults")

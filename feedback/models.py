@@ -20,11 +20,12 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from appease.models.customers import AMOUNT, Channel, Customer, IncidentType
 
-LANGUAGES = [("en", "English"), ("es", "Español"), ("pt_BR", "Português (Brasil)")]
+LANGUAGES = settings.LANGUAGES  # "en", "es", "pt-br": the codes Django and customers use
 
 
 def _public_key() -> str:
@@ -262,7 +263,7 @@ class Case(models.Model):
     intervention = models.CharField(_("intervention"), max_length=15, choices=Intervention.choices, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     reopened_count = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = _("case")

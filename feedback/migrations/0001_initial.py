@@ -2,6 +2,7 @@
 
 import django.core.validators
 import django.db.models.deletion
+import django.utils.timezone
 import feedback.models
 import uuid
 from decimal import Decimal
@@ -25,7 +26,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Español'), ('pt_BR', 'Português (Brasil)')], max_length=10, verbose_name='language')),
+                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Spanish'), ('pt-br', 'Brazilian Portuguese')], max_length=10, verbose_name='language')),
                 ('incident_type', models.CharField(blank=True, choices=[('late_delivery', 'Late delivery'), ('damaged_item', 'Damaged item'), ('wrong_item', 'Wrong item'), ('overcharge', 'Overcharge'), ('staff_attitude', 'Staff attitude'), ('product_defect', 'Product defect'), ('billing', 'Billing'), ('service_outage', 'Service outage'), ('other', 'Other')], help_text='Empty: any.', max_length=20, verbose_name='incident type')),
                 ('text', models.TextField(max_length=2000, verbose_name='text')),
                 ('is_active', models.BooleanField(default=True, verbose_name='active')),
@@ -43,7 +44,7 @@ class Migration(migrations.Migration):
                 ('name', models.CharField(max_length=100, verbose_name='name')),
                 ('public_key', models.CharField(default=feedback.models._public_key, editable=False, max_length=40, unique=True, verbose_name='public key')),
                 ('allowed_origins', models.TextField(blank=True, help_text='Origins allowed to post, one per line, e.g. https://shop.example.com. Empty: any origin.', verbose_name='allowed origins')),
-                ('default_language', models.CharField(choices=[('en', 'English'), ('es', 'Español'), ('pt_BR', 'Português (Brasil)')], default='en', max_length=10, verbose_name='default language')),
+                ('default_language', models.CharField(choices=[('en', 'English'), ('es', 'Spanish'), ('pt-br', 'Brazilian Portuguese')], default='en', max_length=10, verbose_name='default language')),
                 ('is_active', models.BooleanField(default=True, verbose_name='active')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
             ],
@@ -95,7 +96,7 @@ class Migration(migrations.Migration):
                 ('incident_inferred', models.BooleanField(default=False, help_text='Inferred from the text by the keyword rules.', verbose_name='incident type inferred')),
                 ('order_reference', models.CharField(blank=True, max_length=100, verbose_name='order reference')),
                 ('channel', models.CharField(blank=True, choices=[('email', 'Email'), ('sms', 'SMS'), ('chat', 'Chat'), ('social', 'Social message')], max_length=10, verbose_name='channel')),
-                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Español'), ('pt_BR', 'Português (Brasil)')], default='en', max_length=10, verbose_name='language')),
+                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Spanish'), ('pt-br', 'Brazilian Portuguese')], default='en', max_length=10, verbose_name='language')),
                 ('sentiment', models.FloatField(blank=True, help_text='-1 (negative) to 1.', null=True, verbose_name='sentiment')),
                 ('anger', models.FloatField(blank=True, help_text='0 to 1.', null=True, verbose_name='anger')),
                 ('priority', models.CharField(choices=[('critical', 'Critical'), ('high', 'High'), ('normal', 'Normal'), ('low', 'Low')], default='normal', max_length=10, verbose_name='priority')),
@@ -114,7 +115,7 @@ class Migration(migrations.Migration):
                 ('intervention', models.CharField(blank=True, choices=[('apology', 'Apology'), ('explanation', 'Explanation'), ('callback', 'Callback'), ('discount', 'Discount'), ('gift_card', 'Gift card'), ('refund_credit', 'Refund credit')], max_length=15, verbose_name='intervention')),
                 ('closed_at', models.DateTimeField(blank=True, null=True)),
                 ('reopened_count', models.PositiveSmallIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
+                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ('assigned_to', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cases', to=settings.AUTH_USER_MODEL)),
                 ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='appease.customer')),
                 ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
@@ -147,7 +148,7 @@ class Migration(migrations.Migration):
             name='KeywordRule',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Español'), ('pt_BR', 'Português (Brasil)')], max_length=10, verbose_name='language')),
+                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Spanish'), ('pt-br', 'Brazilian Portuguese')], max_length=10, verbose_name='language')),
                 ('kind', models.CharField(choices=[('incident', 'Incident type'), ('anger', 'Anger')], default='incident', max_length=10, verbose_name='kind')),
                 ('incident_type', models.CharField(blank=True, choices=[('late_delivery', 'Late delivery'), ('damaged_item', 'Damaged item'), ('wrong_item', 'Wrong item'), ('overcharge', 'Overcharge'), ('staff_attitude', 'Staff attitude'), ('product_defect', 'Product defect'), ('billing', 'Billing'), ('service_outage', 'Service outage'), ('other', 'Other')], help_text='For incident rules.', max_length=20, verbose_name='incident type')),
                 ('keywords', models.TextField(help_text='One word or phrase per line. Matching ignores case and accents; a phrase matches whole words.', verbose_name='keywords')),
@@ -238,7 +239,7 @@ class Migration(migrations.Migration):
                 ('order_reference', models.CharField(blank=True, max_length=100, verbose_name='order reference')),
                 ('channel', models.CharField(blank=True, choices=[('email', 'Email'), ('sms', 'SMS'), ('chat', 'Chat'), ('social', 'Social message')], max_length=10, verbose_name='channel')),
                 ('page_url', models.URLField(blank=True, max_length=500, verbose_name='page')),
-                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Español'), ('pt_BR', 'Português (Brasil)')], default='en', max_length=10, verbose_name='language')),
+                ('language', models.CharField(choices=[('en', 'English'), ('es', 'Spanish'), ('pt-br', 'Brazilian Portuguese')], default='en', max_length=10, verbose_name='language')),
                 ('sentiment', models.FloatField(blank=True, null=True)),
                 ('anger', models.FloatField(blank=True, null=True)),
                 ('disposition', models.CharField(choices=[('acknowledged', 'Acknowledged automatically'), ('queued', 'Queued for a rep'), ('critical', 'Critical')], max_length=12)),

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from appease.context import Actor
 from appease.models import Channel, Customer, CustomerOrder, IncidentType
@@ -26,6 +27,8 @@ from feedback.services.triage import language_for, triage
 PRAISE_RATING = 4
 PRAISE_NPS = 9
 PRAISE_MAX_ANGER = 0.3
+# Sources whose feedback must name someone we can answer.
+ANSWERABLE = (Case.Source.WIDGET, Case.Source.API)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,12 @@ def customer_find_or_create(
     )
 
 
-def _validate(*, rating, nps, text, incident_type, channel, ref: CustomerRef, customer, source) -> None:
+NO_CONTACT = gettext_lazy("Give an email, a phone number or a customer id, so we can answer.")
+
+
+def _validate(
+    *, rating, nps, text, incident_type, channel, ref: CustomerRef, customer, source, order_reference
+) -> None:
     errors: dict[str, str] = {}
     if rating is not None and not 1 <= rating <= 5:
         errors["rating"] = _("Give a rating from 1 to 5.")
@@ -84,8 +92,8 @@ def _validate(*, rating, nps, text, incident_type, channel, ref: CustomerRef, cu
         errors["incident_type"] = _("Choose one of: %(types)s.") % {"types": ", ".join(IncidentType.values)}
     if channel and channel not in Channel.values:
         errors["channel"] = _("Choose one of: %(channels)s.") % {"channels": ", ".join(Channel.values)}
-    if customer is None and not ref and source in (Case.Source.WIDGET, Case.Source.API):
-        errors["email"] = _("Give an email, a phone number or a customer id, so we can answer.")
+    if customer is None and not ref and not order_reference and source in ANSWERABLE:
+        errors["email"] = str(NO_CONTACT)
     if errors:
         raise ValidationError(errors)
 
@@ -133,17 +141,21 @@ def feedback_submit(
         ref=ref,
         customer=customer,
         source=source,
+        order_reference=order_reference,
     )
     language = language_for(language or (site.default_language if site else ""))
     judged = triage(text=text, language=language, incident_type=incident_type)
     with transaction.atomic():
         if customer is None:
             customer = customer_find_or_create(actor=actor, ref=ref, order_reference=order_reference, language=language)
+            if customer is None and source in ANSWERABLE:
+                raise ValidationError({"email": str(NO_CONTACT)})
         if customer is not None:
             # One intake per customer at a time: the open-case check below holds.
             customer = Customer.objects.select_for_update().get(pk=customer.pk)
         now = timezone.now()
-        repeats = past_incidents(customer, now=now)
+        joining = _open_case(customer, judged.incident_type)
+        repeats = past_incidents(customer, exclude_case_id=joining.pk if joining else None, now=now)
         score = priority_score(
             incident_type=judged.incident_type,
             customer=customer,
@@ -175,7 +187,14 @@ def feedback_submit(
         )
         if disposition != Feedback.Disposition.ACKNOWLEDGED:
             feedback.case = _case_for(
-                feedback=feedback, judged=judged, score=score, level=level, customer=customer, actor=actor, now=now
+                feedback=feedback,
+                existing=joining,
+                judged=judged,
+                score=score,
+                level=level,
+                customer=customer,
+                actor=actor,
+                now=now,
             )
         feedback.full_clean(exclude=["case", "site", "customer", "created_by"])
         feedback.save()
@@ -190,22 +209,28 @@ def feedback_submit(
     return feedback
 
 
-def _case_for(*, feedback: Feedback, judged, score, level, customer, actor: Actor, now) -> Case:
-    """The customer's open case for this incident type, raised if need be; else a new one."""
-    if customer is not None:
-        existing = (
-            Case.objects.select_for_update()
-            .filter(customer=customer, incident_type=judged.incident_type, status__in=Case.OPEN_STATUSES)
-            .order_by("created_at")
-            .first()
-        )
-        if existing is not None:
-            if score.points > existing.priority_score:
-                existing.priority_score = score.points
-                existing.score_reasons = score.reasons
-                existing.priority = level.priority if level else existing.priority
-                existing.save(update_fields=["priority_score", "score_reasons", "priority"])
-            return existing
+def _open_case(customer, incident_type: str) -> Case | None:
+    """The customer's open case of this incident type: new feedback joins it."""
+    if customer is None:
+        return None
+    return (
+        Case.objects.select_for_update()
+        .filter(customer=customer, incident_type=incident_type, status__in=Case.OPEN_STATUSES)
+        .order_by("created_at")
+        .first()
+    )
+
+
+def _case_for(*, feedback: Feedback, existing: Case | None, judged, score, level, customer, actor: Actor, now) -> Case:
+    """The open case `existing`, its score raised if need be; else a new case."""
+    if existing is not None:
+        points = min(100, score.points + existing.age_points)  # the wait so far still counts
+        if points > existing.priority_score:
+            existing.priority_score = points
+            existing.score_reasons = score.reasons + [r for r in existing.score_reasons if r["factor"] == "age"]
+            existing.priority = level.priority if level else existing.priority
+            existing.save(update_fields=["priority_score", "score_reasons", "priority"])
+        return existing
     first_due, resolution_due = due_times(level, now) if level else (None, None)
     subject = (feedback.text.strip().splitlines() or [""])[0][:120] or str(IncidentType(judged.incident_type).label)
     case = Case.objects.create(
@@ -225,6 +250,7 @@ def _case_for(*, feedback: Feedback, judged, score, level, customer, actor: Acto
         score_reasons=score.reasons,
         first_response_due_at=first_due,
         resolution_due_at=resolution_due,
+        created_at=now,
     )
     CaseEvent.objects.create(
         case=case,

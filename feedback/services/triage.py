@@ -38,7 +38,7 @@ RULES_TTL = 60
 DEFAULT_IMPACT = 20  # a type without an IncidentProfile, as in feedback.services.scoring
 
 ANGER_PER_TERM = 0.2  # anger per anger term (times its rule's weight)
-PULL_PER_TERM = 0.25  # es/pt_BR: sentiment pulled negative per anger term
+PULL_PER_TERM = 0.25  # es/pt-br: sentiment pulled negative per anger term
 ANGER_FROM_NEGATIVE = 0.5  # anger per unit of negative VADER compound
 ANGER_EXCLAMATIONS = 0.1  # two or more "!"
 ANGER_SHOUTING = 0.1  # more than half of at least 10 letters are capitals
@@ -74,11 +74,11 @@ def normalise(text: str) -> str:
 
 
 def language_for(code: str | None) -> str:
-    """One of the rule languages ("en", "es", "pt_BR") for a code such as "es-AR",
-    "pt-BR", "pt_BR" or "en-GB" (or an Accept-Language value); "en" otherwise."""
+    """One of the rule languages ("en", "es", "pt-br") for a code such as "es-AR",
+    "pt-BR", "pt-br" or "en-GB" (or an Accept-Language value); "en" otherwise."""
     first = (code or "").split(",")[0].split(";")[0].strip().casefold()
     primary = re.split(r"[-_]", first, maxsplit=1)[0]
-    return {"en": "en", "es": "es", "pt": "pt_BR"}.get(primary, DEFAULT_LANGUAGE)
+    return {"en": "en", "es": "es", "pt": "pt-br"}.get(primary, DEFAULT_LANGUAGE)
 
 
 def infer_incident_type(

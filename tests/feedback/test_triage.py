@@ -36,10 +36,10 @@ def test_normalise_makes_typographic_apostrophes_plain():
         ("es", "es"),
         ("es-AR", "es"),
         ("ES_mx", "es"),
-        ("pt", "pt_BR"),
-        ("pt-BR", "pt_BR"),
-        ("pt_BR", "pt_BR"),
-        ("pt-PT", "pt_BR"),
+        ("pt", "pt-br"),
+        ("pt-BR", "pt-br"),
+        ("pt_BR", "pt-br"),
+        ("pt-PT", "pt-br"),
         ("en-GB", "en"),
         ("en", "en"),
         ("fr-FR", "en"),
@@ -63,11 +63,11 @@ def test_language_for_maps_codes_to_a_rule_language(code, language):
         ("My parcel still hasn’t arrived", "en", "late_delivery", ("hasn't arrived",)),
         # a tie with billing ("factura"): overcharge has the higher impact weight (35 > 30)
         ("Me cobraron de más en la factura", "es", "overcharge", ("me cobraron de más",)),
-        ("O atendente foi muito grosso comigo", "pt_BR", "staff_attitude", ("grosso",)),
+        ("O atendente foi muito grosso comigo", "pt-br", "staff_attitude", ("grosso",)),
         ("O atendente foi muito grosso comigo", "pt-BR", "staff_attitude", ("grosso",)),
         # accents ignored both ways: the rule says "dañado", the customer typed "danado"
         ("el paquete llegó danado", "es", "damaged_item", ("dañado",)),
-        ("Meu pedido ainda nao chegou", "pt_BR", "late_delivery", ("não chegou", "ainda não chegou")),
+        ("Meu pedido ainda nao chegou", "pt-br", "late_delivery", ("não chegou", "ainda não chegou")),
     ],
 )
 def test_the_seeded_rules_infer_the_incident_type(text, language, incident_type, matched):
@@ -179,7 +179,7 @@ def test_a_deactivated_or_deleted_rule_is_not_used():
 def test_rules_of_another_language_are_not_used():
     # given: "atraso" is a Portuguese keyword only
     # when / then
-    assert infer_incident_type("Houve um atraso", "pt_BR") == ("late_delivery", ("atraso",))
+    assert infer_incident_type("Houve um atraso", "pt-br") == ("late_delivery", ("atraso",))
     assert infer_incident_type("Houve um atraso", "en") == (None, ())
 
 
@@ -261,7 +261,7 @@ def test_triage_infers_and_reads_the_feeling_in_one_go():
             ("furioso", "inaceptable", "vergüenza"),
         ),
         (
-            "pt_BR",
+            "pt-br",
             "Isso é um absurdo!! Estou furioso, vou no Procon.",
             "Obrigado, o pedido chegou certinho.",
             ("furioso", "absurdo", "procon"),
@@ -323,7 +323,7 @@ def test_anger_is_capped_at_one_and_sentiment_at_minus_one():
     # given: six anger terms in Portuguese
     text = "Furioso, indignado, inaceitável, vergonha, golpe, absurdo!!"
     # when
-    sentiment, anger, terms = sentiment_of(text, "pt_BR")
+    sentiment, anger, terms = sentiment_of(text, "pt-br")
     # then
     assert len(terms) == 6
     assert anger == 1.0

@@ -126,7 +126,7 @@ APOLOGIES = [
     ),
     (
         "Desculpa sincera",
-        "pt_BR",
+        "pt-br",
         "{first_name}, sentimos muito. Você merecia mais de nós, e já estamos resolvendo.",
     ),
 ]
@@ -136,7 +136,7 @@ SAMPLE_FEEDBACK = [
     ("emily.carter@example.com", 1, "The courier was rude and hung up on me. Unacceptable!", "en"),
     ("emily.carter@example.com", 2, "My order is late again, still waiting after a week.", "en"),
     ("lucia.fernandez@example.es", 1, "Me cobraron de más en la factura. ¡Es inaceptable!", "es"),
-    ("joao.pereira@example.com.br", 2, "Meu pedido chegou quebrado, que vergonha.", "pt_BR"),
+    ("joao.pereira@example.com.br", 2, "Meu pedido chegou quebrado, que vergonha.", "pt-br"),
 ]
 
 CUSTOMERS = [

@@ -1,13 +1,14 @@
-"""Starting configuration supervisors then edit in the admin: priority bands and their
-targets, incident weights and owning teams, keyword rules in three languages, and
-recommendation rules after the sources (respect and an apology for staff attitude,
-compensation for overcharges). The case timeline is append-only on PostgreSQL."""
+"""The starting configuration supervisors then edit in the admin: priority bands and
+their targets, incident weights and owning teams, keyword rules in three languages,
+and recommendation rules after the sources (respect and an apology for staff attitude,
+compensation for overcharges).
+
+Loaded by migration 0002, and again after a flush (tests, a wiped database) through
+post_migrate: whenever there is no priority band at all, since without bands no
+feedback would ever become a case.
+"""
 
 from decimal import Decimal
-
-from django.db import migrations
-
-from appease.db import append_only
 
 PRIORITY_LEVELS = [
     # priority, min score, creates a case, first response (s), resolution (s), business hours only
@@ -55,13 +56,15 @@ KEYWORDS = {
         "service_outage": "caído\ncaída del servicio\nno puedo entrar\nsin servicio",
         "anger": "furioso\nfuriosa\nindignado\ninaceptable\nvergüenza\nnunca más\nestafa\nridículo\nabogado",
     },
-    "pt_BR": {
+    "pt-br": {
         "late_delivery": "atraso\natrasado\natrasada\nnão chegou\nainda não chegou\ncadê meu pedido",
         "damaged_item": "danificado\nquebrado\nquebrada\namassado",
         "wrong_item": "errado\nerrada\ntamanho errado\nnão é o que pedi",
         "overcharge": "cobrado duas vezes\ncobrança duplicada\ncobrança em dobro\ncobraram a mais",
         "billing": "fatura\nboleto\nreembolso\npagamento\ncobrança",
-        "staff_attitude": "grosso\ngrossa\nmal-educado\nmal educado\ndesligou na minha cara\ngritou\ndesrespeito\natitude",
+        "staff_attitude": (
+            "grosso\ngrossa\nmal-educado\nmal educado\ndesligou na minha cara\ngritou\ndesrespeito\natitude"
+        ),
         "product_defect": "defeito\ndefeituoso\nnão funciona\nparou de funcionar",
         "service_outage": "fora do ar\nnão consigo entrar\nsem serviço\ninstável",
         "anger": "furioso\nfuriosa\nindignado\ninaceitável\nvergonha\nnunca mais\ngolpe\nabsurdo\nprocon\nadvogado",
@@ -72,48 +75,104 @@ RECOMMENDATIONS = [
     # name, incident type, tier, past incidents, intervention, base, % of order, max, reason, rank
     (
         "Staff attitude: apologise",
-        "staff_attitude", "", 0, "apology", "0", "0", None,
-        "Staff-attitude incidents are answered with respect and a sincere apology first.", 10,
+        "staff_attitude",
+        "",
+        0,
+        "apology",
+        "0",
+        "0",
+        None,
+        "Staff-attitude incidents are answered with respect and a sincere apology first.",
+        10,
     ),
     (
         "Staff attitude, again: call back",
-        "staff_attitude", "", 1, "callback", "0", "0", None,
-        "A repeat staff-attitude incident deserves a supervisor's call, not a coupon.", 5,
+        "staff_attitude",
+        "",
+        1,
+        "callback",
+        "0",
+        "0",
+        None,
+        "A repeat staff-attitude incident deserves a supervisor's call, not a coupon.",
+        5,
     ),
     (
         "Overcharge: refund credit",
-        "overcharge", "", 0, "refund_credit", "5", "10", "50",
-        "An overcharge is a money problem: compensate it, on top of fixing the charge.", 10,
+        "overcharge",
+        "",
+        0,
+        "refund_credit",
+        "5",
+        "10",
+        "50",
+        "An overcharge is a money problem: compensate it, on top of fixing the charge.",
+        10,
     ),
     (
         "Late delivery: discount",
-        "late_delivery", "", 0, "discount", "5", "5", "25",
-        "A late delivery cost the customer time: a small discount on the next order.", 20,
+        "late_delivery",
+        "",
+        0,
+        "discount",
+        "5",
+        "5",
+        "25",
+        "A late delivery cost the customer time: a small discount on the next order.",
+        20,
     ),
     (
         "Late delivery, valuable customer: gift card",
-        "late_delivery", "gold", 0, "gift_card", "10", "5", "40",
-        "A gold customer kept waiting: a gift card shows we value them.", 15,
+        "late_delivery",
+        "gold",
+        0,
+        "gift_card",
+        "10",
+        "5",
+        "40",
+        "A gold customer kept waiting: a gift card shows we value them.",
+        15,
     ),
     (
         "Damaged or wrong item: gift card",
-        "damaged_item", "", 0, "gift_card", "10", "10", "50",
-        "Replace the item and add a gift card for the trouble.", 20,
+        "damaged_item",
+        "",
+        0,
+        "gift_card",
+        "10",
+        "10",
+        "50",
+        "Replace the item and add a gift card for the trouble.",
+        20,
     ),
     (
         "Product defect: explain",
-        "product_defect", "", 0, "explanation", "0", "0", None,
-        "Explain what happened and what we are doing about it.", 30,
+        "product_defect",
+        "",
+        0,
+        "explanation",
+        "0",
+        "0",
+        None,
+        "Explain what happened and what we are doing about it.",
+        30,
     ),
     (
         "Anything else: apologise",
-        "", "", 0, "apology", "0", "0", None,
-        "When in doubt, a sincere apology within a minute.", 100,
+        "",
+        "",
+        0,
+        "apology",
+        "0",
+        "0",
+        None,
+        "When in doubt, a sincere apology within a minute.",
+        100,
     ),
 ]
 
 
-def forward(apps, schema_editor):
+def load_defaults(apps) -> None:
     PriorityLevel = apps.get_model("feedback", "PriorityLevel")
     OwnerTeam = apps.get_model("feedback", "OwnerTeam")
     IncidentProfile = apps.get_model("feedback", "IncidentProfile")
@@ -160,10 +219,10 @@ def forward(apps, schema_editor):
         )
 
 
-class Migration(migrations.Migration):
-    dependencies = [("feedback", "0001_initial")]
+def defaults_restore(sender, **kwargs) -> None:
+    """post_migrate: put the defaults back when a flush removed them."""
+    from django.apps import apps
 
-    operations = [
-        migrations.RunPython(forward, migrations.RunPython.noop),
-        append_only("feedback_caseevent"),
-    ]
+    if apps.get_model("feedback", "PriorityLevel").objects.exists():
+        return
+    load_defaults(apps)

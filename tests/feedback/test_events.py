@@ -1,0 +1,192 @@
+"""Merchant events and automatic appeasement rules: within budget, capped per
+customer, once per event, audited, delivered through each customer's channel."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from appease.models import AuditEvent, Customer, Delivery, Issuance
+from feedback.models import AutoRule, Case, MerchantEvent
+from feedback.services.automation import event_process, events_sweep
+from tests.factories import customer_create, offer_create, reason_create
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/events"
+
+
+@pytest.fixture
+def rule(db):
+    return AutoRule.objects.create(
+        name="Three hours late: 5 off",
+        event_type="delivery_delayed",
+        condition_field="delay_minutes",
+        condition_operator=">=",
+        condition_value="180",
+        offer=offer_create(value_amount=Decimal("5.00"), cost_amount=Decimal("3.00"), generate_on_demand=True),
+        reason_code=reason_create(),
+        budget_amount=Decimal("9.00"),  # three issuances at cost
+        per_customer_cap=1,
+    )
+
+
+def send(api, event_id="E-1", event_type="delivery_delayed", **data):
+    return api.post(URL, {"event_id": event_id, "event_type": event_type, "data": data}, format="json")
+
+
+def test_a_qualifying_event_appeases_the_customer_as_the_system(api, rule, eager, django_capture_on_commit_callbacks):
+    # when: the task runs on commit (eagerly here; a real worker in bench/feedback)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send(api, delay_minutes=200, customer={"email": "kim@example.com", "name": "Kim Lee"})
+
+    # then
+    assert response.status_code == 202, response.json()
+    issuance = Issuance.objects.get()
+    assert issuance.csr is None and issuance.auto_rule == rule
+    assert issuance.event.event_id == "E-1"
+    assert issuance.customer.email == "kim@example.com"
+    assert issuance.code is not None
+    # delivered through the customer's channel, by the outbox
+    assert issuance.status == Issuance.Status.DELIVERED
+    delivery = Delivery.objects.get(issuance=issuance)
+    assert (delivery.channel, delivery.status) == ("email", "sent")
+    assert mail.outbox[0].to == ["kim@example.com"]
+    audit = AuditEvent.objects.get(action="issuance.create", object_id=str(issuance.pk))
+    assert audit.actor is None and audit.actor_label == "system"
+    rule.refresh_from_db()
+    assert (rule.spent_amount, rule.issued_count) == (Decimal("3.00"), 1)
+    assert MerchantEvent.objects.get().processed_at is not None
+
+
+def test_the_same_event_id_twice_has_no_second_effect(api, rule, eager, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        first = send(api, delay_minutes=200, customer={"email": "kim@example.com"})
+        again = send(api, delay_minutes=200, customer={"email": "kim@example.com"})
+
+    assert first.status_code == 202 and again.status_code == 200
+    assert again.json()["duplicate"] is True and again.json()["id"] == first.json()["id"]
+    assert MerchantEvent.objects.count() == 1 and Issuance.objects.count() == 1
+
+
+def test_processing_an_event_again_gives_nothing_twice(api, rule, eager, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        send(api, delay_minutes=200, customers=[{"email": "a@example.com"}, {"email": "b@example.com"}])
+    event = MerchantEvent.objects.get()
+
+    # when: the task is redelivered (a worker died after doing the work)
+    result = event_process(event_id=event.pk)
+
+    assert Issuance.objects.count() == 2
+    assert len(result["issued"]) == 2 and result["skipped"] == []
+    rule.refresh_from_db()
+    assert rule.spent_amount == Decimal("6.00")
+
+
+def test_an_event_id_reused_for_another_type_is_a_conflict(api, rule):
+    send(api, delay_minutes=10, customer={"email": "kim@example.com"})
+
+    response = send(api, event_type="order_cancelled", customer={"email": "kim@example.com"})
+
+    assert response.status_code == 409
+    assert response.json()["error"] == "event_id_reused"
+
+
+def test_a_cohort_event_appeases_every_listed_customer_within_the_budget(
+    api, rule, eager, django_capture_on_commit_callbacks
+):
+    # given: a budget for three, a flight of five passengers
+    passengers = [{"email": f"p{i}@example.com", "name": f"Passenger {i}"} for i in range(5)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        send(api, "FL-1", delay_minutes=240, customers=passengers)
+
+    event = MerchantEvent.objects.get()
+    assert Issuance.objects.filter(event=event).count() == 3
+    assert [s["reason"] for s in event.result["skipped"]] == ["budget", "budget"]
+    rule.refresh_from_db()
+    assert rule.spent_amount == rule.budget_amount == Decimal("9.00")
+    assert Customer.objects.count() == 5  # everyone is known now, appeased or not
+
+
+def test_the_per_customer_cap_holds_across_events(api, rule, eager, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        send(api, "E-1", delay_minutes=200, customer={"email": "kim@example.com"})
+        send(api, "E-2", delay_minutes=300, customer={"email": "kim@example.com"})
+
+    assert Issuance.objects.count() == 1
+    assert MerchantEvent.objects.get(event_id="E-2").result["skipped"][0]["reason"] == "cap"
+
+
+@pytest.mark.parametrize(
+    ("change", "delay"),
+    [
+        ({}, 179),  # the condition does not hold
+        ({"is_paused": True}, 200),
+        ({"active_until": timezone.now() - timedelta(days=1)}, 200),
+        ({"active_from": timezone.now() + timedelta(days=1)}, 200),
+    ],
+)
+def test_no_issuance_when_the_rule_does_not_apply(api, rule, change, delay, eager, django_capture_on_commit_callbacks):
+    AutoRule.objects.filter(pk=rule.pk).update(**change)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        send(api, delay_minutes=delay, customer={"email": "kim@example.com"})
+
+    assert not Issuance.objects.exists()
+
+
+def test_an_incident_event_without_a_rule_opens_a_case(api, eager, django_capture_on_commit_callbacks):
+    customer = customer_create(email="lee@example.com")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        send(api, "DC-1", event_type="double_charged", amount="19.90", customer={"email": "lee@example.com"})
+
+    case = Case.objects.get()
+    assert case.customer == customer
+    assert case.source == Case.Source.EVENT and case.incident_type == "overcharge"
+    # processing again finds the same case
+    assert event_process(event_id=MerchantEvent.objects.get().pk)["case_id"] == case.pk
+    assert Case.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"event_type": "delivery_delayed", "data": {}}, "event_id"),
+        ({"event_id": "x", "event_type": "Delivery Delayed!", "data": {}}, "event_type"),
+        ({"event_id": "x", "event_type": "delivery_delayed", "data": "late"}, "data"),
+        ({"event_id": "x", "event_type": "delivery_delayed", "data": {"customers": [{"name": "No contact"}]}}, "data"),
+        ({"event_id": "x" * 101, "event_type": "delivery_delayed", "data": {}}, "event_id"),
+    ],
+)
+def test_bad_events_get_field_errors_and_change_nothing(api, body, field):
+    response = api.post(URL, body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert not MerchantEvent.objects.exists()
+
+
+def test_events_need_a_merchant_key(public_api):
+    response = public_api.post(URL, {"event_id": "x", "event_type": "delivery_delayed", "data": {}}, format="json")
+
+    assert response.status_code in (401, 403)
+    assert not MerchantEvent.objects.exists()
+
+
+def test_the_sweeper_processes_events_whose_task_was_lost(api, rule, eager, django_capture_on_commit_callbacks):
+    # given: an event recorded while the broker was down (the on-commit enqueue is lost)
+    with django_capture_on_commit_callbacks(execute=False):
+        send(api, delay_minutes=200, customer={"email": "kim@example.com"})
+    assert not Issuance.objects.exists()
+
+    # when: the sweeper runs after the grace period
+    swept = events_sweep(now=timezone.now() + timedelta(minutes=1))
+
+    assert swept == 1
+    assert Issuance.objects.count() == 1
