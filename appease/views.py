@@ -149,6 +149,7 @@ def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
         "summary": summary,
         "frequent": summary["count"] >= FREQUENT_CLAIMANT_COUNT,
         "history": history,
+        "open_cases": customer.cases.filter(status__in=["open", "claimed"]).order_by("-priority_score")[:5],
         "offers": form.fields["offer"].queryset,
         **_budget_context(request.user),
     }

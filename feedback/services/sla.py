@@ -65,42 +65,38 @@ def due_times(level: PriorityLevel, start: datetime) -> tuple[datetime, datetime
     return start + timedelta(seconds=level.first_response_seconds), start + timedelta(seconds=level.resolution_seconds)
 
 
+# Each target: the field that meets it, its due time, and the breach timestamp.
+TARGETS = {
+    "first_response": ("first_response_at", "first_response_due_at", "first_response_breached_at"),
+    "resolution": ("resolved_at", "resolution_due_at", "resolution_breached_at"),
+}
+
+
+def _mark_breaches(target: str, now: datetime) -> list[int]:
+    met, due, breached = TARGETS[target]
+    late = Case.objects.filter(
+        **{f"{met}__isnull": True, f"{breached}__isnull": True, f"{due}__lt": now},
+        status__in=Case.OPEN_STATUSES,
+    ).values_list("pk", flat=True)
+    marked = []
+    for pk in list(late):
+        with transaction.atomic():
+            if Case.objects.filter(pk=pk, **{f"{breached}__isnull": True}).update(
+                **{breached: now, "escalated_at": now}
+            ):
+                CaseEvent.objects.create(case_id=pk, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": target})
+                marked.append(pk)
+    return marked
+
+
 def sla_breaches_escalate(*, now: datetime | None = None) -> int:
-    """Mark every case past a target, once, and tell the supervisors (beat, each minute).
+    """Mark every case past a target, once, and tell the supervisors (beat, every 30 s).
 
     The conditional update on the breach timestamp decides: two beat runs never count
     or escalate the same breach twice.
     """
     now = now or timezone.now()
-    breached: list[tuple[int, str]] = []
-    first = Case.objects.filter(
-        first_response_at__isnull=True,
-        first_response_breached_at__isnull=True,
-        first_response_due_at__lt=now,
-        status__in=Case.OPEN_STATUSES,
-    ).values_list("pk", flat=True)
-    for pk in list(first):
-        with transaction.atomic():
-            if Case.objects.filter(pk=pk, first_response_breached_at__isnull=True).update(
-                first_response_breached_at=now, escalated_at=now
-            ):
-                CaseEvent.objects.create(
-                    case_id=pk, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": "first_response"}
-                )
-                breached.append((pk, "first_response"))
-    resolution = Case.objects.filter(
-        resolved_at__isnull=True,
-        resolution_breached_at__isnull=True,
-        resolution_due_at__lt=now,
-        status__in=Case.OPEN_STATUSES,
-    ).values_list("pk", flat=True)
-    for pk in list(resolution):
-        with transaction.atomic():
-            if Case.objects.filter(pk=pk, resolution_breached_at__isnull=True).update(
-                resolution_breached_at=now, escalated_at=now
-            ):
-                CaseEvent.objects.create(case_id=pk, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": "resolution"})
-                breached.append((pk, "resolution"))
+    breached = [(pk, target) for target in TARGETS for pk in _mark_breaches(target, now)]
     if breached:
         recipients = role_emails(SUPERVISOR)
         if recipients:
