@@ -188,6 +188,11 @@ if DEFAULT_CURRENCY not in list_currencies():
 # --- Static files -------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "reporting.staticfiles.PlotlyFinder",  # vendor/plotly.min.js from the pinned plotly package
+]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
 # --- REST framework -----------------------------------------------------------------
@@ -345,6 +350,10 @@ CELERY_BEAT_SCHEDULE = {
     "cases-age": {"task": "feedback.tasks.cases_age_task", "schedule": timedelta(minutes=5)},
     "follow-ups-send": {"task": "feedback.tasks.follow_ups_send_task", "schedule": timedelta(minutes=1)},
     "follow-ups-expire": {"task": "feedback.tasks.follow_ups_expire_task", "schedule": timedelta(minutes=15)},
+    "supervisor-digest-send": {
+        "task": "reporting.tasks.supervisor_digest_send_task",
+        "schedule": crontab(hour=7, minute=30, day_of_week="mon"),
+    },
     "team-digests-send": {
         "task": "feedback.tasks.team_digests_send_task",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),

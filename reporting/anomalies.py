@@ -1,0 +1,383 @@
+"""Anomalies in who gives what: reps who give far more than reps of a similar volume,
+one customer appeased again and again, customers served by many reps, offers whose
+codes go unused.
+
+Everything is counted in the database (five GROUP BY queries, whatever the number of
+issuances); Python only compares the per-rep and per-offer rows. The definitions, and
+why the comparison is a robust z-score, are in docs/reporting-anomalies.md.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from bisect import bisect_left, bisect_right
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from appease.models import Issuance
+from appease.money import currency_exponent
+from coupons.models import Code
+from feedback.models import Case
+
+KINDS = ("rep_rate", "rep_value", "rep_repeat_customer", "customer_many_reps", "offer_low_redemption")
+
+Z_THRESHOLD = 3.5
+# Iglewicz & Hoaglin: the MAD of a normal distribution is 0.6745 σ, so 0.6745 (x − median) / MAD
+# reads like an ordinary z-score.
+MAD_FACTOR = 0.6745
+# When more than half the peers share one value the MAD is 0. The mean absolute deviation
+# of a normal distribution is √(2/π) σ ≈ 0.7979 σ, so σ ≈ 1.2533 × mean AD (1.2533 = √(π/2)).
+MEAN_AD_FACTOR = 1.2533
+NO_SPREAD_RATIO = 3  # all peers alike: flag a rep above three times their value
+REPEAT_CUSTOMER_MIN = 3
+MANY_REPS_MIN = 3
+MANY_CHANNELS_MIN = 3
+OFFER_MIN_CODES = 30
+OFFER_MATURITY = timedelta(days=14)
+OFFER_LOW_SHARE_OF_MEDIAN = 0.25
+
+NOT_GIVEN = (Issuance.Status.PENDING_APPROVAL, Issuance.Status.REJECTED, Issuance.Status.VOIDED)
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: str  # one of KINDS
+    subject: str  # rep username, customer name or offer name
+    subject_id: int  # user id, customer id or offer id
+    value: float  # the measured figure (rate, value per case, count, used rate)
+    baseline: float  # the peers' median, or the threshold
+    score: float | None  # the robust z-score where one applies
+    evidence: str  # one plain sentence with the numbers
+    filters: dict  # query parameters of the drill-down list of issuances behind the flag
+
+
+@dataclass(frozen=True)
+class _Comparison:
+    median: float
+    score: float | None  # None: the peers have no spread at all
+    scale: str  # "mad", "mean_ad" or "none"
+
+
+@dataclass(frozen=True)
+class _Rep:
+    id: int
+    username: str
+    cases: int
+
+
+def anomalies(*, since: datetime, until: datetime, issuances=None, min_peers: int = 5) -> list[Flag]:
+    """Flags for issuances created in [since, until), ordered by kind, most extreme first.
+
+    `issuances` narrows what is looked at (a team, a reason…); by default every issuance.
+    Pending, rejected and voided issuances never count: nothing was given.
+    """
+    given = _given(since=since, until=until, issuances=issuances)
+    dates = _dates(since=since, until=until)
+    reps = _reps_with_cases(since=since, until=until, issuances=issuances)
+    flags = [
+        *_rep_flags(given=given, reps=reps, dates=dates, min_peers=min_peers),
+        *_repeat_customer_flags(given=given, dates=dates),
+        *_many_reps_flags(given=given, dates=dates),
+        *_offer_flags(given=given, until=until, dates=dates, min_peers=min_peers),
+    ]
+    return sorted(flags, key=_order)
+
+
+# --- The database side: one GROUP BY query each ---------------------------------------
+
+
+def _given(*, since: datetime, until: datetime, issuances: QuerySet | None) -> QuerySet[Issuance]:
+    # The caller's queryset as a subquery, so its annotations, joins and ordering cannot
+    # leak into the GROUP BY clauses below.
+    queryset = Issuance.objects.all() if issuances is None else Issuance.objects.filter(pk__in=issuances.values("pk"))
+    return queryset.filter(created_at__gte=since, created_at__lt=until).exclude(status__in=NOT_GIVEN).order_by()
+
+
+def _reps_with_cases(*, since: datetime, until: datetime, issuances: QuerySet | None) -> list[_Rep]:
+    """Reps and their handled cases (assigned to them, created in the period), fewest first.
+
+    With `issuances` given, only the reps who appear in it are compared: a team's report
+    compares the team's reps, not everyone who handled a case.
+    """
+    cases = Case.objects.filter(created_at__gte=since, created_at__lt=until, assigned_to__isnull=False)
+    if issuances is not None:
+        cases = cases.filter(assigned_to__in=issuances.filter(csr__isnull=False).values("csr"))
+    rows = cases.values("assigned_to", "assigned_to__username").annotate(cases=Count("pk")).order_by()
+    reps = [_Rep(id=row["assigned_to"], username=row["assigned_to__username"], cases=row["cases"]) for row in rows]
+    return sorted(reps, key=lambda rep: (rep.cases, rep.id))
+
+
+# --- Reps against reps of a similar volume ---------------------------------------------
+
+
+def _rep_flags(*, given: QuerySet[Issuance], reps: list[_Rep], dates: dict, min_peers: int) -> list[Flag]:
+    rows = (
+        given.filter(csr__isnull=False)
+        .values("csr", "currency")
+        .annotate(count=Count("pk"), face=Sum("face_value_amount"))
+        .order_by()
+    )
+    counts: dict[int, int] = defaultdict(int)
+    faces: dict[str, dict[int, float]] = defaultdict(dict)  # currency → rep → face value
+    for row in rows:
+        counts[row["csr"]] += row["count"]
+        faces[row["currency"]][row["csr"]] = float(row["face"] or 0)
+
+    case_counts = [rep.cases for rep in reps]
+    flags = []
+    for rep in reps:
+        # Reps with no handled case are never in `reps`: a rate needs a denominator.
+        low, high = bisect_left(case_counts, rep.cases / 2), bisect_right(case_counts, rep.cases * 2)
+        peers = [peer for peer in reps[low:high] if peer.id != rep.id]
+        if len(peers) < min_peers:
+            continue
+        rate = counts[rep.id] / rep.cases
+        comparison = _compare(rate, [counts[peer.id] / peer.cases for peer in peers])
+        if _high(rate, comparison):
+            flags.append(
+                Flag(
+                    kind="rep_rate",
+                    subject=rep.username,
+                    subject_id=rep.id,
+                    value=rate,
+                    baseline=comparison.median,
+                    score=comparison.score,
+                    evidence=_(
+                        "%(rate).2f issuances per handled case (%(count)d over %(cases)d cases) against a "
+                        "peer median of %(median).2f (%(how)s)."
+                    )
+                    % {
+                        "rate": rate,
+                        "count": counts[rep.id],
+                        "cases": rep.cases,
+                        "median": comparison.median,
+                        "how": _how(comparison, peers),
+                    },
+                    filters={"rep": rep.id, **dates},
+                )
+            )
+        for currency in sorted(faces):
+            by_rep = faces[currency]
+            if rep.id not in by_rep:
+                continue
+            # Peers in this currency are the peers who gave in it: a rep of another
+            # market is not a rep who gives nothing.
+            currency_peers = [peer for peer in peers if peer.id in by_rep]
+            if len(currency_peers) < min_peers:
+                continue
+            value = by_rep[rep.id] / rep.cases
+            comparison = _compare(value, [by_rep[peer.id] / peer.cases for peer in currency_peers])
+            if _high(value, comparison):
+                flags.append(
+                    Flag(
+                        kind="rep_value",
+                        subject=rep.username,
+                        subject_id=rep.id,
+                        value=value,
+                        baseline=comparison.median,
+                        score=comparison.score,
+                        evidence=_(
+                            "%(value)s %(currency)s face value per handled case (%(total)s %(currency)s over "
+                            "%(cases)d cases) against a peer median of %(median)s %(currency)s (%(how)s)."
+                        )
+                        % {
+                            "value": _money(value, currency),
+                            "total": _money(by_rep[rep.id], currency),
+                            "currency": currency,
+                            "cases": rep.cases,
+                            "median": _money(comparison.median, currency),
+                            "how": _how(comparison, currency_peers),
+                        },
+                        filters={"rep": rep.id, **dates},
+                    )
+                )
+    return flags
+
+
+def _high(value: float, comparison: _Comparison) -> bool:
+    if comparison.score is None:
+        return value > comparison.median * NO_SPREAD_RATIO
+    return comparison.score > Z_THRESHOLD
+
+
+def _how(comparison: _Comparison, peers: list[_Rep]) -> str:
+    low, high = min(peer.cases for peer in peers), max(peer.cases for peer in peers)
+    numbers = {"z": comparison.score, "peers": len(peers), "cases": f"{low}–{high}" if low != high else str(low)}
+    if comparison.scale == "mad":
+        return _("robust z %(z).1f, %(peers)d peers with %(cases)s cases") % numbers
+    if comparison.scale == "mean_ad":
+        return (
+            _(
+                "robust z %(z).1f from the mean absolute deviation as most peers are equal, "
+                "%(peers)d peers with %(cases)s cases"
+            )
+            % numbers
+        )
+    return _("all %(peers)d peers with %(cases)s cases are equal; flagged above three times them") % numbers
+
+
+# --- Customers -----------------------------------------------------------------------------
+
+
+def _repeat_customer_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Flag]:
+    rows = (
+        given.filter(csr__isnull=False)
+        .values("csr", "csr__username", "customer", "customer__name")
+        .annotate(count=Count("pk"))
+        .filter(count__gte=REPEAT_CUSTOMER_MIN)
+        .order_by()
+    )
+    return [
+        Flag(
+            kind="rep_repeat_customer",
+            subject=row["csr__username"],
+            subject_id=row["csr"],
+            value=float(row["count"]),
+            baseline=float(REPEAT_CUSTOMER_MIN),
+            score=None,
+            evidence=_(
+                "%(rep)s gave %(customer)s (customer #%(customer_id)d) %(count)d appeasements in the period; "
+                "%(threshold)d or more to one customer is flagged."
+            )
+            % {
+                "rep": row["csr__username"],
+                "customer": row["customer__name"],
+                "customer_id": row["customer"],
+                "count": row["count"],
+                "threshold": REPEAT_CUSTOMER_MIN,
+            },
+            filters={"rep": row["csr"], "customer": row["customer"], **dates},
+        )
+        for row in rows
+    ]
+
+
+def _many_reps_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Flag]:
+    rows = (
+        given.values("customer", "customer__name")
+        .annotate(count=Count("pk"), reps=Count("csr", distinct=True), channels=Count("channel", distinct=True))
+        .filter(Q(reps__gte=MANY_REPS_MIN) | Q(channels__gte=MANY_CHANNELS_MIN))
+        .order_by()
+    )
+    return [
+        Flag(
+            kind="customer_many_reps",
+            subject=row["customer__name"],
+            subject_id=row["customer"],
+            value=float(row["reps"]),
+            baseline=float(MANY_REPS_MIN),
+            score=None,
+            evidence=_(
+                "%(customer)s got %(count)d appeasements from %(reps)d different reps through %(channels)d "
+                "channels in the period; %(reps_min)d reps or %(channels_min)d channels are flagged."
+            )
+            % {
+                "customer": row["customer__name"],
+                "count": row["count"],
+                "reps": row["reps"],
+                "channels": row["channels"],
+                "reps_min": MANY_REPS_MIN,
+                "channels_min": MANY_CHANNELS_MIN,
+            },
+            filters={"customer": row["customer"], **dates},
+        )
+        for row in rows
+    ]
+
+
+# --- Offers whose codes go unused ------------------------------------------------------
+
+
+def _offer_flags(*, given: QuerySet[Issuance], until: datetime, dates: dict, min_peers: int) -> list[Flag]:
+    # Codes issued in the last two weeks have not had their chance to be used yet.
+    used = Q(code__status=Code.Status.REDEEMED) | Q(code__balance_amount__lt=F("code__initial_balance_amount"))
+    rows = list(
+        given.filter(code__isnull=False, created_at__lt=until - OFFER_MATURITY)
+        .values("offer", "offer__name")
+        .annotate(issued=Count("pk"), used=Count("pk", filter=used))
+        .filter(issued__gte=OFFER_MIN_CODES)
+        .order_by()
+    )
+    rates = {row["offer"]: row["used"] / row["issued"] for row in rows}
+    flags = []
+    for row in rows:
+        others = [rate for offer, rate in rates.items() if offer != row["offer"]]
+        if len(others) < min_peers:
+            continue
+        rate = rates[row["offer"]]
+        comparison = _compare(rate, others)
+        low_z = comparison.score is not None and comparison.score < -Z_THRESHOLD
+        if not (low_z or rate < comparison.median * OFFER_LOW_SHARE_OF_MEDIAN):
+            continue
+        score = "" if comparison.score is None else _(", robust z %(z).1f") % {"z": comparison.score}
+        flags.append(
+            Flag(
+                kind="offer_low_redemption",
+                subject=row["offer__name"],
+                subject_id=row["offer"],
+                value=rate,
+                baseline=comparison.median,
+                score=comparison.score,
+                evidence=_(
+                    "Only %(used)d of %(issued)d codes issued 14 days or more before the end of the period were "
+                    "used (%(rate).0f%%) against a median of %(median).0f%% for %(others)d other offers%(score)s: "
+                    "check that the codes reach customers (delivery, channel, message)."
+                )
+                % {
+                    "used": row["used"],
+                    "issued": row["issued"],
+                    "rate": rate * 100,
+                    "median": comparison.median * 100,
+                    "others": len(others),
+                    "score": score,
+                },
+                filters={"offer": row["offer"], **dates},
+            )
+        )
+    return flags
+
+
+# --- Statistics and presentation -------------------------------------------------------
+
+
+def _compare(value: float, others: list[float]) -> _Comparison:
+    """The Iglewicz–Hoaglin modified z-score of `value` against `others`."""
+    median = statistics.median(others)
+    deviations = [abs(other - median) for other in others]
+    mad = statistics.median(deviations)
+    if mad > 0:
+        return _Comparison(median=median, score=MAD_FACTOR * (value - median) / mad, scale="mad")
+    mean_ad = statistics.fmean(deviations)
+    if mean_ad > 0:
+        return _Comparison(median=median, score=(value - median) / (MEAN_AD_FACTOR * mean_ad), scale="mean_ad")
+    return _Comparison(median=median, score=None, scale="none")
+
+
+def _order(flag: Flag) -> tuple:
+    """By kind, then the most extreme first: the larger |z| (no spread at all counts as
+    infinite), then the further from the baseline; counts by size."""
+    if flag.kind in ("rep_repeat_customer", "customer_many_reps"):
+        extremity, distance = flag.value, 0.0
+    else:
+        extremity = math.inf if flag.score is None else abs(flag.score)
+        high, low = (flag.value, flag.baseline) if flag.kind != "offer_low_redemption" else (flag.baseline, flag.value)
+        distance = high / low if low else math.inf
+    return (KINDS.index(flag.kind), -extremity, -distance, flag.subject, flag.subject_id)
+
+
+def _money(amount: float, currency: str) -> str:
+    return f"{amount:.{currency_exponent(currency)}f}"
+
+
+def _dates(*, since: datetime, until: datetime) -> dict:
+    """The period as the drill-down's whole days; `date_to` is inclusive there."""
+    last = until - timedelta(microseconds=1)
+    if timezone.is_aware(since):
+        since, last = timezone.localtime(since), timezone.localtime(last)
+    return {"date_from": since.date().isoformat(), "date_to": last.date().isoformat()}

@@ -1,0 +1,123 @@
+"""Plotly figures for the report pages, rendered to HTML on the server.
+
+plotly.js is served from our static files (reporting.staticfiles), never a CDN. Every
+bar carries the URL of the list of issuances behind it (`customdata`); clicking it opens
+that list (the drill-down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import plotly.graph_objects as go
+
+CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
+LAYOUT = {
+    "margin": {"l": 60, "r": 20, "t": 40, "b": 60},
+    "height": 360,
+    "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12},
+    "legend": {"orientation": "h", "y": -0.2},
+    "plot_bgcolor": "#fff",
+}
+# Clicking a bar opens the list behind it.
+DRILL_DOWN = """
+var plot = document.getElementById('{plot_id}');
+plot.on('plotly_click', function (event) {
+  var url = event.points && event.points[0] && event.points[0].customdata;
+  if (typeof url === 'string' && url.charAt(0) === '/') { window.location.assign(url); }
+});
+// Fit the plot to its grid cell once the page is laid out, then mark it drawn.
+function fit() { Plotly.Plots.resize(plot).then(function () { plot.classList.add('drawn'); }); }
+if (document.readyState === 'complete') { fit(); } else { window.addEventListener('load', fit); }
+"""
+
+
+def render(figure: go.Figure, chart_id: str) -> str:
+    figure.update_layout(**LAYOUT)
+    figure.update_yaxes(gridcolor="#e5e9f0", rangemode="tozero")
+    return figure.to_html(
+        include_plotlyjs=False, full_html=False, div_id=chart_id, config=CONFIG, post_script=DRILL_DOWN
+    )
+
+
+def stacked_bars(
+    rows: Iterable[dict],
+    *,
+    x: Callable[[dict], str],
+    stack: Callable[[dict], str],
+    y: str,
+    url: Callable[[dict], str],
+    title: str,
+    y_title: str,
+    chart_id: str,
+) -> str:
+    """One bar per x, stacked by `stack` (e.g. per rep, stacked by reason code)."""
+    series: dict[str, dict[str, list]] = {}
+    for row in rows:
+        trace = series.setdefault(str(stack(row)), {"x": [], "y": [], "url": []})
+        trace["x"].append(str(x(row)))
+        trace["y"].append(float(row[y]))
+        trace["url"].append(url(row))
+    figure = go.Figure(
+        [go.Bar(name=str(name), x=t["x"], y=t["y"], customdata=t["url"]) for name, t in sorted(series.items())]
+    )
+    figure.update_layout(barmode="stack", title=str(title), yaxis_title=str(y_title))
+    return render(figure, chart_id)
+
+
+def bars(
+    rows: Iterable[dict],
+    *,
+    x: Callable[[dict], str],
+    ys: dict[str, Callable[[dict], float | None]],
+    url: Callable[[dict], str],
+    title: str,
+    y_title: str,
+    chart_id: str,
+    percent: bool = False,
+) -> str:
+    """Grouped bars: one series per entry of `ys` (e.g. issued and redeemed value)."""
+    rows = list(rows)
+    figure = go.Figure(
+        [
+            go.Bar(
+                name=str(name),
+                x=[x(row) for row in rows],
+                y=[None if (value := get(row)) is None else float(value) for row in rows],
+                customdata=[url(row) for row in rows],
+            )
+            for name, get in ys.items()
+        ]
+    )
+    figure.update_layout(barmode="group", title=str(title), yaxis_title=str(y_title))
+    if percent:
+        figure.update_yaxes(tickformat=".0%", range=[0, 1])
+    return render(figure, chart_id)
+
+
+def line(
+    rows: Iterable[dict],
+    *,
+    x: Callable[[dict], object],
+    ys: dict[str, Callable[[dict], float | None]],
+    title: str,
+    y_title: str,
+    chart_id: str,
+    percent: bool = False,
+) -> str:
+    rows = list(rows)
+    figure = go.Figure(
+        [
+            go.Scatter(
+                name=str(name),
+                x=[x(row) for row in rows],
+                y=[None if (value := get(row)) is None else float(value) for row in rows],
+                mode="lines+markers",
+            )
+            for name, get in ys.items()
+        ]
+    )
+    figure.update_layout(title=str(title), yaxis_title=str(y_title))
+    if percent:
+        figure.update_yaxes(tickformat=".0%", range=[0, 1])
+    return render(figure, chart_id)

@@ -1,0 +1,616 @@
+"""Supervisor reports, inside the admin (/admin/reports/…).
+
+Every page filters by date range, team, rep, reason code, incident type, offer and
+channel (reporting.filters.ReportFilter); every chart drills down to the list of
+issuances behind it; every table exports as CSV, streamed.
+"""
+
+from __future__ import annotations
+
+import csv
+from decimal import Decimal, InvalidOperation
+from functools import wraps
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from appease.models import IncidentType, Issuance
+from appease.roles import SUPERVISOR, has_role
+from appease.services.limits import limits_remaining, policy_for
+from reporting import charts, selectors
+from reporting.anomalies import anomalies
+from reporting.filters import ReportFilter
+
+PAGES = [
+    ("reports:issuances", gettext_lazy("Issuances")),
+    ("reports:redemption", gettext_lazy("Redemption")),
+    ("reports:speed", gettext_lazy("Speed")),
+    ("reports:cases", gettext_lazy("Cases and recovery")),
+    ("reports:return", gettext_lazy("Return on appeasement")),
+    ("reports:reps", gettext_lazy("Reps")),
+    ("reports:anomalies", gettext_lazy("Anomalies")),
+    ("reports:list", gettext_lazy("Issuance list")),
+]
+INCIDENT_LABELS = dict(IncidentType.choices)
+MEASURES = {"count": gettext_lazy("Count"), "face": gettext_lazy("Face value"), "cost": gettext_lazy("Cost")}
+
+
+def supervisor_view(view):
+    """In the admin (its login, its look), for supervisors and administrators only."""
+
+    @wraps(view)
+    def checked(request, *args, **kwargs):
+        if not has_role(request.user, SUPERVISOR):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return admin.site.admin_view(checked)
+
+
+def _context(request, filters: ReportFilter, title: str, **extra) -> dict:
+    return {
+        **admin.site.each_context(request),
+        "title": title,
+        "pages": PAGES,
+        "filters": filters,
+        "currency": filters.selected_currency,
+        "period": filters.period,
+        "query": filters.query_string(),
+        **extra,
+    }
+
+
+def _list_url(filters: ReportFilter, **override) -> str:
+    return f"{reverse('reports:list')}?{filters.query_string(**override)}"
+
+
+def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
+    """Stream a CSV: rows are written as the database hands them over, never all in memory."""
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def lines():
+        yield writer.writerow(header)
+        for row in rows:
+            yield writer.writerow(row)
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _table_csv(request, name: str, header: list[str], rows: list[dict], keys: list[str]):
+    if request.GET.get("export") == name:
+        return _csv(f"{name}.csv", header, ([row.get(key) for key in keys] for row in rows))
+    return None
+
+
+@supervisor_view
+def issuances(request):
+    filters = ReportFilter(request.GET)
+    currency = filters.selected_currency
+    qs = filters.qs
+    measure = request.GET.get("measure") if request.GET.get("measure") in MEASURES else "count"
+    bucket = request.GET.get("bucket") if request.GET.get("bucket") in selectors.BUCKETS else "week"
+    per_rep = selectors.by_rep_and_reason(qs, currency)
+    dimensions = {
+        "reason": selectors.by_dimension(qs, currency, "reason_code_id", "reason_code__label"),
+        "incident": selectors.by_dimension(qs, currency, "reason_code__incident_type", "reason_code__incident_type"),
+        "offer": selectors.by_dimension(qs, currency, "offer_id", "offer__name"),
+        "channel": selectors.by_dimension(qs, currency, "channel", "channel"),
+    }
+    for row in dimensions["incident"]:
+        row["label"] = INCIDENT_LABELS.get(row["label"], row["label"])
+    keys = ["label", "count", "face", "cost", "with_code", "used"]
+    header = [
+        _("What"),
+        _("Issuances"),
+        _("Face value") + f" ({currency})",
+        _("Cost") + f" ({currency})",
+        _("With a code"),
+        _("Used"),
+    ]
+    for name, rows in dimensions.items():
+        exported = _table_csv(request, f"issuances-by-{name}", header, rows, keys)
+        if exported:
+            return exported
+    rep_rows = selectors.by_dimension(qs, currency, "csr_id", "csr__username")
+    exported = _table_csv(request, "issuances-by-rep", header, rep_rows, keys)
+    if exported:
+        return exported
+    y_title = str(MEASURES[measure]) + ("" if measure == "count" else f" ({currency})")
+    rep_label = lambda row: row["csr__username"] or _("automatic")  # noqa: E731
+    figures = {
+        "per_rep": charts.stacked_bars(
+            per_rep,
+            x=rep_label,
+            stack=lambda row: row["reason_code__label"],
+            y=measure,
+            url=lambda row: _list_url(filters, rep=row["csr_id"], reason_code=row["reason_code_id"]),
+            title=_("Per rep, by reason code"),
+            y_title=y_title,
+            chart_id="chart-per-rep",
+        ),
+        "over_time": charts.stacked_bars(
+            selectors.over_time(qs, currency, bucket),
+            x=lambda row: row["period"].date().isoformat(),
+            stack=lambda row: row["reason_code__label"],
+            y=measure,
+            url=lambda row: _list_url(filters, reason_code=row["reason_code_id"]),
+            title=_("Over time, by reason code"),
+            y_title=y_title,
+            chart_id="chart-over-time",
+        ),
+    }
+    for name, field in (
+        ("reason", "reason_code"),
+        ("incident", "incident_type"),
+        ("offer", "offer"),
+        ("channel", "channel"),
+    ):
+        figures[name] = charts.bars(
+            dimensions[name],
+            x=lambda row: str(row["label"]),
+            ys={str(MEASURES[measure]): lambda row, m=measure: row[m]},
+            url=lambda row, f=field: _list_url(filters, **{f: row["key"]}),
+            title={
+                "reason": _("Per reason code"),
+                "incident": _("Per incident type"),
+                "offer": _("Per offer"),
+                "channel": _("Per channel"),
+            }[name],
+            y_title=y_title,
+            chart_id=f"chart-{name}",
+        )
+    return render(
+        request,
+        "reporting/issuances.html",
+        _context(
+            request,
+            filters,
+            _("Issuances"),
+            totals=selectors.totals(qs, currency),
+            approvals=selectors.approvals(qs),
+            figures=figures,
+            dimensions=dimensions,
+            rep_rows=rep_rows,
+            measure=measure,
+            measures=MEASURES,
+            bucket=bucket,
+        ),
+    )
+
+
+@supervisor_view
+def redemption(request):
+    filters = ReportFilter(request.GET)
+    currency = filters.selected_currency
+    qs = filters.qs
+    tables = {
+        "offer": selectors.by_dimension(qs, currency, "offer_id", "offer__name"),
+        "rep": selectors.by_dimension(qs, currency, "csr_id", "csr__username"),
+        "reason": selectors.by_dimension(qs, currency, "reason_code_id", "reason_code__label"),
+    }
+    for rows in tables.values():
+        for row in rows:
+            row["rate"] = row["used"] / row["with_code"] if row["with_code"] else None
+            row["label"] = row["label"] or _("automatic")
+    header = [_("What"), _("Codes given"), _("Used"), _("Redemption rate")]
+    for name, rows in tables.items():
+        exported = _table_csv(request, f"redemption-by-{name}", header, rows, ["label", "with_code", "used", "rate"])
+        if exported:
+            return exported
+    value = selectors.value_redeemed(qs, currency)
+    field_of = {"offer": "offer", "rep": "rep", "reason": "reason_code"}
+    figures = {
+        name: charts.bars(
+            [row for row in rows if row["with_code"]],
+            x=lambda row: str(row["label"]),
+            ys={_("Redemption rate"): lambda row: row["rate"]},
+            url=lambda row, f=field_of[name]: _list_url(filters, **{f: row["key"]}),
+            title={
+                "offer": _("Redemption rate per offer"),
+                "rep": _("Redemption rate per rep"),
+                "reason": _("Redemption rate per reason code"),
+            }[name],
+            y_title=_("Share of codes used"),
+            chart_id=f"chart-redemption-{name}",
+            percent=True,
+        )
+        for name, rows in tables.items()
+    }
+    figures["value"] = charts.bars(
+        value,
+        x=lambda row: row["period"].date().isoformat(),
+        ys={_("Face value given"): lambda row: row["issued"], _("Value redeemed"): lambda row: row["redeemed"]},
+        url=lambda row: _list_url(filters),
+        title=_("Value given and redeemed, by month given"),
+        y_title=currency,
+        chart_id="chart-value",
+    )
+    return render(
+        request,
+        "reporting/redemption.html",
+        _context(request, filters, _("Redemption"), figures=figures, tables=tables, liability=selectors.liability(qs)),
+    )
+
+
+@supervisor_view
+def speed(request):
+    filters = ReportFilter(request.GET)
+    qs = filters.qs
+    weekly = selectors.speed(qs)
+    for row in weekly:
+        row["share"] = row["within"] / row["timed"] if row["timed"] else None
+    channels = selectors.delivery_speed(qs)
+    for row in channels:
+        for seconds, _label in selectors.SPEED_BANDS:
+            row[f"share_{seconds}"] = row[f"within_{seconds}"] / row["sent"] if row["sent"] else None
+    failures = selectors.delivery_failures(qs)
+    exported = _table_csv(
+        request,
+        "delivery-failures",
+        [_("Channel"), _("Status"), _("Reason"), _("Deliveries")],
+        failures,
+        ["channel", "status", "failure_reason", "count"],
+    )
+    if exported:
+        return exported
+    figures = {
+        "goal": charts.line(
+            weekly,
+            x=lambda row: row["period"],
+            ys={_("Within 60 seconds"): lambda row: row["share"]},
+            title=_("Share of appeasements given within 60 seconds of the complaint"),
+            y_title=_("Share"),
+            chart_id="chart-sixty",
+            percent=True,
+        ),
+        "delivery": charts.bars(
+            channels,
+            x=lambda row: row["channel"],
+            ys={label: (lambda row, s=seconds: row[f"share_{s}"]) for seconds, label in selectors.SPEED_BANDS},
+            url=lambda row: _list_url(filters, channel=row["channel"]),
+            title=_("From issuance to sent, per channel"),
+            y_title=_("Share of deliveries"),
+            chart_id="chart-delivery",
+            percent=True,
+        ),
+    }
+    return render(
+        request,
+        "reporting/speed.html",
+        _context(request, filters, _("Speed"), figures=figures, weekly=weekly, channels=channels, failures=failures),
+    )
+
+
+@supervisor_view
+def cases(request):
+    filters = ReportFilter(request.GET)
+    since, until = filters.period
+    case_qs = filters.cases()
+    by_type = selectors.cases_by_type_and_priority(case_qs)
+    for row in by_type:
+        row["label"] = INCIDENT_LABELS.get(row["incident_type"], row["incident_type"])
+    recovery = selectors.recovery_by_intervention(case_qs, filters.selected_currency)
+    for row in recovery:
+        row["label"] = INCIDENT_LABELS.get(row["incident_type"], row["incident_type"])
+    exported = _table_csv(
+        request,
+        "cases",
+        [_("Incident type"), _("Priority"), _("Cases"), _("First response missed"), _("Resolution missed")],
+        by_type,
+        ["label", "priority", "count", "first_breached", "resolution_breached"],
+    ) or _table_csv(
+        request,
+        "recovery",
+        [_("Incident type"), _("Intervention"), _("Answers"), _("Solved"), _("CSAT"), _("Cost per recovered customer")],
+        recovery,
+        ["label", "kind", "answers", "solved_rate", "csat", "cost_per_recovered"],
+    )
+    if exported:
+        return exported
+    figures = {
+        "volume": charts.stacked_bars(
+            by_type,
+            x=lambda row: row["label"],
+            stack=lambda row: row["priority"],
+            y="count",
+            url=lambda row: _list_url(filters, incident_type=row["incident_type"]),
+            title=_("Cases by incident type and priority"),
+            y_title=_("Cases"),
+            chart_id="chart-cases",
+        ),
+        "recovery": charts.bars(
+            recovery_pairs := _soft_hard(recovery),
+            x=lambda row: row["label"],
+            ys={
+                _("Soft: solved"): lambda row: row["soft"]["solved_rate"] if row["soft"] else None,
+                _("Hard: solved"): lambda row: row["hard"]["solved_rate"] if row["hard"] else None,
+            },
+            url=lambda row: _list_url(filters, incident_type=row["incident_type"]),
+            title=_("Recovery by intervention: share the customer said solved"),
+            y_title=_("Solved"),
+            chart_id="chart-recovery",
+            percent=True,
+        ),
+    }
+    return render(
+        request,
+        "reporting/cases.html",
+        _context(
+            request,
+            filters,
+            _("Cases and recovery"),
+            figures=figures,
+            by_type=by_type,
+            recovery=recovery_pairs,
+            resolution=selectors.resolution(case_qs),
+            satisfaction=selectors.satisfaction(case_qs, since, until),
+        ),
+    )
+
+
+def _soft_hard(recovery: list[dict]) -> list[dict]:
+    pairs: dict[str, dict] = {}
+    for row in recovery:
+        pair = pairs.setdefault(
+            row["incident_type"],
+            {"incident_type": row["incident_type"], "label": row["label"], "soft": None, "hard": None},
+        )
+        pair[row["kind"]] = row
+    return list(pairs.values())
+
+
+ROI_DEFAULTS = {
+    "average_order_value": "60",
+    "orders_per_year": "4",
+    "churn_without_recovery": "0.5",
+    "word_of_mouth_reach": "3",
+    "word_of_mouth_conversion": "0.05",
+}
+
+
+@supervisor_view
+def return_on_appeasement(request):
+    filters = ReportFilter(request.GET)
+    values, errors = {}, {}
+    for name, default in ROI_DEFAULTS.items():
+        raw = request.GET.get(name) or default
+        try:
+            values[name] = Decimal(raw)
+            if values[name] < 0:
+                raise InvalidOperation
+        except InvalidOperation:
+            errors[name] = _("Enter a number of zero or more.")
+            values[name] = Decimal(default)
+    for name in ("churn_without_recovery", "word_of_mouth_conversion"):
+        if values[name] > 1:
+            errors[name] = _("A share: between 0 and 1.")
+            values[name] = Decimal(ROI_DEFAULTS[name])
+    assumptions = selectors.RoiAssumptions(**values)
+    result = selectors.return_on_appeasement(filters.qs, filters.cases(), filters.selected_currency, assumptions)
+    return render(
+        request,
+        "reporting/return.html",
+        _context(request, filters, _("Return on appeasement"), result=result, values=values, errors=errors),
+    )
+
+
+@supervisor_view
+def reps(request):
+    filters = ReportFilter(request.GET)
+    currency = filters.selected_currency
+    rows = selectors.by_dimension(filters.qs, currency, "csr_id", "csr__username")
+    handled = dict(
+        filters.cases().exclude(assigned_to=None).values_list("assigned_to").annotate(n=Count("pk")).order_by()
+    )
+    for row in rows:
+        row["cases"] = handled.get(row["key"], 0)
+        row["per_case"] = row["count"] / row["cases"] if row["cases"] else None
+        row["label"] = row["label"] or _("automatic")
+    exported = _table_csv(
+        request,
+        "reps",
+        [
+            _("Rep"),
+            _("Issuances"),
+            _("Face value") + f" ({currency})",
+            _("Cost") + f" ({currency})",
+            _("Cases handled"),
+            _("Issuances per case"),
+        ],
+        rows,
+        ["label", "count", "face", "cost", "cases", "per_case"],
+    )
+    if exported:
+        return exported
+    return render(request, "reporting/reps.html", _context(request, filters, _("Reps"), rows=rows))
+
+
+@supervisor_view
+def rep_detail(request, user_id: int):
+    rep = get_object_or_404(get_user_model(), pk=user_id)
+    data = request.GET.copy()
+    data["rep"] = str(rep.pk)
+    filters = ReportFilter(data)
+    currency = filters.selected_currency
+    qs = filters.qs
+    reasons = selectors.by_dimension(qs, currency, "reason_code_id", "reason_code__label")
+    exported = _table_csv(
+        request,
+        f"rep-{rep.pk}-reasons",
+        [_("Reason"), _("Issuances"), _("Face value"), _("Cost")],
+        reasons,
+        ["label", "count", "face", "cost"],
+    )
+    if exported:
+        return exported
+    as_requester = selectors.approvals(qs)
+    since, until = filters.period
+    decided = Issuance.objects.filter(decided_by=rep, decided_at__gte=since, decided_at__lt=until).aggregate(
+        granted=Count("pk", filter=~Q(status=Issuance.Status.REJECTED)),
+        rejected=Count("pk", filter=Q(status=Issuance.Status.REJECTED)),
+    )
+    policy = policy_for(rep)
+    budget = (
+        [limits_remaining(user=rep, currency=code) for code in policy.budgets.values_list("currency", flat=True)]
+        if policy
+        else []
+    )
+    handled = filters.cases().filter(assigned_to=rep).count()
+    totals = selectors.totals(qs, currency)
+    peers = _peers(filters, rep, handled, currency)
+    figure = charts.bars(
+        reasons,
+        x=lambda row: str(row["label"]),
+        ys={_("Issuances"): lambda row: row["count"]},
+        url=lambda row: _list_url(filters, reason_code=row["key"]),
+        title=_("Issuances by reason code"),
+        y_title=_("Issuances"),
+        chart_id="chart-rep-reasons",
+    )
+    flags = [
+        flag
+        for flag in anomalies(since=since, until=until)
+        if flag.kind.startswith("rep") and flag.subject_id == rep.pk
+    ]
+    return render(
+        request,
+        "reporting/rep.html",
+        _context(
+            request,
+            filters,
+            _("Rep: %(name)s") % {"name": rep.get_username()},
+            rep=rep,
+            reasons=reasons,
+            totals=totals,
+            handled=handled,
+            per_case=(totals["count"] / handled) if handled else None,
+            approvals=as_requester,
+            decided=decided,
+            budget=budget,
+            peers=peers,
+            figure=figure,
+            flags=flags,
+        ),
+    )
+
+
+def _peers(filters: ReportFilter, rep, handled: int, currency: str) -> dict | None:
+    """Reps who handled a similar number of cases (half to double): their median
+    issuances per case, to set beside the rep's."""
+    if not handled:
+        return None
+    since, until = filters.period
+    from feedback.models import Case
+
+    counts = dict(
+        Case.objects.filter(created_at__gte=since, created_at__lt=until)
+        .exclude(assigned_to=None)
+        .exclude(assigned_to=rep)
+        .values_list("assigned_to")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    similar = {user: n for user, n in counts.items() if handled / 2 <= n <= handled * 2}
+    if not similar:
+        return {"count": 0, "median": None}
+    issued = dict(
+        selectors.given(Issuance.objects.filter(csr__in=similar, created_at__gte=since, created_at__lt=until))
+        .values_list("csr")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    rates = sorted(issued.get(user, 0) / n for user, n in similar.items())
+    middle = len(rates) // 2
+    median = rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
+    return {"count": len(rates), "median": median, "low": handled // 2, "high": handled * 2}
+
+
+@supervisor_view
+def anomalies_page(request):
+    filters = ReportFilter(request.GET)
+    since, until = filters.period
+    flags = anomalies(since=since, until=until, issuances=filters.qs)
+    for flag in flags:
+        flag_filters = {"date_from": since.date().isoformat(), "date_to": (until.date()).isoformat(), **flag.filters}
+        flag.url = f"{reverse('reports:list')}?{filters.query_string(**flag_filters)}"  # type: ignore[attr-defined]
+    return render(request, "reporting/anomalies.html", _context(request, filters, _("Anomalies"), flags=flags))
+
+
+LIST_COLUMNS = [
+    ("created_at", gettext_lazy("When")),
+    ("given_by", gettext_lazy("Given by")),
+    ("customer", gettext_lazy("Customer")),
+    ("offer", gettext_lazy("Offer")),
+    ("reason", gettext_lazy("Reason")),
+    ("channel", gettext_lazy("Channel")),
+    ("status", gettext_lazy("Status")),
+    ("face", gettext_lazy("Face value")),
+    ("cost", gettext_lazy("Cost")),
+    ("currency", gettext_lazy("Currency")),
+    ("used", gettext_lazy("Used")),
+]
+
+
+@supervisor_view
+def issuance_list(request):
+    """The issuances behind a chart (its filters in the query string)."""
+    filters = ReportFilter(request.GET)
+    qs = (
+        selectors.given(filters.qs)
+        .select_related("csr", "auto_rule", "customer", "offer", "reason_code", "code")
+        .order_by("-created_at", "pk")
+    )
+    if request.GET.get("export") == "issuances":
+        rows = (
+            [
+                timezone.localtime(item.created_at).isoformat(),
+                item.given_by,
+                item.customer_id,
+                item.offer.name,
+                item.reason_code.code,
+                item.channel,
+                item.effective_status,
+                item.face_value_amount,
+                item.cost_amount,
+                item.currency,
+                "yes" if item.code_id and (item.code.status == "redeemed" or _partly_used(item.code)) else "no",
+            ]
+            for item in qs.iterator(chunk_size=2000)
+        )
+        return _csv("issuances.csv", [str(label) for _key, label in LIST_COLUMNS], rows)
+    # No COUNT(*) over a million rows for a page: fetch one row more than shown.
+    number = int(request.GET["page"]) if request.GET.get("page", "").isdigit() and int(request.GET["page"]) > 0 else 1
+    rows = list(qs[(number - 1) * PAGE_SIZE : number * PAGE_SIZE + 1])
+    page = {
+        "items": rows[:PAGE_SIZE],
+        "number": number,
+        "previous": number - 1 if number > 1 else None,
+        "next": number + 1 if len(rows) > PAGE_SIZE else None,
+    }
+    return render(
+        request,
+        "reporting/list.html",
+        _context(request, filters, _("Issuance list"), page=page, columns=LIST_COLUMNS),
+    )
+
+
+PAGE_SIZE = 100
+
+
+def _partly_used(code) -> bool:
+    return code.balance_amount is not None and code.balance_amount < code.initial_balance_amount
