@@ -544,10 +544,10 @@ def _peers(filters: ReportFilter, rep, handled: int, currency: str) -> dict | No
 def anomalies_page(request):
     filters = ReportFilter(request.GET)
     since, until = filters.period
-    flags = anomalies(since=since, until=until, issuances=filters.qs)
-    for flag in flags:
-        flag_filters = {"date_from": since.date().isoformat(), "date_to": (until.date()).isoformat(), **flag.filters}
-        flag.url = f"{reverse('reports:list')}?{filters.query_string(**flag_filters)}"  # type: ignore[attr-defined]
+    flags = [
+        {"flag": flag, "url": f"{reverse('reports:list')}?{filters.query_string(**flag.filters)}"}
+        for flag in anomalies(since=since, until=until, issuances=filters.qs)
+    ]
     return render(request, "reporting/anomalies.html", _context(request, filters, _("Anomalies"), flags=flags))
 
 

@@ -336,3 +336,19 @@ def test_a_user_without_a_role_is_refused_even_as_staff(client):
     client.force_login(user)
 
     assert client.get("/admin/reports/").status_code == 403
+
+
+def test_the_anomalies_page_lists_each_flag_with_a_link_to_its_issuances(client, history):
+    # a rep who gave one customer three appeasements is flagged
+    customer = customer_create()
+    for _ in range(3):
+        give(history["ana"], history["five"], history["late"], customer=customer)
+    client.force_login(staff_user("Supervisor"))
+
+    response = client.get("/admin/reports/anomalies/")
+
+    (item,) = [item for item in response.context["flags"] if item["flag"].kind == "rep_repeat_customer"]
+    assert item["flag"].subject_id == history["ana"].pk
+    listing = client.get(item["url"])
+    assert len(listing.context["page"]["items"]) == 3
+    assert {issuance.customer_id for issuance in listing.context["page"]["items"]} == {customer.pk}
