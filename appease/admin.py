@@ -3,10 +3,12 @@ issuances (approve, reject, void) and the audit log."""
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +17,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from appease.admin_audit import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdmin
 from appease.context import Actor
+from appease.events import audit_event_record
 from appease.exceptions import ApplicationError
 from appease.models import (
     AuditEvent,
@@ -34,6 +37,7 @@ from appease.models import (
 from appease.selectors import issuances_visible_to
 from appease.services.customers import customers_import
 from appease.services.issuance import issuance_approve, issuance_reject, issuance_void
+from appease.services.privacy import customer_erase, customer_export
 
 
 class LimitBudgetInline(admin.TabularInline):
@@ -97,6 +101,33 @@ class CustomerAdmin(AuditedModelAdmin):
     search_fields = ["name", "email", "external_id", "orders__reference"]
     inlines = [CustomerOrderInline]
     change_list_template = "admin/appease/customer/change_list.html"
+    actions = ["export_personal_data", "erase_personal_data"]
+
+    @admin.action(description=_("Export personal data (JSON)"), permissions=["change"])
+    def export_personal_data(self, request, queryset):
+        """The right of access: one JSON file with everything held about the customers."""
+        data = [customer_export(customer) for customer in queryset]
+        audit_event_record(
+            actor=Actor.from_request(request),
+            action="customer.export",
+            obj=queryset.first(),
+            after={"customers": [customer.pk for customer in queryset]},
+        )
+        response = HttpResponse(
+            json.dumps(data, indent=2, ensure_ascii=False, default=str), content_type="application/json"
+        )
+        response["Content-Disposition"] = 'attachment; filename="personal-data.json"'
+        return response
+
+    @admin.action(description=_("Erase personal data (on the customer's request)"), permissions=["change"])
+    def erase_personal_data(self, request, queryset):
+        for customer in queryset:
+            customer_erase(actor=Actor.from_request(request), customer=customer)
+        messages.success(
+            request,
+            _("%(count)d customers erased: their personal data is gone, their financial trail kept.")
+            % {"count": queryset.count()},
+        )
 
     def get_urls(self):
         return [

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import (
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
     extend_schema_view,
@@ -125,6 +126,7 @@ class IssuanceListCreateApi(APIView):
 
     authentication_classes = STAFF_AUTH
     permission_classes = [IsStaffMember]
+    pagination_class = Pagination  # GET pages its answer: the schema says so too
     scope = "issuances.create"
 
     @extend_schema_serializer(component_name="IssuanceCreateInput")
@@ -151,14 +153,20 @@ class IssuanceListCreateApi(APIView):
         parameters=[
             OpenApiParameter(name, str, description=f"Filter by {name}") for name in IssuanceFilter.base_filters
         ],
-        responses={200: IssuanceOutputSerializer(many=True), 401: ERROR, 403: ERROR},
+        responses={
+            200: IssuanceOutputSerializer(many=True),
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: OpenApiResponse(ERROR, description="No such page."),
+        },
     )
     def get(self, request):
         queryset = issuances_visible_to(request.user).order_by("-created_at")
         filterset = IssuanceFilter(request.query_params, queryset=queryset, request=request)
         if not filterset.is_valid():
             raise serializers.ValidationError(filterset.errors)
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(filterset.qs, request, view=self)
         return paginator.get_paginated_response(IssuanceOutputSerializer(page, many=True).data)
 

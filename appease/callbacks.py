@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from appease.channels.webhook import verify
 from appease.services.delivery import delivery_status_record
+from coupons.apis import ERROR
 
 
 def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
@@ -41,7 +42,7 @@ class SmsStatusCallbackApi(APIView):
         request=inline_serializer(
             "SmsStatus", {"MessageSid": serializers.CharField(), "MessageStatus": serializers.CharField()}
         ),
-        responses={204: None, 403: None},
+        responses={204: None, 403: ERROR},
     )
     def post(self, request):
         token = settings.SMS_AUTH_TOKEN
@@ -67,7 +68,7 @@ class WebhookStatusCallbackApi(APIView):
     @extend_schema(
         operation_id="delivery_callback_webhook",
         request=inline_serializer("WebhookStatus", {"id": serializers.CharField(), "status": serializers.CharField()}),
-        responses={204: None, 403: None},
+        responses={204: None, 403: ERROR},
     )
     def post(self, request):
         secret = settings.WEBHOOK_SECRET

@@ -39,3 +39,45 @@ def append_only(table: str) -> migrations.RunPython:
             schema_editor.execute(backward_sql)
 
     return migrations.RunPython(forward, backward, elidable=False)
+
+
+def append_only_except_erasure(table: str, unchanged: list[str]) -> migrations.RunPython:
+    """Like `append_only`, but an erasure may rewrite the personal data in a row.
+
+    An UPDATE is allowed only inside a transaction that ran `SET LOCAL appease.erasure =
+    'on'` (appease.services.privacy does, and audits the erasure), and only when every
+    column in `unchanged` keeps its value: who did what, to what and when stays as it was.
+    """
+    function = f"{table}_append_only"
+    same = " AND ".join(f"NEW.{column} IS NOT DISTINCT FROM OLD.{column}" for column in unchanged)
+    forward_sql = f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        BEGIN
+            IF TG_OP = 'UPDATE' AND current_setting('appease.erasure', true) = 'on' AND {same} THEN
+                RETURN NEW;
+            END IF;
+            RAISE EXCEPTION USING
+                MESSAGE = '{table} is append-only: ' || TG_OP || ' refused',
+                ERRCODE = 'insufficient_privilege';
+        END;
+        $$ LANGUAGE plpgsql;
+    """
+    backward_sql = f"""
+        CREATE OR REPLACE FUNCTION {function}() RETURNS trigger AS $$
+        BEGIN
+            RAISE EXCEPTION USING
+                MESSAGE = '{table} is append-only: ' || TG_OP || ' refused',
+                ERRCODE = 'insufficient_privilege';
+        END;
+        $$ LANGUAGE plpgsql;
+    """
+
+    def forward(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(forward_sql)
+
+    def backward(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(backward_sql)
+
+    return migrations.RunPython(forward, backward, elidable=False)

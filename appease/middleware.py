@@ -1,6 +1,8 @@
 import re
 import uuid
 
+from appease.observability import request_id_var
+
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
@@ -14,6 +16,10 @@ class RequestIdMiddleware:
     def __call__(self, request):
         incoming = request.headers.get("X-Request-ID", "")
         request.request_id = incoming if _VALID.match(incoming) else uuid.uuid4().hex
-        response = self.get_response(request)
+        token = request_id_var.set(request.request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
         response["X-Request-ID"] = request.request_id
         return response

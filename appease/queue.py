@@ -15,11 +15,17 @@ logger = logging.getLogger(__name__)
 
 
 def enqueue_on_commit(task, *args) -> None:
-    """`task.delay(*args)` once the current transaction commits; never raises."""
+    """`task.delay(*args)` once the current transaction commits; never raises.
+
+    The request id of the moment (not of whenever the commit runs) goes with the task.
+    """
+    from appease.observability import request_id_var
+
+    request_id = request_id_var.get()
 
     def publish() -> None:
         try:
-            task.delay(*args)
+            task.apply_async(args=args, headers={"request_id": request_id} if request_id else None)
         except Exception:
             # The sweeper re-enqueues the row; args are ids only, safe to log.
             logger.warning("enqueue of %s%r failed; the sweeper will retry", task.name, args, exc_info=True)

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "django_htmx",
     "corsheaders",
+    "django_prometheus",
     "appease",
     "coupons",
     "feedback",
@@ -86,6 +87,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "appease.middleware.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -97,6 +99,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "appease.urls"
@@ -322,6 +325,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = 600
 CELERY_TASK_SOFT_TIME_LIMIT = 540
 CELERY_TIMEZONE = TIME_ZONE
+# The worker logs through Django's LOGGING (JSON, redacted, with request ids).
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
@@ -350,6 +355,10 @@ CELERY_BEAT_SCHEDULE = {
     "cases-age": {"task": "feedback.tasks.cases_age_task", "schedule": timedelta(minutes=5)},
     "follow-ups-send": {"task": "feedback.tasks.follow_ups_send_task", "schedule": timedelta(minutes=1)},
     "follow-ups-expire": {"task": "feedback.tasks.follow_ups_expire_task", "schedule": timedelta(minutes=15)},
+    "personal-data-expire": {
+        "task": "appease.tasks.personal_data_expire_task",
+        "schedule": crontab(hour=3, minute=15),
+    },
     "supervisor-digest-send": {
         "task": "reporting.tasks.supervisor_digest_send_task",
         "schedule": crontab(hour=7, minute=30, day_of_week="mon"),
@@ -401,13 +410,42 @@ DELIVERY_ADAPTERS = {
 }
 
 # --- Logging --------------------------------------------------------------------------
+# JSON lines in production (one object per line: time, level, logger, message,
+# request_id), plain text for people in the demo. Every message is redacted: codes,
+# email addresses and phone numbers never reach a log line whole (appease/observability.py).
+LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {
+        "request_id": {"()": "appease.observability.RequestIdFilter"},
+        "redact": {"()": "appease.observability.RedactFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "redact"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
+
+# Personal data older than this many months is pseudonymised by the daily beat task
+# (feedback text, closed cases' words, delivery addresses, idle customers' contacts).
+# 0 turns it off.
+RETENTION_MONTHS = env_int("RETENTION_MONTHS", 24)
+
+# Bearer token for /metrics; without one, only the local machine may scrape.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
 
 # --- Security (production) ------------------------------------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if not DEBUG else None

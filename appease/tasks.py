@@ -29,3 +29,10 @@ def deliveries_sweep_task() -> int:
     from appease.services.delivery import deliveries_sweep
 
     return deliveries_sweep()
+
+
+@shared_task(time_limit=3600)
+def personal_data_expire_task() -> dict:
+    from appease.services.privacy import personal_data_expire
+
+    return personal_data_expire()

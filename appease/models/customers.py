@@ -75,6 +75,9 @@ class Customer(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(
+        _("erased"), null=True, blank=True, help_text=_("Personal data removed on request or by the retention rule.")
+    )
 
     class Meta:
         verbose_name = _("customer")

@@ -1,0 +1,179 @@
+"""Health and metrics endpoints for the operators' load balancer and Prometheus.
+
+- `/healthz`: liveness. The process answers; nothing else is checked.
+- `/readyz`: readiness. The database answers a query and the broker accepts a
+  connection, each within about a second; 503 with the failing check otherwise.
+- `/metrics`: Prometheus text format: request counts and latencies per view
+  (django-prometheus), failed code look-ups, and the state of the business read from
+  the database (issuances, redemptions, deliveries and their latency, dead letters,
+  queue depth, open cases, SLA breaches). Open to METRICS_TOKEN bearers, or, without a
+  token configured, to the local machine only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import REGISTRY
+
+LATENCY_BUCKETS = [1, 2, 5, 10, 30, 60, 300]
+CACHE_KEY = "metrics:business"
+CACHE_SECONDS = 10
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return "ok"
+
+
+def _check_broker() -> str:
+    from appease.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=1)
+    return "ok"
+
+
+@require_GET
+@never_cache
+def readyz(request):
+    checks, ready = {}, True
+    for name, check in (("database", _check_database), ("broker", _check_broker)):
+        started = time.monotonic()
+        try:
+            checks[name] = check()
+        except Exception as error:  # any failure means "not ready", with its reason
+            checks[name] = f"error: {type(error).__name__}"
+            ready = False
+        checks[f"{name}_ms"] = round((time.monotonic() - started) * 1000)
+    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+class BusinessCollector:
+    """The state of the business, read from the database at scrape time: exact across
+    every web and worker process, and cached for CACHE_SECONDS so many scrapers or web
+    processes do not multiply the queries."""
+
+    def collect(self):
+        families = cache.get(CACHE_KEY)
+        if families is None:
+            families = list(self._families())
+            cache.set(CACHE_KEY, families, CACHE_SECONDS)
+        yield from families
+
+    def _families(self):
+        from appease.models import Delivery, Issuance
+        from coupons.models import Redemption
+        from feedback.models import Case
+
+        issuances = GaugeMetricFamily("appease_issuances", "Issuances by status.", labels=["status"])
+        for row in Issuance.objects.values("status").annotate(n=Count("pk")).order_by():
+            issuances.add_metric([row["status"]], row["n"])
+        yield issuances
+
+        redemptions = CounterMetricFamily("appease_redemptions", "Redemptions at checkout.", labels=["status"])
+        for row in Redemption.objects.values("status").annotate(n=Count("pk")).order_by():
+            redemptions.add_metric([row["status"]], row["n"])
+        yield redemptions
+
+        deliveries = GaugeMetricFamily(
+            "appease_deliveries", "Deliveries by status and channel.", labels=["status", "channel"]
+        )
+        dead = 0
+        for row in Delivery.objects.values("status", "channel").annotate(n=Count("pk")).order_by():
+            deliveries.add_metric([row["status"], row["channel"]], row["n"])
+            dead += row["n"] if row["status"] == Delivery.Status.DEAD else 0
+        yield deliveries
+        yield GaugeMetricFamily("appease_dead_letters", "Deliveries given up on (status dead).", value=dead)
+
+        now = timezone.now()
+        yield GaugeMetricFamily(
+            "appease_delivery_queue_depth",
+            "Deliveries due and not yet sent.",
+            value=Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now).count(),
+        )
+
+        # From creation to sent, for deliveries sent in the last 15 minutes.
+        recent = Delivery.objects.filter(sent_at__gte=now - timedelta(minutes=15))
+        counts = recent.aggregate(
+            total=Count("pk"),
+            seconds=Sum(ExpressionWrapper(F("sent_at") - F("created_at"), output_field=DurationField())),
+            **{
+                f"le_{seconds}": Count("pk", filter=Q(sent_at__lte=F("created_at") + timedelta(seconds=seconds)))
+                for seconds in LATENCY_BUCKETS
+            },
+        )
+        latency = HistogramMetricFamily(
+            "appease_delivery_latency_seconds", "From delivery created to sent, over the last 15 minutes."
+        )
+        latency.add_metric(
+            [],
+            buckets=[(str(float(s)), counts[f"le_{s}"]) for s in LATENCY_BUCKETS] + [("+Inf", counts["total"])],
+            sum_value=counts["seconds"].total_seconds() if counts["seconds"] else 0.0,
+        )
+        yield latency
+
+        open_cases = GaugeMetricFamily("appease_open_cases", "Open cases by priority.", labels=["priority"])
+        for row in (
+            Case.objects.filter(status__in=Case.OPEN_STATUSES).values("priority").annotate(n=Count("pk")).order_by()
+        ):
+            open_cases.add_metric([row["priority"]], row["n"])
+        yield open_cases
+
+        breaches = Case.objects.aggregate(
+            first=Count("pk", filter=Q(first_response_breached_at__isnull=False)),
+            resolution=Count("pk", filter=Q(resolution_breached_at__isnull=False)),
+        )
+        sla = CounterMetricFamily("appease_sla_breaches", "Cases past a service-level target.", labels=["target"])
+        sla.add_metric(["first_response"], breaches["first"])
+        sla.add_metric(["resolution"], breaches["resolution"])
+        yield sla
+
+
+BUSINESS = CollectorRegistry(auto_describe=False)
+BUSINESS.register(BusinessCollector())
+
+
+def _allowed(request) -> bool:
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given, token)
+    return request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+
+
+@require_GET
+@never_cache
+def metrics(request):
+    if not _allowed(request):
+        return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Several gunicorn workers: add up what each process wrote to the shared folder.
+        processes = CollectorRegistry()
+        MultiProcessCollector(processes)
+        body = generate_latest(processes)
+    else:
+        body = generate_latest(REGISTRY)
+    body += generate_latest(BUSINESS)
+    return HttpResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,0 +1,155 @@
+"""Health, readiness, metrics, and log lines that follow a request into its tasks
+without ever carrying a whole code, email address or phone number."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from django.core.cache import cache
+from pythonjsonlogger.json import JsonFormatter
+
+from appease.celery import app
+from appease.observability import RedactFilter, RequestIdFilter, redact, request_id_var
+from tests.appease.test_issuance import give
+from tests.factories import staff_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_liveness_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"] == "ok" and ready.json()["checks"]["broker"] == "ok"
+
+
+def test_not_ready_when_the_broker_is_unreachable(client):
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    try:
+        response = client.get("/readyz")
+    finally:
+        app.conf.broker_url = previous
+
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"
+    assert response.json()["checks"]["broker"].startswith("error")
+    assert response.json()["checks"]["database"] == "ok"
+
+
+def scrape(client, **headers):
+    cache.delete("metrics:business")
+    return client.get("/metrics", **headers)
+
+
+def test_metrics_need_the_token_or_the_local_machine(client, settings):
+    assert scrape(client, REMOTE_ADDR="10.1.2.3").status_code == 403
+    assert scrape(client, REMOTE_ADDR="127.0.0.1").status_code == 200
+    settings.METRICS_TOKEN = "s3cret-token"
+    assert scrape(client, REMOTE_ADDR="127.0.0.1").status_code == 403
+    assert scrape(client, HTTP_AUTHORIZATION="Bearer s3cret-token", REMOTE_ADDR="10.1.2.3").status_code == 200
+
+
+def test_metrics_show_the_business_and_the_requests(client):
+    csr = staff_user()
+    from tests.feedback.conftest import policy_create  # a roomy budget
+
+    csr.profile.policy = policy_create(day_cost_amount=1000)
+    csr.profile.save()
+    give(csr)
+    give(csr)
+
+    body = scrape(client, REMOTE_ADDR="127.0.0.1").content.decode()
+
+    assert 'appease_issuances{status="issued"} 2.0' in body
+    assert 'appease_deliveries{channel="email",status="pending"} 2.0' in body
+    assert "appease_delivery_queue_depth 2.0" in body
+    assert "django_http_requests_latency_seconds_by_view_method" in body
+
+
+def test_failed_lookups_are_counted(api, client):
+    def failures() -> float:
+        body = scrape(client, REMOTE_ADDR="127.0.0.1").content.decode()
+        lines = [line for line in body.splitlines() if line.startswith("appease_failed_lookups_total")]
+        return sum(float(line.split()[-1]) for line in lines)
+
+    before = failures()
+    response = api.post(
+        "/api/v1/codes/validate",
+        {"code": "ABCD-EFGH-JKLM-NPQR-S", "order_total": "50", "currency": "USD"},
+        format="json",
+    )
+    assert response.json() == {"valid": False, "reason": "unknown"}
+
+    assert failures() == before + 1
+
+
+def test_redaction_keeps_only_what_identifies_nothing():
+    line = redact("code ABCD-EFGH-JKLM-NPQR-S for maria.lopez@example.com, +34 612 345 678 (order 2026-11-22)")
+
+    assert line == "code ****-PQRS for m***@example.com, ***678 (order 2026-11-22)"
+
+
+def test_a_log_line_is_json_with_the_request_id_and_nothing_personal():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(RequestIdFilter())
+    handler.addFilter(RedactFilter())
+    handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s"))
+    logger = logging.getLogger("appease.test")
+    logger.addHandler(handler)
+    token = request_id_var.set("req-abcdef12")
+    try:
+        logger.warning("sent %s to %s", "ABCD-EFGH-JKLM-NPQR-S", "ana@example.com")
+    finally:
+        request_id_var.reset(token)
+        logger.removeHandler(handler)
+
+    record = json.loads(stream.getvalue())
+    assert record["request_id"] == "req-abcdef12"
+    assert record["message"] == "sent ****-PQRS to a***@example.com"
+
+
+def test_the_request_id_travels_into_the_tasks_a_request_enqueues(client, django_capture_on_commit_callbacks):
+    """The API's request id goes into the task's headers and comes back in the worker."""
+    published = []
+
+    from celery.signals import before_task_publish
+
+    def capture(headers=None, **kwargs):
+        published.append(dict(headers or {}))
+
+    before_task_publish.connect(capture, weak=False)
+    try:
+        csr = staff_user()
+        from tests.feedback.conftest import policy_create
+
+        csr.profile.policy = policy_create(day_cost_amount=1000)
+        csr.profile.save()
+        client.force_login(csr)
+        from tests.factories import customer_create, offer_create, reason_create
+
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(
+                "/api/v1/issuances",
+                {
+                    "customer_id": customer_create().pk,
+                    "offer_id": offer_create().pk,
+                    "reason_code": reason_create().code,
+                },
+                content_type="application/json",
+                HTTP_X_REQUEST_ID="req-trace-0001",
+            )
+    finally:
+        before_task_publish.disconnect(capture)
+
+    assert [headers.get("request_id") for headers in published] == ["req-trace-0001"]
+
+    @app.task
+    def probe():
+        return request_id_var.get()
+
+    assert probe.apply(headers={"request_id": "req-trace-0001"}).get() == "req-trace-0001"
