@@ -58,3 +58,8 @@
     fillApology();
   });
 })();
+
+// Controls that submit their form when changed (no inline handlers: the CSP forbids them).
+document.addEventListener("change", function (event) {
+  if (event.target.matches("[data-submit-on-change]")) event.target.form.submit();
+});

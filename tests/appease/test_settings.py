@@ -66,3 +66,18 @@ def test_an_unknown_default_currency_is_refused():
 def test_debug_on_runs_the_demo_with_no_environment():
     result = start_django(DEBUG="1")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_production_settings_pass_djangos_deployment_checks():
+    """What `make prod-check` runs: HTTPS-only cookies, HSTS, CSP and friends."""
+    clean = {k: v for k, v in os.environ.items() if k not in PROD}
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        env={**clean, **PROD, "REDIS_URL": "redis://127.0.0.1:6379/15", "SECRET_KEY": "k3Yq-9vLm" * 7},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout

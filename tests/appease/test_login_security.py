@@ -1,0 +1,105 @@
+"""Login throttling, two-factor for the admin, and the security headers."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from appease.apps import admin_two_factor
+from tests.factories import staff_user
+
+pytestmark = pytest.mark.django_db
+
+
+def log_in(client, username, password, url="/accounts/login/"):
+    return client.post(url, {"username": username, "password": password}, REMOTE_ADDR="10.0.0.7")
+
+
+def test_five_wrong_passwords_lock_the_account_from_that_address(client, settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    staff_user(username="ana")
+
+    statuses = [log_in(client, "ana", "wrong").status_code for _ in range(5)]
+    locked = log_in(client, "ana", "pw")  # even the right password, now
+
+    assert statuses[:4] == [200, 200, 200, 200]  # the form again, with an error
+    assert locked.status_code == 429
+    assert "_auth_user_id" not in client.session
+    # another address is not locked out
+    assert (
+        client.post("/accounts/login/", {"username": "ana", "password": "pw"}, REMOTE_ADDR="10.0.0.8").status_code
+        == 302
+    )
+
+
+def test_a_successful_login_resets_the_count(client, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    staff_user(username="bea")
+
+    log_in(client, "bea", "wrong")
+    log_in(client, "bea", "wrong")
+    assert log_in(client, "bea", "pw").status_code == 302
+    client.logout()
+    log_in(client, "bea", "wrong")
+    log_in(client, "bea", "wrong")
+
+    assert log_in(client, "bea", "pw").status_code == 302
+
+
+@pytest.fixture
+def two_factor():
+    admin_two_factor(True)
+    yield
+    admin_two_factor(False)
+
+
+def test_with_two_factor_the_admin_needs_a_one_time_password(client, two_factor):
+    boss = staff_user("Supervisor", username="boss")
+    device = TOTPDevice.objects.create(user=boss, name="phone", confirmed=True)
+
+    # a password alone is not enough
+    client.force_login(boss)
+    assert client.get("/admin/").status_code == 302
+    assert client.get("/admin/reports/").status_code == 302
+
+    # the password and the code from the authenticator app are
+    client.logout()
+    token = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    response = client.post(
+        "/admin/login/?next=/admin/",
+        {"username": "boss", "password": "pw", "otp_device": device.persistent_id, "otp_token": f"{token:06d}"},
+    )
+    assert response.status_code == 302
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/reports/").status_code == 200
+
+
+def test_without_two_factor_the_password_is_enough(client):
+    client.force_login(staff_user("Supervisor"))
+
+    assert client.get("/admin/").status_code == 200
+
+
+def test_pages_carry_the_security_headers(client):
+    response = client.get("/accounts/login/")
+
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "object-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_the_reports_give_their_inline_plotly_scripts_the_nonce(client):
+    client.force_login(staff_user("Supervisor"))
+
+    response = client.get("/admin/reports/")
+
+    nonce = response["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
+    body = response.content.decode()
+    assert body.count(f'<script nonce="{nonce}"') >= 6
+    assert "<script>" not in body and '<script type="text/javascript">' not in body
+    assert User.objects.count() == 1
