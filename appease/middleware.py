@@ -1,5 +1,8 @@
 import re
 import uuid
+import zoneinfo
+
+from django.utils import timezone, translation
 
 from appease.observability import request_id_var
 
@@ -23,3 +26,36 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class UserPreferencesMiddleware:
+    """A signed-in user's own language and time zone (their staff profile), over the
+    browser's language (LocaleMiddleware) and the server's time zone.
+
+    Goes after AuthenticationMiddleware and LocaleMiddleware. Without a saved choice the
+    browser's Accept-Language stands, as LocaleMiddleware chose it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        profile = getattr(request.user, "profile", None) if request.user.is_authenticated else None
+        if profile is not None and profile.language:
+            translation.activate(profile.language)
+            request.LANGUAGE_CODE = translation.get_language()
+        zone = _zone(profile.time_zone) if profile is not None and profile.time_zone else None
+        if zone is not None:
+            timezone.activate(zone)
+        try:
+            response = self.get_response(request)
+        finally:
+            timezone.deactivate()
+        return response
+
+
+def _zone(name: str):
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None

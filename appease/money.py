@@ -36,3 +36,18 @@ def fits_currency(amount: Decimal, currency: str) -> bool:
 def quantize(amount: Decimal, currency: str) -> Decimal:
     step = Decimal(1).scaleb(-currency_exponent(currency))
     return amount.quantize(step, rounding=ROUND_HALF_UP)
+
+
+def format_money(amount: Decimal | None, currency: str, language: str | None = None) -> str:
+    """`amount` in `currency` as people of the current (or given) language write it,
+    with Babel's CLDR data: R$ 1.234,56 (pt-br), 1234,56 € (es), $1,234.56 (en)."""
+    from babel.numbers import format_currency
+    from django.utils import translation
+
+    if amount is None:
+        return ""
+    locale = translation.to_locale(language or translation.get_language() or "en")
+    try:
+        return format_currency(quantize(Decimal(amount), currency), currency, locale=locale)
+    except (ValueError, LookupError):  # an unknown locale: the neutral form
+        return format_currency(quantize(Decimal(amount), currency), currency, locale="en")

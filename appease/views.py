@@ -259,3 +259,19 @@ def approval_decide(request, issuance_id, decision: str):
     if request.htmx:
         return render(request, "csr/_approval_row.html", {"item": issuance, "error": error})
     return redirect("csr:approvals")
+
+
+@require_POST
+def language_set(request):
+    """Django's set_language, and, for a signed-in member of staff, their profile keeps
+    the choice (so it follows them to any browser)."""
+    from django.conf import settings
+    from django.views.i18n import set_language
+
+    from appease.models import StaffProfile
+
+    response = set_language(request)
+    language = request.POST.get("language", "")
+    if request.user.is_authenticated and language in dict(settings.LANGUAGES):
+        StaffProfile.objects.filter(user=request.user).update(language=language)
+    return response

@@ -14,7 +14,7 @@ from django.utils import formats, translation
 from appease.channels.base import OutboundMessage
 from appease.channels.sms import fit_sms
 from appease.models import Delivery, OfferMessage
-from appease.money import quantize
+from appease.money import format_money
 from coupons import codes
 
 
@@ -27,7 +27,7 @@ def _context(delivery: Delivery) -> dict:
     if offer.kind == offer.Kind.PERCENT_OFF:
         value = f"{offer.percent.normalize()}%"
     elif not offer.is_soft:
-        value = f"{quantize(offer.value_amount, offer.currency)} {offer.currency}"
+        value = format_money(offer.value_amount, offer.currency)
     return {
         "customer": issuance.customer,
         "first_name": issuance.customer.name.split(" ")[0],

@@ -55,7 +55,7 @@ def test_customer_panel_shows_offers_cost_budget_timer_and_frequent_claimant_war
         )
     page = client.get(f"/csr/customers/{customer.pk}/").content.decode()
     assert "Ten off" in page
-    assert "costs 3.00 USD" in page
+    assert "costs $3.00" in page
     assert 'data-testid="frequent-claimant"' in page
     assert 'id="timer"' in page
     assert 'data-testid="left-day">5.00' in page
