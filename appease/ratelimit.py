@@ -21,7 +21,7 @@ from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
 from prometheus_client import Counter
 
-FAILED_LOOKUPS = Counter("appease_failed_lookups_total", "Failed look-ups (possible guessing), by guard.", ["scope"])
+FAILED_LOOKUPS = Counter("appease_failed_lookups_total", "Failed code look-ups: possible guessing.")
 
 # Makes a group of increments atomic in a per-process cache (LocMemCache).
 _local_group_lock = threading.Lock()
@@ -55,7 +55,6 @@ class FailureLimiter:
         Returns the seconds to wait when this failure went past the limit for any of
         them: the caller must then answer 429 instead of revealing the failure.
         """
-        FAILED_LOOKUPS.labels(self.scope).inc()
         index, retry_after = self._window(time.time())
         counts = self._incr_all([self._key(ident, index) for ident in idents])
         return retry_after if any(count > self.limit for count in counts) else None

@@ -13,6 +13,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 
 from appease.api import client_ip
 from appease.money import currency_exponent, fits_currency, is_known_currency, quantize
-from appease.ratelimit import FailureLimiter
+from appease.ratelimit import FAILED_LOOKUPS, FailureLimiter
 from appease.services.idempotency import (
     idempotency_key_begin,
     idempotency_key_release,
@@ -41,17 +42,32 @@ from coupons.services.redemption import (
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    str,
+    {"type": "string", "minLength": 1, "maxLength": 255},  # longer or empty: 400 invalid_idempotency_key
     OpenApiParameter.HEADER,
     description="Any unique string up to 255 characters. A retry with the same key and body "
     "returns the first response with no second effect; keys are kept at least 24 hours.",
 )
+
+
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": True, "description": "A nested input's errors, by field."},
+        ]
+    }
+)
+class FieldErrorsField(serializers.JSONField):
+    """One input field's errors: a list of messages or, for a nested input (`customer`
+    in an issuance), an object of the same shape."""
+
+
 ERROR = inline_serializer(
     "Error",
     {
         "error": serializers.CharField(),
         "detail": serializers.CharField(),
-        "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False),
+        "fields": serializers.DictField(child=FieldErrorsField(), required=False),
     },
 )
 
@@ -83,6 +99,7 @@ class CodeLookupGuard:
 
     def failed(self) -> None:
         """Count the failure; past the limit, answer 429 instead of the failure."""
+        FAILED_LOOKUPS.inc()
         wait = self.limiter.record_failure(self.idents)
         if wait:
             raise TooManyFailedLookups(wait=wait)

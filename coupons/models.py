@@ -289,7 +289,7 @@ class Redemption(models.Model):
     discount_amount = models.DecimalField(**AMOUNT)
     currency = models.CharField(max_length=3)
     balance_after_amount = models.DecimalField(**AMOUNT, null=True, blank=True)
-    single_use = models.BooleanField(help_text="A coupon (one active redemption), not a gift card.")
+    single_use = models.BooleanField(help_text=_("A coupon (one active redemption), not a gift card."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     redeemed_at = models.DateTimeField()
     reversed_at = models.DateTimeField(null=True, blank=True)
@@ -332,7 +332,7 @@ class CodeEvent(models.Model):
     kind = models.CharField(max_length=24, choices=Kind.choices)
     from_status = models.CharField(max_length=10, choices=Code.Status.choices)
     to_status = models.CharField(max_length=10, choices=Code.Status.choices)
-    amount = models.DecimalField(**AMOUNT, null=True, blank=True, help_text="Balance change (signed).")
+    amount = models.DecimalField(**AMOUNT, null=True, blank=True, help_text=_("Balance change (signed)."))
     balance_after_amount = models.DecimalField(**AMOUNT, null=True, blank=True)
     currency = models.CharField(max_length=3)
     actor_user = models.ForeignKey(

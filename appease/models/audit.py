@@ -14,7 +14,7 @@ class AuditEvent(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    actor_label = models.CharField(max_length=100, help_text="user:<name>, merchant:<name> or system.")
+    actor_label = models.CharField(max_length=100, help_text=_("user:<name>, merchant:<name> or system."))
     action = models.CharField(max_length=50, db_index=True)
     object_type = models.CharField(max_length=50)
     object_id = models.CharField(max_length=64)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -85,6 +86,8 @@ class Customer(models.Model):
         ordering = ["name"]
         indexes = [
             models.Index(fields=["email"]),
+            # Intake finds customers by email in any case (email__iexact: UPPER(email) = UPPER(…)).
+            models.Index(Upper("email"), name="customer_email_upper_idx"),
             models.Index(fields=["phone"]),
             models.Index(fields=["name"]),
         ]

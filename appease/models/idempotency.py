@@ -17,10 +17,10 @@ class IdempotencyKey(models.Model):
         IN_PROGRESS = "in_progress", _("In progress")
         COMPLETED = "completed", _("Completed")
 
-    scope = models.CharField(max_length=64, help_text="The operation, e.g. redemptions.create.")
-    owner = models.CharField(max_length=64, help_text="Who sent it, e.g. merchant:3 or user:12.")
+    scope = models.CharField(max_length=64, help_text=_("The operation, e.g. redemptions.create."))
+    owner = models.CharField(max_length=64, help_text=_("Who sent it, e.g. merchant:3 or user:12."))
     key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the request body.")
+    fingerprint = models.CharField(max_length=64, help_text=_("SHA-256 of the request body."))
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     result = models.JSONField(null=True, blank=True)

@@ -65,7 +65,7 @@ class Issuance(models.Model):
     face_value_amount = models.DecimalField(**AMOUNT)
     cost_amount = models.DecimalField(**AMOUNT)
     breached_limits = models.JSONField(
-        default=list, blank=True, help_text="The limits that sent this issuance for approval."
+        default=list, blank=True, help_text=_("The limits that sent this issuance for approval.")
     )
     complaint_started_at = models.DateTimeField(_("complaint started"), null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -172,6 +172,20 @@ def test_intake_is_rate_limited_per_site_key_across_ips(public_api, site):
     assert statuses == [201, 201, 429, 429]
 
 
+@pytest.mark.parametrize("site_key", ['["pk_a", "pk_b"]', '{"k": 1}', "7", '"pk with spaces\\n"', '"\\ud800"'])
+def test_a_malformed_site_key_is_a_400_not_a_500(public_api, site_key):
+    """Found by the fuzzer: the per-key limit put the raw site_key into a cache key, so a
+    list or a key with spaces made an invalid cache key (500 here, on memcached too)."""
+    # when
+    body = '{"site_key": ' + site_key + ', "rating": 5, "text": "fine"}'
+    response = public_api.post(URL, body, content_type="application/json")
+
+    # then
+    assert response.status_code == 400
+    assert "site_key" in response.json()["fields"]
+    assert not Feedback.objects.exists()
+
+
 def test_a_rep_logs_a_case_from_a_call_and_works_it(client, csr):
     customer = customer_create()
     client.force_login(csr)
@@ -197,3 +211,33 @@ def test_a_rep_logging_a_case_without_text_sees_the_error_and_nothing_is_saved(c
     assert response.status_code == 200
     assert "text" in response.context["form"].errors
     assert not Case.objects.exists() and not Feedback.objects.exists()
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_intake_limit_holds_under_a_concurrent_flood(settings):
+    """Twenty requests at once against a limit of eight: exactly eight get through
+    (counted with atomic increments, not DRF's read-modify-write history)."""
+    from rest_framework.test import APIClient
+
+    from tests.appease.test_concurrency import run_together
+
+    settings.FEEDBACK_RATE_PER_IP = 8
+    site = FeedbackSite.objects.create(name="Flooded")
+
+    def post_one(i):
+        return (
+            APIClient()
+            .post(
+                URL,
+                {"site_key": site.public_key, "rating": 5, "text": "ok", "email": f"f{i}@example.com"},
+                format="json",
+            )
+            .status_code
+        )
+
+    statuses = run_together(20, post_one)
+
+    assert statuses.count(201) == 8 and statuses.count(429) == 12
+    assert Feedback.objects.count() == 8
