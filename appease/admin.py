@@ -37,6 +37,7 @@ from appease.models import (
 from appease.selectors import issuances_visible_to
 from appease.services.customers import customers_import
 from appease.services.issuance import issuance_approve, issuance_reject, issuance_void
+from appease.services.limits import policy_for
 from appease.services.privacy import customer_erase, customer_export
 
 
@@ -55,11 +56,33 @@ class LimitBudgetInline(admin.TabularInline):
     ]
 
 
+class NotOwnLimitsMixin:
+    """Nobody but an administrator changes the limits that apply to themselves: a
+    supervisor cannot raise their own budget (they see it, read-only)."""
+
+    def governs(self, request, obj) -> bool:
+        raise NotImplementedError
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and not request.user.is_superuser and self.governs(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and not request.user.is_superuser and self.governs(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
 @admin.register(LimitPolicy)
-class LimitPolicyAdmin(AuditedModelAdmin):
+class LimitPolicyAdmin(NotOwnLimitsMixin, AuditedModelAdmin):
     list_display = ["name", "group", "over_limit", "max_issuances_per_customer", "customer_window_days"]
     filter_horizontal = ["allowed_offers"]
     inlines = [LimitBudgetInline]
+
+    def governs(self, request, obj) -> bool:
+        own = policy_for(request.user)
+        return own is not None and own.pk == obj.pk
 
 
 @admin.register(ReasonCode)
@@ -75,11 +98,14 @@ class TeamAdmin(AuditedModelAdmin):
 
 
 @admin.register(StaffProfile)
-class StaffProfileAdmin(AuditedModelAdmin):
+class StaffProfileAdmin(NotOwnLimitsMixin, AuditedModelAdmin):
     list_display = ["user", "team", "policy", "language", "time_zone"]
     list_filter = ["team", "policy"]
     list_select_related = ["user", "team", "policy"]
     autocomplete_fields = ["user"]
+
+    def governs(self, request, obj) -> bool:
+        return obj.user_id == request.user.pk
 
 
 class CustomerOrderInline(admin.TabularInline):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -36,7 +37,7 @@ def exception_handler(exc, context):
 
     if isinstance(exc, exceptions.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        response.data = {"error": "invalid", "detail": "The request has invalid fields.", "fields": fields}
+        response.data = {"error": "invalid", "detail": _("The request has invalid fields."), "fields": fields}
         response.status_code = status.HTTP_400_BAD_REQUEST
     elif isinstance(exc, exceptions.ParseError):
         response.data = {"error": "malformed_request", "detail": str(exc.detail)}

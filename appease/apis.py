@@ -323,7 +323,7 @@ class CustomerOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     external_id = serializers.CharField(allow_null=True)
     name = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.CharField(help_text="Empty when unknown.")  # so not format: email
     phone = serializers.CharField()
     preferred_channel = serializers.CharField()
     channel_handle = serializers.CharField()
@@ -350,7 +350,7 @@ class CustomerListCreateApi(APIView):
     @extend_schema(
         operation_id="customers_search",
         parameters=[OpenApiParameter("q", str, required=True)],
-        responses={200: CustomerOutputSerializer(many=True)},
+        responses={200: CustomerOutputSerializer(many=True), 403: ERROR},
     )
     def get(self, request):
         customers = customer_search(query=request.query_params.get("q", ""))
@@ -359,7 +359,7 @@ class CustomerListCreateApi(APIView):
     @extend_schema(
         operation_id="customers_create",
         request=CustomerInputSerializer,
-        responses={201: CustomerOutputSerializer, 400: ERROR},
+        responses={201: CustomerOutputSerializer, 400: ERROR, 403: ERROR},
     )
     def post(self, request):
         serializer = CustomerInputSerializer(data=request.data)
@@ -385,6 +385,7 @@ class CustomerDetailApi(APIView):
                     "issuances": IssuanceOutputSerializer(many=True),
                 },
             ),
+            403: ERROR,
             404: ERROR,
         },
     )

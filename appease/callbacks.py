@@ -10,6 +10,7 @@ import hashlib
 import hmac
 
 from django.conf import settings
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, JSONParser
@@ -50,7 +51,7 @@ class SmsStatusCallbackApi(APIView):
         expected = twilio_signature(token or "", request.build_absolute_uri(), params)
         given = request.headers.get("X-Twilio-Signature", "")
         if not token or not given or not hmac.compare_digest(expected, given):
-            return Response({"error": "bad_signature", "detail": "The signature does not match."}, status=403)
+            return Response({"error": "bad_signature", "detail": _("The signature does not match.")}, status=403)
         delivery_status_record(
             provider_message_id=params.get("MessageSid", ""), provider_status=params.get("MessageStatus", "")
         )
@@ -76,7 +77,7 @@ class WebhookStatusCallbackApi(APIView):
         timestamp = request.headers.get("X-Appease-Timestamp", "")
         signature = request.headers.get("X-Appease-Signature", "")
         if not secret or not verify(secret, timestamp, body, signature):
-            return Response({"error": "bad_signature", "detail": "The signature does not match."}, status=403)
+            return Response({"error": "bad_signature", "detail": _("The signature does not match.")}, status=403)
         data = request.data if isinstance(request.data, dict) else {}
         delivery_status_record(provider_message_id=str(data.get("id", "")), provider_status=str(data.get("status", "")))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -6,8 +6,8 @@
 - `/metrics`: Prometheus text format: request counts and latencies per view
   (django-prometheus), failed code look-ups, and the state of the business read from
   the database (issuances, redemptions, deliveries and their latency, dead letters,
-  queue depth, open cases, SLA breaches). Open to METRICS_TOKEN bearers, or, without a
-  token configured, to the local machine only.
+  queue depth, open cases, SLA breaches). Open to METRICS_TOKEN bearers only in
+  production; in the demo (DEBUG), without a token, to the local machine.
 """
 
 from __future__ import annotations
@@ -156,11 +156,13 @@ BUSINESS.register(BusinessCollector())
 
 
 def _allowed(request) -> bool:
+    """A METRICS_TOKEN bearer; without a token, nobody in production (behind a proxy on
+    the same host every visitor comes from 127.0.0.1), the local machine in the demo."""
     token = settings.METRICS_TOKEN
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(given, token)
-    return request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
+    return settings.DEBUG and request.META.get("REMOTE_ADDR") in ("127.0.0.1", "::1")
 
 
 @require_GET

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
 
@@ -12,14 +13,14 @@ from appease.roles import CSR, SUPERVISOR, has_role
 class IsStaffMember(permissions.BasePermission):
     """A rep or a supervisor (or an administrator)."""
 
-    message = "Only reps and supervisors can do this."
+    message = _("Only reps and supervisors can do this.")
 
     def has_permission(self, request, view) -> bool:
         return has_role(request.user, CSR, SUPERVISOR)
 
 
 class IsSupervisor(permissions.BasePermission):
-    message = "Only supervisors can do this."
+    message = _("Only supervisors can do this.")
 
     def has_permission(self, request, view) -> bool:
         return has_role(request.user, SUPERVISOR)
@@ -42,9 +43,9 @@ class StaffApiKeyAuthentication(authentication.BaseAuthentication):
         try:
             api_key = StaffAPIKey.objects.get_from_key(key)
         except StaffAPIKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
+            raise exceptions.AuthenticationFailed(_("Invalid token.")) from None
         if api_key.has_expired:
-            raise exceptions.AuthenticationFailed("This token has expired.")
+            raise exceptions.AuthenticationFailed(_("This token has expired."))
         return api_key.user, api_key
 
     def authenticate_header(self, request) -> str:

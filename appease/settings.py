@@ -271,6 +271,8 @@ DELIVERY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_BACKOFF_MAX_SECONDS", 300)
 # killed) and the sweeper makes the row sendable again. Above every adapter's timeout.
 DELIVERY_LEASE = timedelta(seconds=env_int("DELIVERY_LEASE_SECONDS", 120))
 SHOP_NAME = env_str("SHOP_NAME", "Appease Demo Shop")
+# The pretend shop page that shows the feedback widget (/demo/shop/): the demo's only.
+DEMO_SHOP = env_bool("DEMO_SHOP", DEBUG)
 SHOP_URL = env_str("SHOP_URL", "https://shop.example.com")
 
 # --- Feedback, cases and follow-ups (docs/feedback.md) ---------------------------------
@@ -512,3 +514,6 @@ AXES_VERBOSE = False  # no start-up banner in every process
 # Two-factor authentication (django-otp, TOTP) for the admin: on, every admin user
 # (supervisors, administrators) needs a verified authenticator app to get in.
 ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", False)
+# Nobody sees another user's TOTP secret or QR code in the admin; each user enrols their
+# own device at /accounts/two-factor/.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True

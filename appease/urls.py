@@ -16,6 +16,7 @@ urlpatterns = [
     path("demo/shop/", feedback_views.demo_shop, name="demo-shop"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/two-factor/", appease_views.two_factor, name="two-factor"),
     path("admin/reports/", include("reporting.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("coupons.urls")),

@@ -9,13 +9,14 @@ from __future__ import annotations
 from functools import wraps
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
@@ -275,3 +276,49 @@ def language_set(request):
     if request.user.is_authenticated and language in dict(settings.LANGUAGES):
         StaffProfile.objects.filter(user=request.user).update(language=language)
     return response
+
+
+class TwoFactorForm(forms.Form):
+    token = forms.CharField(
+        label=gettext_lazy("Code from your authenticator app"),
+        max_length=8,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}),
+    )
+
+
+@login_required
+def two_factor(request):
+    """Each member of staff enrols their own authenticator app (TOTP): the secret is
+    shown to them once, here, and never to anyone in the admin."""
+    import base64
+
+    from django_otp import login as otp_login
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    if not has_role(request.user, CSR, SUPERVISOR):
+        raise PermissionDenied
+    confirmed = TOTPDevice.objects.filter(user=request.user, confirmed=True).first()
+    if confirmed is not None:
+        return render(request, "registration/two_factor.html", {"enrolled": True})
+    device, _created = TOTPDevice.objects.get_or_create(
+        user=request.user, confirmed=False, defaults={"name": "authenticator"}
+    )
+    form = TwoFactorForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"].strip()):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            messages.success(request, gettext("Two-factor sign-in is on for your account."))
+            return redirect("two-factor")
+        form.add_error("token", gettext("That code is not right, or has expired: try the current one."))
+    return render(
+        request,
+        "registration/two_factor.html",
+        {
+            "enrolled": False,
+            "form": form,
+            "secret": base64.b32encode(device.bin_key).decode(),
+            "config_url": device.config_url,
+        },
+    )

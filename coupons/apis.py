@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -78,7 +79,7 @@ def money(amount: Decimal | None, currency: str) -> str | None:
 
 class TooManyFailedLookups(exceptions.Throttled):
     default_code = "too_many_failed_lookups"
-    default_detail = "Too many unknown codes were tried."
+    default_detail = gettext_lazy("Too many unknown codes were tried.")
 
 
 class CodeLookupGuard:

@@ -8,6 +8,7 @@ key (and so the merchant) on the request for the views and the rate limits.
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
 
@@ -25,9 +26,9 @@ class MerchantApiKeyAuthentication(authentication.BaseAuthentication):
         try:
             api_key = MerchantAPIKey.objects.get_from_key(key)
         except MerchantAPIKey.DoesNotExist:
-            raise exceptions.AuthenticationFailed("Invalid API key.") from None
+            raise exceptions.AuthenticationFailed(_("Invalid API key.")) from None
         if api_key.has_expired:
-            raise exceptions.AuthenticationFailed("This API key has expired.")
+            raise exceptions.AuthenticationFailed(_("This API key has expired."))
         return AnonymousUser(), api_key
 
     def authenticate_header(self, request) -> str:
@@ -35,7 +36,7 @@ class MerchantApiKeyAuthentication(authentication.BaseAuthentication):
 
 
 class IsMerchant(permissions.BasePermission):
-    message = "A merchant API key is required."
+    message = _("A merchant API key is required.")
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.auth, MerchantAPIKey)

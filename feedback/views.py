@@ -5,6 +5,7 @@ Views turn requests into service calls; the services do the work and the checks.
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -353,6 +354,8 @@ def survey(request, token: str):
 @require_GET
 def demo_shop(request):
     """A pretend merchant page with the widget on it (the demo's first feedback site)."""
+    if not settings.DEMO_SHOP:
+        raise Http404
     site = FeedbackSite.objects.filter(is_active=True).order_by("pk").first()
     if site is None:
         raise Http404("Create a feedback site in the admin first (make demo does).")

@@ -27,7 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from appease.models import BudgetCounter, Customer, Issuance, LimitBudget, LimitPolicy
-from appease.money import quantize
+from appease.money import format_money, quantize
 
 PERIODS = (BudgetCounter.Period.DAY, BudgetCounter.Period.WEEK, BudgetCounter.Period.MONTH)
 MEASURES = ("cost", "face")
@@ -134,8 +134,7 @@ def _static_breaches(*, policy: LimitPolicy, offer, budget: LimitBudget | None) 
         breaches.append(
             LimitBreach(
                 "max_face_per_issuance",
-                _("The most you can give at once is %(cap)s %(currency)s.")
-                % {"cap": _money(cap, offer.currency), "currency": offer.currency},
+                _("The most you can give at once is %(cap)s.") % {"cap": format_money(cap, offer.currency)},
                 limit_value=_money(cap, offer.currency),
                 attempted=_money(offer.value_amount, offer.currency),
                 over_by=_money(offer.value_amount - cap, offer.currency),
@@ -217,10 +216,9 @@ def _spend(*, counter: BudgetCounter, budget: LimitBudget, cost: Decimal, face: 
                     f"{counter.period}_{measure}",
                     _LIMIT_MESSAGES[(counter.period, measure)]()
                     % {
-                        "limit": _money(limit, counter.currency),
-                        "currency": counter.currency,
-                        "remaining": _money(max(limit - used, Decimal(0)), counter.currency),
-                        "over": _money(used + amount - limit, counter.currency),
+                        "limit": format_money(limit, counter.currency),
+                        "remaining": format_money(max(limit - used, Decimal(0)), counter.currency),
+                        "over": format_money(used + amount - limit, counter.currency),
                     },
                     limit_value=_money(limit, counter.currency),
                     attempted=_money(used + amount, counter.currency),
@@ -234,22 +232,12 @@ def _spend(*, counter: BudgetCounter, budget: LimitBudget, cost: Decimal, face: 
 
 
 _LIMIT_MESSAGES = {
-    ("day", "cost"): lambda: _("Daily cost budget %(limit)s %(currency)s: %(over)s over, %(remaining)s left today."),
-    ("week", "cost"): lambda: _(
-        "Weekly cost budget %(limit)s %(currency)s: %(over)s over, %(remaining)s left this week."
-    ),
-    ("month", "cost"): lambda: _(
-        "Monthly cost budget %(limit)s %(currency)s: %(over)s over, %(remaining)s left this month."
-    ),
-    ("day", "face"): lambda: _(
-        "Daily face-value budget %(limit)s %(currency)s: %(over)s over, %(remaining)s left today."
-    ),
-    ("week", "face"): lambda: _(
-        "Weekly face-value budget %(limit)s %(currency)s: %(over)s over, %(remaining)s left this week."
-    ),
-    ("month", "face"): lambda: _(
-        "Monthly face-value budget %(limit)s %(currency)s: %(over)s over, %(remaining)s left this month."
-    ),
+    ("day", "cost"): lambda: _("Daily cost budget %(limit)s: %(over)s over, %(remaining)s left today."),
+    ("week", "cost"): lambda: _("Weekly cost budget %(limit)s: %(over)s over, %(remaining)s left this week."),
+    ("month", "cost"): lambda: _("Monthly cost budget %(limit)s: %(over)s over, %(remaining)s left this month."),
+    ("day", "face"): lambda: _("Daily face-value budget %(limit)s: %(over)s over, %(remaining)s left today."),
+    ("week", "face"): lambda: _("Weekly face-value budget %(limit)s: %(over)s over, %(remaining)s left this week."),
+    ("month", "face"): lambda: _("Monthly face-value budget %(limit)s: %(over)s over, %(remaining)s left this month."),
 }
 
 

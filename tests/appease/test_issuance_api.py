@@ -1,6 +1,8 @@
 from decimal import Decimal
 
+import jsonschema
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from appease.models import Customer, Issuance, StaffAPIKey
@@ -179,3 +181,62 @@ def test_staff_token_authenticates_as_its_user(world):
     response = client.post(ISSUANCES, issue_body(world), format="json")
     assert response.status_code == 201
     assert Issuance.objects.get().csr == world["csr"]
+
+
+# --- What the fuzzer (tests/api/test_fuzz.py) found: answers the schema did not describe ---
+
+
+def openapi() -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def test_the_list_is_paged_and_the_schema_says_so(world):
+    # given
+    client = client_for(world["csr"])
+    client.post(ISSUANCES, issue_body(world), format="json")
+
+    # when
+    page = client.get(ISSUANCES)
+    beyond = client.get(ISSUANCES, {"page": 9})
+    bad_filter = client.get(ISSUANCES, {"customer": "abc"})
+
+    # then: a page object (not a bare list), 404 past the last page, 400 for a bad filter
+    assert set(page.json()) == {"count", "next", "previous", "results"}
+    assert page.json()["count"] == 1
+    assert (beyond.status_code, beyond.json()["error"]) == (404, "not_found")
+    assert (bad_filter.status_code, bad_filter.json()["error"]) == (400, "invalid")
+    responses = openapi()["paths"][ISSUANCES]["get"]["responses"]
+    assert responses["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PaginatedIssuanceOutputList"
+    }
+    assert {"400", "404"} <= set(responses)
+
+
+def test_errors_of_an_inline_customer_are_nested_and_the_schema_allows_it(world):
+    # given
+    body = issue_body(world, customer={"email": "ana@example.com"})
+    del body["customer_id"]
+
+    # when
+    response = client_for(world["csr"]).post(ISSUANCES, body, format="json")
+
+    # then
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert fields == {"customer": {"name": ["This field is required."]}}
+    field_errors = openapi()["components"]["schemas"]["Error"]["properties"]["fields"]["additionalProperties"]
+    jsonschema.validate(fields["customer"], field_errors)
+    jsonschema.validate(["A message."], field_errors)
+
+
+def test_a_customer_without_an_email_is_answered_as_the_schema_says(world):
+    # when
+    response = client_for(world["csr"]).post(
+        "/api/v1/customers", {"name": "Ana", "phone": "+14155550123", "preferred_channel": "sms"}, format="json"
+    )
+
+    # then: the email is "" (not an email address), and the schema allows that
+    assert response.status_code == 201, response.json()
+    assert response.json()["email"] == ""
+    email = openapi()["components"]["schemas"]["CustomerOutput"]["properties"]["email"]
+    jsonschema.validate("", email, format_checker=jsonschema.FormatChecker())

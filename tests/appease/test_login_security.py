@@ -103,3 +103,61 @@ def test_the_reports_give_their_inline_plotly_scripts_the_nonce(client):
     assert body.count(f'<script nonce="{nonce}"') >= 6
     assert "<script>" not in body and '<script type="text/javascript">' not in body
     assert User.objects.count() == 1
+
+
+def test_each_member_of_staff_enrols_their_own_authenticator(client):
+    boss = staff_user("Supervisor", username="boss2")
+    client.force_login(boss)
+
+    page = client.get("/accounts/two-factor/")
+    device = TOTPDevice.objects.get(user=boss)
+    assert page.status_code == 200 and not device.confirmed
+    import base64
+
+    assert base64.b32encode(device.bin_key).decode() in page.content.decode()
+
+    wrong = client.post("/accounts/two-factor/", {"token": "000000" if totp(device.bin_key) != 0 else "111111"})
+    assert wrong.status_code == 200 and "token" in wrong.context["form"].errors
+    device.refresh_from_db()
+    assert not device.confirmed
+    assert device.throttling_failure_count == 1  # django-otp slows down guessing after a wrong code
+    device.throttle_reset()  # what waiting a few seconds would do
+
+    token = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    right = client.post("/accounts/two-factor/", {"token": f"{token:06d}"})
+    assert right.status_code == 302
+    device.refresh_from_db()
+    assert device.confirmed
+    assert "two-factor-on" in client.get("/accounts/two-factor/").content.decode()
+
+
+def test_the_admin_never_shows_anyones_totp_secret(client):
+    admin_user = User.objects.create_superuser("root", "root@example.com", "pw")
+    boss = staff_user("Supervisor", username="boss3")
+    device = TOTPDevice.objects.create(user=boss, name="phone", confirmed=True)
+    client.force_login(admin_user)
+
+    page = client.get(f"/admin/otp_totp/totpdevice/{device.pk}/change/").content.decode()
+
+    assert device.key not in page
+
+
+def test_a_supervisor_cannot_raise_their_own_limits(client):
+    from appease.models import LimitPolicy, StaffProfile
+    from tests.factories import policy_create
+
+    own = policy_create(day_cost_amount=100)
+    other = policy_create(day_cost_amount=50)
+    boss = staff_user("Supervisor", username="boss4", policy=own)
+    rep = staff_user(username="rep4", policy=other)
+    client.force_login(boss)
+
+    assert client.get(f"/admin/appease/limitpolicy/{own.pk}/change/").context["has_change_permission"] is False
+    refused = client.post(f"/admin/appease/limitpolicy/{own.pk}/change/", {"name": "mine, bigger"})
+    assert refused.status_code == 403
+    assert LimitPolicy.objects.get(pk=own.pk).name == own.name
+    own_profile = StaffProfile.objects.get(user=boss)
+    assert client.post(f"/admin/appease/staffprofile/{own_profile.pk}/change/", {"user": boss.pk}).status_code == 403
+    # someone else's limits, as before
+    assert client.get(f"/admin/appease/limitpolicy/{other.pk}/change/").context["has_change_permission"] is True
+    assert StaffProfile.objects.get(user=rep).policy == other

@@ -45,15 +45,28 @@ def scrape(client, **headers):
     return client.get("/metrics", **headers)
 
 
-def test_metrics_need_the_token_or_the_local_machine(client, settings):
+def test_metrics_need_the_token_or_in_the_demo_the_local_machine(client, settings):
+    settings.DEBUG = True
     assert scrape(client, REMOTE_ADDR="10.1.2.3").status_code == 403
     assert scrape(client, REMOTE_ADDR="127.0.0.1").status_code == 200
     settings.METRICS_TOKEN = "s3cret-token"
     assert scrape(client, REMOTE_ADDR="127.0.0.1").status_code == 403
+    assert scrape(client, HTTP_AUTHORIZATION="Bearer wrong", REMOTE_ADDR="127.0.0.1").status_code == 403
     assert scrape(client, HTTP_AUTHORIZATION="Bearer s3cret-token", REMOTE_ADDR="10.1.2.3").status_code == 200
 
 
-def test_metrics_show_the_business_and_the_requests(client):
+def test_in_production_metrics_need_the_token_even_from_the_local_machine(client, settings):
+    """Behind a proxy on the same host, every visitor arrives from 127.0.0.1."""
+    settings.DEBUG = False
+    settings.METRICS_TOKEN = ""
+
+    response = scrape(client, REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.7")
+
+    assert response.status_code == 403
+
+
+def test_metrics_show_the_business_and_the_requests(client, settings):
+    settings.DEBUG = True
     csr = staff_user()
     from tests.feedback.conftest import policy_create  # a roomy budget
 
@@ -70,7 +83,9 @@ def test_metrics_show_the_business_and_the_requests(client):
     assert "django_http_requests_latency_seconds_by_view_method" in body
 
 
-def test_failed_lookups_are_counted(api, client):
+def test_failed_lookups_are_counted(api, client, settings):
+    settings.DEBUG = True
+
     def failures() -> float:
         body = scrape(client, REMOTE_ADDR="127.0.0.1").content.decode()
         lines = [line for line in body.splitlines() if line.startswith("appease_failed_lookups_total")]

@@ -90,7 +90,7 @@ def test_over_limit_shows_the_limit(client, csr):
     )
     page = response.content.decode()
     assert "Sent to a supervisor for approval." in page
-    assert "Daily cost budget 5.00 USD" in page
+    assert "Daily cost budget $5.00: $1.00 over, $5.00 left today." in page
 
 
 def test_invalid_channel_is_shown_next_to_the_field(client, csr):

@@ -3,6 +3,7 @@ from decimal import Decimal
 
 import pytest
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
 
 from coupons.models import Code, CodeEvent, Redemption
 from coupons.services.inventory import code_void
@@ -197,6 +198,17 @@ def test_same_key_with_another_body_is_422(api):
     other = api.post(REDEEM, redeem_body(issued.plaintext, order_id="B-9"), format="json", HTTP_IDEMPOTENCY_KEY="k-3")
     assert other.status_code == 422
     assert other.json()["error"] == "idempotency_key_reused"
+
+
+def test_an_idempotency_key_over_255_characters_is_400_and_the_schema_says_so(api):
+    """Found by the fuzzer: the schema allowed any string, the API refuses past 255."""
+    issued = issued_code()
+    response = api.post(REDEEM, redeem_body(issued.plaintext), format="json", HTTP_IDEMPOTENCY_KEY="k" * 256)
+    assert (response.status_code, response.json()["error"]) == (400, "invalid_idempotency_key")
+    assert Redemption.objects.count() == 0
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    [header] = schema["paths"][REDEEM]["post"]["parameters"]
+    assert (header["name"], header["schema"]["minLength"], header["schema"]["maxLength"]) == ("Idempotency-Key", 1, 255)
 
 
 def test_same_key_while_first_is_running_is_409(api, merchant_key):

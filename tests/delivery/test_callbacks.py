@@ -3,6 +3,7 @@ import time
 from urllib.parse import urlencode
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from appease.callbacks import twilio_signature
@@ -78,6 +79,19 @@ def test_missing_signature_headers_are_refused():
     sent_delivery("wa-4")
     response = APIClient().post(WEBHOOK, {"id": "wa-4", "status": "failed"}, format="json")
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("path", [WEBHOOK, SMS])
+def test_a_refusal_has_the_error_body_the_schema_describes(path):
+    """Found by the fuzzer: the schema said a 403 had no body; it is the usual error."""
+    content_type = "application/json" if path == WEBHOOK else "application/x-www-form-urlencoded"
+    response = APIClient().post(path, "", content_type=content_type)
+    assert response.status_code == 403
+    assert response.json()["error"] == "bad_signature"
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    assert schema["paths"][path]["post"]["responses"]["403"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }
 
 
 def test_a_twilio_signed_status_callback():

@@ -10,6 +10,8 @@ import pytest
 from django.core import mail
 from django.db import connection
 from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
 
 from appease.context import Actor
 from appease.exceptions import ApplicationError
@@ -238,3 +240,27 @@ def test_cannot_reassign_to_someone_without_a_role(csr):
 
     with pytest.raises(ValidationError):
         case_reassign(actor=Actor(user=csr), case_id=case.pk, to_user_id=User.objects.create_user("shopper").pk)
+
+
+def test_the_case_api_lists_the_reps_own_cases_paged_as_the_schema_says(csr):
+    """Found with the fuzzer: `status=mine` answered nobody's cases (the API did not say
+    whose), and the schema described a bare list where the answer is a page."""
+    # given: two open cases, one of them claimed by the rep
+    open_case(email="a@example.com")
+    open_case(email="b@example.com")
+    mine = case_claim_next(actor=Actor(user=csr))
+    client = APIClient()
+    client.force_login(csr)
+
+    # when
+    body = client.get("/api/v1/cases", {"status": "mine"}).json()
+
+    # then
+    assert body["count"] == 1
+    assert [(c["id"], c["assigned_to"]) for c in body["results"]] == [(mine.pk, csr.username)]
+    operation = SchemaGenerator().get_schema(request=None, public=True)["paths"]["/api/v1/cases"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/PaginatedCaseOutputList"
+    }
+    status = next(p for p in operation["parameters"] if p["name"] == "status")
+    assert "mine" in status["schema"]["enum"]

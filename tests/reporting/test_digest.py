@@ -24,7 +24,7 @@ def test_the_weekly_digest_goes_to_supervisors_with_the_top_reasons(history):  #
     assert "7 given" in message.subject
     body = message.body
     assert f"{history['late'].label}: 4" in body and f"{history['rude'].label}: 3" in body
-    assert "75.00 USD face value" in body
+    assert "$75.00 face value" in body
     assert "/admin/reports/" in body
 
 
