@@ -230,8 +230,10 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "appease.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     # Number of reverse proxies in front of the web processes: the client IP used for
-    # rate limits is read from X-Forwarded-For only that far back.
-    "NUM_PROXIES": env_int("NUM_PROXIES", 0) or None,
+    # rate limits is read from X-Forwarded-For only that far back. 0 (no proxy): the
+    # header is ignored. (None would make DRF trust the whole header, which any client
+    # can write: a rotating header would walk past every per-IP limit.)
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Appease API",
@@ -507,7 +509,7 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env_int("NUM_PROXIES", 0) or None
+AXES_IPWARE_PROXY_COUNT = env_int("NUM_PROXIES", 0)
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every process
 

@@ -29,3 +29,15 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics, name="metrics"),
 ]
+
+
+def handler404(request, exception):
+    """The API answers a path it does not know in its own JSON error shape; pages as usual."""
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+        from django.utils.translation import gettext
+
+        return JsonResponse({"error": "not_found", "detail": gettext("Not found.")}, status=404)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

@@ -16,8 +16,12 @@ PROD = {
 }
 
 
+# Never inherited by the subprocesses: the browser tests set it for their own process.
+NOT_INHERITED = {*PROD, "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def start_django(**env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in PROD}
+    clean = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     return subprocess.run(
         [sys.executable, "-c", "import django; django.setup(); print('started')"],
         env={**clean, "DJANGO_SETTINGS_MODULE": "appease.settings", **env},
@@ -70,7 +74,7 @@ def test_debug_on_runs_the_demo_with_no_environment():
 
 def test_the_production_settings_pass_djangos_deployment_checks():
     """What `make prod-check` runs: HTTPS-only cookies, HSTS, CSP and friends."""
-    clean = {k: v for k, v in os.environ.items() if k not in PROD}
+    clean = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env={**clean, **PROD, "REDIS_URL": "redis://127.0.0.1:6379/15", "SECRET_KEY": "k3Yq-9vLm" * 7},
