@@ -12,9 +12,9 @@ Measures, in one run:
    renders, for the default period (the last 90 days) and for the whole year
    (date_from 365 days ago): median and max milliseconds, the SQL statements and
    the milliseconds spent in them, so what is left is Django, the templates and plotly;
-3. the CSV export of the issuance list for the whole year, streamed: time to the
-   first row, rows per second over each tenth of the file, and the process's peak
-   resident memory (VmRSS) while streaming, against before;
+3. (run before the pages) the CSV export of the issuance list for the whole year,
+   streamed: time to the first row, rows per second over each tenth of the file, and
+   the process's peak resident memory (VmRSS) while streaming, against before;
 4. the ceiling, in the same run: the main aggregate (issuances per rep and reason,
    `selectors.by_rep_and_reason`) as the SQL Django generates, run by pgbench alone,
    against the same selector called from Python.
@@ -372,6 +372,21 @@ def main() -> None:
     year = f"date_from={(timezone.localdate() - timedelta(days=365)).isoformat()}"
     periods = [("default period (last 90 days)", ""), ("whole year (date_from 365 days ago)", year)]
 
+    # The export first: the process's resident memory is not yet inflated by the pages.
+    common.rule("CSV export of the issuance list, whole year, streamed")
+    export = stream_csv(client, f"/admin/reports/issuances/?export=issuances&{year}")
+    rates = tenths(export["marks"], export["rows"])
+    growth = (export["peak_kb"] - export["before_kb"]) / 1024
+    print(
+        f"status {export['status']}: {export['rows']:,} rows, {export['mb']:.1f} MB in {export['seconds']:.1f} s "
+        f"({export['rows'] / export['seconds']:,.0f} rows/s); first row after {export['first']:.2f} s"
+    )
+    print("rows/s per tenth of the file: " + ", ".join(f"{rate:,.0f}" for rate in rates))
+    print(
+        f"VmRSS: {export['before_kb'] / 1024:.0f} MB before, peak {export['peak_kb'] / 1024:.0f} MB while streaming "
+        f"(+{growth:.1f} MB)"
+    )
+
     # A failing page is reported (its exception, once); Django's error log would print
     # the whole traceback at every render.
     logging.getLogger("django.request").setLevel(logging.CRITICAL)
@@ -399,20 +414,6 @@ def main() -> None:
         print(meter.summary())
         summary[title] = results
         explain_slowest(results, explained=explained)
-
-    common.rule("CSV export of the issuance list, whole year, streamed")
-    export = stream_csv(client, f"/admin/reports/issuances/?export=issuances&{year}")
-    rates = tenths(export["marks"], export["rows"])
-    growth = (export["peak_kb"] - export["before_kb"]) / 1024
-    print(
-        f"status {export['status']}: {export['rows']:,} rows, {export['mb']:.1f} MB in {export['seconds']:.1f} s "
-        f"({export['rows'] / export['seconds']:,.0f} rows/s); first row after {export['first']:.2f} s"
-    )
-    print("rows/s per tenth of the file: " + ", ".join(f"{rate:,.0f}" for rate in rates))
-    print(
-        f"VmRSS: {export['before_kb'] / 1024:.0f} MB before, peak {export['peak_kb'] / 1024:.0f} MB while streaming "
-        f"(+{growth:.1f} MB)"
-    )
 
     common.rule("ceiling: the main aggregate (per rep and reason) without Django")
     for title, query in periods:

@@ -2,7 +2,7 @@
 one customer appeased again and again, customers served by many reps, offers whose
 codes go unused.
 
-Everything is counted in the database (five GROUP BY queries, whatever the number of
+Everything is counted in the database (six queries, whatever the number of
 issuances); Python only compares the per-rep and per-offer rows. The definitions, and
 why the comparison is a robust z-score, are in docs/reporting-anomalies.md.
 """
@@ -38,6 +38,8 @@ NO_SPREAD_RATIO = 3  # all peers alike: flag a rep above three times their value
 REPEAT_CUSTOMER_MIN = 3
 MANY_REPS_MIN = 3
 MANY_CHANNELS_MIN = 3
+MANY_TIMES_AVERAGE = 2.5  # a customer flagged across reps collects at least 2.5× the average
+MAX_FLAGS_PER_KIND = 50  # the most extreme; a page of thousands of flags helps nobody
 OFFER_MIN_CODES = 30
 OFFER_MATURITY = timedelta(days=14)
 OFFER_LOW_SHARE_OF_MEDIAN = 0.25
@@ -259,11 +261,17 @@ def _repeat_customer_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Fl
 
 
 def _many_reps_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Flag]:
+    # In a large centre a returning customer meets a different rep each time, so several
+    # reps alone mean nothing: flag those who also collect far more appeasements than the
+    # average customer (MANY_TIMES_AVERAGE times), the farming pattern.
+    overall = given.aggregate(issuances=Count("pk"), customers=Count("customer", distinct=True))
+    average = overall["issuances"] / overall["customers"] if overall["customers"] else 0
     rows = (
         given.values("customer", "customer__name")
         .annotate(count=Count("pk"), reps=Count("csr", distinct=True), channels=Count("channel", distinct=True))
         .filter(Q(reps__gte=MANY_REPS_MIN) | Q(channels__gte=MANY_CHANNELS_MIN))
-        .order_by()
+        .filter(count__gte=max(MANY_REPS_MIN, MANY_TIMES_AVERAGE * average))
+        .order_by("-count")[:MAX_FLAGS_PER_KIND]
     )
     return [
         Flag(

@@ -82,7 +82,7 @@ def bars(
         [
             go.Bar(
                 name=str(name),
-                x=[x(row) for row in rows],
+                x=[str(x(row)) for row in rows],
                 y=[None if (value := get(row)) is None else float(value) for row in rows],
                 customdata=[url(row) for row in rows],
             )
