@@ -24,14 +24,14 @@ def delivery_send_task(delivery_id: str) -> str:
     return delivery_send(delivery_id=delivery_id)
 
 
-@shared_task(time_limit=60)
+@shared_task(time_limit=60, soft_time_limit=50)
 def deliveries_sweep_task() -> int:
     from appease.services.delivery import deliveries_sweep
 
     return deliveries_sweep()
 
 
-@shared_task(time_limit=3600)
+@shared_task(time_limit=3600, soft_time_limit=3540)
 def personal_data_expire_task() -> dict:
     from appease.services.privacy import personal_data_expire
 
