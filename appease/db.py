@@ -30,15 +30,7 @@ def append_only(table: str) -> migrations.RunPython:
         DROP FUNCTION IF EXISTS {function}();
     """
 
-    def forward(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(forward_sql)
-
-    def backward(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(backward_sql)
-
-    return migrations.RunPython(forward, backward, elidable=False)
+    return _on_postgresql(forward_sql, backward_sql)
 
 
 def append_only_except_erasure(table: str, unchanged: list[str]) -> migrations.RunPython:
@@ -71,6 +63,12 @@ def append_only_except_erasure(table: str, unchanged: list[str]) -> migrations.R
         END;
         $$ LANGUAGE plpgsql;
     """
+
+    return _on_postgresql(forward_sql, backward_sql)
+
+
+def _on_postgresql(forward_sql: str, backward_sql: str) -> migrations.RunPython:
+    """A migration step that runs SQL on PostgreSQL and does nothing elsewhere (SQLite)."""
 
     def forward(apps, schema_editor):
         if schema_editor.connection.vendor == "postgresql":
