@@ -79,8 +79,8 @@ def test_the_browser_language_is_the_default_until_the_rep_chooses(browser, live
         assert page.get_by_role("link", name=customers).first.is_visible()
 
         # the rep switches to Portuguese: it sticks, on their profile
-        page.locator("#language").select_option("pt-br")
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.locator("#language").select_option("pt-br")
         assert page.locator("html").get_attribute("lang") == "pt-br"
         assert StaffProfile.objects.get(user__username="rep").language == "pt-br"
     finally:
