@@ -110,6 +110,14 @@ class Customer(models.Model):
     def consents_to(self, channel: str) -> bool:
         return bool(getattr(self, f"consent_{channel}", False))
 
+    def reachable_channel(self) -> str | None:
+        """The preferred channel if we may and can use it, else the first that works."""
+        others = [channel for channel in Channel.values if channel != self.preferred_channel]
+        for channel in [self.preferred_channel, *others]:
+            if self.address_for(channel) and self.consents_to(channel):
+                return channel
+        return None
+
     def clean(self) -> None:
         if not self.address_for(self.preferred_channel):
             field = {"email": "email", "sms": "phone"}.get(self.preferred_channel, "channel_handle")

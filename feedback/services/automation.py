@@ -31,7 +31,6 @@ from appease.services.delivery import delivery_create
 from appease.services.issuance import issuance_give
 from feedback.models import AutoRule, Case, MerchantEvent
 from feedback.services.intake import CustomerRef, customer_find_or_create, feedback_submit
-from feedback.services.surveys import _channel_for
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +161,7 @@ def auto_issue(
         )
         if given.count() >= rule.per_customer_cap:
             return None, "cap"
-        channel = _channel_for(customer)
+        channel = customer.reachable_channel()
         if channel is None:
             return None, "no_channel"
         spent = AutoRule.objects.filter(

@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 from appease.context import Actor
 from appease.models import Channel, Customer, CustomerOrder, IncidentType
 from appease.services.customers import customer_create
-from feedback.models import Case, CaseEvent, Feedback, FeedbackSite, PriorityLevel
+from feedback.models import Case, CaseEvent, Feedback, FeedbackSite, IncidentProfile, PriorityLevel
 from feedback.services.scoring import level_for, past_incidents, priority_score
 from feedback.services.sla import due_times
 from feedback.services.triage import language_for, triage
@@ -268,7 +268,5 @@ def _case_for(*, feedback: Feedback, existing: Case | None, judged, score, level
 
 
 def _owner_team(incident_type: str):
-    from feedback.models import IncidentProfile
-
     profile = IncidentProfile.objects.select_related("owner_team").filter(incident_type=incident_type).first()
     return profile.owner_team if profile and profile.owner_team and profile.owner_team.is_active else None

@@ -21,10 +21,10 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
-from feedback.models import Case, IncidentProfile, PriorityLevel
+from feedback.models import Case, PriorityLevel
+from feedback.services.triage import DEFAULT_IMPACT, impact_weights
 
 TIER_POINTS = {"standard": 0, "silver": 4, "gold": 8, "platinum": 12}
-DEFAULT_IMPACT = 20
 REPEAT_WINDOW = timedelta(days=90)
 MAX_AGE_POINTS = 10
 
@@ -55,8 +55,7 @@ def priority_score(
     age_hours: int = 0,
 ) -> Score:
     reasons = []
-    profile = IncidentProfile.objects.filter(incident_type=incident_type).first()
-    impact = profile.impact_weight if profile else DEFAULT_IMPACT
+    impact = impact_weights().get(incident_type, DEFAULT_IMPACT)
     reasons.append(_reason("incident", impact, f"impact weight of {incident_type}"))
     if customer is not None:
         tier = TIER_POINTS.get(customer.tier, 0)

@@ -95,17 +95,6 @@ def follow_up_schedule(*, case: Case, now=None) -> FollowUp | None:
     return follow_up
 
 
-def _channel_for(customer) -> str | None:
-    """The preferred channel if we may and can use it, else the first that works."""
-    order = [customer.preferred_channel] + [
-        c for c in ("email", "sms", "chat", "social") if c != customer.preferred_channel
-    ]
-    for channel in order:
-        if customer.address_for(channel) and customer.consents_to(channel):
-            return channel
-    return None
-
-
 def follow_ups_send(*, now=None, limit: int = 500) -> int:
     """Hand every due follow-up to the delivery outbox (beat, each minute).
 
@@ -125,7 +114,7 @@ def follow_ups_send(*, now=None, limit: int = 500) -> int:
             if follow_up.status != FollowUp.Status.SCHEDULED:
                 continue
             customer = follow_up.customer
-            channel = _channel_for(customer)
+            channel = customer.reachable_channel()
             reason = (
                 "no_channel" if channel is None else "quiet_period" if _quiet(customer, now, exclude=follow_up) else ""
             )

@@ -35,7 +35,7 @@ LANGUAGE_CODES = tuple(code for code, _name in LANGUAGES)
 # Rules are cached for a short while; a save or delete in this process forgets them at
 # once (receivers at the end of this module), other processes see it within the TTL.
 RULES_TTL = 60
-DEFAULT_IMPACT = 20  # a type without an IncidentProfile, as in feedback.services.scoring
+DEFAULT_IMPACT = 20  # the impact weight of a type without an IncidentProfile
 
 ANGER_PER_TERM = 0.2  # anger per anger term (times its rule's weight)
 PULL_PER_TERM = 0.25  # es/pt-br: sentiment pulled negative per anger term
@@ -144,7 +144,7 @@ def _infer(normalised: str, rules: tuple[_Rule, ...]) -> tuple[str | None, tuple
     best = max(scores.values())
     tied = sorted(incident for incident, score in scores.items() if score == best)
     if len(tied) > 1:
-        weights = _impact_weights()
+        weights = impact_weights()
         tied.sort(key=lambda incident: (-weights.get(incident, DEFAULT_IMPACT), incident))
     return tied[0], tuple(matched[tied[0]])
 
@@ -239,7 +239,9 @@ def _plain(rule: KeywordRule) -> _Rule:
     )
 
 
-def _impact_weights() -> dict[str, int]:
+def impact_weights() -> dict[str, int]:
+    """Each incident type's impact weight (IncidentProfile), cached like the rules; a
+    type missing here weighs DEFAULT_IMPACT."""
     weights = shared_cache.get(_WEIGHTS_KEY)
     if weights is None:
         weights = dict(IncidentProfile.objects.values_list("incident_type", "impact_weight"))
