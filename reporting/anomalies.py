@@ -16,14 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from appease.models import Issuance
 from appease.money import currency_exponent
-from coupons.models import Code
 from feedback.models import Case
+from reporting.selectors import USED
 
 KINDS = ("rep_rate", "rep_value", "rep_repeat_customer", "customer_many_reps", "offer_low_redemption")
 
@@ -118,6 +118,32 @@ def _reps_with_cases(*, since: datetime, until: datetime, issuances: QuerySet | 
 # --- Reps against reps of a similar volume ---------------------------------------------
 
 
+def _volume_peers(reps: list[_Rep], *, cases: int, rep_id: int) -> list[_Rep]:
+    """The reps (sorted by cases) who handled half to double `cases`, but the rep."""
+    case_counts = [rep.cases for rep in reps]
+    low, high = bisect_left(case_counts, cases / 2), bisect_right(case_counts, cases * 2)
+    return [peer for peer in reps[low:high] if peer.id != rep_id]
+
+
+def peer_rate(*, rep_id: int, cases: int, since: datetime, until: datetime) -> dict | None:
+    """Issuances per handled case of the reps with a similar volume (half to double
+    `cases`, the rep's own count), for the rep's page: their number and median."""
+    if not cases:
+        return None
+    peers = _volume_peers(_reps_with_cases(since=since, until=until, issuances=None), cases=cases, rep_id=rep_id)
+    if not peers:
+        return {"count": 0, "median": None}
+    counts = dict(
+        _given(since=since, until=until, issuances=None)
+        .filter(csr__in=[peer.id for peer in peers])
+        .values_list("csr")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    median = statistics.median(counts.get(peer.id, 0) / peer.cases for peer in peers)
+    return {"count": len(peers), "median": median, "low": cases // 2, "high": cases * 2}
+
+
 def _rep_flags(*, given: QuerySet[Issuance], reps: list[_Rep], dates: dict, min_peers: int) -> list[Flag]:
     rows = (
         given.filter(csr__isnull=False)
@@ -131,12 +157,10 @@ def _rep_flags(*, given: QuerySet[Issuance], reps: list[_Rep], dates: dict, min_
         counts[row["csr"]] += row["count"]
         faces[row["currency"]][row["csr"]] = float(row["face"] or 0)
 
-    case_counts = [rep.cases for rep in reps]
     flags = []
     for rep in reps:
         # Reps with no handled case are never in `reps`: a rate needs a denominator.
-        low, high = bisect_left(case_counts, rep.cases / 2), bisect_right(case_counts, rep.cases * 2)
-        peers = [peer for peer in reps[low:high] if peer.id != rep.id]
+        peers = _volume_peers(reps, cases=rep.cases, rep_id=rep.id)
         if len(peers) < min_peers:
             continue
         rate = counts[rep.id] / rep.cases
@@ -304,11 +328,10 @@ def _many_reps_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Flag]:
 
 def _offer_flags(*, given: QuerySet[Issuance], until: datetime, dates: dict, min_peers: int) -> list[Flag]:
     # Codes issued in the last two weeks have not had their chance to be used yet.
-    used = Q(code__status=Code.Status.REDEEMED) | Q(code__balance_amount__lt=F("code__initial_balance_amount"))
     rows = list(
         given.filter(code__isnull=False, created_at__lt=until - OFFER_MATURITY)
         .values("offer", "offer__name")
-        .annotate(issued=Count("pk"), used=Count("pk", filter=used))
+        .annotate(issued=Count("pk"), used=Count("pk", filter=USED))
         .filter(issued__gte=OFFER_MIN_CODES)
         .order_by()
     )

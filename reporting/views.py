@@ -14,7 +14,7 @@ from functools import wraps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -26,7 +26,7 @@ from appease.models import IncidentType, Issuance
 from appease.roles import SUPERVISOR, has_role
 from appease.services.limits import limits_remaining, policy_for
 from reporting import charts, selectors
-from reporting.anomalies import anomalies
+from reporting.anomalies import anomalies, peer_rate
 from reporting.filters import ReportFilter
 
 PAGES = [
@@ -472,7 +472,7 @@ def rep_detail(request, user_id: int):
     )
     handled = filters.cases().filter(assigned_to=rep).count()
     totals = selectors.totals(qs, currency)
-    peers = _peers(filters, rep, handled, currency)
+    peers = peer_rate(rep_id=rep.pk, cases=handled, since=since, until=until)
     figure = charts.bars(
         reasons,
         x=lambda row: str(row["label"]),
@@ -507,37 +507,6 @@ def rep_detail(request, user_id: int):
             flags=flags,
         ),
     )
-
-
-def _peers(filters: ReportFilter, rep, handled: int, currency: str) -> dict | None:
-    """Reps who handled a similar number of cases (half to double): their median
-    issuances per case, to set beside the rep's."""
-    if not handled:
-        return None
-    since, until = filters.period
-    from feedback.models import Case
-
-    counts = dict(
-        Case.objects.filter(created_at__gte=since, created_at__lt=until)
-        .exclude(assigned_to=None)
-        .exclude(assigned_to=rep)
-        .values_list("assigned_to")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    similar = {user: n for user, n in counts.items() if handled / 2 <= n <= handled * 2}
-    if not similar:
-        return {"count": 0, "median": None}
-    issued = dict(
-        selectors.given(Issuance.objects.filter(csr__in=similar, created_at__gte=since, created_at__lt=until))
-        .values_list("csr")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    rates = sorted(issued.get(user, 0) / n for user, n in similar.items())
-    middle = len(rates) // 2
-    median = rates[middle] if len(rates) % 2 else (rates[middle - 1] + rates[middle]) / 2
-    return {"count": len(rates), "median": median, "low": handled // 2, "high": handled * 2}
 
 
 @supervisor_view
@@ -588,9 +557,11 @@ def issuance_list(request):
                 item.face_value_amount,
                 item.cost_amount,
                 item.currency,
-                "yes" if item.code_id and (item.code.status == "redeemed" or _partly_used(item.code)) else "no",
+                "yes" if item.used else "no",
             ]
-            for item in qs.iterator(chunk_size=2000)
+            for item in qs.annotate(used=ExpressionWrapper(selectors.USED, output_field=BooleanField())).iterator(
+                chunk_size=2000
+            )
         )
         return _csv("issuances.csv", [str(label) for _key, label in LIST_COLUMNS], rows)
     # No COUNT(*) over a million rows for a page: fetch one row more than shown.
@@ -610,7 +581,3 @@ def issuance_list(request):
 
 
 PAGE_SIZE = 100
-
-
-def _partly_used(code) -> bool:
-    return code.balance_amount is not None and code.balance_amount < code.initial_balance_amount
