@@ -37,7 +37,9 @@ SALT = "appease.feedback.survey"
 
 
 def survey_token(follow_up: FollowUp) -> str:
-    return signing.dumps(str(follow_up.pk), salt=SALT, compress=False)
+    """The same token every time for one follow-up: a resent message carries the same
+    link, and expiry lives in the row (`expires_at`), not in the signature."""
+    return signing.Signer(salt=SALT).sign(str(follow_up.pk))
 
 
 def survey_url(follow_up: FollowUp) -> str:
@@ -47,7 +49,7 @@ def survey_url(follow_up: FollowUp) -> str:
 def follow_up_from_token(token: str) -> FollowUp:
     """The follow-up a survey token names. A forged or damaged token is refused."""
     try:
-        follow_up_id = signing.loads(token, salt=SALT)
+        follow_up_id = signing.Signer(salt=SALT).unsign(token)
     except signing.BadSignature:
         raise ApplicationError("bad_token", _("This survey link is not valid."), status=404) from None
     follow_up = FollowUp.objects.select_related("case", "customer").filter(pk=follow_up_id).first()
