@@ -50,7 +50,12 @@ class Customer(models.Model):
     email = models.EmailField(_("email"), blank=True)
     phone = PhoneNumberField(_("phone"), blank=True, help_text=_("International format, e.g. +34 612 345 678."))
     preferred_channel = models.CharField(
-        _("preferred channel"), max_length=10, choices=Channel.choices, default=Channel.EMAIL
+        _("preferred channel"),
+        max_length=10,
+        choices=Channel.choices,
+        default=Channel.EMAIL,
+        blank=True,
+        help_text=_("Empty: we have no way to reach this customer yet (known only by the shop's id)."),
     )
     channel_handle = models.CharField(
         _("chat or social handle"),
@@ -105,21 +110,26 @@ class Customer(models.Model):
             return self.email
         if channel == Channel.SMS:
             return str(self.phone) if self.phone else ""
-        return self.channel_handle
+        if channel in (Channel.CHAT, Channel.SOCIAL):
+            return self.channel_handle
+        return ""
 
     def consents_to(self, channel: str) -> bool:
         return bool(getattr(self, f"consent_{channel}", False))
 
     def reachable_channel(self) -> str | None:
-        """The preferred channel if we may and can use it, else the first that works."""
+        """The preferred channel if we may and can use it, else the first that works;
+        None for a customer we cannot reach (no contact detail, or no consent)."""
         others = [channel for channel in Channel.values if channel != self.preferred_channel]
-        for channel in [self.preferred_channel, *others]:
+        for channel in [self.preferred_channel, *others] if self.preferred_channel else others:
             if self.address_for(channel) and self.consents_to(channel):
                 return channel
         return None
 
     def clean(self) -> None:
-        if not self.address_for(self.preferred_channel):
+        # No preferred channel is allowed: a customer the shop names only by its own id
+        # is real, just not reachable until someone adds a contact detail.
+        if self.preferred_channel and not self.address_for(self.preferred_channel):
             field = {"email": "email", "sms": "phone"}.get(self.preferred_channel, "channel_handle")
             raise ValidationError({field: _("The preferred channel needs this contact detail.")})
 

@@ -42,7 +42,9 @@ def _validate(
         errors["offer_id"] = _("This offer is no longer active.")
     if not reason_code.is_active:
         errors["reason_code"] = _("This reason code is no longer active.")
-    if channel not in Channel.values:
+    if not channel:  # no channel given and the customer has no preferred one
+        errors["channel"] = _("We have no way to reach this customer yet: add a contact detail first.")
+    elif channel not in Channel.values:
         errors["channel"] = _("Choose one of: %(channels)s.") % {"channels": ", ".join(Channel.values)}
     elif not customer.address_for(channel):
         errors["channel"] = _("We have no %(channel)s contact for this customer.") % {"channel": channel}

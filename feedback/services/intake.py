@@ -68,7 +68,8 @@ def customer_find_or_create(
         email=ref.email,
         phone=ref.phone,
         external_id=ref.external_id or None,
-        preferred_channel=Channel.EMAIL if ref.email else Channel.SMS if ref.phone else Channel.EMAIL,
+        # Known only by the shop's id: no preferred channel, and nobody to message yet.
+        preferred_channel=Channel.EMAIL if ref.email else Channel.SMS if ref.phone else "",
         language=language or "en",
     )
 

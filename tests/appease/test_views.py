@@ -154,3 +154,14 @@ def test_create_customer_page(client, csr):
         },
     )
     assert response.status_code == 302
+
+
+def test_the_customer_page_says_when_we_cannot_reach_the_customer(client, csr):
+    # given: a customer the shop knows only by its id
+    customer = customer_create(email="", external_id="SHOP-1", preferred_channel="")
+
+    # when
+    page = client.get(f"/csr/customers/{customer.pk}/").content.decode()
+
+    # then
+    assert 'data-testid="unreachable"' in page and "no contact detail yet" in page

@@ -264,3 +264,18 @@ def test_the_case_api_lists_the_reps_own_cases_paged_as_the_schema_says(csr):
     }
     status = next(p for p in operation["parameters"] if p["name"] == "status")
     assert "mine" in status["schema"]["enum"]
+
+
+def test_giving_from_the_case_of_an_unreachable_customer_is_a_field_error(csr):
+    from django.core.exceptions import ValidationError
+
+    # given: a case for a customer with no contact detail
+    customer = customer_create(email="", external_id="SHOP-3", preferred_channel="")
+    case = open_case(customer=customer)
+    case_claim(actor=Actor(user=csr), case_id=case.pk)
+
+    # when / then: refused on the channel, nothing given
+    with pytest.raises(ValidationError) as invalid:
+        case_issue(actor=Actor(user=csr), case_id=case.pk, offer=offer_create(), reason_code=reason_create())
+    assert "channel" in invalid.value.message_dict
+    assert not Issuance.objects.exists()

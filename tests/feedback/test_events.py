@@ -190,3 +190,23 @@ def test_the_sweeper_processes_events_whose_task_was_lost(api, rule, eager, djan
 
     assert swept == 1
     assert Issuance.objects.count() == 1
+
+
+def test_an_event_for_a_customer_known_only_by_id_is_skipped_for_no_channel_and_opens_a_case(
+    api, rule, eager, django_capture_on_commit_callbacks
+):
+    # when: a delay for a customer the shop names only by its own id
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send(api, delay_minutes=200, customer={"external_id": "SHOP-9", "name": "Kim"})
+
+    # then: accepted and processed; nothing given (nowhere to send it), the reason recorded,
+    # the budget untouched, and a case for a rep instead
+    assert response.status_code == 202, response.json()
+    event = MerchantEvent.objects.get()
+    assert event.processed_at is not None
+    customer = Customer.objects.get(external_id="SHOP-9")
+    assert event.result["skipped"] == [{"customer_id": customer.pk, "rule_id": rule.pk, "reason": "no_channel"}]
+    assert not Issuance.objects.exists()
+    rule.refresh_from_db()
+    assert rule.spent_amount == Decimal("0")
+    assert Case.objects.get(pk=event.result["case_id"]).customer == customer

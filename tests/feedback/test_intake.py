@@ -241,3 +241,17 @@ def test_the_intake_limit_holds_under_a_concurrent_flood(settings):
 
     assert statuses.count(201) == 8 and statuses.count(429) == 12
     assert Feedback.objects.count() == 8
+
+
+def test_a_new_customer_known_only_by_the_shops_id_is_accepted_and_not_reachable(public_api, site):
+    """The widget's data-external-id mode: a logged-in shopper the shop names by its own id."""
+    # when
+    response = post(public_api, site, rating=1, text="My parcel is late", external_id="SHOP-42")
+
+    # then: feedback and a case, for a customer with no contact detail and no preferred channel
+    assert response.status_code == 201, response.json()
+    customer = Customer.objects.get(external_id="SHOP-42")
+    assert (customer.email, str(customer.phone), customer.preferred_channel) == ("", "", "")
+    assert customer.reachable_channel() is None
+    case = Case.objects.get(pk=response.json()["case_id"])
+    assert case.customer == customer and case.channel == ""

@@ -171,3 +171,20 @@ def test_no_consented_channel_skips_the_follow_up(csr):
     assert (follow_up.status, follow_up.skip_reason) == ("skipped", "no_channel")
     assert follow_up.delivery is None
     assert Case.objects.get(pk=case.pk).status == Case.Status.UNCONFIRMED
+
+
+def test_a_customer_we_cannot_reach_gets_no_survey_and_the_case_says_why(csr):
+    # given: a customer the shop named only by its id (no email, phone or handle)
+    customer = customer_create(email="", external_id="SHOP-7", preferred_channel="")
+    case = resolved_case(csr, customer)
+    follow_up = case.follow_ups.get()
+
+    # when
+    sent = follow_ups_send(now=follow_up.due_at)
+
+    # then: skipped with the reason on the row and on the timeline, the case closed unconfirmed
+    assert sent == 0
+    follow_up.refresh_from_db()
+    assert (follow_up.status, follow_up.skip_reason, follow_up.delivery) == ("skipped", "no_channel", None)
+    assert case.events.get(kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED).data == {"reason": "no_channel"}
+    assert Case.objects.get(pk=case.pk).status == Case.Status.UNCONFIRMED
