@@ -182,7 +182,9 @@ class EventIntakeApi(APIView):
         occurred_at = serializers.DateTimeField(required=False, allow_null=True)
         data = serializers.DictField(
             help_text="The event's fields (e.g. delay_minutes, order_reference) and `customer` "
-            "({email|phone|external_id, name}) or `customers` (a list of those, up to 1,000)."
+            "({email|phone|external_id, name}) or `customers` (a list of those, up to 1,000). Every customer is "
+            "checked (a valid email, an international phone number, an external id of at most 100 characters); "
+            "errors name the customer by its index, e.g. `data.customers[3].email`."
         )
 
     @extend_schema_serializer(component_name="EventAccepted")

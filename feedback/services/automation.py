@@ -17,10 +17,12 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.core.validators import EmailValidator
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from phonenumber_field.phonenumber import PhoneNumber, to_python
 
 from appease.context import SYSTEM, Actor
 from appease.events import issuance_created_event
@@ -46,7 +48,18 @@ EVENT_INCIDENTS = {
 MAX_CUSTOMERS_PER_EVENT = 1000
 
 
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _phone(value: str) -> str:
+    """E.164 when the number parses (how customers' phones are stored), else as given."""
+    number = to_python(value)
+    return str(number) if isinstance(number, PhoneNumber) and number.is_valid() else value
+
+
 def _refs(data: dict) -> list[CustomerRef]:
+    """The customers an event names, in order (`customer`, or each of `customers`)."""
     raw = data.get("customers")
     if raw is None and isinstance(data.get("customer"), dict):
         raw = [data["customer"]]
@@ -54,16 +67,46 @@ def _refs(data: dict) -> list[CustomerRef]:
     for item in raw or []:
         refs.append(
             CustomerRef(
-                email=str(item.get("email") or "")[:254],
-                phone=str(item.get("phone") or "")[:32],
-                external_id=str(item.get("external_id") or "")[:100],
-                name=str(item.get("name") or "")[:200],
+                email=_text(item.get("email")),
+                phone=_phone(_text(item.get("phone"))),
+                external_id=_text(item.get("external_id")),
+                name=_text(item.get("name"))[:200],
             )
         )
     return refs
 
 
+def _customer_errors(item) -> dict[str, str]:
+    """What is wrong with one customer of an event, per field ({} when nothing)."""
+    if not isinstance(item, dict):
+        return {"": _("Each customer must be an object.")}
+    errors = {}
+    for key in ("email", "phone", "external_id", "name"):
+        value = item.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            errors[key] = _("Give a text value.")
+    email, phone, external_id = (_text(item.get(key)) for key in ("email", "phone", "external_id"))
+    if "email" not in errors and email:
+        try:
+            EmailValidator()(email)
+        except ValidationError:
+            errors["email"] = _("Enter a valid email address.")
+        if len(email) > 254:
+            errors["email"] = _("Enter a valid email address.")
+    if "phone" not in errors and phone:
+        number = to_python(phone)
+        if not (isinstance(number, PhoneNumber) and number.is_valid()):
+            errors["phone"] = _("Enter a valid phone number in international form, e.g. +34 612 345 678.")
+    if "external_id" not in errors and len(external_id) > 100:
+        errors["external_id"] = _("At most 100 characters.")
+    if not errors and not (email or phone or external_id):
+        errors[""] = _("This customer needs an email, a phone number or an external id.")
+    return errors
+
+
 def _validate(event_id: str, event_type: str, data) -> None:
+    """Everything about the event, every customer included: bad input is refused whole
+    (400, nothing saved), never accepted and then half-processed."""
     errors = {}
     if not event_id or len(event_id) > 100:
         errors["event_id"] = _("Give the event's id (at most 100 characters).")
@@ -73,16 +116,17 @@ def _validate(event_id: str, event_type: str, data) -> None:
         errors["data"] = _("The event's data must be an object.")
     else:
         customers = data.get("customers")
-        if customers is not None and (
-            not isinstance(customers, list) or not all(isinstance(c, dict) for c in customers)
-        ):
-            errors["data"] = _("data.customers must be a list of objects.")
+        if customers is not None and not isinstance(customers, list):
+            errors["data.customers"] = _("data.customers must be a list of objects.")
         elif customers is not None and len(customers) > MAX_CUSTOMERS_PER_EVENT:
-            errors["data"] = _("At most %(n)d customers per event.") % {"n": MAX_CUSTOMERS_PER_EVENT}
-        elif customers is not None and not all(_refs({"customers": [c]})[0] for c in customers):
-            errors["data"] = _("Each customer needs an email, a phone number or an external id.")
-        elif data.get("customer") is not None and not (isinstance(data["customer"], dict) and _refs(data)[0]):
-            errors["data"] = _("data.customer needs an email, a phone number or an external id.")
+            errors["data.customers"] = _("At most %(n)d customers per event.") % {"n": MAX_CUSTOMERS_PER_EVENT}
+        elif customers is not None:
+            for index, item in enumerate(customers):
+                for field, message in _customer_errors(item).items():
+                    errors[f"data.customers[{index}]" + (f".{field}" if field else "")] = message
+        elif data.get("customer") is not None:
+            for field, message in _customer_errors(data["customer"]).items():
+                errors["data.customer" + (f".{field}" if field else "")] = message
     if errors:
         raise ValidationError(errors)
 
@@ -121,6 +165,8 @@ def _matches(rule: AutoRule, data: dict) -> bool:
         return False
     try:
         left, right = Decimal(str(value)), Decimal(rule.condition_value)
+        if not (left.is_finite() and right.is_finite()):  # NaN would raise on >=, not answer
+            raise InvalidOperation
     except InvalidOperation:
         left, right = str(value), rule.condition_value
         if rule.condition_operator != AutoRule.Operator.EQ:
@@ -198,32 +244,68 @@ def auto_issue(
     return issuance, "issued"
 
 
+# The database itself failing is not this event's fault: the error propagates, the event
+# stays unprocessed and the sweeper runs it again (harmless: one issuance per rule, event
+# and customer). Anything else that goes wrong for one customer is recorded and skipped.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
+def _failure(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "invalid_customer"
+    if isinstance(error, ApplicationError):
+        return error.code
+    return "error"
+
+
 def event_process(*, event_id: int) -> dict:
-    """Apply the matching rules to every customer of the event. Safe to repeat."""
+    """Apply the matching rules to every customer of the event. Safe to repeat.
+
+    One customer's failure (an identifier the intake would now refuse, an unexpected
+    error) is recorded in `result["skipped"]` with its reason and does not stop the
+    others; the event is marked processed in the end, so the sweeper does not run it
+    forever.
+    """
     event = MerchantEvent.objects.select_related("merchant").get(pk=event_id)
     now = timezone.now()
     rules = rules_for(event, now)
+    refs = _refs(event.data)
     issued, skipped, customers = [], [], []
-    for ref in _refs(event.data):
-        with transaction.atomic():
-            customer = customer_find_or_create(actor=SYSTEM, ref=ref)
+    for index, ref in enumerate(refs):
+        try:
+            with transaction.atomic():
+                customer = customer_find_or_create(actor=SYSTEM, ref=ref)
+        except DATABASE_DOWN:
+            raise
+        except Exception as error:
+            logger.warning("event %s: customer %d refused: %r", event.pk, index, error)
+            skipped.append({"customer_index": index, "customer_id": None, "rule_id": None, "reason": _failure(error)})
+            continue
         customers.append(customer)
         for rule in rules:
-            issuance, outcome = auto_issue(rule=rule, event=event, customer=customer)
-            if issuance is not None or outcome == "already":
-                issued.append(
-                    str(
-                        issuance.pk
-                        if issuance
-                        else Issuance.objects.get(auto_rule=rule, event=event, customer=customer).pk
-                    )
-                )
+            try:
+                issuance, outcome = auto_issue(rule=rule, event=event, customer=customer)
+                if outcome == "already":
+                    issuance = Issuance.objects.get(auto_rule=rule, event=event, customer=customer)
+            except DATABASE_DOWN:
+                raise
+            except Exception as error:
+                logger.exception("event %s: rule %s for customer %s failed", event.pk, rule.pk, customer.pk)
+                issuance, outcome = None, _failure(error)
+            if issuance is not None:
+                issued.append(str(issuance.pk))
             else:
                 skipped.append({"customer_id": customer.pk, "rule_id": rule.pk, "reason": outcome})
     result = {"rules": [rule.pk for rule in rules], "issued": issued, "skipped": skipped, "case_id": None}
     incident = EVENT_INCIDENTS.get(event.event_type)
-    if incident and len(customers) == 1 and not issued:
-        result["case_id"] = _event_case(event, customers[0], incident)
+    if incident and len(refs) == 1 and customers and not issued:
+        try:
+            result["case_id"] = _event_case(event, customers[0], incident)
+        except DATABASE_DOWN:
+            raise
+        except Exception as error:
+            logger.exception("event %s: could not open its case", event.pk)
+            result["case_error"] = _failure(error)
     MerchantEvent.objects.filter(pk=event.pk).update(processed_at=timezone.now(), result=result)
     return result
 

@@ -160,7 +160,31 @@ def test_an_incident_event_without_a_rule_opens_a_case(api, eager, django_captur
         ({"event_type": "delivery_delayed", "data": {}}, "event_id"),
         ({"event_id": "x", "event_type": "Delivery Delayed!", "data": {}}, "event_type"),
         ({"event_id": "x", "event_type": "delivery_delayed", "data": "late"}, "data"),
-        ({"event_id": "x", "event_type": "delivery_delayed", "data": {"customers": [{"name": "No contact"}]}}, "data"),
+        (
+            {"event_id": "x", "event_type": "delivery_delayed", "data": {"customers": [{"name": "No contact"}]}},
+            "data.customers[0]",
+        ),
+        ({"event_id": "x", "event_type": "delivery_delayed", "data": {"customers": "everyone"}}, "data.customers"),
+        (
+            {"event_id": "x", "event_type": "delivery_delayed", "data": {"customers": ["a@example.com"]}},
+            "data.customers[0]",
+        ),
+        (
+            {"event_id": "x", "event_type": "delivery_delayed", "data": {"customer": {"email": "not-an-email"}}},
+            "data.customer.email",
+        ),
+        (
+            {"event_id": "x", "event_type": "delivery_delayed", "data": {"customer": {"phone": "12"}}},
+            "data.customer.phone",
+        ),
+        (
+            {"event_id": "x", "event_type": "delivery_delayed", "data": {"customer": {"external_id": "x" * 101}}},
+            "data.customer.external_id",
+        ),
+        (
+            {"event_id": "x", "event_type": "delivery_delayed", "data": {"customer": {"email": ["a@example.com"]}}},
+            "data.customer.email",
+        ),
         ({"event_id": "x" * 101, "event_type": "delivery_delayed", "data": {}}, "event_id"),
     ],
 )
@@ -210,3 +234,69 @@ def test_an_event_for_a_customer_known_only_by_id_is_skipped_for_no_channel_and_
     rule.refresh_from_db()
     assert rule.spent_amount == Decimal("0")
     assert Case.objects.get(pk=event.result["case_id"]).customer == customer
+
+
+def test_every_customer_of_a_cohort_is_checked_and_errors_name_each_one(api, rule):
+    # given: a flight where the second and fourth passengers are wrong
+    passengers = [
+        {"email": "p0@example.com"},
+        {"email": "not-an-email"},
+        {"phone": "+34612345678"},
+        {"phone": "12345", "email": "p3@example.com"},
+    ]
+
+    # when
+    response = send(api, "FL-2", delay_minutes=240, customers=passengers)
+
+    # then: 400 naming each bad field by its index, and nothing recorded or given
+    assert response.status_code == 400
+    assert set(response.json()["fields"]) == {"data.customers[1].email", "data.customers[3].phone"}
+    assert not MerchantEvent.objects.exists() and not Customer.objects.exists() and not Issuance.objects.exists()
+
+
+def test_a_customer_that_fails_is_skipped_with_its_reason_and_the_rest_are_appeased(
+    api, rule, merchant_key, django_capture_on_commit_callbacks
+):
+    # given: an event recorded before the intake checked every customer (the second one
+    # would be refused now), so processing meets a customer it cannot create
+    event = MerchantEvent.objects.create(
+        merchant=merchant_key[0],
+        event_id="FL-OLD",
+        event_type="delivery_delayed",
+        data={
+            "delay_minutes": 240,
+            "customers": [{"email": "p0@example.com"}, {"email": "not-an-email"}, {"email": "p2@example.com"}],
+        },
+    )
+
+    # when
+    result = event_process(event_id=event.pk)
+
+    # then: the first and the third appeased, the second skipped with why, the event done
+    assert set(Issuance.objects.values_list("customer__email", flat=True)) == {"p0@example.com", "p2@example.com"}
+    assert len(result["issued"]) == 2
+    assert result["skipped"] == [
+        {"customer_index": 1, "customer_id": None, "rule_id": None, "reason": "invalid_customer"}
+    ]
+    event.refresh_from_db()
+    assert event.processed_at is not None and event.result == result
+    # and the sweeper leaves it alone
+    assert events_sweep(now=timezone.now() + timedelta(minutes=5)) == 0
+
+
+def test_a_rule_whose_field_holds_nan_does_not_match_and_does_not_break_processing(api, rule, merchant_key):
+    # given: a merchant sends a value that Decimal reads as NaN
+    event = MerchantEvent.objects.create(
+        merchant=merchant_key[0],
+        event_id="NAN-1",
+        event_type="delivery_delayed",
+        data={"delay_minutes": "NaN", "customer": {"email": "kim@example.com"}},
+    )
+
+    # when
+    result = event_process(event_id=event.pk)
+
+    # then
+    assert result["rules"] == [] and not Issuance.objects.exists()
+    event.refresh_from_db()
+    assert event.processed_at is not None
