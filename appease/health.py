@@ -141,11 +141,16 @@ class BusinessCollector:
             open_cases.add_metric([row["priority"]], row["n"])
         yield open_cases
 
+        # Every breach, every round of a case (the counters are never cleared, unlike the
+        # *_breached_at of the current round): a true counter, it never goes down.
         breaches = Case.objects.aggregate(
-            first=Count("pk", filter=Q(first_response_breached_at__isnull=False)),
-            resolution=Count("pk", filter=Q(resolution_breached_at__isnull=False)),
+            first=Sum("first_response_breaches", default=0), resolution=Sum("resolution_breaches", default=0)
         )
-        sla = CounterMetricFamily("appease_sla_breaches", "Cases past a service-level target.", labels=["target"])
+        sla = CounterMetricFamily(
+            "appease_sla_breaches",
+            "Service-level targets missed, each breach of each round of a reopened case.",
+            labels=["target"],
+        )
         sla.add_metric(["first_response"], breaches["first"])
         sla.add_metric(["resolution"], breaches["resolution"])
         yield sla

@@ -153,8 +153,8 @@ class CaseAdmin(ReadOnlyAdmin):
         "owner_team",
         "assigned_to",
         "created_at",
-        "first_response_breached_at",
-        "resolution_breached_at",
+        "first_response_breaches",
+        "resolution_breaches",
     ]
     list_filter = ["status", "priority", "incident_type", "owner_team", "source", "intervention"]
     list_select_related = ["owner_team", "assigned_to"]

@@ -252,8 +252,19 @@ class Case(models.Model):
     first_response_at = models.DateTimeField(null=True, blank=True)
     first_response_due_at = models.DateTimeField(null=True, blank=True)
     resolution_due_at = models.DateTimeField(null=True, blank=True)
+    # "Breached in the current round": cleared when the case reopens, so a reopened case
+    # can miss its fresh targets (and be escalated) again.
     first_response_breached_at = models.DateTimeField(null=True, blank=True)
     resolution_breached_at = models.DateTimeField(null=True, blank=True)
+    # Every breach ever, all rounds: what reporting and the metrics count. Never cleared;
+    # raised by one conditional UPDATE (F() + 1) with the timestamp above. db_default, so
+    # rows written without the ORM (COPY) get 0 too.
+    first_response_breaches = models.PositiveSmallIntegerField(
+        _("first responses late"), default=0, db_default=0, help_text=_("Times the first-response target was missed.")
+    )
+    resolution_breaches = models.PositiveSmallIntegerField(
+        _("resolutions late"), default=0, db_default=0, help_text=_("Times the resolution target was missed.")
+    )
     escalated_at = models.DateTimeField(null=True, blank=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -65,15 +66,21 @@ def due_times(level: PriorityLevel, start: datetime) -> tuple[datetime, datetime
     return start + timedelta(seconds=level.first_response_seconds), start + timedelta(seconds=level.resolution_seconds)
 
 
-# Each target: the field that meets it, its due time, and the breach timestamp.
+# Each target: the field that meets it, its due time, the breach timestamp (this round)
+# and the breach counter (every round).
 TARGETS = {
-    "first_response": ("first_response_at", "first_response_due_at", "first_response_breached_at"),
-    "resolution": ("resolved_at", "resolution_due_at", "resolution_breached_at"),
+    "first_response": (
+        "first_response_at",
+        "first_response_due_at",
+        "first_response_breached_at",
+        "first_response_breaches",
+    ),
+    "resolution": ("resolved_at", "resolution_due_at", "resolution_breached_at", "resolution_breaches"),
 }
 
 
 def _mark_breaches(target: str, now: datetime) -> list[int]:
-    met, due, breached = TARGETS[target]
+    met, due, breached, count = TARGETS[target]
     late = Case.objects.filter(
         **{f"{met}__isnull": True, f"{breached}__isnull": True, f"{due}__lt": now},
         status__in=Case.OPEN_STATUSES,
@@ -81,9 +88,11 @@ def _mark_breaches(target: str, now: datetime) -> list[int]:
     marked = []
     for pk in list(late):
         with transaction.atomic():
-            if Case.objects.filter(pk=pk, **{f"{breached}__isnull": True}).update(
-                **{breached: now, "escalated_at": now}
-            ):
+            # The timestamp is the guard and the counter moves in the same UPDATE: a breach
+            # is counted once however many beat runs see it.
+            if Case.objects.filter(
+                pk=pk, status__in=Case.OPEN_STATUSES, **{f"{met}__isnull": True, f"{breached}__isnull": True}
+            ).update(**{breached: now, "escalated_at": now, count: F(count) + 1}):
                 CaseEvent.objects.create(case_id=pk, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": target})
                 marked.append(pk)
     return marked

@@ -80,6 +80,7 @@ def test_breaches_are_marked_escalated_and_counted_once(supervisor, csr):
     assert (first, again) == (1, 0)
     late.refresh_from_db()
     assert late.first_response_breached_at == frozen and late.escalated_at == frozen
+    assert (late.first_response_breaches, late.resolution_breaches) == (1, 0)
     assert Case.objects.get(pk=answered.pk).first_response_breached_at is None
     assert CaseEvent.objects.filter(case=late, kind=CaseEvent.Kind.SLA_BREACHED).count() == 1
     assert len(mail.outbox) == 1 and mail.outbox[0].to == [supervisor.email]
@@ -95,3 +96,66 @@ def test_a_resolution_breach_is_its_own_breach(supervisor, csr):
 
     case.refresh_from_db()
     assert case.first_response_breached_at is None and case.resolution_breached_at is not None
+
+
+def test_a_reopened_case_keeps_the_count_of_its_breaches_and_can_breach_again(csr, client, settings):
+    from feedback.services.cases import case_resolve
+    from feedback.services.surveys import follow_ups_send, survey_answer, survey_token
+
+    # given: a case that missed its first response, was then worked and resolved
+    case = open_case(email="d@example.com")
+    assert sla_breaches_escalate(now=case.first_response_due_at + timedelta(seconds=1)) == 1
+    case_claim(actor=Actor(user=csr), case_id=case.pk)
+    case_resolve(actor=Actor(user=csr), case_id=case.pk, note="Sorted")
+    follow_up = case.follow_ups.get()
+    follow_ups_send(now=follow_up.due_at)
+
+    # when: the customer says it was not solved (the case reopens, fresh targets)
+    survey_answer(token=survey_token(follow_up), solved=False)
+
+    # then: "breached in this round" is cleared, the count of breaches is not
+    case.refresh_from_db()
+    assert case.status == Case.Status.OPEN and case.first_response_breached_at is None
+    assert (case.first_response_breaches, case.resolution_breaches) == (1, 0)
+
+    # when: the reopened case misses its new first-response target too
+    assert sla_breaches_escalate(now=case.first_response_due_at + timedelta(seconds=1)) == 1
+
+    # then: breached (and escalated) again, counted twice, and the metric says 2
+    case.refresh_from_db()
+    assert case.first_response_breached_at is not None and case.first_response_breaches == 2
+    assert case.events.filter(kind=CaseEvent.Kind.SLA_BREACHED).count() == 2
+    settings.DEBUG = True
+    from django.core.cache import cache
+
+    cache.delete("metrics:business")
+    body = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+    assert 'appease_sla_breaches_total{target="first_response"} 2.0' in body
+    assert 'appease_sla_breaches_total{target="resolution"} 0.0' in body
+
+
+def test_the_breach_counts_are_filled_from_the_timeline_for_existing_cases():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("feedback.migrations.0004_case_breach_counts")
+    # given: cases from before the counters: one that breached twice (two rounds), one
+    # with a breach timestamp but no timeline line (a bulk-loaded row), one never late
+    twice = open_case(email="e@example.com")
+    for _ in range(2):
+        CaseEvent.objects.create(case=twice, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": "first_response"})
+    CaseEvent.objects.create(case=twice, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": "resolution"})
+    loaded = open_case(email="f@example.com")
+    Case.objects.filter(pk=loaded.pk).update(resolution_breached_at=loaded.created_at)
+    never = open_case(email="g@example.com")
+
+    # when
+    migration.fill(apps, None)
+
+    # then
+    counts = dict(Case.objects.values_list("pk", "first_response_breaches"))
+    resolution = dict(Case.objects.values_list("pk", "resolution_breaches"))
+    assert (counts[twice.pk], resolution[twice.pk]) == (2, 1)
+    assert (counts[loaded.pk], resolution[loaded.pk]) == (0, 1)
+    assert (counts[never.pk], resolution[never.pk]) == (0, 0)
