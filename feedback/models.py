@@ -478,6 +478,12 @@ class FollowUp(models.Model):
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="follow_ups")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="follow_ups")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    # What the case got in the round this follow-up asks about (the case's intervention
+    # when it was resolved). A reopened case may get something else next round; its
+    # answers are credited to what was actually tried. db_default for COPY-loaded rows.
+    intervention = models.CharField(
+        _("intervention"), max_length=15, choices=Intervention.choices, blank=True, default="", db_default=""
+    )
     due_at = models.DateTimeField()
     expires_at = models.DateTimeField(help_text=_("After this the survey link no longer works."))
     delivery = models.OneToOneField(

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
-from django.db.models import Avg, Count, Q
+from django.db.models import Avg, Count, OuterRef, Q, Subquery
 
 from appease.models import CustomerOrder, Issuance
 from appease.selectors import offers_available_to
@@ -113,23 +113,36 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def intervention_outcomes(incident_type: str) -> dict[str, Evidence]:
-    """Per intervention, what happened after cases of this incident type: two queries."""
+    """Per intervention, what happened after cases of this incident type: two queries.
+
+    Each answer counts for the intervention its follow-up asked about (what the case got
+    in that round), not the case's latest one: a reopened case's "not solved" belongs to
+    what failed. A code counts for the intervention of the first follow-up after it was
+    given (the round it was part of); codes of a round not resolved yet do not count.
+    """
     answers = (
-        FollowUp.objects.filter(
-            status=FollowUp.Status.ANSWERED, case__incident_type=incident_type, case__intervention__gt=""
-        )
-        .values("case__intervention")
+        FollowUp.objects.filter(status=FollowUp.Status.ANSWERED, case__incident_type=incident_type, intervention__gt="")
+        .values("intervention")
         .annotate(n=Count("pk"), solved=Count("pk", filter=Q(solved=True)), csat=Avg("csat"))
+        .order_by()
+    )
+    round_of = (
+        FollowUp.objects.filter(case=OuterRef("case"), created_at__gte=OuterRef("created_at"))
+        .order_by("created_at")
+        .values("intervention")[:1]
     )
     codes = (
-        Issuance.objects.filter(case__incident_type=incident_type, case__intervention__gt="", code__isnull=False)
-        .values("case__intervention")
+        Issuance.objects.filter(case__incident_type=incident_type, code__isnull=False)
+        .annotate(intervention=Subquery(round_of))
+        .filter(intervention__gt="")
+        .values("intervention")
         .annotate(codes=Count("pk"), redeemed=Count("pk", filter=Q(code__status="redeemed")))
+        .order_by()
     )
-    redemption = {row["case__intervention"]: (row["redeemed"], row["codes"]) for row in codes}
+    redemption = {row["intervention"]: (row["redeemed"], row["codes"]) for row in codes}
     outcomes = {}
     for row in answers:
-        intervention = row["case__intervention"]
+        intervention = row["intervention"]
         low, high = wilson(row["solved"], row["n"])
         redeemed, given = redemption.get(intervention, (0, 0))
         outcomes[intervention] = Evidence(

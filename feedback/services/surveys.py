@@ -87,7 +87,11 @@ def follow_up_schedule(*, case: Case, now=None) -> FollowUp | None:
         return None
     due = now + settings.FOLLOW_UP_DELAY
     follow_up = FollowUp.objects.create(
-        case=case, customer=customer, due_at=due, expires_at=due + settings.SURVEY_LINK_VALIDITY
+        case=case,
+        customer=customer,
+        intervention=case.intervention,
+        due_at=due,
+        expires_at=due + settings.SURVEY_LINK_VALIDITY,
     )
     CaseEvent.objects.create(
         case=case,

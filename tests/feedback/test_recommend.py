@@ -10,8 +10,8 @@ from django.test import override_settings
 
 from appease.models import CustomerOrder
 from feedback.models import Case, FollowUp, Intervention, RecommendationRule
-from feedback.services.recommend import recommend, suggested_value, wilson
-from tests.factories import customer_create, offer_create
+from feedback.services.recommend import intervention_outcomes, recommend, suggested_value, wilson
+from tests.factories import customer_create, offer_create, reason_create
 from tests.feedback.conftest import open_case
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +74,7 @@ def answered(incident_type: str, intervention: str, *, solved: int, unsolved: in
         FollowUp.objects.create(
             case=case,
             customer=customer_create(),
+            intervention=intervention,
             status=FollowUp.Status.ANSWERED,
             due_at=case.created_at,
             expires_at=case.created_at,
@@ -116,3 +117,85 @@ def test_wilson_interval():
     low, high = wilson(71, 100)
     assert round(low, 3) == 0.615 and round(high, 3) == 0.79
     assert wilson(10, 10)[1] == 1.0
+
+
+def test_resolving_records_the_intervention_on_the_follow_up(csr):
+    from appease.context import Actor
+    from feedback.services.cases import case_claim, case_resolve
+
+    case = open_case(customer=customer_create(), incident_type="late_delivery")
+    case_claim(actor=Actor(user=csr), case_id=case.pk)
+
+    case_resolve(actor=Actor(user=csr), case_id=case.pk, note="Gave a discount", intervention=Intervention.DISCOUNT)
+
+    assert case.follow_ups.get().intervention == Intervention.DISCOUNT
+
+
+def test_a_reopened_cases_answers_are_credited_to_what_each_round_tried(csr):
+    from appease.context import Actor
+    from feedback.services.cases import case_claim, case_issue
+
+    # given: a case that got a gift card (a code) and a "not solved", then, reopened, a
+    # callback and a "solved"; the case's intervention is now the callback
+    case = open_case(customer=customer_create(), incident_type="late_delivery")
+    case_claim(actor=Actor(user=csr), case_id=case.pk)
+    case_issue(
+        actor=Actor(user=csr),
+        case_id=case.pk,
+        offer=offer_create(kind="gift_card", generate_on_demand=True),
+        reason_code=reason_create(),
+    )
+    for intervention, solved in ((Intervention.GIFT_CARD, False), (Intervention.CALLBACK, True)):
+        FollowUp.objects.create(
+            case=case,
+            customer=case.customer,
+            intervention=intervention,
+            status=FollowUp.Status.ANSWERED,
+            due_at=case.created_at,
+            expires_at=case.created_at,
+            solved=solved,
+        )
+    Case.objects.filter(pk=case.pk).update(intervention=Intervention.CALLBACK)
+
+    # when
+    outcomes = intervention_outcomes("late_delivery")
+
+    # then: the gift card failed once and its code counts for it; the callback worked once
+    gift_card, callback = outcomes[Intervention.GIFT_CARD], outcomes[Intervention.CALLBACK]
+    assert (gift_card.n, gift_card.solved, gift_card.codes) == (1, 0, 1)
+    assert (callback.n, callback.solved, callback.codes) == (1, 1, 0)
+
+
+def test_existing_follow_ups_get_the_intervention_of_the_round_that_scheduled_them():
+    import importlib
+
+    from django.apps import apps
+
+    from feedback.models import CaseEvent
+
+    migration = importlib.import_module("feedback.migrations.0005_followup_intervention")
+    # given: follow-ups from before the field: a case resolved with a discount, reopened
+    # and resolved with an apology (one follow-up each round), and one without timeline
+    case = open_case(customer=customer_create(), incident_type="late_delivery")
+    Case.objects.filter(pk=case.pk).update(intervention=Intervention.APOLOGY)
+
+    def follow_up(for_case):
+        return FollowUp.objects.create(
+            case=for_case, customer=customer_create(), due_at=for_case.created_at, expires_at=for_case.created_at
+        )
+
+    CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.RESOLVED, data={"intervention": "discount"})
+    first = follow_up(case)
+    CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.RESOLVED, data={"intervention": "apology"})
+    second = follow_up(case)
+    bare = open_case(customer=customer_create(), incident_type="overcharge")
+    Case.objects.filter(pk=bare.pk).update(intervention=Intervention.REFUND_CREDIT)
+    third = follow_up(bare)
+    FollowUp.objects.update(intervention="")
+
+    # when
+    migration.fill(apps, None)
+
+    # then
+    got = dict(FollowUp.objects.values_list("pk", "intervention"))
+    assert (got[first.pk], got[second.pk], got[third.pk]) == ("discount", "apology", "refund_credit")
