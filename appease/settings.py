@@ -289,7 +289,8 @@ FEEDBACK_BUSINESS_HOURS = (env_str("FEEDBACK_OPENS_AT", "09:00"), env_str("FEEDB
 FOLLOW_UP_DELAY = timedelta(minutes=env_int("FOLLOW_UP_DELAY_MINUTES", 60))
 # The survey link works this long; no answer by then closes the case as unconfirmed.
 SURVEY_LINK_VALIDITY = timedelta(days=env_int("SURVEY_LINK_VALIDITY_DAYS", 7))
-# A customer is surveyed at most once in this period.
+# A customer is surveyed at most once in this period (about different cases: a reopened
+# case is asked again when it is resolved again).
 SURVEY_QUIET_PERIOD = timedelta(days=env_int("SURVEY_QUIET_PERIOD_DAYS", 14))
 # Learned intervention rates rank recommendations once a combination has this many
 # answered follow-ups.

@@ -1,8 +1,8 @@
 """Closing the loop: the follow-up after a resolved case and its one-question survey.
 
 - `follow_up_schedule`: at resolution, a follow-up is due FOLLOW_UP_DELAY later,
-  unless the customer was surveyed within SURVEY_QUIET_PERIOD (then the case closes
-  unconfirmed at once, and the timeline says why).
+  unless the customer was surveyed about another case within SURVEY_QUIET_PERIOD (then
+  the case closes unconfirmed at once, and the timeline says why).
 - `follow_ups_send` (beat): due follow-ups go to the delivery outbox, through the
   customer's preferred channel (or another they agreed to) in their language.
 - The survey link carries a signed token (django.core.signing, salted) naming the
@@ -58,13 +58,16 @@ def follow_up_from_token(token: str) -> FollowUp:
     return follow_up
 
 
-def _quiet(customer, now, *, exclude=None) -> bool:
-    """Was this customer surveyed (or is a survey on its way) within the quiet period?"""
-    recent = FollowUp.objects.filter(customer=customer).filter(
-        Q(status=FollowUp.Status.SCHEDULED) | Q(sent_at__gte=now - settings.SURVEY_QUIET_PERIOD)
+def _quiet(customer, now, *, case: Case) -> bool:
+    """Was this customer surveyed (or is a survey on its way) within the quiet period,
+    about something else? Follow-ups of the same case do not count: the quiet period is
+    about not pestering a customer about different things, and a case that reopened
+    because it was not solved must still close its loop."""
+    recent = (
+        FollowUp.objects.filter(customer=customer)
+        .filter(Q(status=FollowUp.Status.SCHEDULED) | Q(sent_at__gte=now - settings.SURVEY_QUIET_PERIOD))
+        .exclude(case=case)
     )
-    if exclude is not None:
-        recent = recent.exclude(pk=exclude.pk)
     return recent.exists()
 
 
@@ -81,7 +84,7 @@ def follow_up_schedule(*, case: Case, now=None) -> FollowUp | None:
         CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED, data={"reason": "no_customer"})
         _close(case, Case.Status.UNCONFIRMED, now, "no_customer")
         return None
-    if _quiet(customer, now):
+    if _quiet(customer, now, case=case):
         CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED, data={"reason": "quiet_period"})
         _close(case, Case.Status.UNCONFIRMED, now, "quiet_period")
         return None
@@ -122,7 +125,11 @@ def follow_ups_send(*, now=None, limit: int = 500) -> int:
             customer = follow_up.customer
             channel = customer.reachable_channel()
             reason = (
-                "no_channel" if channel is None else "quiet_period" if _quiet(customer, now, exclude=follow_up) else ""
+                "no_channel"
+                if channel is None
+                else "quiet_period"
+                if _quiet(customer, now, case=follow_up.case)
+                else ""
             )
             if reason:
                 FollowUp.objects.filter(pk=pk).update(status=FollowUp.Status.SKIPPED, skip_reason=reason)

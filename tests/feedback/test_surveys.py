@@ -188,3 +188,40 @@ def test_a_customer_we_cannot_reach_gets_no_survey_and_the_case_says_why(csr):
     assert (follow_up.status, follow_up.skip_reason, follow_up.delivery) == ("skipped", "no_channel", None)
     assert case.events.get(kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED).data == {"reason": "no_channel"}
     assert Case.objects.get(pk=case.pk).status == Case.Status.UNCONFIRMED
+
+
+def test_a_reopened_case_is_surveyed_again_within_the_quiet_period(csr, settings, django_capture_on_commit_callbacks):
+    settings.SURVEY_QUIET_PERIOD = timedelta(days=14)
+    # given: a case whose customer said "not solved" (surveyed minutes ago), worked again
+    follow_up = sent_follow_up(csr)
+    survey_answer(token=survey_token(follow_up), solved=False)
+    case_claim(actor=Actor(user=csr), case_id=follow_up.case_id)
+
+    # when: it is resolved again
+    case = case_resolve(actor=Actor(user=csr), case_id=follow_up.case_id, note="Sent a replacement")
+
+    # then: the same case closes its loop: a new follow-up, sent when due, not skipped
+    second = case.follow_ups.exclude(pk=follow_up.pk).get()
+    assert second.status == FollowUp.Status.SCHEDULED
+    with django_capture_on_commit_callbacks(execute=True):
+        assert follow_ups_send(now=second.due_at) == 1
+    second.refresh_from_db()
+    assert second.status == FollowUp.Status.SENT
+    assert not case.events.filter(kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED).exists()
+
+
+def test_the_quiet_period_still_holds_for_another_case_of_the_same_customer(csr, settings):
+    settings.SURVEY_QUIET_PERIOD = timedelta(days=14)
+    customer = customer_create()
+    first = sent_follow_up(csr, customer)
+    survey_answer(token=survey_token(first), solved=False)  # reopened, and surveyed just now
+
+    # when: a different case of theirs is resolved
+    other = open_case(customer=customer, incident_type="overcharge", text="Charged twice")
+    assert other.pk != first.case_id
+    case_claim(actor=Actor(user=csr), case_id=other.pk)
+    case_resolve(actor=Actor(user=csr), case_id=other.pk, note="Refunded")
+
+    # then: not surveyed about it (the loop closes unconfirmed, the timeline says why)
+    assert not other.follow_ups.exists()
+    assert other.events.get(kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED).data == {"reason": "quiet_period"}
