@@ -235,7 +235,12 @@ class CaseOutputSerializer(serializers.Serializer):
     incident_inferred = serializers.BooleanField()
     priority = serializers.CharField()
     priority_score = serializers.IntegerField()
-    score_reasons = serializers.ListField(child=serializers.DictField())
+    score_reasons = serializers.ListField(
+        source="reasons",
+        child=serializers.DictField(),
+        help_text="Why the score: each {factor, points, params, text}; `text` in the request's language; "
+        "the points add up to priority_score.",
+    )
     sentiment = serializers.FloatField(allow_null=True)
     anger = serializers.FloatField(allow_null=True)
     owner_team = serializers.CharField(source="owner_team.name", allow_null=True, default=None)

@@ -21,9 +21,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from appease.models.customers import AMOUNT, Channel, Customer, IncidentType
+from appease.money import format_money
 
 LANGUAGES = settings.LANGUAGES  # "en", "es", "pt-br": the codes Django and customers use
 
@@ -301,6 +304,54 @@ class Case(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def reasons(self) -> list[dict]:
+        """`score_reasons`, each with its `text` in the current language."""
+        return [{**reason, "text": score_reason_text(reason)} for reason in self.score_reasons]
+
+
+def score_reason_text(reason: dict) -> str:
+    """One line of a case's "why this score", in the current language.
+
+    Reasons are stored as data (factor, points, params) and worded here, when shown, so
+    a rep reads them in their own language with the incident type's label, not a slug.
+    Reasons stored before that carry an English `detail`, shown as it is.
+    """
+    factor, params = reason.get("factor"), reason.get("params")
+    detail = reason.get("detail", "")
+    if params is None:
+        if factor == "incident" and detail in IncidentType.values:  # bulk-loaded history
+            params = {"incident_type": detail}
+        else:
+            return detail or str(factor or "")
+    if factor == "incident":
+        slug = params.get("incident_type", "")
+        label = IncidentType(slug).label if slug in IncidentType.values else slug
+        return gettext("impact weight of %(incident)s") % {"incident": label}
+    if factor == "customer_value":
+        tier = params.get("tier", "")
+        tier_label = Customer.Tier(tier).label if tier in Customer.Tier.values else tier
+        value = format_money(Decimal(params.get("lifetime_value") or "0"), params.get("currency") or "USD")
+        return gettext("%(tier)s tier, lifetime value %(value)s") % {"tier": tier_label, "value": value}
+    if factor == "repeat":
+        count = int(params.get("count", 0))
+        return ngettext("%(count)d case in the last 90 days", "%(count)d cases in the last 90 days", count) % {
+            "count": count
+        }
+    if factor == "feeling":
+        kind, value = params.get("kind"), params.get("value")
+        if kind == "rating":
+            return gettext("rated %(rating)s/5") % {"rating": value}
+        if kind == "nps":
+            return gettext("NPS %(nps)s/10") % {"nps": value}
+        return gettext("anger %(anger)s") % {"anger": number_format(value or 0, 2)}
+    if factor == "age":
+        hours = int(params.get("hours", 0))
+        return ngettext("waiting %(hours)d hour", "waiting %(hours)d hours", hours) % {"hours": hours}
+    if factor == "reopened":
+        return gettext("the customer said it was not solved")
+    return detail or str(factor or "")
 
 
 class Feedback(models.Model):

@@ -20,6 +20,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.db.models import Avg, Count, OuterRef, Q, Subquery
+from django.utils.translation import gettext as _
 
 from appease.models import CustomerOrder, Issuance
 from appease.selectors import offers_available_to
@@ -224,7 +225,8 @@ def recommend(case: Case, *, user=None) -> list[Recommendation]:
         if intervention not in chosen and evidence.enough:
             chosen[intervention] = Recommendation(
                 intervention=intervention,
-                reason=f"Learned from outcomes: {evidence}.",
+                reason=_("Learned from outcomes: %(rate)d%% solved, n=%(n)d.")
+                % {"rate": evidence.solved_percent, "n": evidence.n},
                 offer=_offer_for(intervention, None, settings.DEFAULT_CURRENCY, user),
                 suggested_value=None,
                 currency=settings.DEFAULT_CURRENCY,

@@ -40,8 +40,18 @@ class Score:
         return self.points - sum(reason["points"] for reason in self.reasons if reason["factor"] == "age")
 
 
-def _reason(factor: str, points: int, detail: str) -> dict:
-    return {"factor": factor, "points": points, "detail": detail}
+def _reason(factor: str, points: int, **params) -> dict:
+    """One line of "why this score": the factor, its points and what it saw, as data.
+    The words are written when it is shown, in the reader's language
+    (`feedback.models.score_reason_text`)."""
+    return {"factor": factor, "points": points, "params": params}
+
+
+def age_reason(age_points: int, base: int) -> dict | None:
+    """The age line for a case whose other reasons add up to `base`: what waiting
+    actually added, within the 100-point ceiling (None when it added nothing)."""
+    points = max(0, min(age_points, MAX_AGE_POINTS, 100 - base))
+    return _reason("age", points, hours=age_points) if points else None
 
 
 def priority_score(
@@ -56,7 +66,7 @@ def priority_score(
 ) -> Score:
     reasons = []
     impact = impact_weights().get(incident_type, DEFAULT_IMPACT)
-    reasons.append(_reason("incident", impact, f"impact weight of {incident_type}"))
+    reasons.append(_reason("incident", impact, incident_type=incident_type))
     if customer is not None:
         tier = TIER_POINTS.get(customer.tier, 0)
         ltv = customer.lifetime_value_amount or Decimal("0")
@@ -66,26 +76,29 @@ def priority_score(
                 _reason(
                     "customer_value",
                     tier + ltv_points,
-                    f"{customer.tier} tier, lifetime value {ltv:.2f} {customer.currency}",
+                    tier=customer.tier,
+                    lifetime_value=f"{ltv:.2f}",
+                    currency=customer.currency,
                 )
             )
     if past_incidents:
-        reasons.append(_reason("repeat", min(15, 5 * past_incidents), f"{past_incidents} case(s) in the last 90 days"))
+        reasons.append(_reason("repeat", min(15, 5 * past_incidents), count=past_incidents))
     feeling = []
     if rating is not None:
-        feeling.append(({1: 15, 2: 10, 3: 3}.get(rating, 0), f"rated {rating}/5"))
+        feeling.append(({1: 15, 2: 10, 3: 3}.get(rating, 0), {"kind": "rating", "value": rating}))
     if nps is not None:
-        feeling.append((15 if nps <= 3 else 8 if nps <= 6 else 0, f"NPS {nps}/10"))
+        feeling.append((15 if nps <= 3 else 8 if nps <= 6 else 0, {"kind": "nps", "value": nps}))
     if anger is not None:
-        feeling.append((round(anger * 15), f"anger {anger:.2f}"))
-    points, detail = max(feeling, default=(0, ""), key=lambda item: item[0])
+        feeling.append((round(anger * 15), {"kind": "anger", "value": round(anger, 2)}))
+    points, seen = max(feeling, default=(0, {}), key=lambda item: item[0])
     if points:
-        reasons.append(_reason("feeling", points, detail))
-    if age_hours:
-        age = min(MAX_AGE_POINTS, age_hours)
-        reasons.append(_reason("age", age, f"waiting {age_hours} h"))
-    total = min(100, sum(reason["points"] for reason in reasons))
-    return Score(points=total, reasons=reasons)
+        reasons.append(_reason("feeling", points, **seen))
+    base = min(100, sum(reason["points"] for reason in reasons))
+    age = age_reason(age_hours, base)
+    if age:
+        reasons.append(age)
+    total = sum(reason["points"] for reason in reasons)
+    return Score(points=min(100, total), reasons=reasons)
 
 
 def past_incidents(customer, *, exclude_case_id=None, now=None) -> int:

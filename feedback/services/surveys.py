@@ -213,7 +213,7 @@ def _reopen(case: Case, now) -> None:
     case.priority_score += bump
     case.score_reasons = [
         *case.score_reasons,
-        {"factor": "reopened", "points": bump, "detail": "the customer said it was not solved"},
+        {"factor": "reopened", "points": bump, "params": {}},  # worded when shown (score_reason_text)
     ]
     case.first_response_at = None
     case.first_response_due_at = first_due

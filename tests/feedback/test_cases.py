@@ -279,3 +279,26 @@ def test_giving_from_the_case_of_an_unreachable_customer_is_a_field_error(csr):
         case_issue(actor=Actor(user=csr), case_id=case.pk, offer=offer_create(), reason_code=reason_create())
     assert "channel" in invalid.value.message_dict
     assert not Issuance.objects.exists()
+
+
+def test_the_reasons_are_data_and_their_points_add_up_to_the_score():
+    gold = customer_create(tier="gold", lifetime_value_amount=Decimal("500"))
+
+    score = priority_score(incident_type="overcharge", customer=gold, rating=2, anger=0.9, past_incidents=4)
+
+    assert score.reasons[0] == {"factor": "incident", "points": 35, "params": {"incident_type": "overcharge"}}
+    assert all("detail" not in reason for reason in score.reasons)  # words come at display time
+    assert sum(reason["points"] for reason in score.reasons) == score.points
+
+
+def test_the_case_api_words_the_reasons_in_the_callers_language(csr):
+    case = open_case(customer=customer_create(), incident_type="late_delivery", rating=1)
+    client = APIClient()
+    client.force_login(csr)
+
+    body = client.get("/api/v1/cases", HTTP_ACCEPT_LANGUAGE="pt-br").json()["results"][0]
+
+    assert body["id"] == case.pk
+    texts = [reason["text"] for reason in body["score_reasons"]]
+    assert "peso do impacto (Entrega atrasada)" in texts and "nota 1/5" in texts
+    assert sum(reason["points"] for reason in body["score_reasons"]) == body["priority_score"]

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import translation
 
 from appease.context import Actor
 from feedback.models import ApologyTemplate, Case
@@ -70,7 +71,7 @@ def test_the_case_page_shows_why_what_to_do_and_the_customers_history(client, cs
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "impact weight of staff_attitude" in page  # why the score
+    assert "impact weight of Staff attitude" in page  # why the score, with the type's label
     recommendations = response.context["recommendations"]
     assert recommendations[0].intervention == "apology"
     assert "respect and a sincere apology" in page
@@ -109,3 +110,66 @@ def test_the_survey_page_is_for_the_customer_and_needs_no_login(client, csr):
     assert page.status_code == 200
     assert "Seu problema foi resolvido?" in page.content.decode()  # the customer's language
     assert '<html lang="pt-br">' in page.content.decode()
+
+
+def test_the_score_reasons_are_worded_in_the_reps_language(client, csr):
+    # given: a case scored for a gold customer with one star and an earlier case
+    customer = customer_create(tier="gold", lifetime_value_amount=Decimal("500"))
+    open_case(customer=customer, incident_type="staff_attitude", text="Rude")
+    Case.objects.update(status=Case.Status.CONFIRMED)
+    case = open_case(customer=customer, incident_type="late_delivery", text="Late", rating=1)
+    client.force_login(csr)
+
+    # when: the rep reads it in Spanish
+    page = client.get(f"/csr/cases/{case.pk}/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+    # then: every reason in Spanish, the incident type by its label, never a slug
+    reasons = page[page.index('data-testid="score-reasons"') :].split("</ul>")[0]
+    assert "peso del impacto (Entrega tardía)" in reasons
+    assert "nivel Oro, valor de vida del cliente" in reasons
+    assert "1 caso en los últimos 90 días" in reasons
+    assert "valoración 1/5" in reasons
+    assert "late_delivery" not in reasons
+
+
+def test_reasons_stored_in_words_are_read_back_as_data():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("feedback.migrations.0006_score_reasons_as_data")
+    # given: a case scored before reasons were data
+    case = open_case(email="old@example.com")
+    old = [
+        {"factor": "incident", "points": 20, "detail": "impact weight of late_delivery"},
+        {"factor": "customer_value", "points": 12, "detail": "gold tier, lifetime value 500.00 USD"},
+        {"factor": "repeat", "points": 10, "detail": "2 case(s) in the last 90 days"},
+        {"factor": "feeling", "points": 14, "detail": "anger 0.90"},
+        {"factor": "reopened", "points": 5, "detail": "the customer said it was not solved"},
+        {"factor": "mystery", "points": 1, "detail": "something else"},
+    ]
+    Case.objects.filter(pk=case.pk).update(score_reasons=old)
+
+    # when
+    migration.forward(apps, None)
+
+    # then
+    case.refresh_from_db()
+    assert [reason.get("params") for reason in case.score_reasons] == [
+        {"incident_type": "late_delivery"},
+        {"tier": "gold", "lifetime_value": "500.00", "currency": "USD"},
+        {"count": 2},
+        {"kind": "anger", "value": 0.9},
+        {},
+        None,
+    ]
+    with translation.override("en"):
+        texts = [reason["text"] for reason in case.reasons]
+    assert texts == [
+        "impact weight of Late delivery",
+        "Gold tier, lifetime value $500.00",
+        "2 cases in the last 90 days",
+        "anger 0.90",
+        "the customer said it was not solved",
+        "something else",
+    ]
