@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import translation
 from rest_framework.test import APIClient
 
 from tests.factories import merchant_with_key
@@ -33,6 +34,9 @@ def _fast_and_isolated(settings):
     cache.clear()
     yield
     cache.clear()
+    # A request with Accept-Language leaves its language active in this thread
+    # (LocaleMiddleware activates, nothing deactivates): the next test starts in English.
+    translation.deactivate()
 
 
 @pytest.fixture

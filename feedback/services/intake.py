@@ -18,8 +18,8 @@ from appease.context import Actor
 from appease.models import Channel, Customer, CustomerOrder, IncidentType
 from appease.services.customers import customer_create
 from feedback.models import Case, CaseEvent, Feedback, FeedbackSite, IncidentProfile, PriorityLevel
-from feedback.services.scoring import level_for, past_incidents, priority_score
-from feedback.services.sla import due_times
+from feedback.services.scoring import age_reason, level_for, past_incidents, priority_score
+from feedback.services.sla import due_times, rises, tightened_targets
 from feedback.services.triage import language_for, triage
 
 # Happy customers are thanked, not queued: rating or NPS this high, no incident named
@@ -225,12 +225,24 @@ def _open_case(customer, incident_type: str) -> Case | None:
 def _case_for(*, feedback: Feedback, existing: Case | None, judged, score, level, customer, actor: Actor, now) -> Case:
     """The open case `existing`, its score raised if need be; else a new case."""
     if existing is not None:
-        points = min(100, score.points + existing.age_points)  # the wait so far still counts
+        # The wait so far still counts, and the reasons keep adding up to the score.
+        age = age_reason(existing.age_points, score.points)
+        reasons = score.reasons + ([age] if age else [])
+        points = sum(reason["points"] for reason in reasons)
         if points > existing.priority_score:
             existing.priority_score = points
-            existing.score_reasons = score.reasons + [r for r in existing.score_reasons if r["factor"] == "age"]
-            existing.priority = level.priority if level else existing.priority
-            existing.save(update_fields=["priority_score", "score_reasons", "priority"])
+            existing.score_reasons = reasons
+            fields = ["priority_score", "score_reasons"]
+            raised = level_for(points)
+            if rises(existing.priority, raised):
+                # A higher priority has tighter targets: counted from when the case (or
+                # its round) began, never later than the ones it has.
+                existing.priority = raised.priority
+                changes = tightened_targets(existing, raised)
+                for field, value in changes.items():
+                    setattr(existing, field, value)
+                fields += ["priority", *changes]
+            existing.save(update_fields=fields)
         return existing
     first_due, resolution_due = due_times(level, now) if level else (None, None)
     subject = (feedback.text.strip().splitlines() or [""])[0][:120] or str(IncidentType(judged.incident_type).label)

@@ -8,7 +8,8 @@
 | how they feel: the worst of rating (1★ 15, 2★ 10, 3★ 3), NPS (0–3 15, 4–6 8) and anger (× 15) | 0–15 |
 | age: 1 per hour waiting (added by the beat task `cases_age`) | 0–10 |
 
-Each case keeps its reasons (`score_reasons`), so the queue can say why.
+Each case keeps its reasons (`score_reasons`, as data: worded when shown), so the queue
+can say why; their points always add up to the score.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import F
+from django.db import transaction
 from django.utils import timezone
 
 from feedback.models import Case, PriorityLevel
+from feedback.services.sla import rises, tightened_targets
 from feedback.services.triage import DEFAULT_IMPACT, impact_weights
 
 TIER_POINTS = {"standard": 0, "silver": 4, "gold": 8, "platinum": 12}
@@ -116,16 +118,52 @@ def level_for(points: int) -> PriorityLevel | None:
     return PriorityLevel.objects.filter(min_score__lte=points).order_by("-min_score").first()
 
 
-def cases_age(*, now=None) -> int:
+def cases_age(*, now=None, batch: int = 200) -> int:
     """Add the age points of open cases: one per hour waiting, up to MAX_AGE_POINTS.
 
-    Ten conditional UPDATEs, whatever the queue's size; the queue index stays usable
-    because the age is stored, not computed at read time.
+    The age is stored, not computed at read time, so the queue index stays usable. A
+    case that gains points gets its age reason rewritten (the reasons keep adding up to
+    the score), is re-banded when the score reaches a higher priority level, and then
+    gets that level's tighter targets (never later ones). Ten queries find the cases
+    due an update; each changes at most once an hour, so a run touches a few rows.
     """
     now = now or timezone.now()
-    changed = 0
+    target: dict[int, int] = {}
     for hours in range(MAX_AGE_POINTS, 0, -1):
-        changed += Case.objects.filter(
+        for pk in Case.objects.filter(
             status=Case.Status.OPEN, age_points__lt=hours, created_at__lte=now - timedelta(hours=hours)
-        ).update(priority_score=F("priority_score") - F("age_points") + hours, age_points=hours)
+        ).values_list("pk", flat=True):
+            target.setdefault(pk, hours)
+    levels = list(PriorityLevel.objects.order_by("-min_score"))
+    changed = 0
+    pks = sorted(target)
+    for start in range(0, len(pks), batch):
+        with transaction.atomic():
+            # Locked in primary-key order, so two runs never wait on each other in a
+            # cycle; intake locks one case at a time, and then sees the new score.
+            cases = (
+                Case.objects.select_for_update(of=("self",))
+                .filter(pk__in=pks[start : start + batch], status=Case.Status.OPEN)
+                .order_by("pk")
+            )
+            for case in cases:
+                hours = target[case.pk]
+                if case.age_points >= hours:
+                    continue  # another run got there first
+                others = [reason for reason in case.score_reasons if reason.get("factor") != "age"]
+                base = sum(int(reason.get("points", 0)) for reason in others)
+                age = age_reason(hours, base)
+                case.score_reasons = others + ([age] if age else [])
+                case.priority_score = min(100, base + (age["points"] if age else 0))
+                case.age_points = hours
+                fields = ["score_reasons", "priority_score", "age_points"]
+                level = next((level for level in levels if level.min_score <= case.priority_score), None)
+                if rises(case.priority, level):
+                    case.priority = level.priority
+                    changes = tightened_targets(case, level)
+                    for field, value in changes.items():
+                        setattr(case, field, value)
+                    fields += ["priority", *changes]
+                case.save(update_fields=fields)
+                changed += 1
     return changed

@@ -66,6 +66,45 @@ def due_times(level: PriorityLevel, start: datetime) -> tuple[datetime, datetime
     return start + timedelta(seconds=level.first_response_seconds), start + timedelta(seconds=level.resolution_seconds)
 
 
+# Priorities from the lowest; a case's priority only ever rises while it is open.
+PRIORITY_RANK = {"low": 0, "normal": 1, "high": 2, "critical": 3}
+
+
+def rises(current: str, level: PriorityLevel | None) -> bool:
+    return level is not None and PRIORITY_RANK.get(level.priority, 0) > PRIORITY_RANK.get(current, 0)
+
+
+def round_started_at(case: Case) -> datetime:
+    """When the case's current round began: when it opened, or when it last reopened
+    (its targets were counted afresh from then)."""
+    if case.reopened_count:
+        reopened = (
+            CaseEvent.objects.filter(case=case, kind=CaseEvent.Kind.REOPENED)
+            .order_by("-created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+        if reopened is not None:
+            return reopened
+    return case.created_at
+
+
+def tightened_targets(case: Case, level: PriorityLevel) -> dict[str, datetime]:
+    """The due times `level` gives the case, counted from the start of its round, for
+    the targets not met yet, where they are earlier than the case's: a case whose
+    priority rises gets the tighter targets, and a due time is never pushed later.
+    Returns the fields to change (empty when none)."""
+    first_due, resolution_due = due_times(level, round_started_at(case))
+    changes = {}
+    if case.first_response_at is None and (
+        case.first_response_due_at is None or first_due < case.first_response_due_at
+    ):
+        changes["first_response_due_at"] = first_due
+    if case.resolved_at is None and (case.resolution_due_at is None or resolution_due < case.resolution_due_at):
+        changes["resolution_due_at"] = resolution_due
+    return changes
+
+
 # Each target: the field that meets it, its due time, the breach timestamp (this round)
 # and the breach counter (every round).
 TARGETS = {

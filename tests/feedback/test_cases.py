@@ -302,3 +302,54 @@ def test_the_case_api_words_the_reasons_in_the_callers_language(csr):
     texts = [reason["text"] for reason in body["score_reasons"]]
     assert "peso do impacto (Entrega atrasada)" in texts and "nota 1/5" in texts
     assert sum(reason["points"] for reason in body["score_reasons"]) == body["priority_score"]
+
+
+def test_ageing_keeps_the_reasons_adding_up_and_raises_the_priority_and_its_targets():
+    from feedback.models import PriorityLevel
+    from feedback.services.sla import due_times
+
+    # given: a normal case (late delivery 20 + gold 16 + three stars 3 = 39) waiting 8 hours
+    customer = customer_create(tier="gold", lifetime_value_amount=Decimal("1000"))
+    case = open_case(customer=customer, rating=3)
+    assert (case.priority, case.priority_score) == ("normal", 39)
+    created = timezone.now() - timedelta(hours=8, minutes=5)
+    Case.objects.filter(pk=case.pk).update(created_at=created)
+    case.refresh_from_db()
+    before = (case.first_response_due_at, case.resolution_due_at)
+
+    # when
+    assert cases_age() == 1
+
+    # then: 8 points for the wait, in the reasons too; 47 reaches "high", whose targets,
+    # counted from when the case opened, replace the looser ones
+    case.refresh_from_db()
+    assert (case.priority_score, case.age_points, case.priority) == (47, 8, "high")
+    assert case.score_reasons[-1] == {"factor": "age", "points": 8, "params": {"hours": 8}}
+    assert sum(reason["points"] for reason in case.score_reasons) == case.priority_score
+    assert case.reasons[-1]["text"] == "waiting 8 hours"
+    first, resolution = due_times(PriorityLevel.objects.get(priority="high"), created)
+    assert case.first_response_due_at == min(first, before[0])
+    assert case.resolution_due_at == min(resolution, before[1])
+    # and again an hour later: one more point, the same single age reason
+    assert cases_age(now=timezone.now() + timedelta(hours=1)) == 1
+    case.refresh_from_db()
+    assert [r["factor"] for r in case.score_reasons].count("age") == 1 and case.priority_score == 48
+
+
+def test_ageing_stops_at_the_ceiling_and_the_age_reason_says_what_it_added():
+    # given: a case already at 95 points, waiting ten hours
+    case = open_case(email="top@example.com")
+    Case.objects.filter(pk=case.pk).update(
+        priority_score=95,
+        priority="critical",
+        score_reasons=[{"factor": "incident", "points": 95, "params": {"incident_type": "late_delivery"}}],
+        created_at=timezone.now() - timedelta(hours=10, minutes=1),
+    )
+
+    # when
+    cases_age()
+
+    # then: 100, and the age line counts the 5 points it could add
+    case.refresh_from_db()
+    assert (case.priority_score, case.age_points) == (100, 10)
+    assert case.score_reasons[-1] == {"factor": "age", "points": 5, "params": {"hours": 10}}

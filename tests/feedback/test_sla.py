@@ -159,3 +159,34 @@ def test_the_breach_counts_are_filled_from_the_timeline_for_existing_cases():
     assert (counts[twice.pk], resolution[twice.pk]) == (2, 1)
     assert (counts[loaded.pk], resolution[loaded.pk]) == (0, 1)
     assert (counts[never.pk], resolution[never.pk]) == (0, 0)
+
+
+def test_feedback_that_raises_a_cases_priority_tightens_its_targets_never_loosens_them():
+    from feedback.services.intake import CustomerRef, feedback_submit
+
+    # given: a normal case (late delivery 20 + gold customer 16 + three stars 3 = 39)
+    customer = customer_create(email="h@example.com", tier="gold", lifetime_value_amount=Decimal("1000"))
+    case = open_case(customer=customer, rating=3, text="Where is my parcel?")
+    assert case.priority == "normal"
+    normal_first, normal_resolution = case.first_response_due_at, case.resolution_due_at
+    # a supervisor had pulled the first response in, earlier than high would give
+    earlier = case.created_at + timedelta(seconds=30)
+    Case.objects.filter(pk=case.pk).update(first_response_due_at=earlier)
+
+    # when: one star about the same incident joins it (20 + 16 + 15 = 51: high)
+    feedback_submit(
+        actor=Actor(),
+        source=Case.Source.API,
+        ref=CustomerRef(email="h@example.com"),
+        rating=1,
+        text="Still nothing!",
+        incident_type="late_delivery",
+    )
+
+    # then: high, with high's resolution target counted from when the case opened; the
+    # earlier first-response target stays where it was
+    case.refresh_from_db()
+    high = PriorityLevel.objects.get(priority="high")
+    assert (case.priority, case.priority_score) == ("high", 51)
+    assert case.resolution_due_at == due_times(high, case.created_at)[1] < normal_resolution
+    assert case.first_response_due_at == earlier < normal_first
