@@ -19,7 +19,7 @@ from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from appease.env import env_bool, env_decimal, env_int, env_list, env_secret, env_str
+from appease.env import env_bool, env_decimal, env_float, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("APPEASE_VAR_DIR", str(BASE_DIR / "var")))
@@ -295,6 +295,15 @@ SURVEY_QUIET_PERIOD = timedelta(days=env_int("SURVEY_QUIET_PERIOD_DAYS", 14))
 # Learned intervention rates rank recommendations once a combination has this many
 # answered follow-ups.
 RECOMMENDATION_MIN_SAMPLE = env_int("RECOMMENDATION_MIN_SAMPLE", 30)
+# Praise is thanked, not queued: a rating or an NPS this high, no incident type (given or
+# inferred from the text) and anger below the ceiling.
+FEEDBACK_PRAISE_RATING = env_int("FEEDBACK_PRAISE_RATING", 4)
+FEEDBACK_PRAISE_NPS = env_int("FEEDBACK_PRAISE_NPS", 9)
+FEEDBACK_PRAISE_MAX_ANGER = env_float("FEEDBACK_PRAISE_MAX_ANGER", 0.3)
+if not (1 <= FEEDBACK_PRAISE_RATING <= 5 and 0 <= FEEDBACK_PRAISE_NPS <= 10 and 0 <= FEEDBACK_PRAISE_MAX_ANGER <= 1):
+    raise ImproperlyConfigured(
+        "FEEDBACK_PRAISE_RATING must be 1-5, FEEDBACK_PRAISE_NPS 0-10 and FEEDBACK_PRAISE_MAX_ANGER 0-1."
+    )
 # A customer whose lifetime value reaches this earns the full customer-value points.
 FEEDBACK_HIGH_VALUE_LTV = env_decimal("FEEDBACK_HIGH_VALUE_LTV", "1000")
 # Only the feedback intake answers other origins (the widget on the shop's pages); which

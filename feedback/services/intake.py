@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -22,11 +23,6 @@ from feedback.services.scoring import age_reason, level_for, past_incidents, pri
 from feedback.services.sla import due_times, rises, tightened_targets
 from feedback.services.triage import language_for, triage
 
-# Happy customers are thanked, not queued: rating or NPS this high, no incident named
-# and no anger in the text.
-PRAISE_RATING = 4
-PRAISE_NPS = 9
-PRAISE_MAX_ANGER = 0.3
 # Sources whose feedback must name someone we can answer.
 ANSWERABLE = (Case.Source.WIDGET, Case.Source.API)
 
@@ -100,8 +96,13 @@ def _validate(
 
 
 def _disposition(*, rating, nps, incident_type, anger, level: PriorityLevel | None) -> str:
-    praise = (rating is not None and rating >= PRAISE_RATING) or (nps is not None and nps >= PRAISE_NPS)
-    if praise and not incident_type and (anger or 0) < PRAISE_MAX_ANGER:
+    """Happy customers are thanked, not queued (FEEDBACK_PRAISE_*): a high rating or
+    NPS, no incident type (named or inferred from the text) and no anger. Otherwise the
+    priority level decides."""
+    praise = (rating is not None and rating >= settings.FEEDBACK_PRAISE_RATING) or (
+        nps is not None and nps >= settings.FEEDBACK_PRAISE_NPS
+    )
+    if praise and not incident_type and (anger or 0) < settings.FEEDBACK_PRAISE_MAX_ANGER:
         return Feedback.Disposition.ACKNOWLEDGED
     if level is None or not level.creates_case:
         return Feedback.Disposition.ACKNOWLEDGED
@@ -166,7 +167,10 @@ def feedback_submit(
             past_incidents=repeats,
         )
         level = level_for(score.points)
-        disposition = _disposition(rating=rating, nps=nps, incident_type=incident_type, anger=judged.anger, level=level)
+        # "5 stars, but it arrived broken": an incident the keyword rules found is still
+        # an incident, not praise.
+        named = incident_type or (judged.incident_type if judged.inferred else "")
+        disposition = _disposition(rating=rating, nps=nps, incident_type=named, anger=judged.anger, level=level)
         if force_case and disposition == Feedback.Disposition.ACKNOWLEDGED:
             disposition = Feedback.Disposition.QUEUED
         feedback = Feedback(

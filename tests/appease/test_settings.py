@@ -85,3 +85,13 @@ def test_the_production_settings_pass_djangos_deployment_checks():
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("FEEDBACK_PRAISE_RATING", "6"), ("FEEDBACK_PRAISE_NPS", "x"), ("FEEDBACK_PRAISE_MAX_ANGER", "2")],
+)
+def test_praise_thresholds_out_of_range_are_refused(name, value):
+    result = start_django(**{name: value})
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and name in result.stderr

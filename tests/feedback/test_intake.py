@@ -255,3 +255,26 @@ def test_a_new_customer_known_only_by_the_shops_id_is_accepted_and_not_reachable
     assert customer.reachable_channel() is None
     case = Case.objects.get(pk=response.json()["case_id"])
     assert case.customer == customer and case.channel == ""
+
+
+def test_praise_with_an_incident_in_its_words_is_not_acknowledged(public_api, site):
+    # when: five stars, but the text says the pot arrived broken (no incident type chosen)
+    response = post(public_api, site, rating=5, text="Lovely shop, but the pot arrived broken", email="j@example.com")
+
+    # then: the inferred incident makes it a case, not a thank-you
+    assert response.status_code == 201, response.json()
+    assert response.json()["disposition"] == "queued"
+    case = Case.objects.get(pk=response.json()["case_id"])
+    assert (case.incident_type, case.incident_inferred) == ("damaged_item", True)
+
+
+def test_what_counts_as_praise_is_a_setting(public_api, site, settings):
+    # given: a platinum customer (their feedback scores 30 with no incident: a case, but for praise)
+    customer_create(email="k@example.com", tier="platinum", lifetime_value_amount=5000)
+
+    thanked = post(public_api, site, rating=4, text="Good overall", email="k@example.com")
+    settings.FEEDBACK_PRAISE_RATING = 5
+    queued = post(public_api, site, rating=4, text="Good overall", email="k@example.com")
+
+    assert thanked.json()["disposition"] == "acknowledged"
+    assert queued.json()["disposition"] == "queued"
