@@ -8,15 +8,36 @@ post_migrate: whenever there is no priority band at all, since without bands no
 feedback would ever become a case.
 """
 
+from datetime import datetime, time
 from decimal import Decimal
 
-PRIORITY_LEVELS = [
-    # priority, min score, creates a case, first response (s), resolution (s), business hours only
-    ("critical", 70, True, 60, 4 * 3600, False),
-    ("high", 45, True, 15 * 60, 24 * 3600, True),
-    ("normal", 25, True, 4 * 3600, 3 * 24 * 3600, True),
-    ("low", 0, False, 24 * 3600, 7 * 24 * 3600, True),
-]
+from django.conf import settings
+
+HOUR = 3600
+
+
+def business_day_seconds() -> int:
+    """One business day: the configured opening hours of one day (09:00–18:00 by
+    default: 9 hours, 32,400 s). A clock on business hours counts only these, so "1
+    business day" is this many business seconds, not 24 hours' worth (which would be
+    2⅔ business days)."""
+    opens, closes = (time.fromisoformat(value) for value in settings.FEEDBACK_BUSINESS_HOURS)
+    seconds = int((datetime.combine(datetime.min, closes) - datetime.combine(datetime.min, opens)).total_seconds())
+    return seconds if seconds > 0 else 24 * HOUR  # no opening hours: the clock runs around the clock
+
+
+def priority_levels() -> list[tuple]:
+    """The starting bands (docs/feedback.md, "Triage and priority"), with the business
+    day of the hours configured when they are created."""
+    day = business_day_seconds()
+    return [
+        # priority, min score, creates a case, first response (s), resolution (s), business hours only
+        ("critical", 70, True, 60, 4 * HOUR, False),  # 60 seconds; 4 hours, around the clock
+        ("high", 45, True, 15 * 60, day, True),  # 15 business minutes; 1 business day
+        ("normal", 25, True, 4 * HOUR, 3 * day, True),  # 4 business hours; 3 business days
+        ("low", 0, False, day, 5 * day, True),  # no case by default; 1 and 5 business days
+    ]
+
 
 TEAMS = ["Logistics", "Billing", "Product", "Customer service", "Operations"]
 
@@ -178,7 +199,7 @@ def load_defaults(apps) -> None:
     IncidentProfile = apps.get_model("feedback", "IncidentProfile")
     KeywordRule = apps.get_model("feedback", "KeywordRule")
     RecommendationRule = apps.get_model("feedback", "RecommendationRule")
-    for priority, min_score, creates_case, first, resolution, business in PRIORITY_LEVELS:
+    for priority, min_score, creates_case, first, resolution, business in priority_levels():
         PriorityLevel.objects.get_or_create(
             priority=priority,
             defaults={

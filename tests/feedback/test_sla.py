@@ -190,3 +190,57 @@ def test_feedback_that_raises_a_cases_priority_tightens_its_targets_never_loosen
     assert (case.priority, case.priority_score) == ("high", 51)
     assert case.resolution_due_at == due_times(high, case.created_at)[1] < normal_resolution
     assert case.first_response_due_at == earlier < normal_first
+
+
+def test_the_default_targets_count_business_days_of_the_configured_hours():
+    # the bands loaded for the tests, with the default 09:00–18:00
+    targets = {
+        level.priority: (level.first_response_seconds, level.resolution_seconds)
+        for level in PriorityLevel.objects.all()
+    }
+
+    assert targets == {
+        "critical": (60, 4 * 3600),
+        "high": (15 * 60, 9 * 3600),  # 15 minutes; 1 business day
+        "normal": (4 * 3600, 27 * 3600),  # 4 business hours; 3 business days
+        "low": (9 * 3600, 45 * 3600),  # 1 and 5 business days (no case by default)
+    }
+
+
+@override_settings(**HOURS, FEEDBACK_BUSINESS_DAYS=[0, 1, 2, 3, 4])
+def test_a_high_case_opened_on_wednesday_morning_is_due_thursday_morning():
+    wednesday = datetime(2026, 11, 18, 10, 0, tzinfo=MADRID)
+
+    first, resolution = due_times(PriorityLevel.objects.get(priority="high"), wednesday)
+
+    assert first == datetime(2026, 11, 18, 10, 15, tzinfo=MADRID)
+    assert resolution == datetime(2026, 11, 19, 10, 0, tzinfo=MADRID)  # one business day later
+
+
+@override_settings(FEEDBACK_BUSINESS_HOURS=("08:00", "16:00"))
+def test_a_business_day_is_the_configured_opening_hours():
+    from feedback.defaults import business_day_seconds, priority_levels
+
+    assert business_day_seconds() == 8 * 3600
+    assert {row[0]: row[4] for row in priority_levels()}["normal"] == 3 * 8 * 3600
+
+
+def test_bands_still_at_the_old_figures_get_business_days_and_edited_ones_stay():
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("feedback.migrations.0007_business_day_targets")
+    # given: the old starting figures, except a normal resolution a supervisor set
+    PriorityLevel.objects.filter(priority="high").update(resolution_seconds=24 * 3600)
+    PriorityLevel.objects.filter(priority="normal").update(resolution_seconds=2 * 3600)
+    PriorityLevel.objects.filter(priority="low").update(first_response_seconds=24 * 3600, resolution_seconds=7 * 86400)
+
+    # when
+    migration.forward(apps, None)
+
+    # then
+    levels = {level.priority: level for level in PriorityLevel.objects.all()}
+    assert levels["high"].resolution_seconds == 9 * 3600
+    assert levels["normal"].resolution_seconds == 2 * 3600
+    assert (levels["low"].first_response_seconds, levels["low"].resolution_seconds) == (9 * 3600, 45 * 3600)
