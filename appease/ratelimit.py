@@ -49,6 +49,15 @@ class FailureLimiter:
             return retry_after
         return None
 
+    def counted(self, ident: str, *, since: float) -> int:
+        """What was counted for `ident` from `since` (a time.time()) until now, over every
+        window in between. A window's counter lives one window past its first count, so
+        only a span of about one window back is complete."""
+        first, _ = self._window(since)
+        last, _ = self._window(time.time())
+        keys = [self._key(ident, index) for index in range(first, last + 1)]
+        return sum(int(count) for count in cache.get_many(keys).values())
+
     def record_failure(self, idents: list[str]) -> int | None:
         """Count one failure for each identity.
 

@@ -54,12 +54,14 @@ class _IntakeThrottle(BaseThrottle):
     def ident(self, request) -> str | None:
         raise NotImplementedError
 
+    def limiter(self) -> FailureLimiter:
+        return FailureLimiter(scope=self.scope, limit=self.limit(), window_seconds=60)
+
     def allow_request(self, request, view) -> bool:
         ident = self.ident(request)
         if ident is None:
             return True
-        limiter = FailureLimiter(scope=self.scope, limit=self.limit(), window_seconds=60)
-        self.wait_seconds = limiter.record_failure([ident])  # "failure" here: one more request
+        self.wait_seconds = self.limiter().record_failure([ident])  # "failure" here: one more request
         return self.wait_seconds is None
 
     def wait(self):

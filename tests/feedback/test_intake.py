@@ -278,3 +278,26 @@ def test_what_counts_as_praise_is_a_setting(public_api, site, settings):
 
     assert thanked.json()["disposition"] == "acknowledged"
     assert queued.json()["disposition"] == "queued"
+
+
+def test_the_intake_throttles_counters_can_be_read_back(public_api, site):
+    """What bench/feedback reads after a run to check no request went uncounted."""
+    import time
+    from types import SimpleNamespace
+
+    from feedback.apis import FeedbackIpThrottle, FeedbackKeyThrottle
+
+    # given
+    since = time.time()
+    for i in range(3):
+        post(public_api, site, rating=5, text="fine", email=f"l{i}@example.com")
+
+    # when
+    request = SimpleNamespace(data={"site_key": site.public_key}, META={"REMOTE_ADDR": "127.0.0.1"}, headers={})
+    counts = [
+        throttle().limiter().counted(throttle().ident(request), since=since)
+        for throttle in (FeedbackIpThrottle, FeedbackKeyThrottle)
+    ]
+
+    # then
+    assert counts == [3, 3]
