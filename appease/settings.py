@@ -278,7 +278,8 @@ DEMO_SHOP = env_bool("DEMO_SHOP", DEBUG)
 SHOP_URL = env_str("SHOP_URL", "https://shop.example.com")
 
 # --- Feedback, cases and follow-ups (docs/feedback.md) ---------------------------------
-# Where customers reach this server: survey links in follow-ups start with it.
+# Where customers reach this server: survey links in follow-ups and the widget's embed
+# snippet (admin, Feedback sites) start with it.
 PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 # Business hours for the SLA clocks of priority levels that count business hours only:
 # weekdays (0 = Monday) and opening hours in FEEDBACK_TIME_ZONE.

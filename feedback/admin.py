@@ -2,8 +2,14 @@
 recommendations, apology templates, feedback sites and automatic rules. Cases,
 feedback, follow-ups and events are read-only: they change through the services."""
 
+from urllib.parse import urljoin
+
+from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from appease.admin_audit import AuditedModelAdmin, ReadOnlyAdmin
@@ -62,12 +68,20 @@ class FeedbackSiteAdmin(AuditedModelAdmin):
 
     @admin.display(description=_("Embed"))
     def embed_snippet(self, obj):
+        """The tag to paste into the shop's pages: absolute URLs (the shop is another
+        origin), so the script and the intake are found wherever the page lives."""
         if not obj.pk:
             return "—"
-        return (
-            f'<script src="/static/feedback-widget.js" data-site-key="{obj.public_key}" '
-            f'data-language="{obj.default_language}" defer></script>'
+        base = settings.PUBLIC_URL + "/"
+        snippet = format_html(
+            '<script src="{}" data-site-key="{}" data-endpoint="{}" data-language="{}" defer></script>',
+            urljoin(base, static("feedback-widget.js")),  # a CDN's absolute STATIC_URL stays as it is
+            obj.public_key,
+            urljoin(base, reverse("feedback-api:feedback")),
+            obj.default_language,
         )
+        # Shown as text to copy, never as a live tag in the admin: escape() escapes even safe strings.
+        return format_html('<code data-testid="embed-snippet">{}</code>', escape(snippet))
 
 
 @admin.register(RecommendationRule)

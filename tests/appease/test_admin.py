@@ -132,3 +132,22 @@ def test_nobody_edits_the_audit_log(admin_client):
     assert admin_client.get(f"/admin/appease/auditevent/{event.pk}/delete/").status_code == 403
     page = admin_client.get(f"/admin/appease/auditevent/{event.pk}/change/").content.decode()
     assert 'name="_save"' not in page
+
+
+def test_the_feedback_sites_embed_snippet_has_absolute_urls_and_its_endpoint(admin_client, settings):
+    from feedback.models import FeedbackSite
+
+    # given
+    settings.PUBLIC_URL = "https://appease.example.com"
+    site = FeedbackSite.objects.create(name="Shop", default_language="es")
+
+    # when
+    page = admin_client.get(f"/admin/feedback/feedbacksite/{site.pk}/change/").content.decode()
+
+    # then: the tag to copy, as text (escaped), with the script, the key and the endpoint
+    snippet = page[page.index('data-testid="embed-snippet"') :].split("</code>")[0]
+    assert "&lt;script src=&quot;https://appease.example.com/static/feedback-widget.js&quot;" in snippet
+    assert f"data-site-key=&quot;{site.public_key}&quot;" in snippet
+    assert "data-endpoint=&quot;https://appease.example.com/api/v1/feedback&quot;" in snippet
+    assert "data-language=&quot;es&quot;" in snippet
+    assert "<script src=" not in snippet  # never a live tag in the admin
