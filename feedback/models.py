@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -26,7 +27,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from appease.models.customers import AMOUNT, Channel, Customer, IncidentType
-from appease.money import format_money
+from appease.money import format_money, is_known_currency
 
 LANGUAGES = settings.LANGUAGES  # "en", "es", "pt-br": the codes Django and customers use
 
@@ -483,6 +484,10 @@ class RecommendationRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        if self.currency and not is_known_currency(self.currency):
+            raise ValidationError({"currency": _("Give a known ISO 4217 currency code, e.g. USD.")})
+
 
 class ApologyTemplate(models.Model):
     """Words for a soft intervention, per language, that a rep sends from the case page.
@@ -614,6 +619,31 @@ class AutoRule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    ORDERING = (Operator.GTE, Operator.GT, Operator.LTE, Operator.LT)
+
+    def clean(self) -> None:
+        """A condition that can never be read the way it is written is refused, field by
+        field, instead of silently never (or always) matching."""
+        errors = {}
+        field, operator, value = self.condition_field.strip(), self.condition_operator, self.condition_value.strip()
+        if operator and not field:
+            errors["condition_field"] = _("Name the event field the operator compares, e.g. delay_minutes.")
+        if field and not operator:
+            errors["condition_operator"] = _("Choose how to compare the field, or clear the field.")
+        if operator in self.ORDERING:
+            try:
+                number = Decimal(value)
+            except InvalidOperation:
+                number = None
+            if number is None or not number.is_finite():
+                errors["condition_value"] = _("Give a number to compare with, e.g. 180.")
+        elif operator == self.Operator.EQ and not value:
+            errors["condition_value"] = _("Give the value to compare with.")
+        if self.active_from and self.active_until and self.active_until <= self.active_from:
+            errors["active_until"] = _("The end of the active window must be after its start.")
+        if errors:
+            raise ValidationError(errors)
 
 
 class MerchantEvent(models.Model):

@@ -300,3 +300,87 @@ def test_a_rule_whose_field_holds_nan_does_not_match_and_does_not_break_processi
     assert result["rules"] == [] and not Issuance.objects.exists()
     event.refresh_from_db()
     assert event.processed_at is not None
+
+
+def rule_form(**fields) -> dict:
+    """The admin's add form for an automatic rule, valid unless `fields` say otherwise."""
+    return {
+        "name": "Late: 5 off",
+        "event_type": "delivery_delayed",
+        "condition_field": "delay_minutes",
+        "condition_operator": ">=",
+        "condition_value": "180",
+        "offer": offer_create().pk,
+        "reason_code": reason_create().pk,
+        "budget_amount": "100",
+        "per_customer_cap": "1",
+        "active_from_0": "",
+        "active_from_1": "",
+        "active_until_0": "",
+        "active_until_1": "",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"condition_field": ""}, "condition_field"),  # an operator with nothing to compare
+        ({"condition_operator": ""}, "condition_operator"),  # a field and no operator
+        ({"condition_value": "three hours"}, "condition_value"),  # ≥ a word
+        ({"condition_value": "NaN"}, "condition_value"),
+        ({"condition_operator": "==", "condition_value": ""}, "condition_value"),
+        (
+            {
+                "active_from_0": "2026-12-10",
+                "active_from_1": "00:00:00",
+                "active_until_0": "2026-12-01",
+                "active_until_1": "00:00:00",
+            },
+            "active_until",
+        ),
+    ],
+)
+def test_the_admin_refuses_a_rule_that_cannot_work_with_the_error_on_its_field(admin_client, fields, field):
+    # when
+    response = admin_client.post("/admin/feedback/autorule/add/", rule_form(**fields))
+
+    # then: the form again, the message next to the field, nothing saved
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not AutoRule.objects.exists()
+
+
+def test_the_admin_saves_a_sound_rule(admin_client):
+    response = admin_client.post("/admin/feedback/autorule/add/", rule_form())
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert AutoRule.objects.get().condition_value == "180"
+
+
+def test_a_recommendation_rule_needs_a_known_currency(admin_client):
+    from feedback.models import RecommendationRule
+
+    body = {
+        "name": "Overcharge: refund",
+        "incident_type": "overcharge",
+        "tier": "",
+        "min_past_incidents": "0",
+        "intervention": "refund_credit",
+        "offer": "",
+        "base_amount": "5",
+        "percent_of_order": "10",
+        "max_amount": "",
+        "currency": "XYZ",
+        "reason": "Compensate it",
+        "rank": "10",
+        "is_active": "on",
+    }
+    before = RecommendationRule.objects.count()
+
+    refused = admin_client.post("/admin/feedback/recommendationrule/add/", body)
+    saved = admin_client.post("/admin/feedback/recommendationrule/add/", {**body, "currency": "EUR"})
+
+    assert refused.status_code == 200 and "currency" in refused.context["adminform"].form.errors
+    assert saved.status_code == 302
+    assert RecommendationRule.objects.count() == before + 1
