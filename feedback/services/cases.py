@@ -132,11 +132,14 @@ def case_reassign(*, actor: Actor, case_id, to_user_id) -> Case:
 
 @transaction.atomic
 def case_escalate(*, actor: Actor, case_id, text: str) -> Case:
-    """Ask the supervisors for help: they get an email; the case is marked escalated."""
-    _require_staff(actor)
+    """Ask the supervisors for help: they get an email; the case is marked escalated.
+    Its owner or a supervisor may, while the case is open."""
     if not text.strip():
         raise ValidationError({"text": _("Say why you escalate.")})
     case = _lock(case_id)
+    _require_owner_or_supervisor(actor, case)
+    if not case.is_open:
+        raise ApplicationError("closed", _("Only an open case can be escalated."), status=409)
     case.escalated_at = timezone.now()
     case.save(update_fields=["escalated_at"])
     _event(case, CaseEvent.Kind.ESCALATED, actor, text=text)
@@ -210,7 +213,11 @@ def case_issue(
 def case_apologise(*, actor: Actor, case_id, template: ApologyTemplate | None, text: str, reason_code, channel=None):
     """A soft intervention: the rep's apology (from a template, edited) sent to the
     customer through the delivery outbox as an apology (no code)."""
-    text = (text or (template.render(None) if template else "")).strip()
+    case = Case.objects.select_related("customer").filter(pk=case_id).first()
+    if case is None:
+        raise ApplicationError("not_found", _("No such case."), status=404)
+    # The template is filled in for this case's customer ({first_name}), as on the page.
+    text = (text or (template.render(case.customer) if template else "")).strip()
     if not text:
         raise ValidationError({"text": _("Write the apology.")})
     offer = Offer.objects.filter(kind=Offer.Kind.APOLOGY, is_active=True).order_by("pk").first()

@@ -353,3 +353,39 @@ def test_ageing_stops_at_the_ceiling_and_the_age_reason_says_what_it_added():
     case.refresh_from_db()
     assert (case.priority_score, case.age_points) == (100, 10)
     assert case.score_reasons[-1] == {"factor": "age", "points": 5, "params": {"hours": 10}}
+
+
+def test_an_apology_from_a_template_is_filled_in_for_the_cases_customer(csr):
+    from feedback.models import ApologyTemplate
+
+    # given
+    case = open_case(customer=customer_create(name="Pat Doe"), incident_type="staff_attitude")
+    case_claim(actor=Actor(user=csr), case_id=case.pk)
+    offer_create(kind="apology", value_amount=Decimal("0"), cost_amount=Decimal("0"), description="Apology")
+    template = ApologyTemplate.objects.create(name="Sorry", language="en", text="{first_name}, we are so sorry.")
+
+    # when: the rep sends the template as it is (no text of their own)
+    issuance = case_apologise(
+        actor=Actor(user=csr), case_id=case.pk, template=template, text="", reason_code=reason_create()
+    )
+
+    # then
+    assert issuance.apology_text == "Pat, we are so sorry."
+
+
+def test_only_the_owner_or_a_supervisor_escalates_and_only_an_open_case(csr, supervisor):
+    case = open_case(customer=customer_create())
+    case_claim(actor=Actor(user=csr), case_id=case.pk)
+
+    # someone else's case: refused
+    with pytest.raises(ApplicationError) as refused:
+        case_escalate(actor=Actor(user=staff_user()), case_id=case.pk, text="Help")
+    assert refused.value.code == "not_yours"
+    # a supervisor may
+    case_escalate(actor=Actor(user=supervisor), case_id=case.pk, text="Help")
+    # a closed case: refused
+    case_resolve(actor=Actor(user=csr), case_id=case.pk, note="Done")
+    with pytest.raises(ApplicationError) as closed:
+        case_escalate(actor=Actor(user=csr), case_id=case.pk, text="Help again")
+    assert closed.value.code == "closed"
+    assert case.events.filter(kind=CaseEvent.Kind.ESCALATED).count() == 1
