@@ -328,12 +328,11 @@ def survey(request, token: str):
             state = "expired"
         elif request.method == "POST":
             solved = {"yes": True, "no": False}.get(request.POST.get("solved", ""))
-            csat = request.POST.get("csat") or None
             try:
                 survey_answer(
                     token=token,
                     solved=solved,
-                    csat=int(csat) if csat and csat.isdigit() else None,
+                    csat=request.POST.get("csat", ""),  # the service checks it: a word is a field error
                     comment=request.POST.get("comment", ""),
                 )
             except ValidationError as error:

@@ -154,13 +154,35 @@ def follow_ups_send(*, now=None, limit: int = 500) -> int:
     return sent
 
 
-def survey_answer(*, token: str, solved: bool | None, csat: int | None = None, comment: str = "") -> FollowUp:
-    """Record the customer's answer, once. Not solved reopens the case, high priority."""
+def _csat(value: int | str | None) -> int | None:
+    """The satisfaction as given: a number, or the form's text ("" for none)."""
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            raise ValidationError({"csat": _("Choose from 1 to 5.")}) from None
+    return value
+
+
+def survey_answer(*, token: str, solved: bool | None, csat: int | str | None = None, comment: str = "") -> FollowUp:
+    """Record the customer's answer, once. Not solved reopens the case, high priority.
+
+    `csat` may be the form's text: anything but a number from 1 to 5 is a field error,
+    never silently dropped."""
     errors = {}
     if solved is None:
         errors["solved"] = _("Tell us whether your problem was solved.")
-    if csat is not None and not 1 <= csat <= 5:
-        errors["csat"] = _("Choose from 1 to 5.")
+    try:
+        csat = _csat(csat)
+    except ValidationError as error:
+        errors.update({field: messages[0] for field, messages in error.message_dict.items()})
+        csat = None
+    else:
+        if csat is not None and not 1 <= csat <= 5:
+            errors["csat"] = _("Choose from 1 to 5.")
     if len(comment) > 2000:
         errors["comment"] = _("Keep it under 2,000 characters.")
     if errors:

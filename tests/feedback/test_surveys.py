@@ -225,3 +225,25 @@ def test_the_quiet_period_still_holds_for_another_case_of_the_same_customer(csr,
     # then: not surveyed about it (the loop closes unconfirmed, the timeline says why)
     assert not other.follow_ups.exists()
     assert other.events.get(kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED).data == {"reason": "quiet_period"}
+
+
+@pytest.mark.parametrize("csat", ["great", "³", "4.5"])
+def test_a_satisfaction_that_is_not_a_number_is_a_field_error_not_dropped(csr, client, csat):
+    follow_up = sent_follow_up(csr)
+
+    response = client.post(f"/s/{survey_token(follow_up)}/", {"solved": "yes", "csat": csat})
+
+    assert response.status_code == 400
+    assert set(response.context["errors"]) == {"csat"}
+    follow_up.refresh_from_db()
+    assert follow_up.answered_at is None
+
+
+def test_no_satisfaction_at_all_is_fine(csr, client):
+    follow_up = sent_follow_up(csr)
+
+    response = client.post(f"/s/{survey_token(follow_up)}/", {"solved": "yes", "csat": ""})
+
+    assert response.status_code == 200
+    follow_up.refresh_from_db()
+    assert (follow_up.solved, follow_up.csat) == (True, None)
