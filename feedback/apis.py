@@ -116,6 +116,13 @@ class FeedbackIntakeApi(APIView):
         page_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
         language = serializers.CharField(max_length=10, required=False, allow_blank=True, default="")
         website = serializers.CharField(required=False, allow_blank=True, default="", help_text="Leave empty.")
+        source = serializers.ChoiceField(
+            choices=[Case.Source.WIDGET.value, Case.Source.API.value],
+            required=False,
+            default=Case.Source.API.value,
+            help_text="Who posts: `widget` (the embeddable widget sends it) or `api` (the default: the shop's own "
+            "forms and systems). Recorded on the feedback and its case; it proves nothing.",
+        )
 
     @extend_schema_serializer(component_name="FeedbackReceived")
     class OutputSerializer(serializers.Serializer):
@@ -146,7 +153,7 @@ class FeedbackIntakeApi(APIView):
             return Response({"id": None, "disposition": "acknowledged", "case_id": None}, status=201)
         feedback = feedback_submit(
             actor=Actor.from_request(request),
-            source=Case.Source.WIDGET,
+            source=data["source"],
             site=site,
             ref=CustomerRef(
                 email=data["email"],

@@ -674,6 +674,7 @@
       page_url: pageUrl(),
       language: config.language,
       channel: "email",
+      source: "widget",
       website: values.website,
     };
     // Empty optional fields are left out; the honeypot is always sent.

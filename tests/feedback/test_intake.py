@@ -301,3 +301,16 @@ def test_the_intake_throttles_counters_can_be_read_back(public_api, site):
 
     # then
     assert counts == [3, 3]
+
+
+def test_the_intake_records_whether_the_widget_or_the_shops_own_systems_posted(public_api, site):
+    # when: the shop's server posts (no source), then the widget (it says so)
+    from_shop = post(public_api, site, rating=1, text="Late", email="m@example.com")
+    from_widget = post(public_api, site, rating=1, text="Broken", email="n@example.com", source="widget")
+    bad = post(public_api, site, rating=1, text="Late", email="o@example.com", source="carrier-pigeon")
+
+    # then
+    assert Feedback.objects.get(pk=from_shop.json()["id"]).source == Case.Source.API
+    assert Case.objects.get(pk=from_shop.json()["case_id"]).source == Case.Source.API
+    assert Feedback.objects.get(pk=from_widget.json()["id"]).source == Case.Source.WIDGET
+    assert bad.status_code == 400 and "source" in bad.json()["fields"]
