@@ -22,11 +22,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.formats import number_format
+from django.utils.dateparse import parse_datetime
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from appease.models.customers import AMOUNT, Channel, Customer, IncidentType
+from appease.models.issuance import Issuance
 from appease.money import format_money, is_known_currency
 
 LANGUAGES = settings.LANGUAGES  # "en", "es", "pt-br": the codes Django and customers use
@@ -436,6 +438,77 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def summary(self) -> str:
+        """What the line's data says, in the current language ("" when nothing)."""
+        return case_event_summary(self.kind, self.data or {})
+
+
+def _label(choices, value) -> str:
+    return str(choices(value).label) if value in choices.values else str(value or "")
+
+
+# Why a follow-up was skipped or a case closed, as the services record it.
+def _why(reason: str) -> str:
+    return {
+        "no_customer": gettext("no customer to ask"),
+        "no_channel": gettext("no channel the customer can be reached on"),
+        "quiet_period": gettext("the customer was surveyed recently (quiet period)"),
+        "no_answer": gettext("no answer before the survey link expired"),
+    }.get(reason, reason or "")
+
+
+def case_event_summary(kind: str, data: dict) -> str:
+    """One timeline line's data in words: who a case went to, why it closed, what the
+    customer answered. The data stays as recorded; the words are the reader's."""
+    Kind = CaseEvent.Kind
+    if kind == Kind.OPENED and data.get("priority"):
+        return gettext("priority %(priority)s, score %(score)s") % {
+            "priority": _label(Priority, data["priority"]),
+            "score": data.get("score", 0),
+        }
+    if kind == Kind.FEEDBACK:
+        parts = [_label(Case.Source, data.get("source"))] if data.get("source") else []
+        if data.get("rating") is not None:
+            parts.append(gettext("rated %(rating)s/5") % {"rating": data["rating"]})
+        if data.get("nps") is not None:
+            parts.append(gettext("NPS %(nps)s/10") % {"nps": data["nps"]})
+        return ", ".join(parts)
+    if kind == Kind.REASSIGNED and data.get("to"):
+        return gettext("to %(user)s") % {"user": data["to"]}
+    if kind in (Kind.APOLOGY, Kind.ISSUED) and data.get("offer"):
+        return gettext("%(offer)s (%(status)s)") % {
+            "offer": data["offer"],
+            "status": _label(Issuance.Status, data.get("status", "")),
+        }
+    if kind == Kind.RESOLVED and data.get("intervention"):
+        return gettext("intervention: %(intervention)s") % {"intervention": _label(Intervention, data["intervention"])}
+    if kind == Kind.SLA_BREACHED:
+        return gettext("first response") if data.get("target") == "first_response" else gettext("resolution")
+    if kind == Kind.FOLLOW_UP_SCHEDULED and data.get("due_at"):
+        due = parse_datetime(data["due_at"])
+        when = date_format(timezone.localtime(due), "SHORT_DATETIME_FORMAT") if due else data["due_at"]
+        return gettext("due %(when)s") % {"when": when}
+    if kind == Kind.FOLLOW_UP_SENT and data.get("channel"):
+        return gettext("by %(channel)s") % {"channel": _label(Channel, data["channel"])}
+    if kind == Kind.FOLLOW_UP_SKIPPED:
+        return _why(data.get("reason", ""))
+    if kind == Kind.SURVEY_ANSWERED:
+        answer = gettext("solved") if data.get("solved") else gettext("not solved")
+        if data.get("csat"):
+            return gettext("%(answer)s, satisfaction %(csat)s/5") % {"answer": answer, "csat": data["csat"]}
+        return answer
+    if kind == Kind.REOPENED and data.get("priority"):
+        return gettext("back in the queue at %(priority)s, score %(score)s") % {
+            "priority": _label(Priority, data["priority"]),
+            "score": data.get("score", 0),
+        }
+    if kind == Kind.CLOSED and data.get("status"):
+        status = _label(Case.Status, data["status"])
+        why = _why(data.get("reason", ""))
+        return gettext("%(status)s: %(why)s") % {"status": status, "why": why} if why else status
+    return ""
 
 
 class RecommendationRule(models.Model):

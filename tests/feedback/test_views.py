@@ -173,3 +173,32 @@ def test_reasons_stored_in_words_are_read_back_as_data():
         "the customer said it was not solved",
         "something else",
     ]
+
+
+def test_the_timeline_says_who_a_case_went_to_and_why_it_closed(client, csr):
+    from feedback.services.cases import case_reassign, case_resolve
+    from feedback.services.surveys import follow_ups_send
+    from tests.factories import staff_user
+
+    # given: a case handed to a colleague, resolved, and closed because the customer
+    # cannot be reached for the survey
+    customer = customer_create(email="", external_id="SHOP-5", preferred_channel="")
+    case = open_case(customer=customer)
+    case_claim(actor=Actor(user=csr), case_id=case.pk)
+    colleague = staff_user(username="maria")
+    case_reassign(actor=Actor(user=csr), case_id=case.pk, to_user_id=colleague.pk)
+    case_resolve(actor=Actor(user=colleague), case_id=case.pk, note="Refunded", intervention="refund_credit")
+    follow_ups_send(now=case.follow_ups.get().due_at)
+    client.force_login(csr)
+
+    # when
+    english = client.get(f"/csr/cases/{case.pk}/").content.decode()
+    spanish = client.get(f"/csr/cases/{case.pk}/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+    # then
+    timeline = english[english.index('data-testid="timeline"') :]
+    assert "to maria" in timeline
+    assert "intervention: Refund credit" in timeline
+    assert "no channel the customer can be reached on" in timeline
+    assert "Closed: no answer from the customer: no channel the customer can be reached on" in timeline
+    assert "para maria" in spanish[spanish.index('data-testid="timeline"') :]
