@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from appease.admin_audit import AuditedModelAdmin, ReadOnlyAdmin
 from appease.context import Actor
+from appease.money import format_money
 from appease.services.config import config_object_save, config_snapshot
 from feedback.models import (
     ApologyTemplate,
@@ -103,13 +104,14 @@ class AutoRuleAdmin(AuditedModelAdmin):
         "event_type",
         "condition",
         "offer",
-        "budget_amount",
-        "spent_amount",
+        "budget",
+        "spent",
         "issued_count",
         "per_customer_cap",
         "is_paused",
     ]
     list_filter = ["event_type", "is_paused"]
+    list_select_related = ["offer"]
     readonly_fields = ["spent_amount", "issued_count"]
     actions = ["pause", "resume"]
     # Spent by concurrent automatic issuances (conditional UPDATEs): never written back
@@ -124,6 +126,15 @@ class AutoRuleAdmin(AuditedModelAdmin):
             before=config_snapshot(obj) if change else None,
             update_fields=fields,
         )
+
+    # Money with its currency (the offer's: budgets are spent at the offer's cost).
+    @admin.display(description=_("total budget"), ordering="budget_amount")
+    def budget(self, obj):
+        return format_money(obj.budget_amount, obj.offer.currency)
+
+    @admin.display(description=_("spent"), ordering="spent_amount")
+    def spent(self, obj):
+        return format_money(obj.spent_amount, obj.offer.currency)
 
     @admin.display(description=_("condition"))
     def condition(self, obj):

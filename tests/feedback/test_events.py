@@ -384,3 +384,11 @@ def test_a_recommendation_rule_needs_a_known_currency(admin_client):
     assert refused.status_code == 200 and "currency" in refused.context["adminform"].form.errors
     assert saved.status_code == 302
     assert RecommendationRule.objects.count() == before + 1
+
+
+def test_the_rules_list_shows_budget_and_spend_with_their_currency(admin_client, rule):
+    AutoRule.objects.filter(pk=rule.pk).update(spent_amount=Decimal("3.00"))
+
+    page = admin_client.get("/admin/feedback/autorule/").content.decode()
+
+    assert "$9.00" in page and "$3.00" in page  # the offer's currency, USD
