@@ -316,6 +316,15 @@ CORS_PREFLIGHT_MAX_AGE = 3600
 FEEDBACK_RATE_PER_KEY = env_int("FEEDBACK_RATE_PER_KEY", 120)
 FEEDBACK_RATE_PER_IP = env_int("FEEDBACK_RATE_PER_IP", 10)
 
+# --- Reporting (docs/reporting.md) -----------------------------------------------------
+# Report days are the shop's days, whoever reads them (docs/i18n.md).
+REPORTING_TIME_ZONE = env_str("REPORTING_TIME_ZONE", TIME_ZONE)
+# The rollups: beat rewrites the last RECENT_DAYS days (and older days something
+# changed) every REFRESH_SECONDS, and every day of the last RESTATE_DAYS nightly.
+REPORTING_REFRESH_SECONDS = env_int("REPORTING_REFRESH_SECONDS", 60)
+REPORTING_RECENT_DAYS = env_int("REPORTING_RECENT_DAYS", 2)
+REPORTING_RESTATE_DAYS = env_int("REPORTING_RESTATE_DAYS", 400)
+
 # --- Code inventory -----------------------------------------------------------------
 CODE_ENTROPY_BITS = env_int("CODE_ENTROPY_BITS", 80)
 
@@ -389,6 +398,14 @@ CELERY_BEAT_SCHEDULE = {
     "personal-data-expire": {
         "task": "appease.tasks.personal_data_expire_task",
         "schedule": crontab(hour=3, minute=15),
+    },
+    "rollups-refresh": {
+        "task": "reporting.tasks.rollups_refresh_task",
+        "schedule": timedelta(seconds=REPORTING_REFRESH_SECONDS),
+    },
+    "rollups-restate": {
+        "task": "reporting.tasks.rollups_restate_task",
+        "schedule": crontab(hour=2, minute=40),
     },
     "supervisor-digest-send": {
         "task": "reporting.tasks.supervisor_digest_send_task",

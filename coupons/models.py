@@ -308,7 +308,14 @@ class Redemption(models.Model):
             models.CheckConstraint(condition=Q(discount_amount__gt=0), name="redemption_discount_positive"),
             models.CheckConstraint(condition=Q(order_total_amount__gt=0), name="redemption_total_positive"),
         ]
-        indexes = [models.Index(fields=["merchant", "order_id"])]
+        indexes = [
+            models.Index(fields=["merchant", "order_id"]),
+            # Redemptions and reversals since the last rollup refresh (reporting.services).
+            models.Index(fields=["redeemed_at"], name="redemption_redeemed_idx"),
+            models.Index(
+                fields=["reversed_at"], name="redemption_reversed_idx", condition=Q(reversed_at__isnull=False)
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.discount_amount} {self.currency} on {self.order_id}"

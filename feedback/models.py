@@ -294,6 +294,8 @@ class Case(models.Model):
                 fields=["first_response_due_at"], name="case_first_due_idx", condition=Q(first_response_at=None)
             ),
             models.Index(fields=["resolution_due_at"], name="case_resolution_due_idx", condition=Q(resolved_at=None)),
+            # Closed since the last rollup refresh (reporting.services).
+            models.Index(fields=["closed_at"], name="case_closed_idx", condition=Q(closed_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(
@@ -636,6 +638,8 @@ class FollowUp(models.Model):
             models.Index(fields=["due_at"], name="follow_up_due_idx", condition=Q(status="scheduled")),
             models.Index(fields=["expires_at"], name="follow_up_open_idx", condition=Q(status="sent")),
             models.Index(fields=["customer", "sent_at"]),
+            # Answers since the last rollup refresh (reporting.services).
+            models.Index(fields=["answered_at"], name="follow_up_answered_idx", condition=Q(answered_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(csat__gte=1, csat__lte=5) | Q(csat=None), name="csat_1_to_5"),

@@ -14,18 +14,27 @@ import statistics
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.db.models import Count, Q, QuerySet, Sum
-from django.utils import timezone
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q, QuerySet
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from appease.models import Issuance
 from appease.money import currency_exponent
-from feedback.models import Case
-from reporting.selectors import USED
+from reporting import selectors
+from reporting.facts import ISSUANCES
+from reporting.filters import ReportFilter
 
 KINDS = ("rep_rate", "rep_value", "rep_repeat_customer", "customer_many_reps", "offer_low_redemption")
+KIND_LABELS = {
+    "rep_rate": gettext_lazy("Issues often, for the cases handled"),
+    "rep_value": gettext_lazy("Gives much value, for the cases handled"),
+    "rep_repeat_customer": gettext_lazy("Appeases one customer again and again"),
+    "customer_many_reps": gettext_lazy("Collects from many reps"),
+    "offer_low_redemption": gettext_lazy("Codes go unused"),
+}
 
 Z_THRESHOLD = 3.5
 # Iglewicz & Hoaglin: the MAD of a normal distribution is 0.6745 σ, so 0.6745 (x − median) / MAD
@@ -73,46 +82,54 @@ class _Rep:
     cases: int
 
 
-def anomalies(*, since: datetime, until: datetime, issuances=None, min_peers: int = 5) -> list[Flag]:
-    """Flags for issuances created in [since, until), ordered by kind, most extreme first.
+def anomalies(filters: ReportFilter, *, rep_id: int | None = None, min_peers: int = 5) -> list[Flag]:
+    """Flags for the period and filters of `filters`, ordered by kind, most extreme first.
 
-    `issuances` narrows what is looked at (a team, a reason…); by default every issuance.
+    With `rep_id`, only that rep's flags (the rep's page), still against every peer.
     Pending, rejected and voided issuances never count: nothing was given.
     """
-    given = _given(since=since, until=until, issuances=issuances)
-    dates = _dates(since=since, until=until)
-    reps = _reps_with_cases(since=since, until=until, issuances=issuances)
+    dates = _dates(filters)
+    reps = _reps_with_cases(filters)
     flags = [
-        *_rep_flags(given=given, reps=reps, dates=dates, min_peers=min_peers),
-        *_repeat_customer_flags(given=given, dates=dates),
-        *_many_reps_flags(given=given, dates=dates),
-        *_offer_flags(given=given, until=until, dates=dates, min_peers=min_peers),
+        *_rep_flags(filters=filters, reps=reps, dates=dates, min_peers=min_peers, only=rep_id),
+        *_repeat_customer_flags(filters=filters, dates=dates, only=rep_id),
     ]
+    if rep_id is None:
+        flags += [
+            *_many_reps_flags(filters=filters, dates=dates),
+            *_offer_flags(filters=filters, dates=dates, min_peers=min_peers),
+        ]
     return sorted(flags, key=_order)
 
 
 # --- The database side: one GROUP BY query each ---------------------------------------
 
 
-def _given(*, since: datetime, until: datetime, issuances: QuerySet | None) -> QuerySet[Issuance]:
-    # The caller's queryset as a subquery, so its annotations, joins and ordering cannot
-    # leak into the GROUP BY clauses below.
-    queryset = Issuance.objects.all() if issuances is None else Issuance.objects.filter(pk__in=issuances.values("pk"))
-    return queryset.filter(created_at__gte=since, created_at__lt=until).exclude(status__in=NOT_GIVEN).order_by()
-
-
-def _reps_with_cases(*, since: datetime, until: datetime, issuances: QuerySet | None) -> list[_Rep]:
-    """Reps and their handled cases (assigned to them, created in the period), fewest first.
-
-    With `issuances` given, only the reps who appear in it are compared: a team's report
-    compares the team's reps, not everyone who handled a case.
-    """
-    cases = Case.objects.filter(created_at__gte=since, created_at__lt=until, assigned_to__isnull=False)
-    if issuances is not None:
-        cases = cases.filter(assigned_to__in=issuances.filter(csr__isnull=False).values("csr"))
-    rows = cases.values("assigned_to", "assigned_to__username").annotate(cases=Count("pk")).order_by()
-    reps = [_Rep(id=row["assigned_to"], username=row["assigned_to__username"], cases=row["cases"]) for row in rows]
+def _reps_with_cases(filters: ReportFilter) -> list[_Rep]:
+    """Reps and their handled cases (assigned to them, opened in the period, in the
+    filters' team), fewest first. A rep who gave nothing is a peer with a rate of 0."""
+    handled = selectors.cases_handled(filters)
+    names = dict(get_user_model().objects.filter(pk__in=handled).values_list("pk", "username"))
+    reps = [_Rep(id=rep, username=names.get(rep, str(rep)), cases=cases) for rep, cases in handled.items()]
     return sorted(reps, key=lambda rep: (rep.cases, rep.id))
+
+
+def _per_rep(filters: ReportFilter) -> tuple[dict[int, int], dict[str, dict[int, float]]]:
+    """Appeasements given per rep, and their face value per currency and rep."""
+    facts = filters.facts(ISSUANCES, by=["rep", "currency"])
+    rows = (
+        facts.qs.filter(csr__isnull=False)
+        .values("csr_id", "currency")
+        .annotate(count=facts.total("issuances"), face=facts.total("face_value_amount"))
+        .filter(count__gt=0)
+        .order_by()
+    )
+    counts: dict[int, int] = defaultdict(int)
+    faces: dict[str, dict[int, float]] = defaultdict(dict)  # currency → rep → face value
+    for row in rows:
+        counts[row["csr_id"]] += row["count"]
+        faces[row["currency"]][row["csr_id"]] = float(row["face"])
+    return counts, faces
 
 
 # --- Reps against reps of a similar volume ---------------------------------------------
@@ -125,40 +142,26 @@ def _volume_peers(reps: list[_Rep], *, cases: int, rep_id: int) -> list[_Rep]:
     return [peer for peer in reps[low:high] if peer.id != rep_id]
 
 
-def peer_rate(*, rep_id: int, cases: int, since: datetime, until: datetime) -> dict | None:
+def peer_rate(filters: ReportFilter, *, rep_id: int, cases: int) -> dict | None:
     """Issuances per handled case of the reps with a similar volume (half to double
-    `cases`, the rep's own count), for the rep's page: their number and median."""
+    `cases`, the rep's own count), for the rep's page: their number and median.
+    `filters` must not name the rep: the peers are everyone else."""
     if not cases:
         return None
-    peers = _volume_peers(_reps_with_cases(since=since, until=until, issuances=None), cases=cases, rep_id=rep_id)
+    peers = _volume_peers(_reps_with_cases(filters), cases=cases, rep_id=rep_id)
     if not peers:
         return {"count": 0, "median": None}
-    counts = dict(
-        _given(since=since, until=until, issuances=None)
-        .filter(csr__in=[peer.id for peer in peers])
-        .values_list("csr")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
+    counts, _faces = _per_rep(filters)
     median = statistics.median(counts.get(peer.id, 0) / peer.cases for peer in peers)
     return {"count": len(peers), "median": median, "low": cases // 2, "high": cases * 2}
 
 
-def _rep_flags(*, given: QuerySet[Issuance], reps: list[_Rep], dates: dict, min_peers: int) -> list[Flag]:
-    rows = (
-        given.filter(csr__isnull=False)
-        .values("csr", "currency")
-        .annotate(count=Count("pk"), face=Sum("face_value_amount"))
-        .order_by()
-    )
-    counts: dict[int, int] = defaultdict(int)
-    faces: dict[str, dict[int, float]] = defaultdict(dict)  # currency → rep → face value
-    for row in rows:
-        counts[row["csr"]] += row["count"]
-        faces[row["currency"]][row["csr"]] = float(row["face"] or 0)
-
+def _rep_flags(*, filters: ReportFilter, reps: list[_Rep], dates: dict, min_peers: int, only: int | None) -> list[Flag]:
+    counts, faces = _per_rep(filters)
     flags = []
     for rep in reps:
+        if only is not None and rep.id != only:
+            continue
         # Reps with no handled case are never in `reps`: a rate needs a denominator.
         peers = _volume_peers(reps, cases=rep.cases, rep_id=rep.id)
         if len(peers) < min_peers:
@@ -251,13 +254,21 @@ def _how(comparison: _Comparison, peers: list[_Rep]) -> str:
 # --- Customers -----------------------------------------------------------------------------
 
 
-def _repeat_customer_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Flag]:
+def _given(filters: ReportFilter) -> QuerySet[Issuance]:
+    # Customers are not in any rollup (a row per customer would be a row per issuance):
+    # these read the live rows, as the list page does.
+    return selectors.given(filters.qs).order_by()
+
+
+def _repeat_customer_flags(*, filters: ReportFilter, dates: dict, only: int | None) -> list[Flag]:
+    given = _given(filters).filter(csr__isnull=False)
+    if only is not None:
+        given = given.filter(csr=only)
     rows = (
-        given.filter(csr__isnull=False)
-        .values("csr", "csr__username", "customer", "customer__name")
+        given.values("csr", "csr__username", "customer", "customer__name")
         .annotate(count=Count("pk"))
         .filter(count__gte=REPEAT_CUSTOMER_MIN)
-        .order_by()
+        .order_by("-count", "csr", "customer")[:MAX_FLAGS_PER_KIND]
     )
     return [
         Flag(
@@ -284,7 +295,8 @@ def _repeat_customer_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Fl
     ]
 
 
-def _many_reps_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Flag]:
+def _many_reps_flags(*, filters: ReportFilter, dates: dict) -> list[Flag]:
+    given = _given(filters)
     # In a large centre a returning customer meets a different rep each time, so several
     # reps alone mean nothing: flag those who also collect far more appeasements than the
     # average customer (MANY_TIMES_AVERAGE times), the farming pattern.
@@ -326,22 +338,25 @@ def _many_reps_flags(*, given: QuerySet[Issuance], dates: dict) -> list[Flag]:
 # --- Offers whose codes go unused ------------------------------------------------------
 
 
-def _offer_flags(*, given: QuerySet[Issuance], until: datetime, dates: dict, min_peers: int) -> list[Flag]:
+def _offer_flags(*, filters: ReportFilter, dates: dict, min_peers: int) -> list[Flag]:
     # Codes issued in the last two weeks have not had their chance to be used yet.
+    first, last = filters.dates
+    if last - OFFER_MATURITY < first:
+        return []
+    facts = filters.facts(ISSUANCES, by=["offer"], dates=(first, last - OFFER_MATURITY))
     rows = list(
-        given.filter(code__isnull=False, created_at__lt=until - OFFER_MATURITY)
-        .values("offer", "offer__name")
-        .annotate(issued=Count("pk"), used=Count("pk", filter=USED))
+        facts.qs.values(offer_key=F("offer_id"), offer_name=F("offer__name"))
+        .annotate(issued=facts.total("with_code"), used=facts.total("used"))
         .filter(issued__gte=OFFER_MIN_CODES)
         .order_by()
     )
-    rates = {row["offer"]: row["used"] / row["issued"] for row in rows}
+    rates = {row["offer_key"]: row["used"] / row["issued"] for row in rows}
     flags = []
     for row in rows:
-        others = [rate for offer, rate in rates.items() if offer != row["offer"]]
+        others = [rate for offer, rate in rates.items() if offer != row["offer_key"]]
         if len(others) < min_peers:
             continue
-        rate = rates[row["offer"]]
+        rate = rates[row["offer_key"]]
         comparison = _compare(rate, others)
         low_z = comparison.score is not None and comparison.score < -Z_THRESHOLD
         if not (low_z or rate < comparison.median * OFFER_LOW_SHARE_OF_MEDIAN):
@@ -350,8 +365,8 @@ def _offer_flags(*, given: QuerySet[Issuance], until: datetime, dates: dict, min
         flags.append(
             Flag(
                 kind="offer_low_redemption",
-                subject=row["offer__name"],
-                subject_id=row["offer"],
+                subject=row["offer_name"],
+                subject_id=row["offer_key"],
                 value=rate,
                 baseline=comparison.median,
                 score=comparison.score,
@@ -368,7 +383,7 @@ def _offer_flags(*, given: QuerySet[Issuance], until: datetime, dates: dict, min
                     "others": len(others),
                     "score": score,
                 },
-                filters={"offer": row["offer"], **dates},
+                filters={"offer": row["offer_key"], **dates},
             )
         )
     return flags
@@ -406,9 +421,7 @@ def _money(amount: float, currency: str) -> str:
     return f"{amount:.{currency_exponent(currency)}f}"
 
 
-def _dates(*, since: datetime, until: datetime) -> dict:
+def _dates(filters: ReportFilter) -> dict:
     """The period as the drill-down's whole days; `date_to` is inclusive there."""
-    last = until - timedelta(microseconds=1)
-    if timezone.is_aware(since):
-        since, last = timezone.localtime(since), timezone.localtime(last)
-    return {"date_from": since.date().isoformat(), "date_to": last.date().isoformat()}
+    first, last = filters.dates
+    return {"date_from": first.isoformat(), "date_to": last.isoformat()}

@@ -10,23 +10,27 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.models import Issuance
 from appease.roles import SUPERVISOR, role_emails
 from reporting import selectors
 from reporting.anomalies import anomalies
+from reporting.facts import zone
+from reporting.filters import ReportFilter
 
 
 def supervisor_digest(*, now=None, period: timedelta = timedelta(days=7)) -> dict:
+    """The last `period`'s whole days (report zone) up to and including today."""
     now = now or timezone.now()
-    since = now - period
-    issuances = Issuance.objects.filter(created_at__gte=since, created_at__lt=now)
+    today = now.astimezone(zone()).date()
+    first = today - timedelta(days=period.days - 1)
+    filters = ReportFilter({"date_from": first.isoformat(), "date_to": today.isoformat()})
+    since, until = filters.period
     currency = settings.DEFAULT_CURRENCY
     return {
         "since": since,
-        "until": now,
-        "flags": anomalies(since=since, until=now),
-        "reasons": selectors.by_dimension(issuances, currency, "reason_code_id", "reason_code__label")[:5],
-        "totals": selectors.totals(issuances, currency),
+        "until": until,
+        "flags": anomalies(filters),
+        "reasons": selectors.by_dimension(filters, currency, "reason_code")[:5],
+        "totals": selectors.totals(filters, currency),
         "currency": currency,
         "public_url": settings.PUBLIC_URL,
     }

@@ -1,12 +1,15 @@
 """The filters every report page shares (django-filter): a date range, team, rep,
 reason code, incident type, offer, channel, and the currency money is shown in.
 
-Dates are whole days in the server's time zone; `date_to` is inclusive.
+Dates are whole days in REPORTING_TIME_ZONE (the shop's days, whoever reads them);
+`date_to` is inclusive. `dimensions()` hands the chosen filters to reporting.facts,
+which reads each figure from a rollup when one holds them and from the live rows
+otherwise.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import django_filters
 from django import forms
@@ -18,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from appease.models import Channel, IncidentType, Issuance, ReasonCode, Team
 from appease.roles import CSR, SUPERVISOR
 from coupons.models import Offer
-from feedback.models import Case
+from reporting.facts import Facts, Family, day_bounds, zone
 
 DEFAULT_DAYS = 90
 PAGING = ("page", "export")  # never carried into the links a page builds
@@ -56,7 +59,12 @@ class ReportFilter(django_filters.FilterSet):
         model = Issuance
         fields = []
 
-    def __init__(self, data=None, *args, **kwargs):
+    DIMENSIONS = ("team", "rep", "reason_code", "incident_type", "offer", "channel", "customer")
+
+    def __init__(self, data=None, *args, rollups: bool = True, **kwargs):
+        # rollups=False reads every figure from the live rows (the tests compare both).
+        self.rollups = rollups
+        self.names: dict[str, dict] = {}  # labels of dimension keys, read once (selectors.labels)
         data = data.copy() if data is not None else {}
         data.setdefault("currency", settings.DEFAULT_CURRENCY)
         super().__init__(data, *args, **kwargs)
@@ -67,40 +75,37 @@ class ReportFilter(django_filters.FilterSet):
 
     @property
     def qs(self):
+        """The live issuances (the list page, its export, the customers' anomalies)."""
         since, until = self.period
         return super().qs.filter(created_at__gte=since, created_at__lt=until)
 
     @property
-    def period(self) -> tuple[datetime, datetime]:
+    def dates(self) -> tuple[date, date]:
+        """The first and last day of the period (inclusive), in the report zone."""
         data = self.form.cleaned_data if self.is_bound and self.is_valid() else {}
-        today = timezone.localdate()
+        today = timezone.now().astimezone(zone()).date()
         date_to = data.get("date_to") or today
         date_from = data.get("date_from") or date_to - timedelta(days=DEFAULT_DAYS - 1)
-        zone = timezone.get_current_timezone()
-        return (
-            datetime.combine(date_from, time.min, tzinfo=zone),
-            datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=zone),
-        )
+        return date_from, date_to
+
+    @property
+    def period(self) -> tuple[datetime, datetime]:
+        """The aware [since, until) of the period."""
+        return day_bounds(*self.dates)
+
+    def dimensions(self) -> dict:
+        """The dimension filters chosen (team, rep, reason…), by name."""
+        data = self.form.cleaned_data if self.is_bound and self.is_valid() else {}
+        return {name: data[name] for name in self.DIMENSIONS if data.get(name) not in (None, "")}
 
     @property
     def selected_currency(self) -> str:
         data = self.form.cleaned_data if self.is_bound and self.is_valid() else {}
         return data.get("currency") or settings.DEFAULT_CURRENCY
 
-    def cases(self):
-        """The cases of the same period, team, rep, incident type and channel."""
-        since, until = self.period
-        cases = Case.objects.filter(created_at__gte=since, created_at__lt=until)
-        data = self.form.cleaned_data if self.is_valid() else {}
-        if data.get("team"):
-            cases = cases.filter(assigned_to__profile__team=data["team"])
-        if data.get("rep"):
-            cases = cases.filter(assigned_to=data["rep"])
-        if data.get("incident_type"):
-            cases = cases.filter(incident_type=data["incident_type"])
-        if data.get("channel"):
-            cases = cases.filter(channel=data["channel"])
-        return cases
+    def facts(self, family: Family, **options) -> Facts:
+        """The rows of `family` to aggregate under these filters (reporting.facts)."""
+        return family.facts(self, **options)
 
     def query_string(self, **override) -> str:
         """The current filters as a query string, with some replaced (for drill-downs)."""

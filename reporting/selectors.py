@@ -1,30 +1,44 @@
-"""The numbers behind every report: aggregated in the database (GROUP BY, date
-truncation, conditional counts), never by looping over rows in Python.
+"""The numbers behind every report, aggregated in the database (GROUP BY, date
+truncation, conditional sums), never by looping over rows in Python.
+
+Each function takes the page's ReportFilter and asks reporting.facts for its rows: a
+rollup when one holds every dimension it filters and groups by, the live rows
+otherwise; the result is the same either way (tests/reporting check both).
 
 Money is summed per currency only: every money figure takes the one `currency` it is
-for, and counts never mix currencies into a sum. Functions take the issuances (or
-cases) already filtered by reporting.filters.ReportFilter.
+for; counts include every currency, never a sum of mixed money.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
-from django.db.models import Avg, Count, DecimalField, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from appease.models import Delivery, Issuance
-from coupons.models import Redemption
-from feedback.models import Case, Feedback, FollowUp, Intervention
+from appease.models import Issuance, ReasonCode
+from coupons.models import Offer
+from feedback.models import Intervention
+from reporting.facts import (
+    CASES,
+    DELIVERIES,
+    FAILED,
+    FEEDBACK,
+    GIVEN,
+    ISSUANCES,
+    OUTCOMES,
+    RECOVERY_COSTS,
+    SPEED_BANDS,
+    Facts,
+    zone,
+)
+from reporting.filters import ReportFilter
 
-ZERO = Value(Decimal("0"), output_field=DecimalField(max_digits=14, decimal_places=4))
-BUCKETS = {"day": TruncDay, "week": TruncWeek, "month": TruncMonth}
-GIVEN = [Issuance.Status.ISSUED, Issuance.Status.DELIVERED, Issuance.Status.FAILED]
-# A code counts as used once redeemed, or, for a gift card, once its balance went down.
-USED = Q(code__status="redeemed") | Q(code__balance_amount__lt=F("code__initial_balance_amount"))
+BUCKETS = ("day", "week", "month")
+SPEED_LABELS = {10: "≤ 10 s", 60: "≤ 60 s", 300: "≤ 5 min", 3600: "≤ 1 h"}
+DIMENSIONS = ("rep", "reason_code", "incident_type", "offer", "channel")
 
 
 def given(issuances: QuerySet[Issuance]) -> QuerySet[Issuance]:
@@ -32,247 +46,311 @@ def given(issuances: QuerySet[Issuance]) -> QuerySet[Issuance]:
     return issuances.filter(status__in=GIVEN)
 
 
-def _money(currency: str, field: str):
-    return Coalesce(Sum(field, filter=Q(currency=currency)), ZERO)
+def _money(facts: Facts, currency: str) -> dict:
+    return {
+        "face": facts.total("face_value_amount", Q(currency=currency)),
+        "cost": facts.total("cost_amount", Q(currency=currency)),
+    }
 
 
-def totals(issuances: QuerySet[Issuance], currency: str) -> dict:
-    return given(issuances).aggregate(
-        count=Count("pk"),
-        face=_money(currency, "face_value_amount"),
-        cost=_money(currency, "cost_amount"),
-        customers=Count("customer", distinct=True),
-        used=Count("pk", filter=USED),
-        with_code=Count("pk", filter=Q(code__isnull=False)),
+def _given_rows(rows: QuerySet) -> QuerySet:
+    # A group with no appeasement given (only waiting or rejected ones) is no row.
+    return rows.filter(count__gt=0)
+
+
+def totals(filters: ReportFilter, currency: str) -> dict:
+    facts = filters.facts(ISSUANCES)
+    return facts.qs.aggregate(
+        count=facts.total("issuances"),
+        **_money(facts, currency),
+        used=facts.total("used"),
+        with_code=facts.total("with_code"),
     )
 
 
-def by_rep_and_reason(issuances: QuerySet[Issuance], currency: str, *, limit: int = 25) -> list[dict]:
+def customers(filters: ReportFilter) -> int:
+    """Customers appeased in the period: a distinct count, so from the live rows."""
+    return given(filters.qs).aggregate(n=Count("customer", distinct=True))["n"]
+
+
+def labels(filters: ReportFilter, dimension: str, keys) -> dict:
+    """Names for the keys of a dimension (grouping by the key alone keeps the join out
+    of the aggregate), read from the small tables once per page. Incident types and
+    channels are their own keys: the views translate them."""
+    keys = {key for key in keys if key is not None}
+    known = filters.names.setdefault(dimension, {})
+    missing = keys - set(known)
+    if missing and dimension == "rep":
+        known.update(get_user_model().objects.filter(pk__in=missing).values_list("pk", "username"))
+    elif missing and dimension == "reason_code":
+        known.update({pk: reason.label for pk, reason in ReasonCode.objects.in_bulk().items()})
+    elif missing and dimension == "offer":
+        known.update({pk: offer.name for pk, offer in Offer.objects.in_bulk().items()})
+    elif missing:
+        known.update({key: key for key in missing})
+    return known
+
+
+def by_dimension(filters: ReportFilter, currency: str, dimension: str) -> list[dict]:
+    """Counts, money and use per one dimension (rep, reason code, incident type, offer, channel)."""
+    facts = filters.facts(ISSUANCES, by=[dimension])
+    rows = facts.qs.values(key=F(facts.path(dimension))).annotate(
+        count=facts.total("issuances"),
+        **_money(facts, currency),
+        with_code=facts.total("with_code"),
+        used=facts.total("used"),
+    )
+    rows = list(_given_rows(rows).order_by("-count", "key"))
+    names = labels(filters, dimension, (row["key"] for row in rows))
+    return [{**row, "label": names.get(row["key"])} for row in rows]
+
+
+def by_rep_and_reason(filters: ReportFilter, currency: str, *, limit: int = 25) -> list[dict]:
     """Per rep (automatic rules as one row), stacked by reason code: the top `limit`
     reps by count."""
+    top = [row["key"] for row in by_dimension(filters, currency, "rep")[:limit]]
+    facts = filters.facts(ISSUANCES, by=["rep", "reason_code"])
+    reps = Q(csr__in=[rep for rep in top if rep is not None])
+    if None in top:
+        reps |= Q(csr__isnull=True)
     rows = list(
-        given(issuances)
-        .values("csr_id", "csr__username", "reason_code_id", "reason_code__label")
-        .annotate(count=Count("pk"), face=_money(currency, "face_value_amount"), cost=_money(currency, "cost_amount"))
-        .order_by()
+        _given_rows(
+            facts.qs.filter(reps)
+            .values("csr_id", "reason_code_id")
+            .annotate(count=facts.total("issuances"), **_money(facts, currency))
+        ).order_by()
     )
-    per_rep: dict = {}
-    for row in rows:
-        per_rep[row["csr_id"]] = per_rep.get(row["csr_id"], 0) + row["count"]
-    top = set(sorted(per_rep, key=lambda rep: -per_rep[rep])[:limit])
-    return [row for row in rows if row["csr_id"] in top]
-
-
-def over_time(issuances: QuerySet[Issuance], currency: str, bucket: str) -> list[dict]:
-    """Per day, week or month (in the current time zone), stacked by reason code."""
-    trunc = BUCKETS[bucket]("created_at", tzinfo=timezone.get_current_timezone())
-    return list(
-        given(issuances)
-        .annotate(period=trunc)
-        .values("period", "reason_code_id", "reason_code__label")
-        .annotate(count=Count("pk"), face=_money(currency, "face_value_amount"), cost=_money(currency, "cost_amount"))
-        .order_by("period", "reason_code__label")
-    )
-
-
-def by_dimension(issuances: QuerySet[Issuance], currency: str, field: str, label: str) -> list[dict]:
-    """Counts, money and use per one dimension (reason code, incident type, offer, channel, rep)."""
-    return list(
-        given(issuances)
-        .values(key=F(field), label=F(label))
-        .annotate(
-            count=Count("pk"),
-            face=_money(currency, "face_value_amount"),
-            cost=_money(currency, "cost_amount"),
-            with_code=Count("pk", filter=Q(code__isnull=False)),
-            used=Count("pk", filter=USED),
-        )
-        .order_by("-count")
-    )
-
-
-def approvals(issuances: QuerySet[Issuance]) -> dict:
-    """Issuances that needed a supervisor: requested, granted, rejected, still waiting."""
-    needed = issuances.exclude(breached_limits=[]).exclude(breached_limits__isnull=True)
-    return needed.aggregate(
-        requested=Count("pk"),
-        granted=Count("pk", filter=Q(status__in=GIVEN) | Q(status=Issuance.Status.VOIDED)),
-        rejected=Count("pk", filter=Q(status=Issuance.Status.REJECTED)),
-        waiting=Count("pk", filter=Q(status=Issuance.Status.PENDING_APPROVAL)),
-    )
-
-
-def value_redeemed(issuances: QuerySet[Issuance], currency: str, bucket: str = "month") -> list[dict]:
-    """Face value given versus value redeemed at checkout, per period of issuance."""
-    trunc = BUCKETS[bucket]("created_at", tzinfo=timezone.get_current_timezone())
-    issued = {
-        row["period"]: row["face"]
-        for row in given(issuances)
-        .filter(currency=currency)
-        .annotate(period=trunc)
-        .values("period")
-        .annotate(face=Sum("face_value_amount"))
-        .order_by()
-    }
-    redeemed_trunc = BUCKETS[bucket]("code__issuance__created_at", tzinfo=timezone.get_current_timezone())
-    redeemed = {
-        row["period"]: row["value"]
-        for row in Redemption.objects.filter(
-            status=Redemption.Status.ACTIVE,
-            currency=currency,
-            code__issuance__in=given(issuances).values("pk"),
-        )
-        .annotate(period=redeemed_trunc)
-        .values("period")
-        .annotate(value=Sum("discount_amount"))
-        .order_by()
-    }
-    return [
-        {"period": period, "issued": issued.get(period, Decimal("0")), "redeemed": redeemed.get(period, Decimal("0"))}
-        for period in sorted(set(issued) | set(redeemed))
+    reps, reasons = labels(filters, "rep", top), labels(filters, "reason_code", (row["reason_code_id"] for row in rows))
+    rows = [
+        {**row, "csr__username": reps.get(row["csr_id"]), "reason_code__label": reasons.get(row["reason_code_id"])}
+        for row in rows
     ]
+    return sorted(rows, key=lambda row: (row["csr__username"] or "", str(row["reason_code__label"])))
 
 
-def liability(issuances: QuerySet[Issuance], *, now=None) -> list[dict]:
-    """Outstanding liability per currency: codes given, not yet (fully) used, not
-    expired. A coupon counts its face value, a gift card its remaining balance."""
-    now = now or timezone.now()
-    open_codes = given(issuances).filter(code__status="issued", code__expires_at__gt=now)
-    return list(
-        open_codes.values("currency")
+def over_time(filters: ReportFilter, currency: str, bucket: str) -> list[dict]:
+    """Per day, week or month (of the report zone), stacked by reason code."""
+    facts = filters.facts(ISSUANCES, by=["reason_code"])
+    rows = list(
+        _given_rows(
+            facts.qs.values("reason_code_id", period=facts.period(bucket)).annotate(
+                count=facts.total("issuances"), **_money(facts, currency)
+            )
+        ).order_by()
+    )
+    reasons = labels(filters, "reason_code", (row["reason_code_id"] for row in rows))
+    rows = [{**row, "reason_code__label": reasons.get(row["reason_code_id"])} for row in rows]
+    return sorted(rows, key=lambda row: (row["period"], str(row["reason_code__label"])))
+
+
+def approvals(filters: ReportFilter) -> dict:
+    """Issuances that needed a supervisor: requested, granted, rejected, still waiting."""
+    facts = filters.facts(ISSUANCES)
+    return facts.qs.aggregate(
+        requested=facts.total("approvals_requested"),
+        granted=facts.total("approvals_granted"),
+        rejected=facts.total("approvals_rejected"),
+        waiting=facts.total("approvals_waiting"),
+    )
+
+
+def value_redeemed(filters: ReportFilter, currency: str, bucket: str = "month") -> list[dict]:
+    """Face value given versus value redeemed at checkout, per period the codes were given."""
+    facts = filters.facts(ISSUANCES)
+    where = Q(currency=currency)
+    rows = (
+        facts.qs.values(period=facts.period(bucket))
         .annotate(
-            codes=Count("pk"),
-            coupons=Coalesce(Sum("face_value_amount", filter=Q(code__balance_amount__isnull=True)), ZERO),
-            gift_cards=Coalesce(Sum("code__balance_amount", filter=Q(code__balance_amount__isnull=False)), ZERO),
+            issued=facts.total("face_value_amount", where),
+            redeemed=facts.total("redeemed_amount", where),
+            count=facts.total("issuances", where),
         )
-        .annotate(total=F("coupons") + F("gift_cards"))
+        .filter(count__gt=0)
+        .order_by("period")
+    )
+    return [{"period": row["period"], "issued": row["issued"], "redeemed": row["redeemed"]} for row in rows]
+
+
+def liability(filters: ReportFilter, *, now=None) -> list[dict]:
+    """Outstanding liability per currency: codes given, not yet (fully) used, not
+    expired. A coupon counts its face value, a gift card its remaining balance.
+
+    From the rollup a code counts until the end of the day (report zone) it expires.
+    """
+    now = now or timezone.now()
+    facts = filters.facts(ISSUANCES, by=["currency", "expires_on"], measures=["open_codes"])
+    if facts.rollup is not None:
+        unexpired = Q(expires_on__isnull=True) | Q(expires_on__gte=now.astimezone(zone()).date())
+    else:
+        unexpired = Q(code__expires_at__isnull=True) | Q(code__expires_at__gt=now)
+    rows = (
+        facts.qs.filter(unexpired)
+        .values("currency")
+        .annotate(
+            codes=facts.total("open_codes"),
+            coupons=facts.total("open_face_amount"),
+            gift_cards=facts.total("open_balance_amount"),
+        )
+        .filter(codes__gt=0)
         .order_by("currency")
     )
+    return [{**row, "total": row["coupons"] + row["gift_cards"]} for row in rows]
 
 
 # --- Speed ----------------------------------------------------------------------------
-SPEED_BANDS = [(10, "≤ 10 s"), (60, "≤ 60 s"), (300, "≤ 5 min"), (3600, "≤ 1 h")]
 
 
-def speed(issuances: QuerySet[Issuance], bucket: str = "week") -> list[dict]:
+def speed(filters: ReportFilter, bucket: str = "week") -> list[dict]:
     """Per period: appeasements timed from the complaint, and how many within 60 s."""
-    trunc = BUCKETS[bucket]("created_at", tzinfo=timezone.get_current_timezone())
-    return list(
-        given(issuances)
-        .filter(complaint_started_at__isnull=False, issued_at__isnull=False)
-        .annotate(period=trunc)
-        .values("period")
-        .annotate(
-            timed=Count("pk"),
-            within=Count("pk", filter=Q(issued_at__lte=F("complaint_started_at") + timedelta(seconds=60))),
-        )
+    facts = filters.facts(ISSUANCES)
+    rows = (
+        facts.qs.values(period=facts.period(bucket))
+        .annotate(timed=facts.total("timed"), within=facts.total("within_goal"))
+        .filter(timed__gt=0)
         .order_by("period")
     )
+    return list(rows)
 
 
-def delivery_speed(issuances: QuerySet[Issuance]) -> list[dict]:
-    """Per channel: deliveries of these appeasements by time from issuance to sent."""
-    sent = Delivery.objects.filter(
-        kind=Delivery.Kind.APPEASEMENT, issuance__in=given(issuances).values("pk"), sent_at__isnull=False
+def delivery_speed(filters: ReportFilter) -> list[dict]:
+    """Per channel sent through: deliveries of these appeasements by time from issuance to sent."""
+    facts = filters.facts(DELIVERIES, by=["delivery_channel"])
+    bands = {f"within_{seconds}": facts.total(f"sent_within_{seconds}") for seconds in SPEED_BANDS}
+    rows = (
+        facts.qs.values(through=F(facts.path("delivery_channel")))
+        .annotate(sent=facts.total("sent"), **bands)
+        .filter(sent__gt=0)
+        .order_by("through")
     )
-    bands = {
-        f"within_{seconds}": Count("pk", filter=Q(sent_at__lte=F("issuance__issued_at") + timedelta(seconds=seconds)))
-        for seconds, _label in SPEED_BANDS
-    }
-    return list(sent.values("channel").annotate(sent=Count("pk"), **bands).order_by("channel"))
+    return [{"channel": row.pop("through"), **row} for row in rows]
 
 
-def delivery_failures(issuances: QuerySet[Issuance]) -> list[dict]:
-    return list(
-        Delivery.objects.filter(
-            kind=Delivery.Kind.APPEASEMENT,
-            issuance__in=issuances.values("pk"),
-            status__in=[Delivery.Status.FAILED, Delivery.Status.DEAD],
+def delivery_failures(filters: ReportFilter) -> list[dict]:
+    facts = filters.facts(DELIVERIES, by=["delivery_channel", "failure_status", "failure_reason"])
+    if facts.rollup is not None:
+        failed, count = facts.qs.exclude(failure_status=""), facts.total("deliveries")
+    else:
+        failed, count = facts.qs.filter(FAILED), Count("pk")
+    rows = (
+        failed.values(
+            through=F(facts.path("delivery_channel")),
+            outcome=F(facts.path("failure_status")),
+            reason=F(facts.path("failure_reason")),
         )
-        .values("channel", "status", "failure_reason")
-        .annotate(count=Count("pk"))
-        .order_by("channel", "-count")
+        .annotate(count=count)
+        .order_by("through", "-count", "outcome", "reason")
     )
+    return [
+        {"channel": row["through"], "status": row["outcome"], "failure_reason": row["reason"], "count": row["count"]}
+        for row in rows
+    ]
 
 
 # --- Cases and recovery -------------------------------------------------------------
-def cases_by_type_and_priority(cases: QuerySet[Case]) -> list[dict]:
-    return list(
-        cases.values("incident_type", "priority")
+
+
+def cases_by_type_and_priority(filters: ReportFilter) -> list[dict]:
+    facts = filters.facts(CASES, by=["incident_type", "priority"])
+    rows = (
+        facts.qs.values("incident_type", "priority")
         .annotate(
-            count=Count("pk"),
-            first_breached=Count("pk", filter=Q(first_response_breached_at__isnull=False)),
-            resolution_breached=Count("pk", filter=Q(resolution_breached_at__isnull=False)),
+            count=facts.total("cases"),
+            first_breached=facts.total("first_breached"),
+            resolution_breached=facts.total("resolution_breached"),
         )
+        .filter(count__gt=0)
         .order_by("incident_type", "priority")
     )
+    return list(rows)
 
 
-def resolution(cases: QuerySet[Case]) -> dict:
+def cases_handled(filters: ReportFilter) -> dict[int, int]:
+    """Cases per rep they are assigned to (opened in the period)."""
+    facts = filters.facts(CASES, by=["rep"], measures=["cases"])
+    rows = (
+        facts.qs.exclude(**{f"{facts.path('rep')}__isnull": True})
+        .values(rep_id=F(facts.path("rep")))
+        .annotate(n=facts.total("cases"))
+        .order_by()
+    )
+    return {row["rep_id"]: row["n"] for row in rows if row["n"]}
+
+
+def resolution(filters: ReportFilter) -> dict:
     """Resolution rate: cases the customer confirmed solved, over cases closed (not
     calls closed). Reopened cases count against it while open."""
-    figures = cases.aggregate(
-        total=Count("pk"),
-        confirmed=Count("pk", filter=Q(status=Case.Status.CONFIRMED)),
-        unconfirmed=Count("pk", filter=Q(status=Case.Status.UNCONFIRMED)),
-        resolved_waiting=Count("pk", filter=Q(status=Case.Status.RESOLVED)),
-        still_open=Count("pk", filter=Q(status__in=Case.OPEN_STATUSES)),
-        reopened=Count("pk", filter=Q(reopened_count__gt=0)),
-        first_breached=Count("pk", filter=Q(first_response_breached_at__isnull=False)),
-        resolution_breached=Count("pk", filter=Q(resolution_breached_at__isnull=False)),
+    facts = filters.facts(CASES)
+    figures = facts.qs.aggregate(
+        total=facts.total("cases"),
+        **facts.totals(
+            "confirmed",
+            "unconfirmed",
+            "resolved_waiting",
+            "still_open",
+            "reopened",
+            "first_breached",
+            "resolution_breached",
+        ),
     )
     closed = figures["confirmed"] + figures["unconfirmed"]
     figures["rate"] = figures["confirmed"] / closed if closed else None
     return figures
 
 
-def satisfaction(cases: QuerySet[Case], since, until) -> dict:
-    """Follow-up CSAT for these cases, and NPS from feedback in the period."""
-    answers = FollowUp.objects.filter(case__in=cases.values("pk"), status=FollowUp.Status.ANSWERED).aggregate(
-        answers=Count("pk"), csat=Avg("csat"), solved=Count("pk", filter=Q(solved=True))
-    )
-    nps = Feedback.objects.filter(created_at__gte=since, created_at__lt=until, nps__isnull=False).aggregate(
-        n=Count("pk"), promoters=Count("pk", filter=Q(nps__gte=9)), detractors=Count("pk", filter=Q(nps__lte=6))
-    )
-    answers["nps"] = round(100 * (nps["promoters"] - nps["detractors"]) / nps["n"]) if nps["n"] else None
-    answers["nps_n"] = nps["n"]
-    return answers
+def satisfaction(filters: ReportFilter) -> dict:
+    """Follow-up answers for the period's cases (CSAT, solved), and NPS from the
+    period's feedback."""
+    facts = filters.facts(OUTCOMES)
+    answers = facts.qs.aggregate(**facts.totals("answers", "solved", "csat_answers", "csat_total"))
+    feedback = filters.facts(FEEDBACK)
+    nps = feedback.qs.aggregate(**feedback.totals("nps_answers", "promoters", "detractors"))
+    return {
+        "answers": answers["answers"],
+        "solved": answers["solved"],
+        "csat": answers["csat_total"] / answers["csat_answers"] if answers["csat_answers"] else None,
+        "nps": round(100 * (nps["promoters"] - nps["detractors"]) / nps["nps_answers"]) if nps["nps_answers"] else None,
+        "nps_n": nps["nps_answers"],
+    }
 
 
-def recovery_by_intervention(cases: QuerySet[Case], currency: str) -> list[dict]:
+def recovery_by_intervention(filters: ReportFilter, currency: str) -> list[dict]:
     """Per incident type, soft against hard interventions: answered follow-ups, the
     share solved, CSAT, and the cost (in `currency`) per customer recovered."""
-    soft = list(Intervention.soft())
-    outcome = (
-        FollowUp.objects.filter(case__in=cases.values("pk"), status=FollowUp.Status.ANSWERED)
-        .exclude(case__intervention="")
-        .values("case__incident_type", "case__intervention")
-        .annotate(answers=Count("pk"), solved=Count("pk", filter=Q(solved=True)), csat=Avg("csat"))
+    soft = Intervention.soft()
+    outcomes = filters.facts(OUTCOMES, by=["incident_type", "intervention"])
+    answered = (
+        outcomes.qs.exclude(**{outcomes.path("intervention"): ""})
+        .values(incident=F(outcomes.path("incident_type")), chosen=F(outcomes.path("intervention")))
+        .annotate(**outcomes.totals("answers", "solved", "csat_answers", "csat_total"))
         .order_by()
     )
-    costs = (
-        given(Issuance.objects.filter(case__in=cases.values("pk"), currency=currency))
-        .values("case__incident_type", "case__intervention")
-        .annotate(cost=Sum("cost_amount"))
+    costs = filters.facts(RECOVERY_COSTS, by=["incident_type", "intervention", "currency"])
+    cost_of = {
+        (row["incident"], row["chosen"]): row["cost"]
+        for row in costs.qs.filter(**{costs.path("currency"): currency})
+        .values(incident=F(costs.path("incident_type")), chosen=F(costs.path("intervention")))
+        .annotate(cost=costs.total("cost_amount"))
         .order_by()
-    )
-    cost_of = {(row["case__incident_type"], row["case__intervention"]): row["cost"] for row in costs}
+    }
     grouped: dict[tuple[str, str], dict] = {}
-    for row in outcome:
-        kind = "soft" if row["case__intervention"] in soft else "hard"
-        key = (row["case__incident_type"], kind)
+    for row in answered:
+        kind = "soft" if row["chosen"] in soft else "hard"
         entry = grouped.setdefault(
-            key,
-            {"incident_type": key[0], "kind": kind, "answers": 0, "solved": 0, "csat_sum": 0.0, "cost": Decimal("0")},
+            (row["incident"], kind),
+            {"incident_type": row["incident"], "kind": kind, "answers": 0, "solved": 0, "csat_total": 0},
         )
+        entry.setdefault("csat_answers", 0)
+        entry.setdefault("cost", Decimal("0"))
         entry["answers"] += row["answers"]
         entry["solved"] += row["solved"]
-        entry["csat_sum"] += (row["csat"] or 0) * row["answers"]
-        entry["cost"] += cost_of.get((row["case__incident_type"], row["case__intervention"])) or Decimal("0")
+        entry["csat_total"] += row["csat_total"]
+        entry["csat_answers"] += row["csat_answers"]
+        entry["cost"] += cost_of.get((row["incident"], row["chosen"])) or Decimal("0")
     result = []
     for entry in grouped.values():
         entry["solved_rate"] = entry["solved"] / entry["answers"] if entry["answers"] else None
-        entry["csat"] = entry.pop("csat_sum") / entry["answers"] if entry["answers"] else None
+        entry["csat"] = entry.pop("csat_total") / entry["csat_answers"] if entry["csat_answers"] else None
+        del entry["csat_answers"]
         entry["cost_per_recovered"] = entry["cost"] / entry["solved"] if entry["solved"] else None
         result.append(entry)
     return sorted(result, key=lambda entry: (entry["incident_type"], entry["kind"]))
@@ -289,15 +367,16 @@ class RoiAssumptions:
     word_of_mouth_conversion: Decimal  # share of those who buy once
 
 
-def return_on_appeasement(issuances: QuerySet[Issuance], cases: QuerySet[Case], currency: str, a: RoiAssumptions):
+def return_on_appeasement(filters: ReportFilter, currency: str, a: RoiAssumptions) -> dict:
     """Revenue kept by recovered customers against what the appeasements cost.
 
     kept customers = cases the customer confirmed solved × churn without recovery
     revenue kept = kept × orders per year × average order value
                    + kept × word-of-mouth reach × conversion × average order value
     """
-    recovered = cases.filter(status=Case.Status.CONFIRMED).count()
-    cost = totals(issuances, currency)["cost"]
+    cases = filters.facts(CASES)
+    recovered = cases.qs.aggregate(n=cases.total("confirmed"))["n"]
+    cost = totals(filters, currency)["cost"]
     kept = Decimal(recovered) * a.churn_without_recovery
     revenue = kept * a.orders_per_year * a.average_order_value
     word_of_mouth = kept * a.word_of_mouth_reach * a.word_of_mouth_conversion * a.average_order_value

@@ -6,3 +6,19 @@ def supervisor_digest_send_task() -> int:
     from reporting.digest import supervisor_digest_send
 
     return supervisor_digest_send()
+
+
+@shared_task(time_limit=600, soft_time_limit=570)
+def rollups_refresh_task() -> int:
+    from reporting.services import rollups_refresh
+
+    state = rollups_refresh()
+    return state.days_rewritten if state else 0
+
+
+@shared_task(time_limit=3600, soft_time_limit=3540)
+def rollups_restate_task() -> int:
+    from reporting.services import rollups_refresh
+
+    state = rollups_refresh(restate=True)
+    return state.days_rewritten if state else 0

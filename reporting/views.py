@@ -22,12 +22,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from appease.models import IncidentType, Issuance
+from appease.models import Channel, IncidentType, Issuance
 from appease.roles import SUPERVISOR, has_role
 from appease.services.limits import limits_remaining, policy_for
+from feedback.models import Priority
 from reporting import charts, selectors
-from reporting.anomalies import anomalies, peer_rate
+from reporting.anomalies import KIND_LABELS, anomalies, peer_rate
+from reporting.facts import USED, zone
 from reporting.filters import ReportFilter
+from reporting.models import RollupState
 
 PAGES = [
     ("reports:issuances", gettext_lazy("Issuances")),
@@ -40,6 +43,9 @@ PAGES = [
     ("reports:list", gettext_lazy("Issuance list")),
 ]
 INCIDENT_LABELS = dict(IncidentType.choices)
+CHANNEL_LABELS = dict(Channel.choices)
+PRIORITY_LABELS = dict(Priority.choices)
+FAILURE_LABELS = {"failed": gettext_lazy("Failed"), "dead": gettext_lazy("Given up")}
 MEASURES = {"count": gettext_lazy("Count"), "face": gettext_lazy("Face value"), "cost": gettext_lazy("Cost")}
 
 
@@ -63,6 +69,9 @@ def _context(request, filters: ReportFilter, title: str, **extra) -> dict:
         "filters": filters,
         "currency": filters.selected_currency,
         "period": filters.period,
+        "dates": filters.dates,
+        "zone": zone(),
+        "rollups": RollupState.objects.filter(pk=1).first(),
         "query": filters.query_string(),
         **extra,
     }
@@ -97,22 +106,37 @@ def _table_csv(request, name: str, header: list[str], rows: list[dict], keys: li
     return None
 
 
+def _label(labels: dict, value) -> str:
+    return str(labels.get(value, value))
+
+
+def _dimension_rows(filters: ReportFilter, currency: str, dimension: str) -> list[dict]:
+    rows = selectors.by_dimension(filters, currency, dimension)
+    labels = {"incident_type": INCIDENT_LABELS, "channel": CHANNEL_LABELS}.get(dimension)
+    for row in rows:
+        if labels:
+            row["label"] = _label(labels, row["label"])
+        elif row["label"] is None:
+            row["label"] = _("automatic")
+    return rows
+
+
 @supervisor_view
 def issuances(request):
     filters = ReportFilter(request.GET)
     currency = filters.selected_currency
-    qs = filters.qs
     measure = request.GET.get("measure") if request.GET.get("measure") in MEASURES else "count"
     bucket = request.GET.get("bucket") if request.GET.get("bucket") in selectors.BUCKETS else "week"
-    per_rep = selectors.by_rep_and_reason(qs, currency)
+    per_rep = selectors.by_rep_and_reason(filters, currency)
     dimensions = {
-        "reason": selectors.by_dimension(qs, currency, "reason_code_id", "reason_code__label"),
-        "incident": selectors.by_dimension(qs, currency, "reason_code__incident_type", "reason_code__incident_type"),
-        "offer": selectors.by_dimension(qs, currency, "offer_id", "offer__name"),
-        "channel": selectors.by_dimension(qs, currency, "channel", "channel"),
+        name: _dimension_rows(filters, currency, dimension)
+        for name, dimension in (
+            ("reason", "reason_code"),
+            ("incident", "incident_type"),
+            ("offer", "offer"),
+            ("channel", "channel"),
+        )
     }
-    for row in dimensions["incident"]:
-        row["label"] = INCIDENT_LABELS.get(row["label"], row["label"])
     keys = ["label", "count", "face", "cost", "with_code", "used"]
     header = [
         _("What"),
@@ -126,7 +150,7 @@ def issuances(request):
         exported = _table_csv(request, f"issuances-by-{name}", header, rows, keys)
         if exported:
             return exported
-    rep_rows = selectors.by_dimension(qs, currency, "csr_id", "csr__username")
+    rep_rows = _dimension_rows(filters, currency, "rep")
     exported = _table_csv(request, "issuances-by-rep", header, rep_rows, keys)
     if exported:
         return exported
@@ -144,8 +168,8 @@ def issuances(request):
             chart_id="chart-per-rep",
         ),
         "over_time": charts.stacked_bars(
-            selectors.over_time(qs, currency, bucket),
-            x=lambda row: row["period"].date().isoformat(),
+            selectors.over_time(filters, currency, bucket),
+            x=lambda row: row["period"].isoformat(),
             stack=lambda row: row["reason_code__label"],
             y=measure,
             url=lambda row: _list_url(filters, reason_code=row["reason_code_id"]),
@@ -181,8 +205,8 @@ def issuances(request):
             request,
             filters,
             _("Issuances"),
-            totals=selectors.totals(qs, currency),
-            approvals=selectors.approvals(qs),
+            totals={**selectors.totals(filters, currency), "customers": selectors.customers(filters)},
+            approvals=selectors.approvals(filters),
             figures=figures,
             dimensions=dimensions,
             rep_rows=rep_rows,
@@ -197,22 +221,20 @@ def issuances(request):
 def redemption(request):
     filters = ReportFilter(request.GET)
     currency = filters.selected_currency
-    qs = filters.qs
     tables = {
-        "offer": selectors.by_dimension(qs, currency, "offer_id", "offer__name"),
-        "rep": selectors.by_dimension(qs, currency, "csr_id", "csr__username"),
-        "reason": selectors.by_dimension(qs, currency, "reason_code_id", "reason_code__label"),
+        "offer": _dimension_rows(filters, currency, "offer"),
+        "rep": _dimension_rows(filters, currency, "rep"),
+        "reason": _dimension_rows(filters, currency, "reason_code"),
     }
     for rows in tables.values():
         for row in rows:
             row["rate"] = row["used"] / row["with_code"] if row["with_code"] else None
-            row["label"] = row["label"] or _("automatic")
     header = [_("What"), _("Codes given"), _("Used"), _("Redemption rate")]
     for name, rows in tables.items():
         exported = _table_csv(request, f"redemption-by-{name}", header, rows, ["label", "with_code", "used", "rate"])
         if exported:
             return exported
-    value = selectors.value_redeemed(qs, currency)
+    value = selectors.value_redeemed(filters, currency)
     field_of = {"offer": "offer", "rep": "rep", "reason": "reason_code"}
     figures = {
         name: charts.bars(
@@ -233,7 +255,7 @@ def redemption(request):
     }
     figures["value"] = charts.bars(
         value,
-        x=lambda row: row["period"].date().isoformat(),
+        x=lambda row: row["period"].isoformat(),
         ys={_("Face value given"): lambda row: row["issued"], _("Value redeemed"): lambda row: row["redeemed"]},
         url=lambda row: _list_url(filters),
         title=_("Value given and redeemed, by month given"),
@@ -243,28 +265,33 @@ def redemption(request):
     return render(
         request,
         "reporting/redemption.html",
-        _context(request, filters, _("Redemption"), figures=figures, tables=tables, liability=selectors.liability(qs)),
+        _context(
+            request, filters, _("Redemption"), figures=figures, tables=tables, liability=selectors.liability(filters)
+        ),
     )
 
 
 @supervisor_view
 def speed(request):
     filters = ReportFilter(request.GET)
-    qs = filters.qs
-    weekly = selectors.speed(qs)
+    weekly = selectors.speed(filters)
     for row in weekly:
         row["share"] = row["within"] / row["timed"] if row["timed"] else None
-    channels = selectors.delivery_speed(qs)
+    channels = selectors.delivery_speed(filters)
     for row in channels:
-        for seconds, _label in selectors.SPEED_BANDS:
+        row["label"] = _label(CHANNEL_LABELS, row["channel"])
+        for seconds in selectors.SPEED_BANDS:
             row[f"share_{seconds}"] = row[f"within_{seconds}"] / row["sent"] if row["sent"] else None
-    failures = selectors.delivery_failures(qs)
+    failures = selectors.delivery_failures(filters)
+    for row in failures:
+        row["channel_label"] = _label(CHANNEL_LABELS, row["channel"])
+        row["status_label"] = _label(FAILURE_LABELS, row["status"])
     exported = _table_csv(
         request,
         "delivery-failures",
         [_("Channel"), _("Status"), _("Reason"), _("Deliveries")],
         failures,
-        ["channel", "status", "failure_reason", "count"],
+        ["channel_label", "status_label", "failure_reason", "count"],
     )
     if exported:
         return exported
@@ -280,8 +307,8 @@ def speed(request):
         ),
         "delivery": charts.bars(
             channels,
-            x=lambda row: row["channel"],
-            ys={label: (lambda row, s=seconds: row[f"share_{s}"]) for seconds, label in selectors.SPEED_BANDS},
+            x=lambda row: row["label"],
+            ys={label: (lambda row, s=seconds: row[f"share_{s}"]) for seconds, label in selectors.SPEED_LABELS.items()},
             url=lambda row: _list_url(filters, channel=row["channel"]),
             title=_("From issuance to sent, per channel"),
             y_title=_("Share of deliveries"),
@@ -299,20 +326,19 @@ def speed(request):
 @supervisor_view
 def cases(request):
     filters = ReportFilter(request.GET)
-    since, until = filters.period
-    case_qs = filters.cases()
-    by_type = selectors.cases_by_type_and_priority(case_qs)
+    by_type = selectors.cases_by_type_and_priority(filters)
     for row in by_type:
-        row["label"] = INCIDENT_LABELS.get(row["incident_type"], row["incident_type"])
-    recovery = selectors.recovery_by_intervention(case_qs, filters.selected_currency)
+        row["label"] = _label(INCIDENT_LABELS, row["incident_type"])
+        row["priority_label"] = _label(PRIORITY_LABELS, row["priority"])
+    recovery = selectors.recovery_by_intervention(filters, filters.selected_currency)
     for row in recovery:
-        row["label"] = INCIDENT_LABELS.get(row["incident_type"], row["incident_type"])
+        row["label"] = _label(INCIDENT_LABELS, row["incident_type"])
     exported = _table_csv(
         request,
         "cases",
         [_("Incident type"), _("Priority"), _("Cases"), _("First response missed"), _("Resolution missed")],
         by_type,
-        ["label", "priority", "count", "first_breached", "resolution_breached"],
+        ["label", "priority_label", "count", "first_breached", "resolution_breached"],
     ) or _table_csv(
         request,
         "recovery",
@@ -326,7 +352,7 @@ def cases(request):
         "volume": charts.stacked_bars(
             by_type,
             x=lambda row: row["label"],
-            stack=lambda row: row["priority"],
+            stack=lambda row: row["priority_label"],
             y="count",
             url=lambda row: _list_url(filters, incident_type=row["incident_type"]),
             title=_("Cases by incident type and priority"),
@@ -357,8 +383,8 @@ def cases(request):
             figures=figures,
             by_type=by_type,
             recovery=recovery_pairs,
-            resolution=selectors.resolution(case_qs),
-            satisfaction=selectors.satisfaction(case_qs, since, until),
+            resolution=selectors.resolution(filters),
+            satisfaction=selectors.satisfaction(filters),
         ),
     )
 
@@ -401,7 +427,7 @@ def return_on_appeasement(request):
             errors[name] = _("A share: between 0 and 1.")
             values[name] = Decimal(ROI_DEFAULTS[name])
     assumptions = selectors.RoiAssumptions(**values)
-    result = selectors.return_on_appeasement(filters.qs, filters.cases(), filters.selected_currency, assumptions)
+    result = selectors.return_on_appeasement(filters, filters.selected_currency, assumptions)
     return render(
         request,
         "reporting/return.html",
@@ -413,14 +439,11 @@ def return_on_appeasement(request):
 def reps(request):
     filters = ReportFilter(request.GET)
     currency = filters.selected_currency
-    rows = selectors.by_dimension(filters.qs, currency, "csr_id", "csr__username")
-    handled = dict(
-        filters.cases().exclude(assigned_to=None).values_list("assigned_to").annotate(n=Count("pk")).order_by()
-    )
+    rows = _dimension_rows(filters, currency, "rep")
+    handled = selectors.cases_handled(filters)
     for row in rows:
         row["cases"] = handled.get(row["key"], 0)
         row["per_case"] = row["count"] / row["cases"] if row["cases"] else None
-        row["label"] = row["label"] or _("automatic")
     exported = _table_csv(
         request,
         "reps",
@@ -446,9 +469,12 @@ def rep_detail(request, user_id: int):
     data = request.GET.copy()
     data["rep"] = str(rep.pk)
     filters = ReportFilter(data)
+    # The peers: everyone the page's other filters take in, the rep among them.
+    others = request.GET.copy()
+    others.pop("rep", None)
+    everyone = ReportFilter(others)
     currency = filters.selected_currency
-    qs = filters.qs
-    reasons = selectors.by_dimension(qs, currency, "reason_code_id", "reason_code__label")
+    reasons = _dimension_rows(filters, currency, "reason_code")
     exported = _table_csv(
         request,
         f"rep-{rep.pk}-reasons",
@@ -458,7 +484,7 @@ def rep_detail(request, user_id: int):
     )
     if exported:
         return exported
-    as_requester = selectors.approvals(qs)
+    as_requester = selectors.approvals(filters)
     since, until = filters.period
     decided = Issuance.objects.filter(decided_by=rep, decided_at__gte=since, decided_at__lt=until).aggregate(
         granted=Count("pk", filter=~Q(status=Issuance.Status.REJECTED)),
@@ -470,9 +496,9 @@ def rep_detail(request, user_id: int):
         if policy
         else []
     )
-    handled = filters.cases().filter(assigned_to=rep).count()
-    totals = selectors.totals(qs, currency)
-    peers = peer_rate(rep_id=rep.pk, cases=handled, since=since, until=until)
+    handled = selectors.cases_handled(filters).get(rep.pk, 0)
+    totals = selectors.totals(filters, currency)
+    peers = peer_rate(everyone, rep_id=rep.pk, cases=handled)
     figure = charts.bars(
         reasons,
         x=lambda row: str(row["label"]),
@@ -482,11 +508,7 @@ def rep_detail(request, user_id: int):
         y_title=_("Issuances"),
         chart_id="chart-rep-reasons",
     )
-    flags = [
-        flag
-        for flag in anomalies(since=since, until=until)
-        if flag.kind.startswith("rep") and flag.subject_id == rep.pk
-    ]
+    flags = anomalies(everyone, rep_id=rep.pk)
     return render(
         request,
         "reporting/rep.html",
@@ -512,10 +534,13 @@ def rep_detail(request, user_id: int):
 @supervisor_view
 def anomalies_page(request):
     filters = ReportFilter(request.GET)
-    since, until = filters.period
     flags = [
-        {"flag": flag, "url": f"{reverse('reports:list')}?{filters.query_string(**flag.filters)}"}
-        for flag in anomalies(since=since, until=until, issuances=filters.qs)
+        {
+            "flag": flag,
+            "kind": KIND_LABELS[flag.kind],
+            "url": f"{reverse('reports:list')}?{filters.query_string(**flag.filters)}",
+        }
+        for flag in anomalies(filters)
     ]
     return render(request, "reporting/anomalies.html", _context(request, filters, _("Anomalies"), flags=flags))
 
@@ -559,9 +584,7 @@ def issuance_list(request):
                 item.currency,
                 "yes" if item.used else "no",
             ]
-            for item in qs.annotate(used=ExpressionWrapper(selectors.USED, output_field=BooleanField())).iterator(
-                chunk_size=2000
-            )
+            for item in qs.annotate(used=ExpressionWrapper(USED, output_field=BooleanField())).iterator(chunk_size=2000)
         )
         return _csv("issuances.csv", [str(label) for _key, label in LIST_COLUMNS], rows)
     # No COUNT(*) over a million rows for a page: fetch one row more than shown.

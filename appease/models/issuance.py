@@ -93,6 +93,9 @@ class Issuance(models.Model):
             models.Index(
                 fields=["status", "created_at"], name="issuance_pending_idx", condition=Q(status="pending_approval")
             ),
+            # Decisions and voids since the last rollup refresh (reporting.services).
+            models.Index(fields=["decided_at"], name="issuance_decided_idx", condition=Q(decided_at__isnull=False)),
+            models.Index(fields=["voided_at"], name="issuance_voided_idx", condition=Q(voided_at__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(

@@ -13,3 +13,16 @@ SCRIPT = re.compile(r"<script(?=[\s>])")
 def nonced(html: str, nonce) -> str:
     """Figure HTML from reporting.charts (ours, trusted) with `nonce` on its scripts."""
     return mark_safe(SCRIPT.sub(f'<script nonce="{nonce}"', str(html)))  # noqa: S308
+
+
+@register.filter
+def issuance_status(issuance) -> str:
+    """What became of an issuance, in the reader's language (redeemed, if its code was)."""
+    from django.utils.translation import gettext
+
+    from appease.models import Issuance
+
+    status = issuance.effective_status
+    if status == "redeemed":
+        return gettext("Redeemed")
+    return str(dict(Issuance.Status.choices).get(status, status))

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from appease.models import Issuance
+from reporting.services import rollups_refresh
 from tests.factories import customer_create, issued_code, offer_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -42,6 +43,7 @@ def test_the_charts_draw_and_a_bar_opens_its_issuances(page, live_server):
     offer = offer_create(name="Five off", value_amount=Decimal("5"))
     give(ana, offer, late, 3)
     give(bob, offer, rude, 2)
+    rollups_refresh()  # what beat does every minute
     requests_elsewhere = []
     page.on(
         "request",

@@ -1,0 +1,216 @@
+"""Rollups: the report figures per day, kept by `reporting.rollups` so the dashboards
+read a few thousand rows instead of every issuance (the Zulip `analytics` pattern).
+
+Each table holds, per day (in REPORTING_TIME_ZONE) and per combination of its
+dimensions, the same measures the live queries compute; the live tables stay the truth
+and a rollup day is always rewritten whole from them. No table has a rep *and* an
+offer or channel: with 200 reps such a row would be nearly one per issuance. What
+each table can answer, and when the reports fall back to the live tables, is in
+docs/reporting.md ("Rollups").
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from appease.models import Channel, IncidentType
+from feedback.models import Intervention, Priority
+
+AMOUNT = {"max_digits": 18, "decimal_places": 4, "default": 0}
+
+
+def _fk(to: str, **extra) -> models.ForeignKey:
+    # No database constraint: a rollup row is rewritten from the live tables, which
+    # already hold the references; it must never block or cascade into them.
+    return models.ForeignKey(to, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+", **extra)
+
+
+class DayRow(models.Model):
+    """A rollup row: the figures of one day (REPORTING_TIME_ZONE)."""
+
+    day = models.DateField()
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} {self.day.isoformat()}"
+
+
+class IssuanceMeasures(DayRow):
+    """What is counted of the issuances of one day and one combination of dimensions.
+
+    Only appeasements the customer got (issued, delivered, or delivered and then failed)
+    count in `issuances` and the money; the approvals count every issuance that needed
+    a supervisor.
+    """
+
+    currency = models.CharField(max_length=3)
+    issuances = models.PositiveIntegerField(default=0)
+    face_value_amount = models.DecimalField(**AMOUNT)
+    cost_amount = models.DecimalField(**AMOUNT)
+    with_code = models.PositiveIntegerField(default=0)
+    used = models.PositiveIntegerField(default=0)
+    redeemed_amount = models.DecimalField(**AMOUNT)
+    timed = models.PositiveIntegerField(default=0)
+    within_goal = models.PositiveIntegerField(default=0)
+    approvals_requested = models.PositiveIntegerField(default=0)
+    approvals_granted = models.PositiveIntegerField(default=0)
+    approvals_rejected = models.PositiveIntegerField(default=0)
+    approvals_waiting = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class IssuanceDay(IssuanceMeasures):
+    """Per day, reason code, offer, channel, currency and the day the codes expire (no rep).
+
+    The open codes (issued, not redeemed, not voided) are as of the day's last rewrite;
+    with `expires_on` beside them the outstanding liability needs no rewrite when a
+    code expires: it is the open codes of the rows that expire today or later.
+    """
+
+    reason_code = _fk("appease.ReasonCode")
+    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)  # the reason code's
+    offer = _fk("coupons.Offer")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    expires_on = models.DateField(null=True, blank=True)
+    open_codes = models.PositiveIntegerField(default=0)
+    open_face_amount = models.DecimalField(**AMOUNT)  # coupons: their face value
+    open_balance_amount = models.DecimalField(**AMOUNT)  # gift cards: what is left on them
+
+    class Meta:
+        indexes = [models.Index(fields=["day"])]
+
+
+class RepDay(IssuanceMeasures):
+    """Per day, rep and currency; `csr` is empty for automatic rules."""
+
+    csr = _fk(settings.AUTH_USER_MODEL, null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"]), models.Index(fields=["csr", "day"])]
+
+
+class RepReasonDay(IssuanceMeasures):
+    """Per day, rep, reason code and currency: the per-rep charts stacked by reason."""
+
+    csr = _fk(settings.AUTH_USER_MODEL, null=True)
+    reason_code = _fk("appease.ReasonCode")
+    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)  # the reason code's
+
+    class Meta:
+        indexes = [models.Index(fields=["day"]), models.Index(fields=["csr", "day"])]
+
+
+class DeliveryDay(DayRow):
+    """Deliveries of appeasements per day the appeasement was given, by its reason,
+    offer and channel, the channel it went through, and how it failed (if it did)."""
+
+    reason_code = _fk("appease.ReasonCode")
+    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)  # the reason code's
+    offer = _fk("coupons.Offer")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    delivery_channel = models.CharField(max_length=10, choices=Channel.choices)
+    failure_status = models.CharField(max_length=10, blank=True)  # failed or dead; blank otherwise
+    failure_reason = models.CharField(max_length=40, blank=True)
+    deliveries = models.PositiveIntegerField(default=0)
+    sent = models.PositiveIntegerField(default=0)
+    sent_within_10 = models.PositiveIntegerField(default=0)
+    sent_within_60 = models.PositiveIntegerField(default=0)
+    sent_within_300 = models.PositiveIntegerField(default=0)
+    sent_within_3600 = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"])]
+
+
+class CaseDay(DayRow):
+    """Cases per day opened, incident type, priority and channel, with where they stand."""
+
+    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)
+    priority = models.CharField(max_length=10, choices=Priority.choices)
+    channel = models.CharField(max_length=10, blank=True)
+    cases = models.PositiveIntegerField(default=0)
+    first_breached = models.PositiveIntegerField(default=0)
+    resolution_breached = models.PositiveIntegerField(default=0)
+    confirmed = models.PositiveIntegerField(default=0)
+    unconfirmed = models.PositiveIntegerField(default=0)
+    resolved_waiting = models.PositiveIntegerField(default=0)
+    still_open = models.PositiveIntegerField(default=0)
+    reopened = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"])]
+
+
+class RepCaseDay(DayRow):
+    """Cases per day opened and rep they are assigned to: the cases a rep handled."""
+
+    assigned_to = _fk(settings.AUTH_USER_MODEL, null=True)
+    cases = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"]), models.Index(fields=["assigned_to", "day"])]
+
+
+class OutcomeDay(DayRow):
+    """Answered follow-ups per day the case was opened, its incident type and channel,
+    and the intervention the customer was answering about."""
+
+    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)
+    channel = models.CharField(max_length=10, blank=True)
+    intervention = models.CharField(max_length=15, choices=Intervention.choices, blank=True)
+    answers = models.PositiveIntegerField(default=0)
+    solved = models.PositiveIntegerField(default=0)
+    csat_answers = models.PositiveIntegerField(default=0)
+    csat_total = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"])]
+
+
+class RecoveryCostDay(DayRow):
+    """What the appeasements given from cases cost, per day the case was opened, its
+    incident type, channel and intervention, and currency."""
+
+    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)
+    channel = models.CharField(max_length=10, blank=True)
+    intervention = models.CharField(max_length=15, choices=Intervention.choices, blank=True)
+    currency = models.CharField(max_length=3)
+    cost_amount = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"])]
+
+
+class FeedbackDay(DayRow):
+    """NPS answers per day."""
+
+    day = models.DateField(unique=True)
+    nps_answers = models.PositiveIntegerField(default=0)
+    promoters = models.PositiveIntegerField(default=0)
+    detractors = models.PositiveIntegerField(default=0)
+
+
+class RollupState(models.Model):
+    """One row: how far the rollups are brought up to date.
+
+    `refreshed_at` is the clock of the last refresh: changes after it (less an overlap
+    for transactions still open then) mark their days for the next one. `restated_at`
+    is the last rewrite of every day in REPORTING_RESTATE_DAYS.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    restated_at = models.DateTimeField(null=True, blank=True)
+    days_rewritten = models.PositiveIntegerField(default=0)  # by the last refresh
+    seconds = models.FloatField(default=0)  # how long the last refresh took
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(id=1), name="one_rollup_state")]
+
+    def __str__(self) -> str:
+        return f"rollups refreshed at {self.refreshed_at}"

@@ -1,0 +1,185 @@
+"""Keeping the rollups (reporting.models) up to date from the live tables.
+
+A day of a rollup is always rewritten whole, in one transaction: its rows deleted, then
+one INSERT … SELECT … GROUP BY over that day's live rows, with the very measures the
+live reports use (reporting.facts). So a rewrite is safe to repeat and a reader sees
+a day either before or after it, never half.
+
+`rollups_refresh` (beat, every REPORTING_REFRESH_SECONDS) rewrites:
+- the last REPORTING_RECENT_DAYS days (today's issuances, deliveries, cases…);
+- any older day something changed since the last refresh, found through indexed
+  timestamps: an approval or rejection (`decided_at`), a void (`voided_at`), a
+  redemption or its reversal (the code's issuance day), a follow-up answered or a case
+  closed (the case's day);
+- the first time, and with `restate=True` (beat, nightly), every day of the last
+  REPORTING_RESTATE_DAYS: whatever the timestamps above do not show (a delivery
+  retried days later, an SLA breach on an old case) is right again by morning.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+
+from appease.models import Issuance
+from coupons.models import Redemption
+from feedback.models import Case, FollowUp
+from reporting.facts import (
+    CASES,
+    DELIVERIES,
+    FEEDBACK,
+    ISSUANCES,
+    OUTCOMES,
+    RECOVERY_COSTS,
+    Family,
+    Rollup,
+    day_bounds,
+    zone,
+)
+from reporting.models import RollupState
+
+logger = logging.getLogger(__name__)
+
+# A change committed a little after the refresh read the clock can carry a timestamp
+# from before it: look back this far past the last refresh.
+OVERLAP = timedelta(minutes=5)
+# Which families share their days: an issuance's day is also its deliveries' day; a
+# case's day is also its follow-ups' and its recovery cost's.
+GROUPS: dict[str, tuple[Family, ...]] = {
+    "issuances": (ISSUANCES, DELIVERIES),
+    "cases": (CASES, OUTCOMES, RECOVERY_COSTS),
+    "feedback": (FEEDBACK,),
+}
+
+
+def _days(values: Iterable[datetime | None]) -> set[date]:
+    tz = zone()
+    return {value.astimezone(tz).date() for value in values if value is not None}
+
+
+def _changed_days(since: datetime) -> dict[str, set[date]]:
+    """Days of older rows that something changed since `since` (all indexed look-ups)."""
+    issuances = Issuance.objects.filter(Q(decided_at__gte=since) | Q(voided_at__gte=since))
+    redemptions = Redemption.objects.filter(Q(redeemed_at__gte=since) | Q(reversed_at__gte=since))
+    follow_ups = FollowUp.objects.filter(answered_at__gte=since)
+    cases = Case.objects.filter(closed_at__gte=since)
+    return {
+        "issuances": _days(issuances.values_list("created_at", flat=True).distinct())
+        | _days(redemptions.values_list("code__issuance__created_at", flat=True).distinct()),
+        "cases": _days(follow_ups.values_list("case__created_at", flat=True).distinct())
+        | _days(cases.values_list("created_at", flat=True).distinct()),
+        "feedback": set(),
+    }
+
+
+def _every_day(today: date, *, everything: bool) -> dict[str, set[date]]:
+    """Each group's days with live rows, or rollup rows to clear, from REPORTING_RESTATE_DAYS
+    ago (or from the start, `everything`) to today."""
+    horizon = None if everything else today - timedelta(days=settings.REPORTING_RESTATE_DAYS)
+    days: dict[str, set[date]] = {}
+    for group, families in GROUPS.items():
+        found: set[date] = set()
+        for family in families:
+            live = family.live()
+            if horizon is not None:
+                live = live.filter(**{f"{family.day_of}__gte": day_bounds(horizon, horizon)[0]})
+            found |= set(live.order_by().values_list(TruncDate(family.day_of, tzinfo=zone()), flat=True).distinct())
+            for rollup in family.rollups:
+                kept = rollup.model.objects.order_by().values_list("day", flat=True).distinct()
+                found |= set(kept if horizon is None else kept.filter(day__gte=horizon))
+        days[group] = {day for day in found if day is not None and day <= today}
+    return days
+
+
+def _ranges(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days: [(first, last), …]."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and runs[-1][1] + timedelta(days=1) == day:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def rollup_rewrite(*, family: Family, rollup: Rollup, first: date, last: date) -> int:
+    """Rewrite the rollup's days `first`…`last` from the live rows (in the caller's
+    transaction). Returns the rows written."""
+    since, until = day_bounds(first, last)
+    live = family.live().filter(**{f"{family.day_of}__gte": since, f"{family.day_of}__lt": until}).order_by()
+    # Aliases of our own (`d_…`, `m_…`) so no name meets a field of the live model.
+    grouped = live.values(
+        d_day=TruncDate(family.day_of, tzinfo=zone()),
+        **{f"d_{name}": expression for name, expression in rollup.dimensions.items()},
+    ).annotate(
+        # A sum over no matching rows is NULL; a rollup's measure is 0 then.
+        **{
+            f"m_{name}": Coalesce(measure(Q()), Value(0), output_field=rollup.model._meta.get_field(name))
+            for name, measure in rollup.measures.items()
+        }
+    )
+    sql, params = grouped.query.sql_with_params()
+    columns = ["day", *rollup.dimensions, *rollup.measures]
+    aliases = ["d_day", *(f"d_{name}" for name in rollup.dimensions), *(f"m_{name}" for name in rollup.measures)]
+    quote = connection.ops.quote_name
+    model = rollup.model
+    model.objects.filter(day__gte=first, day__lte=last).delete()
+    # Table, column and alias names are ours, quoted by the backend; values are parameters.
+    table, into = quote(model._meta.db_table), ", ".join(quote(column) for column in columns)
+    insert = f"INSERT INTO {table} ({into}) SELECT {', '.join(map(quote, aliases))} FROM ({sql}) AS grouped"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(insert, params)
+        return cursor.rowcount
+
+
+def rollup_days_rewrite(*, group: str, days: Iterable[date]) -> int:
+    """Rewrite these days of every rollup of the group (issuances, cases, feedback)."""
+    written = 0
+    for first, last in _ranges(days):
+        for family in GROUPS[group]:
+            for rollup in family.rollups:
+                written += rollup_rewrite(family=family, rollup=rollup, first=first, last=last)
+    return written
+
+
+def rollups_refresh(*, now: datetime | None = None, restate: bool = False) -> RollupState | None:
+    """Bring the rollups up to date (beat). None when another refresh holds the lock."""
+    now = now or timezone.now()
+    started = time.monotonic()
+    RollupState.objects.get_or_create(pk=1)
+    with transaction.atomic():
+        state = RollupState.objects.select_for_update(skip_locked=True).filter(pk=1).first()
+        if state is None:
+            logger.info("rollups: another refresh is running")
+            return None
+        today = now.astimezone(zone()).date()
+        recent = {today - timedelta(days=n) for n in range(settings.REPORTING_RECENT_DAYS)}
+        if restate or state.refreshed_at is None:
+            days = _every_day(today, everything=state.refreshed_at is None)
+            days = {group: group_days | recent for group, group_days in days.items()}
+        else:
+            changed = _changed_days(state.refreshed_at - OVERLAP)
+            days = {group: recent | changed[group] for group in GROUPS}
+        written = sum(rollup_days_rewrite(group=group, days=group_days) for group, group_days in days.items())
+        state.refreshed_at = now
+        if restate or state.restated_at is None:
+            state.restated_at = now
+        state.days_rewritten = max(len(group_days) for group_days in days.values())
+        state.seconds = time.monotonic() - started
+        state.save()
+    logger.info(
+        "rollups: %d days rewritten (%d rows) in %.2f s%s",
+        state.days_rewritten,
+        written,
+        state.seconds,
+        " (restated)" if restate else "",
+    )
+    return state
