@@ -324,6 +324,10 @@ REPORTING_TIME_ZONE = env_str("REPORTING_TIME_ZONE", TIME_ZONE)
 REPORTING_REFRESH_SECONDS = env_int("REPORTING_REFRESH_SECONDS", 60)
 REPORTING_RECENT_DAYS = env_int("REPORTING_RECENT_DAYS", 2)
 REPORTING_RESTATE_DAYS = env_int("REPORTING_RESTATE_DAYS", 400)
+# Anomaly flags of these windows (the last N days) are computed by beat every
+# ANOMALY_SCAN_MINUTES and read from there by the anomalies page (docs/reporting-anomalies.md).
+REPORTING_ANOMALY_WINDOWS = [int(days) for days in env_list("REPORTING_ANOMALY_WINDOWS", ["7", "30", "90", "365"])]
+REPORTING_ANOMALY_SCAN_MINUTES = env_int("REPORTING_ANOMALY_SCAN_MINUTES", 15)
 
 # --- Code inventory -----------------------------------------------------------------
 CODE_ENTROPY_BITS = env_int("CODE_ENTROPY_BITS", 80)
@@ -402,6 +406,10 @@ CELERY_BEAT_SCHEDULE = {
     "rollups-refresh": {
         "task": "reporting.tasks.rollups_refresh_task",
         "schedule": timedelta(seconds=REPORTING_REFRESH_SECONDS),
+    },
+    "anomalies-scan": {
+        "task": "reporting.tasks.anomaly_scans_run_task",
+        "schedule": timedelta(minutes=REPORTING_ANOMALY_SCAN_MINUTES),
     },
     "rollups-restate": {
         "task": "reporting.tasks.rollups_restate_task",

@@ -6,18 +6,19 @@ database is DROPPED and re-created, migrated, then filled by `manage.py
 generate_history` (1,000,000 issuances over 365 days by default) and VACUUM ANALYZEd.
 
 Measures, in one run:
-1. the generator: seconds per table and in all;
-2. every report page rendered server-side by Django's test Client, a supervisor
+1. the generator: seconds per table and in all (it writes the rollups as it ends);
+2. the rollups: the nightly restatement of every day, the minute's refresh, their sizes;
+3. every report page rendered server-side by Django's test Client, a supervisor
    logged in (DEBUG off, as in production): one warm-up render, then --renders timed
-   renders, for the default period (the last 90 days) and for the whole year
-   (date_from 365 days ago): median and max milliseconds, the SQL statements and
-   the milliseconds spent in them, so what is left is Django, the templates and plotly;
-3. (run before the pages) the CSV export of the issuance list for the whole year,
+   renders, for the default period (the last 90 days), for the whole year (date_from
+   365 days ago) and for one team (some figures then come from the live rows): median
+   and max milliseconds, the SQL statements and the milliseconds spent in them, so
+   what is left is Django, the templates and plotly;
+4. (run before the pages) the CSV export of the issuance list for the whole year,
    streamed: time to the first row, rows per second over each tenth of the file, and
    the process's peak resident memory (VmRSS) while streaming, against before;
-4. the ceiling, in the same run: the main aggregate (issuances per rep and reason,
-   `selectors.by_rep_and_reason`) as the SQL Django generates, run by pgbench alone,
-   against the same selector called from Python.
+5. the ceiling, in the same run: each page's SELECT statements, as Django ran them,
+   run by pgbench alone.
 Pages over the 500 ms aim get their slowest statements EXPLAIN ANALYZEd.
 
 Options: --issuances N, --renders N, --reuse (keep the database and its history:
@@ -198,17 +199,6 @@ def explain_slowest(results: list[dict], *, top: int = 2, explained: set) -> Non
                 print(f"   … {len(plan) - 40} more lines")
 
 
-def with_plain_labels(measure, *args):
-    from reporting import views
-
-    saved = views.INCIDENT_LABELS
-    views.INCIDENT_LABELS = {key: str(label) for key, label in saved.items()}
-    try:
-        return measure(*args)
-    finally:
-        views.INCIDENT_LABELS = saved
-
-
 def _shorten(sql: str, limit: int = 900) -> str:
     return sql if len(sql) <= limit else sql[:limit] + f" … ({len(sql):,} characters)"
 
@@ -274,38 +264,43 @@ def tenths(marks: list[tuple[int, float]], rows: int) -> list[float]:
 # --- The ceiling ---------------------------------------------------------------------------
 
 
-def main_aggregate(query_string: str) -> tuple[str, float]:
-    """The per-rep, per-reason GROUP BY as Django runs it (SQL with its parameters
-    inlined), and the milliseconds the selector takes from Python (median of 5)."""
+def page_sql(queries: list[dict]) -> str:
+    """A page's SELECT statements as Django ran them (parameters inlined), one script."""
+    return "".join(f"{q['sql']};\n" for q in queries if q["sql"].lstrip().upper().startswith("SELECT"))
+
+
+def rollup_figures() -> None:
+    """The nightly restatement and the minute's refresh, timed; the rollups' sizes."""
     from django.db import connection
-    from django.http import QueryDict
-    from django.test.utils import CaptureQueriesContext
 
-    from reporting import selectors
-    from reporting.filters import ReportFilter
+    from reporting.services import rollups_refresh
 
-    def run():
-        filters = ReportFilter(QueryDict(query_string))
-        return selectors.by_rep_and_reason(filters.qs, filters.selected_currency)
-
-    run()
-    times = []
+    start = time.perf_counter()
+    state = rollups_refresh(restate=True)
+    print(f"restatement (every day of the history): {time.perf_counter() - start:.1f} s, {state.days_rewritten} days")
+    minutes = []
     for _ in range(5):
         start = time.perf_counter()
-        with CaptureQueriesContext(connection) as captured:
-            run()
-        times.append((time.perf_counter() - start) * 1000)
-    return captured.captured_queries[-1]["sql"], statistics.median(times)
+        rollups_refresh()
+        minutes.append((time.perf_counter() - start) * 1000)
+    print(f"the minute's refresh (today, yesterday, changed days): median {statistics.median(minutes):,.0f} ms")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, n_live_tup, pg_size_pretty(pg_total_relation_size(relid)) FROM pg_stat_user_tables "
+            "WHERE relname LIKE 'reporting\\_%%' ORDER BY pg_total_relation_size(relid) DESC"
+        )
+        for name, rows, size in cursor.fetchall():
+            print(f"  {name:<28} {rows:>10,} rows {size:>10}")
 
 
 def pgbench_latency(sql: str, *, transactions: int = 5) -> float:
-    """Average latency (ms) of `sql` run by pgbench alone, one client, after one run to warm up."""
+    """Average latency (ms) of the script `sql` run by pgbench alone, one client, after one run to warm up."""
     from urllib.parse import urlparse
 
     url = urlparse(os.environ["DATABASE_URL"])
     with tempfile.TemporaryDirectory() as directory:
         script = Path(directory) / "aggregate.sql"
-        script.write_text(sql + ";\n")
+        script.write_text(sql)
         command = [
             "pgbench",
             f"--host={url.hostname or '127.0.0.1'}",
@@ -360,6 +355,8 @@ def main() -> None:
         print(f"VACUUM ANALYZE: {vacuum():.1f} s")
     print("largest tables:")
     table_sizes()
+    common.rule("rollups")
+    rollup_figures()
 
     user = supervisor() if not args.reuse else None
     if user is None:
@@ -370,7 +367,14 @@ def main() -> None:
     client.force_login(user)
     rep = typical_rep()
     year = f"date_from={(timezone.localdate() - timedelta(days=365)).isoformat()}"
-    periods = [("default period (last 90 days)", ""), ("whole year (date_from 365 days ago)", year)]
+    from appease.models import Team
+
+    team = Team.objects.order_by("pk").values_list("pk", flat=True).first()
+    periods = [
+        ("default period (last 90 days)", ""),
+        ("whole year (date_from 365 days ago)", year),
+        ("last 90 days, one team (some figures from the live rows)", f"team={team}"),
+    ]
 
     # The export first: the process's resident memory is not yet inflated by the pages.
     common.rule("CSV export of the issuance list, whole year, streamed")
@@ -400,13 +404,6 @@ def main() -> None:
                 path = path.format(rep=rep)
                 full = f"{path}?{query}" if query else path
                 results.append(measure_page(client, name, full, args.renders))
-                if "error" in results[-1] and "__proxy__" in results[-1]["error"]:
-                    # The cases page's recovery chart hands plotly lazy translation
-                    # proxies (reporting.views.INCIDENT_LABELS). To still measure what
-                    # the page costs, render it again with those labels as plain strings,
-                    # in this process only; the application code is not changed.
-                    results.append(with_plain_labels(measure_page, client, name, full, args.renders))
-                    results[-1]["name"] = f"{name} (*)"
                 last = results[-1]
                 done = last.get("error") or f"{last['median']:,.0f} ms"
                 print(f"  {last['name']}: {done}", flush=True)
@@ -415,20 +412,17 @@ def main() -> None:
         summary[title] = results
         explain_slowest(results, explained=explained)
 
-    common.rule("ceiling: the main aggregate (per rep and reason) without Django")
-    for title, query in periods:
-        sql, python_ms = main_aggregate(query)
-        pg_ms = pgbench_latency(sql)
-        print(f"{title}: pgbench alone {pg_ms:,.0f} ms; the selector from Python {python_ms:,.0f} ms")
-        if title == periods[-1][0]:
-            print(_shorten(sql, 2000))
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql)
-                for (line,) in cursor.fetchall()[:30]:
-                    print("   " + line)
+    common.rule("ceiling: each page's SQL alone (pgbench, the statements Django ran, one client)")
+    ceilings = {}
+    for title, results in summary.items():
+        print(title)
+        for r in results:
+            if "error" in r:
+                continue
+            ceilings[(title, r["name"])] = alone = pgbench_latency(page_sql(r["queries"]))
+            print(f"  {r['name']:<16} page {r['median']:>7,.0f} ms; its SQL alone {alone:>7,.0f} ms")
 
     common.rule("summary")
-    print("(*) rendered with reporting.views.INCIDENT_LABELS as plain strings: the page itself fails, see above")
     for title, results in summary.items():
         ok = [r for r in results if "error" not in r and r["median"] < AIM_MS]
         print(f"{title}: {len(ok)} of {len(results)} rows under {AIM_MS} ms")

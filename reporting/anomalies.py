@@ -13,19 +13,22 @@ import math
 import statistics
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from appease.models import Issuance
 from appease.money import currency_exponent
 from reporting import selectors
-from reporting.facts import ISSUANCES
+from reporting.facts import ISSUANCES, zone
 from reporting.filters import ReportFilter
+from reporting.models import AnomalyScan
 
 KINDS = ("rep_rate", "rep_value", "rep_repeat_customer", "customer_many_reps", "offer_low_redemption")
 KIND_LABELS = {
@@ -64,8 +67,16 @@ class Flag:
     value: float  # the measured figure (rate, value per case, count, used rate)
     baseline: float  # the peers' median, or the threshold
     score: float | None  # the robust z-score where one applies
-    evidence: str  # one plain sentence with the numbers
+    facts: dict  # the numbers behind it, worded by `evidence` in the reader's language
     filters: dict  # query parameters of the drill-down list of issuances behind the flag
+
+    @property
+    def evidence(self) -> str:
+        """One plain sentence with the numbers, in the current language."""
+        return EVIDENCE[self.kind](self.facts)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -100,6 +111,21 @@ def anomalies(filters: ReportFilter, *, rep_id: int | None = None, min_peers: in
             *_offer_flags(filters=filters, dates=dates, min_peers=min_peers),
         ]
     return sorted(flags, key=_order)
+
+
+def anomalies_shown(filters: ReportFilter, *, now=None) -> tuple[list[Flag], AnomalyScan | None]:
+    """The flags for the anomalies page: beat's scan when the page asks for one of its
+    windows (the last N days up to today, no other filter) and the scan is of today,
+    else counted now. Returns the flags and the scan they came from (or None)."""
+    now = now or timezone.now()
+    first, last = filters.dates
+    today = now.astimezone(zone()).date()
+    if not filters.dimensions() and last == today:
+        scan = AnomalyScan.objects.filter(days=(last - first).days + 1, date_from=first, date_to=last).first()
+        fresh = timedelta(minutes=2 * settings.REPORTING_ANOMALY_SCAN_MINUTES)
+        if scan is not None and now - scan.computed_at <= fresh:
+            return [Flag(**flag) for flag in scan.flags], scan
+    return anomalies(filters), None
 
 
 # --- The database side: one GROUP BY query each ---------------------------------------
@@ -177,16 +203,12 @@ def _rep_flags(*, filters: ReportFilter, reps: list[_Rep], dates: dict, min_peer
                     value=rate,
                     baseline=comparison.median,
                     score=comparison.score,
-                    evidence=_(
-                        "%(rate).2f issuances per handled case (%(count)d over %(cases)d cases) against a "
-                        "peer median of %(median).2f (%(how)s)."
-                    )
-                    % {
+                    facts={
                         "rate": rate,
                         "count": counts[rep.id],
                         "cases": rep.cases,
                         "median": comparison.median,
-                        "how": _how(comparison, peers),
+                        "how": _how_facts(comparison, peers),
                     },
                     filters={"rep": rep.id, **dates},
                 )
@@ -211,17 +233,13 @@ def _rep_flags(*, filters: ReportFilter, reps: list[_Rep], dates: dict, min_peer
                         value=value,
                         baseline=comparison.median,
                         score=comparison.score,
-                        evidence=_(
-                            "%(value)s %(currency)s face value per handled case (%(total)s %(currency)s over "
-                            "%(cases)d cases) against a peer median of %(median)s %(currency)s (%(how)s)."
-                        )
-                        % {
+                        facts={
                             "value": _money(value, currency),
                             "total": _money(by_rep[rep.id], currency),
                             "currency": currency,
                             "cases": rep.cases,
                             "median": _money(comparison.median, currency),
-                            "how": _how(comparison, currency_peers),
+                            "how": _how_facts(comparison, currency_peers),
                         },
                         filters={"rep": rep.id, **dates},
                     )
@@ -235,12 +253,22 @@ def _high(value: float, comparison: _Comparison) -> bool:
     return comparison.score > Z_THRESHOLD
 
 
-def _how(comparison: _Comparison, peers: list[_Rep]) -> str:
+def _how_facts(comparison: _Comparison, peers: list[_Rep]) -> dict:
     low, high = min(peer.cases for peer in peers), max(peer.cases for peer in peers)
-    numbers = {"z": comparison.score, "peers": len(peers), "cases": f"{low}–{high}" if low != high else str(low)}
-    if comparison.scale == "mad":
+    return {
+        "scale": comparison.scale,
+        "z": comparison.score,
+        "peers": len(peers),
+        "cases": f"{low}–{high}" if low != high else str(low),
+    }
+
+
+def _how(facts: dict) -> str:
+    numbers = {key: facts[key] for key in ("z", "peers", "cases")}
+    scale = facts["scale"]
+    if scale == "mad":
         return _("robust z %(z).1f, %(peers)d peers with %(cases)s cases") % numbers
-    if comparison.scale == "mean_ad":
+    if scale == "mean_ad":
         return (
             _(
                 "robust z %(z).1f from the mean absolute deviation as most peers are equal, "
@@ -278,11 +306,7 @@ def _repeat_customer_flags(*, filters: ReportFilter, dates: dict, only: int | No
             value=float(row["count"]),
             baseline=float(REPEAT_CUSTOMER_MIN),
             score=None,
-            evidence=_(
-                "%(rep)s gave %(customer)s (customer #%(customer_id)d) %(count)d appeasements in the period; "
-                "%(threshold)d or more to one customer is flagged."
-            )
-            % {
+            facts={
                 "rep": row["csr__username"],
                 "customer": row["customer__name"],
                 "customer_id": row["customer"],
@@ -317,11 +341,7 @@ def _many_reps_flags(*, filters: ReportFilter, dates: dict) -> list[Flag]:
             value=float(row["reps"]),
             baseline=float(MANY_REPS_MIN),
             score=None,
-            evidence=_(
-                "%(customer)s got %(count)d appeasements from %(reps)d different reps through %(channels)d "
-                "channels in the period; %(reps_min)d reps or %(channels_min)d channels are flagged."
-            )
-            % {
+            facts={
                 "customer": row["customer__name"],
                 "count": row["count"],
                 "reps": row["reps"],
@@ -361,7 +381,6 @@ def _offer_flags(*, filters: ReportFilter, dates: dict, min_peers: int) -> list[
         low_z = comparison.score is not None and comparison.score < -Z_THRESHOLD
         if not (low_z or rate < comparison.median * OFFER_LOW_SHARE_OF_MEDIAN):
             continue
-        score = "" if comparison.score is None else _(", robust z %(z).1f") % {"z": comparison.score}
         flags.append(
             Flag(
                 kind="offer_low_redemption",
@@ -370,18 +389,13 @@ def _offer_flags(*, filters: ReportFilter, dates: dict, min_peers: int) -> list[
                 value=rate,
                 baseline=comparison.median,
                 score=comparison.score,
-                evidence=_(
-                    "Only %(used)d of %(issued)d codes issued 14 days or more before the end of the period were "
-                    "used (%(rate).0f%%) against a median of %(median).0f%% for %(others)d other offers%(score)s: "
-                    "check that the codes reach customers (delivery, channel, message)."
-                )
-                % {
+                facts={
                     "used": row["used"],
                     "issued": row["issued"],
                     "rate": rate * 100,
                     "median": comparison.median * 100,
                     "others": len(others),
-                    "score": score,
+                    "z": comparison.score,
                 },
                 filters={"offer": row["offer_key"], **dates},
             )
@@ -425,3 +439,58 @@ def _dates(filters: ReportFilter) -> dict:
     """The period as the drill-down's whole days; `date_to` is inclusive there."""
     first, last = filters.dates
     return {"date_from": first.isoformat(), "date_to": last.isoformat()}
+
+
+# --- Evidence, worded when shown --------------------------------------------------------
+
+
+def _rep_rate_evidence(facts: dict) -> str:
+    return _(
+        "%(rate).2f issuances per handled case (%(count)d over %(cases)d cases) against a "
+        "peer median of %(median).2f (%(how)s)."
+    ) % {**facts, "how": _how(facts["how"])}
+
+
+def _rep_value_evidence(facts: dict) -> str:
+    return _(
+        "%(value)s %(currency)s face value per handled case (%(total)s %(currency)s over "
+        "%(cases)d cases) against a peer median of %(median)s %(currency)s (%(how)s)."
+    ) % {**facts, "how": _how(facts["how"])}
+
+
+def _rep_repeat_customer_evidence(facts: dict) -> str:
+    return (
+        _(
+            "%(rep)s gave %(customer)s (customer #%(customer_id)d) %(count)d appeasements in the period; "
+            "%(threshold)d or more to one customer is flagged."
+        )
+        % facts
+    )
+
+
+def _customer_many_reps_evidence(facts: dict) -> str:
+    return (
+        _(
+            "%(customer)s got %(count)d appeasements from %(reps)d different reps through %(channels)d "
+            "channels in the period; %(reps_min)d reps or %(channels_min)d channels are flagged."
+        )
+        % facts
+    )
+
+
+def _offer_low_redemption_evidence(facts: dict) -> str:
+    score = "" if facts["z"] is None else _(", robust z %(z).1f") % {"z": facts["z"]}
+    return _(
+        "Only %(used)d of %(issued)d codes issued 14 days or more before the end of the period were "
+        "used (%(rate).0f%%) against a median of %(median).0f%% for %(others)d other offers%(score)s: "
+        "check that the codes reach customers (delivery, channel, message)."
+    ) % {**facts, "score": score}
+
+
+EVIDENCE = {
+    "rep_rate": _rep_rate_evidence,
+    "rep_value": _rep_value_evidence,
+    "rep_repeat_customer": _rep_repeat_customer_evidence,
+    "customer_many_reps": _customer_many_reps_evidence,
+    "offer_low_redemption": _offer_low_redemption_evidence,
+}

@@ -240,10 +240,21 @@ class Facts:
         return Trunc(self.family.day_of, BUCKETS[bucket], output_field=DateField(), tzinfo=zone())
 
 
+def _per_team(rollup: Rollup, model: type[Model], team: str) -> Rollup:
+    """The twin of `rollup` with one more dimension, the team (`team`: its path on the
+    live rows): what a team's report reads where no per-rep rollup holds its figures."""
+    return Rollup(
+        model=model,
+        dimensions={**rollup.dimensions, "team_id": F(team)},
+        measures=rollup.measures,
+        paths={**rollup.paths, "team": "team"},
+    )
+
+
 def _filtered(qs: QuerySet, paths: dict[str, str], active: dict) -> QuerySet:
     for name, value in active.items():
         path = paths[name]
-        if name == "team":
+        if name == "team" and path.endswith("__profile__team"):
             # The team's reps as ids: the (rep, day) indexes serve that, a join to the
             # profiles would not.
             members = list(StaffProfile.objects.filter(team=value).values_list("user_id", flat=True))
@@ -286,7 +297,7 @@ ISSUANCES = Family(
             measures=ISSUANCE_MEASURES,
             paths=_REP_PATHS,
         ),
-        Rollup(
+        _ISSUANCE_DAY := Rollup(
             model=rollups.IssuanceDay,
             dimensions={
                 "reason_code_id": F("reason_code_id"),
@@ -304,6 +315,7 @@ ISSUANCES = Family(
                 "expires_on": "expires_on",
             },
         ),
+        _per_team(_ISSUANCE_DAY, rollups.TeamIssuanceDay, "csr__profile__team_id"),
         Rollup(
             model=rollups.RepReasonDay,
             dimensions={
@@ -331,7 +343,7 @@ DELIVERIES = Family(
     },
     measures=DELIVERY_MEASURES,
     rollups=(
-        Rollup(
+        _DELIVERY_DAY := Rollup(
             model=rollups.DeliveryDay,
             dimensions={
                 "reason_code_id": F("issuance__reason_code_id"),
@@ -355,6 +367,7 @@ DELIVERIES = Family(
                 "failure_reason": "failure_reason",
             },
         ),
+        _per_team(_DELIVERY_DAY, rollups.TeamDeliveryDay, "issuance__csr__profile__team_id"),
     ),
 )
 
@@ -378,12 +391,13 @@ CASES = Family(
             measures={"cases": CASE_MEASURES["cases"]},
             paths={"team": "assigned_to__profile__team", "rep": "assigned_to"},
         ),
-        Rollup(
+        _CASE_DAY := Rollup(
             model=rollups.CaseDay,
             dimensions={"incident_type": F("incident_type"), "priority": F("priority"), "channel": F("channel")},
             measures=CASE_MEASURES,
             paths={key: key for key in ("incident_type", "channel", "priority")},
         ),
+        _per_team(_CASE_DAY, rollups.TeamCaseDay, "assigned_to__profile__team_id"),
     ),
 )
 
@@ -396,7 +410,7 @@ OUTCOMES = Family(
     paths={**_THROUGH_CASE, "intervention": "intervention"},
     measures=OUTCOME_MEASURES,
     rollups=(
-        Rollup(
+        _OUTCOME_DAY := Rollup(
             model=rollups.OutcomeDay,
             dimensions={
                 "incident_type": F("case__incident_type"),
@@ -406,6 +420,7 @@ OUTCOMES = Family(
             measures=OUTCOME_MEASURES,
             paths={key: key for key in ("incident_type", "channel", "intervention")},
         ),
+        _per_team(_OUTCOME_DAY, rollups.TeamOutcomeDay, "case__assigned_to__profile__team_id"),
     ),
 )
 
@@ -416,7 +431,7 @@ RECOVERY_COSTS = Family(
     paths={**_THROUGH_CASE, "intervention": "case__intervention", "currency": "currency"},
     measures=RECOVERY_COST_MEASURES,
     rollups=(
-        Rollup(
+        _RECOVERY_COST_DAY := Rollup(
             model=rollups.RecoveryCostDay,
             dimensions={
                 "incident_type": F("case__incident_type"),
@@ -427,6 +442,7 @@ RECOVERY_COSTS = Family(
             measures=RECOVERY_COST_MEASURES,
             paths={key: key for key in ("incident_type", "channel", "intervention", "currency")},
         ),
+        _per_team(_RECOVERY_COST_DAY, rollups.TeamRecoveryCostDay, "case__assigned_to__profile__team_id"),
     ),
 )
 

@@ -64,7 +64,7 @@ class IssuanceMeasures(DayRow):
         abstract = True
 
 
-class IssuanceDay(IssuanceMeasures):
+class IssuanceDayBase(IssuanceMeasures):
     """Per day, reason code, offer, channel, currency and the day the codes expire (no rep).
 
     The open codes (issued, not redeemed, not voided) are as of the day's last rewrite;
@@ -82,7 +82,22 @@ class IssuanceDay(IssuanceMeasures):
     open_balance_amount = models.DecimalField(**AMOUNT)  # gift cards: what is left on them
 
     class Meta:
+        abstract = True
+
+
+class IssuanceDay(IssuanceDayBase):
+    class Meta:
         indexes = [models.Index(fields=["day"])]
+
+
+class TeamIssuanceDay(IssuanceDayBase):
+    """The same per team (the rep's, at the day's last rewrite): a team's report per
+    offer or channel, which no per-rep rollup holds."""
+
+    team = _fk("appease.Team", null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "day"])]
 
 
 class RepDay(IssuanceMeasures):
@@ -105,7 +120,7 @@ class RepReasonDay(IssuanceMeasures):
         indexes = [models.Index(fields=["day"]), models.Index(fields=["csr", "day"])]
 
 
-class DeliveryDay(DayRow):
+class DeliveryDayBase(DayRow):
     """Deliveries of appeasements per day the appeasement was given, by its reason,
     offer and channel, the channel it went through, and how it failed (if it did)."""
 
@@ -124,10 +139,22 @@ class DeliveryDay(DayRow):
     sent_within_3600 = models.PositiveIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class DeliveryDay(DeliveryDayBase):
+    class Meta:
         indexes = [models.Index(fields=["day"])]
 
 
-class CaseDay(DayRow):
+class TeamDeliveryDay(DeliveryDayBase):
+    team = _fk("appease.Team", null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "day"])]
+
+
+class CaseDayBase(DayRow):
     """Cases per day opened, incident type, priority and channel, with where they stand."""
 
     incident_type = models.CharField(max_length=20, choices=IncidentType.choices)
@@ -143,7 +170,21 @@ class CaseDay(DayRow):
     reopened = models.PositiveIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class CaseDay(CaseDayBase):
+    class Meta:
         indexes = [models.Index(fields=["day"])]
+
+
+class TeamCaseDay(CaseDayBase):
+    """The same per team of the rep the case is assigned to."""
+
+    team = _fk("appease.Team", null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "day"])]
 
 
 class RepCaseDay(DayRow):
@@ -156,7 +197,7 @@ class RepCaseDay(DayRow):
         indexes = [models.Index(fields=["day"]), models.Index(fields=["assigned_to", "day"])]
 
 
-class OutcomeDay(DayRow):
+class OutcomeDayBase(DayRow):
     """Answered follow-ups per day the case was opened, its incident type and channel,
     and the intervention the customer was answering about."""
 
@@ -169,10 +210,22 @@ class OutcomeDay(DayRow):
     csat_total = models.PositiveIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class OutcomeDay(OutcomeDayBase):
+    class Meta:
         indexes = [models.Index(fields=["day"])]
 
 
-class RecoveryCostDay(DayRow):
+class TeamOutcomeDay(OutcomeDayBase):
+    team = _fk("appease.Team", null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "day"])]
+
+
+class RecoveryCostDayBase(DayRow):
     """What the appeasements given from cases cost, per day the case was opened, its
     incident type, channel and intervention, and currency."""
 
@@ -183,7 +236,19 @@ class RecoveryCostDay(DayRow):
     cost_amount = models.DecimalField(**AMOUNT)
 
     class Meta:
+        abstract = True
+
+
+class RecoveryCostDay(RecoveryCostDayBase):
+    class Meta:
         indexes = [models.Index(fields=["day"])]
+
+
+class TeamRecoveryCostDay(RecoveryCostDayBase):
+    team = _fk("appease.Team", null=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "day"])]
 
 
 class FeedbackDay(DayRow):
@@ -214,3 +279,19 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups refreshed at {self.refreshed_at}"
+
+
+class AnomalyScan(models.Model):
+    """The anomaly flags of one standard window (the last 7, 30, 90 or 365 days), as
+    beat last computed them: the customer-level flags need every issuance of the window,
+    too slow to count while a supervisor waits (docs/reporting-anomalies.md)."""
+
+    days = models.PositiveSmallIntegerField(unique=True)
+    date_from = models.DateField()
+    date_to = models.DateField()
+    computed_at = models.DateTimeField()
+    seconds = models.FloatField(default=0)
+    flags = models.JSONField(default=list)  # Flag.as_dict() each, worded when shown
+
+    def __str__(self) -> str:
+        return f"anomalies of the last {self.days} days at {self.computed_at}"

@@ -44,7 +44,7 @@ from reporting.facts import (
     day_bounds,
     zone,
 )
-from reporting.models import RollupState
+from reporting.models import AnomalyScan, RollupState
 
 logger = logging.getLogger(__name__)
 
@@ -183,3 +183,32 @@ def rollups_refresh(*, now: datetime | None = None, restate: bool = False) -> Ro
         " (restated)" if restate else "",
     )
     return state
+
+
+def anomaly_scans_run(*, now: datetime | None = None) -> int:
+    """Compute the anomaly flags of each standard window (REPORTING_ANOMALY_WINDOWS, the
+    last N days up to today) and keep them for the anomalies page (beat). Returns the
+    number of flags kept."""
+    from reporting.anomalies import anomalies
+    from reporting.filters import ReportFilter
+
+    now = now or timezone.now()
+    today = now.astimezone(zone()).date()
+    kept = 0
+    for days in settings.REPORTING_ANOMALY_WINDOWS:
+        first = today - timedelta(days=days - 1)
+        started = time.monotonic()
+        flags = anomalies(ReportFilter({"date_from": first.isoformat(), "date_to": today.isoformat()}))
+        AnomalyScan.objects.update_or_create(
+            days=days,
+            defaults={
+                "date_from": first,
+                "date_to": today,
+                "computed_at": now,
+                "seconds": time.monotonic() - started,
+                "flags": [flag.as_dict() for flag in flags],
+            },
+        )
+        kept += len(flags)
+        logger.info("anomalies: %d flags in the last %d days (%.1f s)", len(flags), days, time.monotonic() - started)
+    return kept

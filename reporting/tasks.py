@@ -22,3 +22,10 @@ def rollups_restate_task() -> int:
 
     state = rollups_refresh(restate=True)
     return state.days_rewritten if state else 0
+
+
+@shared_task(time_limit=900, soft_time_limit=870)
+def anomaly_scans_run_task() -> int:
+    from reporting.services import anomaly_scans_run
+
+    return anomaly_scans_run()

@@ -14,4 +14,5 @@ urlpatterns = [
     path("reps/<int:user_id>/", views.rep_detail, name="rep"),
     path("anomalies/", views.anomalies_page, name="anomalies"),
     path("issuances/", views.issuance_list, name="list"),
+    path("customers/", views.customers, name="customers"),
 ]

@@ -8,14 +8,17 @@ issuances behind it; every table exports as CSV, streamed.
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import wraps
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Count, ExpressionWrapper, Q
-from django.http import StreamingHttpResponse
+from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +30,7 @@ from appease.roles import SUPERVISOR, has_role
 from appease.services.limits import limits_remaining, policy_for
 from feedback.models import Priority
 from reporting import charts, selectors
-from reporting.anomalies import KIND_LABELS, anomalies, peer_rate
+from reporting.anomalies import KIND_LABELS, anomalies, anomalies_shown, peer_rate
 from reporting.facts import USED, zone
 from reporting.filters import ReportFilter
 from reporting.models import RollupState
@@ -205,7 +208,7 @@ def issuances(request):
             request,
             filters,
             _("Issuances"),
-            totals={**selectors.totals(filters, currency), "customers": selectors.customers(filters)},
+            totals=selectors.totals(filters, currency),
             approvals=selectors.approvals(filters),
             figures=figures,
             dimensions=dimensions,
@@ -534,15 +537,32 @@ def rep_detail(request, user_id: int):
 @supervisor_view
 def anomalies_page(request):
     filters = ReportFilter(request.GET)
+    shown, scan = anomalies_shown(filters)
     flags = [
         {
             "flag": flag,
             "kind": KIND_LABELS[flag.kind],
             "url": f"{reverse('reports:list')}?{filters.query_string(**flag.filters)}",
         }
-        for flag in anomalies(filters)
+        for flag in shown
     ]
-    return render(request, "reporting/anomalies.html", _context(request, filters, _("Anomalies"), flags=flags))
+    today = timezone.now().astimezone(zone()).date()
+    windows = [
+        (days, urlencode({"date_from": (today - timedelta(days=days - 1)).isoformat(), "date_to": today.isoformat()}))
+        for days in settings.REPORTING_ANOMALY_WINDOWS
+    ]
+    return render(
+        request,
+        "reporting/anomalies.html",
+        _context(request, filters, _("Anomalies"), flags=flags, scan=scan, windows=windows),
+    )
+
+
+@supervisor_view
+def customers(request):
+    """The customers appeased in the page's period and filters: a distinct count over
+    every issuance of it, so the issuances page fetches it after it has drawn."""
+    return JsonResponse({"customers": selectors.customers(ReportFilter(request.GET))})
 
 
 LIST_COLUMNS = [

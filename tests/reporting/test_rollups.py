@@ -72,6 +72,7 @@ def filter_sets():
         {"offer": Offer.objects.order_by("pk").values_list("pk", flat=True).first()},
         {"channel": "sms"},
         {"team": Team.objects.order_by("pk").values_list("pk", flat=True).first(), "channel": "email"},
+        {"team": Team.objects.order_by("pk").values_list("pk", flat=True).first(), "incident_type": "billing"},
     ]
 
 
@@ -85,7 +86,7 @@ def test_every_figure_from_the_rollups_equals_the_live_one(history):
             from_rollups, live = figure(ReportFilter(data)), figure(ReportFilter(data, rollups=False))
             assert from_rollups == live, (name, data)
             compared += 1
-    assert compared == len(SELECTORS) * 9
+    assert compared == len(SELECTORS) * 10
 
 
 def test_the_rollups_answer_what_they_hold_and_the_live_rows_the_rest(history):
@@ -93,15 +94,19 @@ def test_the_rollups_answer_what_they_hold_and_the_live_rows_the_rest(history):
 
     everyone, team = ReportFilter({}), ReportFilter({"team": Team.objects.first().pk})
     offer = ReportFilter({"offer": Offer.objects.first().pk})
+    rep = ReportFilter({"rep": Issuance.objects.filter(csr__isnull=False).first().csr_id})
+    assert rep.dimensions() and team.dimensions() and offer.dimensions()
 
     assert ISSUANCES.facts(everyone).source == "RepDay"  # the smallest that holds the totals
     assert ISSUANCES.facts(everyone, by=["offer"]).source == "IssuanceDay"
-    assert ISSUANCES.facts(team, by=["reason_code"]).source == "RepReasonDay"
-    assert ISSUANCES.facts(team, by=["offer"]).source == "live issuances"  # no rollup has rep × offer
+    assert ISSUANCES.facts(team, by=["offer"]).source == "TeamIssuanceDay"  # its per-team twin
+    assert ISSUANCES.facts(rep, by=["reason_code"]).source == "RepReasonDay"
+    assert ISSUANCES.facts(rep, by=["offer"]).source == "live issuances"  # no rollup has rep × offer
     assert ISSUANCES.facts(offer, by=["rep"]).source == "live issuances"
     assert CASES.facts(everyone, by=["rep"], measures=["cases"]).source == "RepCaseDay"
     assert CASES.facts(everyone).source == "CaseDay"
-    assert DELIVERIES.facts(team).source == "live deliveries"
+    assert DELIVERIES.facts(team).source == "TeamDeliveryDay"
+    assert DELIVERIES.facts(rep).source == "live deliveries"
 
 
 # --- Keeping them up to date --------------------------------------------------------------
@@ -273,3 +278,58 @@ def test_two_refreshes_at_once_never_both_write():
     # then: it stepped aside at once instead of waiting or writing beside it
     assert results == {"second": None}
     assert rollups_refresh() is not None
+
+
+# --- Anomaly scans ----------------------------------------------------------------------------
+
+
+def test_the_anomalies_page_reads_beats_scan_of_its_window_and_counts_the_rest_now(client, history, settings):
+    from reporting.models import AnomalyScan
+    from reporting.services import anomaly_scans_run
+
+    client.force_login(staff_user("Supervisor"))
+    today = timezone.localdate()
+    last_90 = {"date_from": (today - timedelta(days=89)).isoformat(), "date_to": today.isoformat()}
+    live = client.get("/admin/reports/anomalies/", last_90).context["flags"]
+    assert live  # the history plants anomalies
+
+    # when beat has scanned the windows
+    kept = anomaly_scans_run()
+
+    # then the page's default window comes from the scan, with the same flags
+    assert kept == sum(len(scan.flags) for scan in AnomalyScan.objects.all())
+    assert set(AnomalyScan.objects.values_list("days", flat=True)) == set(settings.REPORTING_ANOMALY_WINDOWS)
+    page = client.get("/admin/reports/anomalies/")
+    assert page.context["scan"].days == 90
+    assert [(i["flag"].kind, i["flag"].subject_id) for i in page.context["flags"]] == [
+        (i["flag"].kind, i["flag"].subject_id) for i in live
+    ]
+    assert [i["flag"].evidence for i in page.context["flags"]] == [i["flag"].evidence for i in live]
+    # worded in the reader's language, though beat computed them in another
+    spanish = client.get("/admin/reports/anomalies/", HTTP_ACCEPT_LANGUAGE="es")
+    assert spanish.context["scan"] is not None
+    assert "compensaciones por caso atendido" in spanish.content.decode()
+    # a filter, or another period, is counted now
+    team = Team.objects.first().pk
+    assert client.get("/admin/reports/anomalies/", {**last_90, "team": team}).context["scan"] is None
+    other = {"date_from": (today - timedelta(days=40)).isoformat()}
+    assert client.get("/admin/reports/anomalies/", other).context["scan"] is None
+    # and a scan beat has not renewed in two of its intervals is not trusted
+    AnomalyScan.objects.update(computed_at=timezone.now() - timedelta(minutes=31))
+    assert client.get("/admin/reports/anomalies/").context["scan"] is None
+
+
+def test_the_customers_figure_is_fetched_after_the_page(client):
+    given_on(1)
+    rollups_refresh()
+    client.force_login(staff_user("Supervisor"))
+
+    page = client.get("/admin/reports/").content.decode()
+    counted = client.get(
+        "/admin/reports/customers/", {"date_from": (timezone.localdate() - timedelta(days=9)).isoformat()}
+    )
+
+    assert 'data-customers="/admin/reports/customers/?' in page
+    assert counted.json() == {"customers": 1}
+    client.force_login(staff_user("CSR"))
+    assert client.get("/admin/reports/customers/").status_code in (302, 403)

@@ -198,6 +198,7 @@ URL_RULES: dict[str, Endpoint] = {
     "reports:rep": Endpoint("supervisor"),
     "reports:anomalies": Endpoint("supervisor"),
     "reports:list": Endpoint("supervisor"),
+    "reports:customers": Endpoint("supervisor"),
     # The merchant API (coupons/urls.py).
     "coupons:code-validate": Endpoint("merchant", POST),
     "coupons:redemption-create": Endpoint("merchant", POST),
