@@ -8,10 +8,11 @@ generate_history` (1,000,000 issuances over 365 days by default) and VACUUM ANAL
 Measures, in one run:
 1. the generator: seconds per table and in all (it writes the rollups as it ends);
 2. the rollups: the nightly restatement of every day, the minute's refresh, their sizes;
+   the anomaly scans of the standard windows, as beat runs them;
 3. every report page rendered server-side by Django's test Client, a supervisor
    logged in (DEBUG off, as in production): one warm-up render, then --renders timed
-   renders, for the default period (the last 90 days), for the whole year (date_from
-   365 days ago) and for one team (some figures then come from the live rows): median
+   renders, for the default period (the last 90 days), for the whole year (the last
+   365 days) and for one team (some figures then come from the live rows): median
    and max milliseconds, the SQL statements and the milliseconds spent in them, so
    what is left is Django, the templates and plotly;
 4. (run before the pages) the CSV export of the issuance list for the whole year,
@@ -56,6 +57,7 @@ PAGES = [
     ("rep detail", "/admin/reports/reps/{rep}/"),
     ("anomalies", "/admin/reports/anomalies/"),
     ("list (page 1)", "/admin/reports/issuances/"),
+    ("customers", "/admin/reports/customers/"),  # the issuances page fetches it once drawn
 ]
 
 
@@ -293,6 +295,17 @@ def rollup_figures() -> None:
             print(f"  {name:<28} {rows:>10,} rows {size:>10}")
 
 
+def anomaly_scan_figures() -> None:
+    from reporting.models import AnomalyScan
+    from reporting.services import anomaly_scans_run
+
+    start = time.perf_counter()
+    kept = anomaly_scans_run()
+    print(f"all windows: {time.perf_counter() - start:.1f} s, {kept} flags kept")
+    for scan in AnomalyScan.objects.order_by("days"):
+        print(f"  last {scan.days:>3} days: {scan.seconds:6.1f} s, {len(scan.flags)} flags")
+
+
 def pgbench_latency(sql: str, *, transactions: int = 5) -> float:
     """Average latency (ms) of the script `sql` run by pgbench alone, one client, after one run to warm up."""
     from urllib.parse import urlparse
@@ -357,6 +370,8 @@ def main() -> None:
     table_sizes()
     common.rule("rollups")
     rollup_figures()
+    common.rule("anomaly scans (beat, every 15 minutes)")
+    anomaly_scan_figures()
 
     user = supervisor() if not args.reuse else None
     if user is None:
@@ -366,13 +381,14 @@ def main() -> None:
     client = Client(HTTP_HOST=HOST)
     client.force_login(user)
     rep = typical_rep()
-    year = f"date_from={(timezone.localdate() - timedelta(days=365)).isoformat()}"
+    # The last 365 days (today included): one of the anomaly scans' standard windows.
+    year = f"date_from={(timezone.localdate() - timedelta(days=364)).isoformat()}"
     from appease.models import Team
 
     team = Team.objects.order_by("pk").values_list("pk", flat=True).first()
     periods = [
         ("default period (last 90 days)", ""),
-        ("whole year (date_from 365 days ago)", year),
+        ("whole year (the last 365 days)", year),
         ("last 90 days, one team (some figures from the live rows)", f"team={team}"),
     ]
 

@@ -49,6 +49,7 @@ INCIDENT_LABELS = dict(IncidentType.choices)
 CHANNEL_LABELS = dict(Channel.choices)
 PRIORITY_LABELS = dict(Priority.choices)
 FAILURE_LABELS = {"failed": gettext_lazy("Failed"), "dead": gettext_lazy("Given up")}
+TOP_REPS = 25
 MEASURES = {"count": gettext_lazy("Count"), "face": gettext_lazy("Face value"), "cost": gettext_lazy("Cost")}
 
 
@@ -212,7 +213,9 @@ def issuances(request):
             approvals=selectors.approvals(filters),
             figures=figures,
             dimensions=dimensions,
-            rep_rows=rep_rows,
+            # The page shows the top reps; the Reps page and the CSV have every one.
+            rep_rows=rep_rows[:TOP_REPS],
+            more_reps=len(rep_rows) > TOP_REPS,
             measure=measure,
             measures=MEASURES,
             bucket=bucket,
