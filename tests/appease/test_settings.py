@@ -95,3 +95,46 @@ def test_praise_thresholds_out_of_range_are_refused(name, value):
     result = start_django(**{name: value})
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and name in result.stderr
+
+
+def run_django(code: str, **env) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
+    return subprocess.run(  # noqa: S603 (our own test code; only the environment varies)
+        [sys.executable, "-c", "import django; django.setup()\n" + code],
+        env={**clean, "DJANGO_SETTINGS_MODULE": "appease.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+LANGUAGE_COOKIE = """
+from django.test import Client
+response = Client().post(
+    "/i18n/setlang/", {"language": "es", "next": "/"}, secure=True, HTTP_HOST="appease.example.com"
+)
+print(response.cookies["django_language"].output())
+"""
+
+
+def test_in_production_the_language_cookie_is_https_only_http_only_and_same_site():
+    # given production settings
+    # when a visitor picks a language
+    result = run_django(LANGUAGE_COOKIE, **PROD)
+
+    # then the cookie is sent back like the session cookie: Secure, HttpOnly, SameSite
+    assert result.returncode == 0, result.stderr
+    cookie = result.stdout.strip()
+    assert "django_language=es" in cookie
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_in_the_demo_the_language_cookie_also_works_over_plain_http():
+    # given the demo (DEBUG on, plain HTTP on 127.0.0.1)
+    # when a visitor picks a language
+    result = run_django(LANGUAGE_COOKIE.replace("appease.example.com", "127.0.0.1"), DEBUG="1")
+
+    # then the cookie is not restricted to HTTPS, still hidden from scripts
+    assert result.returncode == 0, result.stderr
+    assert "Secure" not in result.stdout and "HttpOnly" in result.stdout
