@@ -467,8 +467,10 @@ DELIVERY_ADAPTERS = {
 
 # --- Logging --------------------------------------------------------------------------
 # JSON lines in production (one object per line: time, level, logger, message,
-# request_id), plain text for people in the demo. Every message is redacted: codes,
-# email addresses and phone numbers never reach a log line whole (appease/observability.py).
+# request_id, any `extra` fields), plain text for people in the demo. Every record is
+# redacted (message and arguments, exception, extra fields), and the finished line again:
+# codes, email addresses and phone numbers never reach a log line whole
+# (appease/observability.py).
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
@@ -478,9 +480,12 @@ LOGGING = {
         "redact": {"()": "appease.observability.RedactFilter"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "plain": {
+            "()": "appease.observability.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+        },
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "appease.observability.RedactingJsonFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },

@@ -168,3 +168,85 @@ def test_the_request_id_travels_into_the_tasks_a_request_enqueues(client, django
         return request_id_var.get()
 
     assert probe.apply(headers={"request_id": "req-trace-0001"}).get() == "req-trace-0001"
+
+
+CODE, EMAIL, PHONE = "ABCD-EFGH-JKLM-NPQR-S", "maria.lopez@example.com", "+34 612 345 678"
+
+
+@pytest.fixture(params=["plain", "json"])
+def log_output(request, settings):
+    """What the configured console handler writes, with the formatter of each LOG_FORMAT."""
+    from logging.config import DictConfigurator
+
+    handler = next(handler for handler in logging.getLogger().handlers if handler.get_name() == "console")
+    formatter = DictConfigurator({}).configure_formatter(dict(settings.LOGGING["formatters"][request.param]))
+    stream = io.StringIO()
+    previous_stream, previous_formatter = handler.setStream(stream), handler.formatter
+    handler.setFormatter(formatter)
+    try:
+        yield stream
+    finally:
+        handler.setStream(previous_stream)
+        handler.setFormatter(previous_formatter)
+
+
+def assert_nothing_personal(text: str) -> None:
+    for whole in (CODE, CODE.replace("-", ""), EMAIL, PHONE, PHONE.replace(" ", ""), "612 345 678"):
+        assert whole not in text
+    assert "****-PQRS" in text and "m***@example.com" in text and "***678" in text
+
+
+def test_arguments_of_a_log_call_are_redacted(log_output, caplog):
+    # given a logger of ours
+    # when a code, an email address and a phone number are passed as %s arguments
+    logging.getLogger("appease.test").warning("sent %s to %s and %s", CODE, EMAIL, PHONE)
+
+    # then neither the written line nor the record other handlers get carries them whole
+    assert_nothing_personal(log_output.getvalue())
+    assert_nothing_personal(caplog.records[-1].getMessage())
+
+
+def test_an_exception_message_is_redacted(log_output, caplog):
+    # given an exception whose message holds a code, an email address and a phone number
+    try:
+        raise ValueError(f"no customer {EMAIL} / {PHONE} for code {CODE}")
+    except ValueError:
+        # when it is logged with its traceback
+        logging.getLogger("appease.test").exception("delivery failed")
+
+    # then the traceback is written, redacted
+    written = log_output.getvalue()
+    assert "ValueError: no customer" in written and "Traceback" in written
+    assert_nothing_personal(written)
+    assert caplog.records[-1].exc_info is None
+    assert_nothing_personal(caplog.records[-1].exc_text)
+
+
+def test_extra_fields_are_redacted(log_output, caplog):
+    # given the JSON lines carry every `extra` field
+    # when codes, email addresses and phone numbers are passed in `extra`, nested too
+    logging.getLogger("appease.test").info(
+        "delivered", extra={"code": CODE, "customer": {"email": EMAIL, "phones": [PHONE]}}
+    )
+
+    # then none reaches the line or the record whole
+    record = caplog.records[-1]
+    assert_nothing_personal(f"{record.code} {record.customer}")
+    written = log_output.getvalue()
+    for whole in (CODE, EMAIL, PHONE):
+        assert whole not in written
+    if written.startswith("{"):  # the JSON formatter writes the extra fields
+        line = json.loads(written)
+        assert line["code"] == "****-PQRS"
+        assert line["customer"] == {"email": "m***@example.com", "phones": ["***678"]}
+
+
+def test_a_structured_message_is_redacted_and_stays_structured(log_output):
+    # when a dict is logged (python-json-logger merges it into the line)
+    logging.getLogger("appease.test").info({"event": "sent", "to": EMAIL, "code": CODE, "phone": PHONE})
+
+    # then its values are redacted (and in JSON it is still fields of the line)
+    written = log_output.getvalue()
+    assert_nothing_personal(written)
+    if written.startswith("{"):
+        assert json.loads(written)["to"] == "m***@example.com"
