@@ -92,6 +92,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Load-balancer probes over plain HTTP with an IP Host: before the HTTPS redirect
+    # and ALLOWED_HOSTS (appease/middleware.py).
+    "appease.middleware.HealthProbeMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "appease.middleware.RequestIdMiddleware",

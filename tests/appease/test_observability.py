@@ -250,3 +250,57 @@ def test_a_structured_message_is_redacted_and_stays_structured(log_output):
     assert_nothing_personal(written)
     if written.startswith("{"):
         assert json.loads(written)["to"] == "m***@example.com"
+
+
+@pytest.fixture
+def production_http(settings):
+    """DEBUG off, HTTPS enforced, one public host name: what a load balancer meets."""
+    settings.DEBUG = False
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLOWED_HOSTS = ["appease.example.com"]
+    return settings
+
+
+def test_the_load_balancer_probes_over_plain_http_with_an_ip_host(client, production_http):
+    # given production settings, and a probe over plain HTTP, Host an IP, no X-Forwarded-Proto
+    # when it asks for liveness and readiness
+    live = client.get("/healthz", HTTP_HOST="10.0.0.5")
+    ready = client.get("/readyz", HTTP_HOST="10.0.0.5")
+
+    # then both answer, with each check
+    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    assert ready.status_code == 200, ready.content
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["checks"]["database"] == "ok" and ready.json()["checks"]["broker"] == "ok"
+
+
+def test_every_other_path_still_meets_allowed_hosts_and_the_https_redirect(client, production_http):
+    # given production settings
+    # when anything else is asked for with an IP Host, or over plain HTTP
+    by_ip = client.get("/accounts/login/", HTTP_HOST="10.0.0.5")
+    plain = client.get("/accounts/login/", HTTP_HOST="appease.example.com")
+
+    # then the IP is refused and plain HTTP is sent to HTTPS
+    assert by_ip.status_code == 400
+    assert plain.status_code == 301 and plain["Location"].startswith("https://appease.example.com/")
+
+
+def test_readiness_over_plain_http_says_503_when_the_broker_is_down(client, production_http):
+    # given a broker nothing listens on (a real connection attempt to a closed port)
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        # when the load balancer probes
+        ready = client.get("/readyz", HTTP_HOST="10.0.0.5")
+        live = client.get("/healthz", HTTP_HOST="10.0.0.5")
+    finally:
+        app.conf.broker_url = previous
+
+    # then not ready, with the failing check named, the database still fine; alive though
+    assert ready.status_code == 503
+    assert ready["Content-Type"] == "application/json"
+    body = ready.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["broker"].startswith("error") and body["checks"]["database"] == "ok"
+    assert live.status_code == 200
