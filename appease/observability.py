@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+from collections.abc import Mapping
 
 from celery.signals import before_task_publish, task_postrun, task_prerun
 from pythonjsonlogger.json import JsonFormatter
@@ -103,9 +104,38 @@ class RedactingJsonFormatter(JsonFormatter):
         return redact(super().format(record))
 
 
+# The one JSON line format, for Django's LOGGING and gunicorn's logconfig_dict alike.
+JSON_FORMATTER = {
+    "()": "appease.observability.RedactingJsonFormatter",
+    "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+}
+
+
+class GunicornAccessFilter(logging.Filter):
+    """gunicorn logs a request as `access_log_format % atoms`: lift the atoms we want
+    into fields of the JSON line (before RedactFilter renders the message)."""
+
+    FIELDS = {"method": "m", "path": "U", "status": "s", "bytes": "B", "ms": "M", "request_id": "{x-request-id}o"}
+    NUMBERS = frozenset({"status", "bytes", "ms"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args if isinstance(record.args, Mapping) else None
+        if atoms is not None:
+            for field, atom in self.FIELDS.items():
+                value = atoms[atom]
+                if field in self.NUMBERS:
+                    value = int(value) if str(value).isdigit() else None
+                elif value == "-":
+                    value = ""
+                setattr(record, field, value)
+        return True
+
+
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if not getattr(record, "request_id", ""):
+            record.request_id = request_id_var.get()
         return True
 
 

@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from appease.env import env_bool, env_decimal, env_float, env_int, env_list, env_secret, env_str
+from appease.observability import JSON_FORMATTER
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("APPEASE_VAR_DIR", str(BASE_DIR / "var")))
@@ -487,11 +488,7 @@ LOGGING = {
             "()": "appease.observability.RedactingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
-        "json": {
-            "()": "appease.observability.RedactingJsonFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        },
+        "json": dict(JSON_FORMATTER),
     },
     "handlers": {
         "console": {
