@@ -141,8 +141,9 @@ class RequestIdFilter(logging.Filter):
 
 @before_task_publish.connect(dispatch_uid="appease-request-id-publish")
 def _request_id_into_headers(headers=None, **kwargs) -> None:
+    # A request id given with the task (the sweeper passes the delivery row's) stands.
     request_id = request_id_var.get()
-    if headers is not None and request_id:
+    if headers is not None and request_id and not headers.get("request_id"):
         headers["request_id"] = request_id
 
 
