@@ -560,8 +560,9 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every process
 
 # Two-factor authentication (django-otp, TOTP) for the admin: on, every admin user
-# (supervisors, administrators) needs a verified authenticator app to get in.
-ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", False)
+# (supervisors, administrators) needs a verified authenticator app to get in
+# (appease/admin_site.py). ADMIN_REQUIRE_2FA is the setting's former name.
+APPEASE_SUPERVISOR_2FA = env_bool("APPEASE_SUPERVISOR_2FA", env_bool("ADMIN_REQUIRE_2FA", False))
 # Nobody sees another user's TOTP secret or QR code in the admin; each user enrols their
 # own device at /accounts/two-factor/.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
