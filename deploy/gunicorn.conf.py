@@ -68,11 +68,15 @@ else:
 # --- Prometheus -----------------------------------------------------------------------
 # Every worker process writes its metrics to one folder and /metrics adds them up. The
 # folder is this unit's own (two gunicorn units on a machine must not share one: each
-# empties it at start), under PROMETHEUS_MULTIPROC_DIR (else $RUNTIME_DIRECTORY, what
-# systemd's RuntimeDirectory= gives, else the temp folder): <base>/<APPEASE_UNIT>, the
-# unit's name defaulting to its bind address.
-METRICS_BASE = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get(
-    "RUNTIME_DIRECTORY", str(Path(tempfile.gettempdir()) / "appease-metrics")
+# empties it at start): <base>/<APPEASE_UNIT>, the unit's name defaulting to its bind
+# address, the base APPEASE_METRICS_DIR (else $RUNTIME_DIRECTORY, what systemd's
+# RuntimeDirectory= gives, else the temp folder). Only gunicorn's workers get
+# PROMETHEUS_MULTIPROC_DIR: set for every process (migrate, celery) it would make each
+# write metric files there, and fail where the folder does not exist.
+METRICS_BASE = (
+    os.environ.get("APPEASE_METRICS_DIR")
+    or os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # an older environment file's
+    or os.environ.get("RUNTIME_DIRECTORY", str(Path(tempfile.gettempdir()) / "appease-metrics"))
 )
 UNIT = os.environ.get("APPEASE_UNIT") or "web-" + re.sub(r"[^A-Za-z0-9_.-]", "_", bind)
 METRICS_DIR = str(Path(METRICS_BASE) / UNIT)

@@ -24,7 +24,8 @@ CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
 
 def load_conf(monkeypatch, **env):
-    for name in ("DEBUG", "LOG_FORMAT", "PROMETHEUS_MULTIPROC_DIR", "RUNTIME_DIRECTORY", "APPEASE_UNIT", "BIND"):
+    names = ("DEBUG", "LOG_FORMAT", "APPEASE_METRICS_DIR", "PROMETHEUS_MULTIPROC_DIR", "RUNTIME_DIRECTORY")
+    for name in (*names, "APPEASE_UNIT", "BIND"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -59,8 +60,8 @@ def test_in_the_demo_gunicorn_logs_plain_lines(monkeypatch):
 
 def test_each_unit_has_its_own_metrics_folder_emptied_at_start(monkeypatch, tmp_path):
     # given two gunicorn units on one machine, one metrics base, and a stale file
-    first = load_conf(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path), BIND="127.0.0.1:8001")
-    second = load_conf(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path), BIND="127.0.0.1:8002")
+    first = load_conf(monkeypatch, APPEASE_METRICS_DIR=str(tmp_path), BIND="127.0.0.1:8001")
+    second = load_conf(monkeypatch, APPEASE_METRICS_DIR=str(tmp_path), BIND="127.0.0.1:8002")
     assert first.METRICS_DIR != second.METRICS_DIR
     Path(first.METRICS_DIR).mkdir(parents=True)
     (Path(first.METRICS_DIR) / "counter_4242.db").write_bytes(b"stale")
@@ -112,7 +113,7 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
         "BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         "WEB_THREADS": "1",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "APPEASE_METRICS_DIR": str(tmp_path / "metrics"),
         "APPEASE_UNIT": "web-test",
         "APPEASE_VAR_DIR": str(tmp_path / "var"),
     }
