@@ -60,8 +60,10 @@ messages: install ## Re-extract translatable strings into locale/*/django.po and
 	$(PY) manage.py makemessages -l es -l pt_BR --ignore=.venv --ignore=bench --ignore=tests
 	$(PY) manage.py compilemessages
 
-prod-check: install ## Django's deployment checks (set the production environment first)
-	DEBUG=0 $(PY) manage.py check --deploy --fail-level WARNING
+ENV_FILE ?= deploy/production.env.example
+prod-check: install ## Django's and our deployment checks on ENV_FILE (/etc/appease.env; default: the example); fails on any warning
+	env -i PATH="$$PATH" HOME="$$HOME" bash -c 'set -a && . "$(ENV_FILE)" && set +a && DEBUG=0 exec $(PY) manage.py check --deploy --fail-level WARNING'
+
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var/*.sqlite3* var/broker var/celerybeat-schedule*

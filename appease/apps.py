@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.conf import settings
 from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
@@ -14,14 +13,15 @@ class AppeaseConfig(AppConfig):
 
         # Setup, not domain flow: permissions exist only after migrate has run.
         post_migrate.connect(roles_sync, dispatch_uid="appease.roles_sync")
-        admin_two_factor(settings.ADMIN_REQUIRE_2FA)
+        admin_two_factor()
 
 
-def admin_two_factor(required: bool) -> None:
-    """With ADMIN_REQUIRE_2FA, the admin (and the reports in it) asks for a one-time
-    password from an authenticator app (django-otp's TOTP) at login."""
+def admin_two_factor() -> None:
+    """The admin (and the reports in it) becomes `TwoFactorAdminSite`: with
+    APPEASE_SUPERVISOR_2FA on, it asks for a one-time password from an authenticator app
+    (django-otp's TOTP) at login and lets in only a session verified by one."""
     from django.contrib import admin
-    from django.contrib.admin.sites import AdminSite
-    from django_otp.admin import OTPAdminSite
 
-    admin.site.__class__ = OTPAdminSite if required else AdminSite
+    from appease.admin_site import TwoFactorAdminSite
+
+    admin.site.__class__ = TwoFactorAdminSite

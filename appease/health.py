@@ -3,6 +3,8 @@
 - `/healthz`: liveness. The process answers; nothing else is checked.
 - `/readyz`: readiness. The database answers a query and the broker accepts a
   connection, each within about a second; 503 with the failing check otherwise.
+  Both are answered by `HealthProbeMiddleware` before the HTTPS redirect and
+  ALLOWED_HOSTS (a load balancer probes over plain HTTP with an IP Host header).
 - `/metrics`: Prometheus text format: request counts and latencies per view
   (django-prometheus), failed code look-ups, and the state of the business read from
   the database (issuances, redemptions, deliveries and their latency, dead letters,

@@ -9,6 +9,29 @@ from appease.observability import request_id_var
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+class HealthProbeMiddleware:
+    """Answer the load balancer's probes (`/healthz`, `/readyz`) before anything else.
+
+    First in MIDDLEWARE: a load balancer probes each web process over plain HTTP with
+    the process's IP as the Host header. SecurityMiddleware would redirect it to HTTPS
+    (SECURE_SSL_REDIRECT) and the first `request.get_host()` would refuse the IP (400,
+    ALLOWED_HOSTS), so the probe would fail on a healthy process. The probes read no
+    host and no cookie, answer nothing secret, and every other path still goes through
+    the whole stack."""
+
+    def __init__(self, get_response):
+        from appease import health
+
+        self.get_response = get_response
+        self.probes = {"/healthz": health.healthz, "/readyz": health.readyz}
+
+    def __call__(self, request):
+        probe = self.probes.get(request.path_info)
+        if probe is not None:
+            return probe(request)
+        return self.get_response(request)
+
+
 class RequestIdMiddleware:
     """Give every request an id (the caller's X-Request-ID if sane), echo it back, and
     let services write it into the audit log so one issuance can be followed."""

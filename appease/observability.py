@@ -5,8 +5,10 @@ carry a whole code, email address or phone number, and health checks.
   variable; `RequestIdFilter` writes it on every log record; Celery's
   `before_task_publish` copies it into the task's headers and `task_prerun` restores
   it in the worker, so one issuance can be followed from the API through its tasks.
-- `RedactFilter` rewrites every log message: codes keep their last four characters,
-  email addresses their first letter and domain, phone numbers their last three digits.
+- `RedactFilter` rewrites the whole log record (message with its arguments, exception,
+  stack, `extra` fields): codes keep their last four characters, email addresses their
+  first letter and domain, phone numbers their last three digits. The formatters
+  (`RedactingFormatter`, `RedactingJsonFormatter`) redact the finished line once more.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from __future__ import annotations
 import contextvars
 import logging
 import re
+from collections.abc import Mapping
 
 from celery.signals import before_task_publish, task_postrun, task_prerun
+from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
@@ -33,31 +37,113 @@ def redact(text: str) -> str:
     return PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-3:], text)
 
 
+# What every LogRecord has; anything else on a record came from `extra=`.
+_RECORD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "request_id", "taskName"}
+
+
+def redact_value(value):
+    """`redact` through the values a log record can carry in `extra` (strings, numbers,
+    dicts, lists); anything else becomes its redacted text, as a formatter would print it."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(item) for item in value]
+    return redact(str(value))
+
+
 class RedactFilter(logging.Filter):
-    """Personal data and codes out of every message (the formatted message, so values
-    passed as arguments are caught too)."""
+    """Personal data and codes out of the whole record, before any formatter sees it:
+    the message with its arguments rendered, the exception (its message and traceback),
+    the stack and every `extra` field.
+
+    The record is changed in place, so every handler after this one (and every formatter,
+    plain or JSON) gets the redacted record. The exception is rendered into `exc_text`
+    and `exc_info` dropped: a formatter would otherwise render the original again."""
+
+    _formatter = logging.Formatter()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave it to the handler's error path
-            return True
-        redacted = redact(message)
-        if redacted != message or record.args:
-            record.msg, record.args = redacted, ()
+        if isinstance(record.msg, dict) and not record.args:  # a structured message
+            record.msg = redact_value(record.msg)
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a broken format string: leave it to the handler's error path
+                message = None
+            if message is not None:
+                record.msg, record.args = redact(message), ()
+        if record.exc_info:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+            record.exc_info = None
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for key, value in list(record.__dict__.items()):
+            if key not in _RECORD_ATTRS:
+                record.__dict__[key] = redact_value(value)
+        return True
+
+
+class RedactingFormatter(logging.Formatter):
+    """The plain formatter with the finished line redacted again: a backstop for
+    anything a filter could not see (a handler without the filter, a new field)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """One JSON object per line, the finished line redacted again (see RedactingFormatter)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+# The one JSON line format, for Django's LOGGING and gunicorn's logconfig_dict alike.
+JSON_FORMATTER = {
+    "()": "appease.observability.RedactingJsonFormatter",
+    "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+    "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+}
+
+
+class GunicornAccessFilter(logging.Filter):
+    """gunicorn logs a request as `access_log_format % atoms`: lift the atoms we want
+    into fields of the JSON line (before RedactFilter renders the message)."""
+
+    FIELDS = {"method": "m", "path": "U", "status": "s", "bytes": "B", "ms": "M", "request_id": "{x-request-id}o"}
+    NUMBERS = frozenset({"status", "bytes", "ms"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        atoms = record.args if isinstance(record.args, Mapping) else None
+        if atoms is not None:
+            for field, atom in self.FIELDS.items():
+                value = atoms[atom]
+                if field in self.NUMBERS:
+                    value = int(value) if str(value).isdigit() else None
+                elif value == "-":
+                    value = ""
+                setattr(record, field, value)
         return True
 
 
 class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = request_id_var.get()
+        if not getattr(record, "request_id", ""):
+            record.request_id = request_id_var.get()
         return True
 
 
 @before_task_publish.connect(dispatch_uid="appease-request-id-publish")
 def _request_id_into_headers(headers=None, **kwargs) -> None:
+    # A request id given with the task (the sweeper passes the delivery row's) stands.
     request_id = request_id_var.get()
-    if headers is not None and request_id:
+    if headers is not None and request_id and not headers.get("request_id"):
         headers["request_id"] = request_id
 
 

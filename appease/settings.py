@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from appease.env import env_bool, env_decimal, env_float, env_int, env_list, env_secret, env_str
+from appease.observability import JSON_FORMATTER
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("APPEASE_VAR_DIR", str(BASE_DIR / "var")))
@@ -92,6 +93,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Load-balancer probes over plain HTTP with an IP Host: before the HTTPS redirect
+    # and ALLOWED_HOSTS (appease/middleware.py).
+    "appease.middleware.HealthProbeMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "appease.middleware.RequestIdMiddleware",
@@ -467,8 +471,10 @@ DELIVERY_ADAPTERS = {
 
 # --- Logging --------------------------------------------------------------------------
 # JSON lines in production (one object per line: time, level, logger, message,
-# request_id), plain text for people in the demo. Every message is redacted: codes,
-# email addresses and phone numbers never reach a log line whole (appease/observability.py).
+# request_id, any `extra` fields), plain text for people in the demo. Every record is
+# redacted (message and arguments, exception, extra fields), and the finished line again:
+# codes, email addresses and phone numbers never reach a log line whole
+# (appease/observability.py).
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
@@ -478,12 +484,11 @@ LOGGING = {
         "redact": {"()": "appease.observability.RedactFilter"},
     },
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        "plain": {
+            "()": "appease.observability.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
+        "json": dict(JSON_FORMATTER),
     },
     "handlers": {
         "console": {
@@ -517,6 +522,11 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# The language cookie (set_language, the user's choice) like the session cookie: HTTPS
+# only in production, never read by scripts (nothing of ours needs to), same-site.
+LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy (django-csp): our own scripts only, inline ones with the
@@ -550,8 +560,9 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every process
 
 # Two-factor authentication (django-otp, TOTP) for the admin: on, every admin user
-# (supervisors, administrators) needs a verified authenticator app to get in.
-ADMIN_REQUIRE_2FA = env_bool("ADMIN_REQUIRE_2FA", False)
+# (supervisors, administrators) needs a verified authenticator app to get in
+# (appease/admin_site.py). ADMIN_REQUIRE_2FA is the setting's former name.
+APPEASE_SUPERVISOR_2FA = env_bool("APPEASE_SUPERVISOR_2FA", env_bool("ADMIN_REQUIRE_2FA", False))
 # Nobody sees another user's TOTP secret or QR code in the admin; each user enrols their
 # own device at /accounts/two-factor/.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True

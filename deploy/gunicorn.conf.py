@@ -2,8 +2,12 @@
 the environment variable named beside it."""
 
 import os
+import re
 import shutil
+import tempfile
 from pathlib import Path
+
+from appease.observability import JSON_FORMATTER
 
 bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
@@ -15,27 +19,79 @@ keepalive = 5
 max_requests = int(os.environ.get("WEB_MAX_REQUESTS", "5000"))  # recycle workers: bounded memory
 max_requests_jitter = 500
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
-accesslog = "-"
-# One JSON object per request, for the log pipeline (no query strings: they may hold ids).
-access_log_format = (
-    '{"time": "%(t)s", "logger": "gunicorn.access", "method": "%(m)s", "path": "%(U)s", '
-    '"status": %(s)s, "bytes": %(B)s, "ms": %(M)s, "request_id": "%({x-request-id}o)s"}'
-)
-errorlog = "-"
 
-# Prometheus metrics from every worker process add up at /metrics: each writes to
-# PROMETHEUS_MULTIPROC_DIR (a fresh, empty folder per start).
-_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+# --- Logs ---------------------------------------------------------------------------
+# As Django's (appease/settings.py, LOGGING): JSON lines unless LOG_FORMAT=plain, which is
+# the default with DEBUG on. No query strings in access lines: they may hold ids.
+accesslog = "-"
+errorlog = "-"
+_debug = os.environ.get("DEBUG", "1").strip().lower() in {"1", "true", "yes", "on"}
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("plain" if _debug else "json")
+if LOG_FORMAT == "json":
+    # The message is a short human line; GunicornAccessFilter lifts method, path, status,
+    # bytes, ms and the response's X-Request-ID into fields of the same JSON line.
+    access_log_format = '%(m)s %(U)s %(s)s %(B)s %(M)sms "%(a)s"'
+    _filters = ["request_id", "redact"]
+    logconfig_dict = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "request_id": {"()": "appease.observability.RequestIdFilter"},
+            "redact": {"()": "appease.observability.RedactFilter"},
+            "access": {"()": "appease.observability.GunicornAccessFilter"},
+        },
+        "formatters": {"json": dict(JSON_FORMATTER)},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": _filters,
+                "stream": "ext://sys.stdout",
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                # The atoms first: RedactFilter renders the message and drops them.
+                "filters": ["access", *_filters],
+                "stream": "ext://sys.stdout",
+            },
+        },
+        "root": {"level": "INFO", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["access"], "propagate": False},
+        },
+    }
+else:
+    access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms %({x-request-id}o)s'
+
+# --- Prometheus -----------------------------------------------------------------------
+# Every worker process writes its metrics to one folder and /metrics adds them up. The
+# folder is this unit's own (two gunicorn units on a machine must not share one: each
+# empties it at start): <base>/<APPEASE_UNIT>, the unit's name defaulting to its bind
+# address, the base APPEASE_METRICS_DIR (else $RUNTIME_DIRECTORY, what systemd's
+# RuntimeDirectory= gives, else the temp folder). Only gunicorn's workers get
+# PROMETHEUS_MULTIPROC_DIR: set for every process (migrate, celery) it would make each
+# write metric files there, and fail where the folder does not exist.
+METRICS_BASE = (
+    os.environ.get("APPEASE_METRICS_DIR")
+    or os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # an older environment file's
+    or os.environ.get("RUNTIME_DIRECTORY", str(Path(tempfile.gettempdir()) / "appease-metrics"))
+)
+UNIT = os.environ.get("APPEASE_UNIT") or "web-" + re.sub(r"[^A-Za-z0-9_.-]", "_", bind)
+METRICS_DIR = str(Path(METRICS_BASE) / UNIT)
 
 
 def on_starting(server):
-    if _metrics_dir:
-        shutil.rmtree(_metrics_dir, ignore_errors=True)
-        Path(_metrics_dir).mkdir(parents=True, exist_ok=True)
+    """In the master, before any worker: an empty folder of this unit's own, and every
+    worker (forked from here) writes to it."""
+    shutil.rmtree(METRICS_DIR, ignore_errors=True)
+    Path(METRICS_DIR).mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = METRICS_DIR
 
 
 def child_exit(server, worker):
-    if _metrics_dir:
-        from prometheus_client import multiprocess
+    """A worker is gone (recycled, killed): its live gauges stop counting."""
+    from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid, METRICS_DIR)

@@ -33,6 +33,7 @@ from appease.context import Actor
 from appease.events import audit_event_record
 from appease.exceptions import ApplicationError
 from appease.models import Channel, Delivery, DeliveryAttempt, DeliveryStatusEvent, Issuance
+from appease.observability import request_id_var
 from appease.queue import enqueue_on_commit
 from appease.services.messages import message_compose
 
@@ -68,7 +69,8 @@ def delivery_create(
         next_attempt_at=timezone.now(),
         resend_of=resend_of,
         requested_by=actor.user if actor else None,
-        request_id=actor.request_id if actor else "",
+        # Kept on the row: the sweeper's re-enqueue carries it to the worker's log lines.
+        request_id=(actor.request_id if actor else "") or request_id_var.get(),
     )
     _enqueue(delivery)
     return delivery
@@ -217,13 +219,16 @@ def deliveries_sweep(*, now=None, grace: timedelta = timedelta(seconds=10)) -> i
     due = list(
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now - grace)
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:1000]
+        .values_list("pk", "request_id")[:1000]
     )
     from appease.tasks import delivery_send_task
 
-    for pk in due:
+    for pk, request_id in due:
         try:
-            delivery_send_task.delay(str(pk))
+            # The request id of the request that queued the delivery (kept on the row),
+            # not the sweeper's: the worker's log lines of a retried or re-enqueued send
+            # still lead back to the API call.
+            delivery_send_task.apply_async(args=[str(pk)], headers={"request_id": request_id} if request_id else None)
         except Exception:
             logger.warning("sweeper could not enqueue delivery %s; next sweep will", pk, exc_info=True)
             break

@@ -7,7 +7,6 @@ from django.contrib.auth.models import User
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from appease.apps import admin_two_factor
 from tests.factories import staff_user
 
 pytestmark = pytest.mark.django_db
@@ -49,10 +48,8 @@ def test_a_successful_login_resets_the_count(client, settings):
 
 
 @pytest.fixture
-def two_factor():
-    admin_two_factor(True)
-    yield
-    admin_two_factor(False)
+def two_factor(settings):
+    settings.APPEASE_SUPERVISOR_2FA = True
 
 
 def test_with_two_factor_the_admin_needs_a_one_time_password(client, two_factor):
@@ -74,6 +71,60 @@ def test_with_two_factor_the_admin_needs_a_one_time_password(client, two_factor)
     assert response.status_code == 302
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/reports/").status_code == 200
+
+
+def test_a_wrong_or_missing_code_keeps_a_supervisor_out(client, two_factor):
+    # given a supervisor with a confirmed authenticator
+    boss = staff_user("Supervisor", username="boss4")
+    device = TOTPDevice.objects.create(user=boss, name="phone", confirmed=True)
+    right = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+
+    # when they log in to the admin with the password and a wrong code, or none
+    wrong = client.post(
+        "/admin/login/?next=/admin/",
+        {
+            "username": "boss4",
+            "password": "pw",
+            "otp_device": device.persistent_id,
+            "otp_token": f"{(right + 1) % 10**6:06d}",
+        },
+    )
+    missing = client.post("/admin/login/?next=/admin/", {"username": "boss4", "password": "pw"})
+
+    # then the login form comes back and the admin stays closed
+    assert wrong.status_code == 200 and missing.status_code == 200
+    assert client.get("/admin/").status_code == 302
+
+
+def test_a_supervisor_without_an_authenticator_cannot_enter_the_admin(client, two_factor):
+    # given two-factor on and a supervisor who has not enrolled a device
+    staff_user("Supervisor", username="boss5")
+
+    # when they log in with the right password only
+    response = client.post("/admin/login/?next=/admin/", {"username": "boss5", "password": "pw"})
+
+    # then they are not let in (they enrol first at /accounts/two-factor/)
+    assert response.status_code == 200
+    assert client.get("/admin/").status_code == 302
+
+
+def test_the_setting_is_read_from_the_environment():
+    # given the environment of a production machine with two-factor on
+    from tests.appease.test_settings import PROD, run_django
+
+    code = (
+        "from django.conf import settings; from django.contrib import admin; "
+        "print(settings.APPEASE_SUPERVISOR_2FA, admin.site.__class__.__name__, admin.site.login_form.__name__)"
+    )
+    # when Django starts
+    on = run_django(code, **PROD, APPEASE_SUPERVISOR_2FA="1")
+    former_name = run_django(code, **PROD, ADMIN_REQUIRE_2FA="1")
+    off = run_django(code.replace(", admin.site.login_form.__name__", ""), **PROD)
+
+    # then the admin asks for the code only when it is on (off by default)
+    assert on.stdout.split() == ["True", "TwoFactorAdminSite", "OTPAdminAuthenticationForm"], on.stderr
+    assert former_name.stdout.split()[0] == "True", former_name.stderr
+    assert off.stdout.split() == ["False", "TwoFactorAdminSite"], off.stderr
 
 
 def test_without_two_factor_the_password_is_enough(client):

@@ -168,3 +168,139 @@ def test_the_request_id_travels_into_the_tasks_a_request_enqueues(client, django
         return request_id_var.get()
 
     assert probe.apply(headers={"request_id": "req-trace-0001"}).get() == "req-trace-0001"
+
+
+CODE, EMAIL, PHONE = "ABCD-EFGH-JKLM-NPQR-S", "maria.lopez@example.com", "+34 612 345 678"
+
+
+@pytest.fixture(params=["plain", "json"])
+def log_output(request, settings):
+    """What the configured console handler writes, with the formatter of each LOG_FORMAT."""
+    from logging.config import DictConfigurator
+
+    handler = next(handler for handler in logging.getLogger().handlers if handler.get_name() == "console")
+    formatter = DictConfigurator({}).configure_formatter(dict(settings.LOGGING["formatters"][request.param]))
+    stream = io.StringIO()
+    previous_stream, previous_formatter = handler.setStream(stream), handler.formatter
+    handler.setFormatter(formatter)
+    try:
+        yield stream
+    finally:
+        handler.setStream(previous_stream)
+        handler.setFormatter(previous_formatter)
+
+
+def assert_nothing_personal(text: str) -> None:
+    for whole in (CODE, CODE.replace("-", ""), EMAIL, PHONE, PHONE.replace(" ", ""), "612 345 678"):
+        assert whole not in text
+    assert "****-PQRS" in text and "m***@example.com" in text and "***678" in text
+
+
+def test_arguments_of_a_log_call_are_redacted(log_output, caplog):
+    # given a logger of ours
+    # when a code, an email address and a phone number are passed as %s arguments
+    logging.getLogger("appease.test").warning("sent %s to %s and %s", CODE, EMAIL, PHONE)
+
+    # then neither the written line nor the record other handlers get carries them whole
+    assert_nothing_personal(log_output.getvalue())
+    assert_nothing_personal(caplog.records[-1].getMessage())
+
+
+def test_an_exception_message_is_redacted(log_output, caplog):
+    # given an exception whose message holds a code, an email address and a phone number
+    try:
+        raise ValueError(f"no customer {EMAIL} / {PHONE} for code {CODE}")
+    except ValueError:
+        # when it is logged with its traceback
+        logging.getLogger("appease.test").exception("delivery failed")
+
+    # then the traceback is written, redacted
+    written = log_output.getvalue()
+    assert "ValueError: no customer" in written and "Traceback" in written
+    assert_nothing_personal(written)
+    assert caplog.records[-1].exc_info is None
+    assert_nothing_personal(caplog.records[-1].exc_text)
+
+
+def test_extra_fields_are_redacted(log_output, caplog):
+    # given the JSON lines carry every `extra` field
+    # when codes, email addresses and phone numbers are passed in `extra`, nested too
+    logging.getLogger("appease.test").info(
+        "delivered", extra={"code": CODE, "customer": {"email": EMAIL, "phones": [PHONE]}}
+    )
+
+    # then none reaches the line or the record whole
+    record = caplog.records[-1]
+    assert_nothing_personal(f"{record.code} {record.customer}")
+    written = log_output.getvalue()
+    for whole in (CODE, EMAIL, PHONE):
+        assert whole not in written
+    if written.startswith("{"):  # the JSON formatter writes the extra fields
+        line = json.loads(written)
+        assert line["code"] == "****-PQRS"
+        assert line["customer"] == {"email": "m***@example.com", "phones": ["***678"]}
+
+
+def test_a_structured_message_is_redacted_and_stays_structured(log_output):
+    # when a dict is logged (python-json-logger merges it into the line)
+    logging.getLogger("appease.test").info({"event": "sent", "to": EMAIL, "code": CODE, "phone": PHONE})
+
+    # then its values are redacted (and in JSON it is still fields of the line)
+    written = log_output.getvalue()
+    assert_nothing_personal(written)
+    if written.startswith("{"):
+        assert json.loads(written)["to"] == "m***@example.com"
+
+
+@pytest.fixture
+def production_http(settings):
+    """DEBUG off, HTTPS enforced, one public host name: what a load balancer meets."""
+    settings.DEBUG = False
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.ALLOWED_HOSTS = ["appease.example.com"]
+    return settings
+
+
+def test_the_load_balancer_probes_over_plain_http_with_an_ip_host(client, production_http):
+    # given production settings, and a probe over plain HTTP, Host an IP, no X-Forwarded-Proto
+    # when it asks for liveness and readiness
+    live = client.get("/healthz", HTTP_HOST="10.0.0.5")
+    ready = client.get("/readyz", HTTP_HOST="10.0.0.5")
+
+    # then both answer, with each check
+    assert live.status_code == 200 and live.json() == {"status": "ok"}
+    assert ready.status_code == 200, ready.content
+    assert ready.json()["status"] == "ready"
+    assert ready.json()["checks"]["database"] == "ok" and ready.json()["checks"]["broker"] == "ok"
+
+
+def test_every_other_path_still_meets_allowed_hosts_and_the_https_redirect(client, production_http):
+    # given production settings
+    # when anything else is asked for with an IP Host, or over plain HTTP
+    by_ip = client.get("/accounts/login/", HTTP_HOST="10.0.0.5")
+    plain = client.get("/accounts/login/", HTTP_HOST="appease.example.com")
+
+    # then the IP is refused and plain HTTP is sent to HTTPS
+    assert by_ip.status_code == 400
+    assert plain.status_code == 301 and plain["Location"].startswith("https://appease.example.com/")
+
+
+def test_readiness_over_plain_http_says_503_when_the_broker_is_down(client, production_http):
+    # given a broker nothing listens on (a real connection attempt to a closed port)
+    previous = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        # when the load balancer probes
+        ready = client.get("/readyz", HTTP_HOST="10.0.0.5")
+        live = client.get("/healthz", HTTP_HOST="10.0.0.5")
+    finally:
+        app.conf.broker_url = previous
+
+    # then not ready, with the failing check named, the database still fine; alive though
+    assert ready.status_code == 503
+    assert ready["Content-Type"] == "application/json"
+    body = ready.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["broker"].startswith("error") and body["checks"]["database"] == "ok"
+    assert live.status_code == 200
