@@ -259,6 +259,10 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=max(24, env_int("IDEMPOTENCY_KEY_TTL_HOURS
 # A request that holds a key longer than this is presumed dead (its process crashed)
 # and the key may be taken over by a retry.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 30))
+# A request whose key is still held by another waits this long for the first answer (and
+# replays it) before it is told 409 idempotency_key_in_use; it looks every POLL seconds.
+IDEMPOTENCY_WAIT = timedelta(seconds=env_int("IDEMPOTENCY_WAIT_SECONDS", 5))
+IDEMPOTENCY_POLL_SECONDS = 0.02
 
 # --- Issuance -------------------------------------------------------------------------
 # Pending approvals older than this are escalated to every supervisor by email.
