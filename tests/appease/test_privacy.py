@@ -154,3 +154,165 @@ def test_old_personal_data_is_pseudonymised_by_the_retention_task(customer_with_
 def test_retention_can_be_turned_off(customer_with_history, settings):
     settings.RETENTION_MONTHS = 0
     assert personal_data_expire() == {}
+
+
+# --- erasure everywhere: every text column of every table --------------------------
+
+LUCIA = ("lucía", "pérez", "lucia@example.com", "612345678", "612 345 678", "crm-lucia-881")
+
+
+def text_cells() -> dict[tuple[str, object, str], str]:
+    """Every text and JSON cell of every table, as text: {(table, pk, column): value}."""
+    from django.apps import apps
+    from django.db import models
+
+    kinds = (models.CharField, models.TextField, models.JSONField)
+    cells = {}
+    for model in apps.get_models():
+        fields = [f for f in model._meta.concrete_fields if isinstance(f, kinds) and not f.primary_key]
+        if not fields:
+            continue
+        names = [f.attname for f in fields]
+        for row in model._default_manager.values_list("pk", *names):
+            for name, value in zip(names, row[1:], strict=True):
+                if value not in (None, "", {}, []):
+                    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+                    cells[(model._meta.db_table, row[0], name)] = text
+    return cells
+
+
+def json_leaves(text: str) -> set[str]:
+    """The strings inside a JSON cell (the whole text when it is not JSON)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {text}
+    leaves, stack = set(), [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            leaves.add(item)
+    return leaves
+
+
+def money_trail() -> dict:
+    from django.db.models import Count, Sum
+
+    from appease.models import BudgetCounter
+    from coupons.models import Code, CodeEvent
+
+    return {
+        "issuances": Issuance.objects.aggregate(Sum("face_value_amount"), Sum("cost_amount"), Count("pk")),
+        "budgets": BudgetCounter.objects.aggregate(Sum("spent_cost_amount"), Sum("issuances_count")),
+        "codes": sorted(Code.objects.values_list("lookup_hash", "last4", "status")),
+        "ledger": CodeEvent.objects.count(),
+        "who": sorted(Issuance.objects.values_list("pk", "csr_id", "decided_by_id", "voided_by_id")),
+    }
+
+
+@pytest.fixture
+def customer_everywhere(customer_with_history):
+    """Lucía in every place the system keeps words: an apology, a voided issuance's
+    reason, a provider's error, a case note and follow-up comment, a cohort event next to
+    another customer, the admin's history, the audit trail."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    from appease.models import DeliveryAttempt
+    from appease.services.issuance import issuance_create, issuance_void
+    from coupons.models import Merchant
+    from feedback.models import FollowUp
+    from feedback.services.automation import event_process, event_receive
+    from feedback.services.cases import case_note
+
+    customer, issuance, case = customer_with_history
+    Customer.objects.filter(pk=customer.pk).update(external_id="CRM-LUCIA-881")
+    customer.refresh_from_db()
+    supervisor = staff_user("Supervisor")
+    csr = issuance.csr
+    apology = issuance_create(
+        actor=Actor(user=csr),
+        customer=customer,
+        offer=offer_create(generate_on_demand=True),
+        reason_code=issuance.reason_code,
+        apology_text="Dear Lucía, we are sorry your parcel is late.",
+    )
+    issuance_void(actor=Actor(user=supervisor), issuance_id=apology.pk, reason="Lucía Pérez asked for another offer")
+    delivery = Delivery.objects.filter(issuance=issuance).get()
+    Delivery.objects.filter(pk=delivery.pk).update(last_error="550 5.1.1 <lucia@example.com>: mailbox full")
+    now = timezone.now()
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=1,
+        channel="email",
+        started_at=now,
+        finished_at=now,
+        outcome="transient",
+        detail="452 4.2.2 <lucia@example.com> over quota",
+    )
+    with transaction.atomic():  # case_note locks the case
+        case_note(actor=Actor(user=csr), case_id=case.pk, text="Rang Lucía on +34 612 345 678, no answer")
+    FollowUp.objects.filter(customer=customer).update(comment="Lucía here again: thanks!")
+    event, _created = event_receive(
+        merchant=Merchant.objects.create(name="Shop"),
+        event_id="FL-1",
+        event_type="flight_cancelled",
+        data={
+            "flight": "IB 3166",
+            "note": "Lucía Pérez rebooked on IB 3170",
+            "customers": [
+                {"email": "LUCIA@example.com", "name": "Lucía Pérez", "phone": "+34 612 345 678"},
+                {"email": "kim@example.com", "name": "Kim Lee", "phone": "+14155550123"},
+            ],
+        },
+    )
+    event_process(event_id=event.pk)
+    LogEntry.objects.log_actions(
+        supervisor.pk, [customer], CHANGE, change_message="Email set to lucia@example.com", single_object=True
+    )
+    LogEntry.objects.log_actions(supervisor.pk, [issuance], CHANGE, change_message="Note edited", single_object=True)
+    return customer
+
+
+def test_after_an_erasure_no_text_column_of_any_table_names_the_customer(customer_everywhere):
+    # given: Lucía is in every one of those places, and so is Kim (another customer)
+    dump = "\n".join(text_cells().values()).lower()
+    assert all(needle in dump for needle in LUCIA), [n for n in LUCIA if n not in dump]
+    trail = money_trail()
+
+    # when
+    customer_erase(actor=Actor(user=staff_user("Supervisor")), customer=customer_everywhere)
+
+    # then: not one cell names her; Kim's data, the money and who did what are untouched
+    cells = text_cells()
+    left = {cell: value for cell, value in cells.items() if any(n in value.lower() for n in LUCIA)}
+    assert left == {}
+    dump = "\n".join(cells.values())
+    assert "kim@example.com" in dump and "Kim Lee" in dump
+    assert "IB 3170" in dump  # the event's other words stay
+    assert money_trail() == trail
+
+
+def test_the_export_shows_everything_an_erasure_changes(customer_everywhere):
+    # given
+    export = json.dumps(customer_export(customer_everywhere), ensure_ascii=False, default=str)
+    before = text_cells()
+
+    # when
+    customer_erase(actor=Actor(user=staff_user("Supervisor")), customer=customer_everywhere)
+
+    # then: every string the erasure changed or removed was in the export
+    after = text_cells()
+    changed = {cell for cell in before if after.get(cell) != before[cell]}
+    assert len(changed) > 15
+    missing = {}
+    for cell in changed:
+        gone = json_leaves(before[cell]) - json_leaves(after.get(cell, ""))
+        absent = {text for text in gone if text not in export}
+        if absent:
+            missing[cell] = absent
+    assert missing == {}
+    assert "Kim Lee" not in export and "kim@example.com" not in export  # not another customer's data
