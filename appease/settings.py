@@ -500,9 +500,11 @@ LOGGING = {
 }
 
 # Personal data older than this many months is pseudonymised by the daily beat task
-# (feedback text, closed cases' words, delivery addresses, idle customers' contacts).
-# 0 turns it off.
+# (feedback text, case timelines and notes, closed cases' words, issuance notes and
+# apologies, delivery addresses, merchant events, idle customers). 0 turns it off.
 RETENTION_MONTHS = env_int("RETENTION_MONTHS", 24)
+# Rows per transaction of that task (bounded memory and lock time).
+RETENTION_BATCH_SIZE = max(1, env_int("RETENTION_BATCH_SIZE", 500))
 
 # Bearer token for /metrics; without one, only the local machine may scrape.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""

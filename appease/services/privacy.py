@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Max, Q, TextField
+from django.db.models import Exists, OuterRef, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from phonenumber_field.phonenumber import PhoneNumber, to_python
@@ -424,49 +424,154 @@ def customer_erase(*, actor: Actor, customer: Customer, reason: str = "request")
     return customer
 
 
-def personal_data_expire(*, now=None) -> dict:
-    """Pseudonymise what is older than RETENTION_MONTHS (beat, daily): feedback text,
-    closed cases' words, follow-up comments, delivery addresses, and the contact details
-    of customers with no activity since. Returns counts per kind."""
-    from feedback.models import Case, CaseEvent, Feedback, FollowUp
+def _expire_json(value):
+    """A JSON value with every personal key's value replaced by `[expired]`."""
+    if isinstance(value, dict):
+        return {
+            key: (EXPIRED if key in PERSONAL_KEYS and item not in ("", None, ERASED, EXPIRED) else _expire_json(item))
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_expire_json(item) for item in value]
+    return value
+
+
+def _in_batches(queryset, apply, *, size: int, fields: tuple[str, ...] = ()) -> int:
+    """Call apply(rows) for `queryset`'s rows, `size` at a time in primary-key order,
+    each batch in its own short erasure transaction: memory and lock time stay bounded
+    whatever the backlog, and a run stopped halfway has kept what it did (the querysets
+    exclude what is done, so the next run carries on). Returns the number of rows."""
+    done, last = 0, None
+    while True:
+        page = queryset.order_by("pk")
+        if last is not None:
+            page = page.filter(pk__gt=last)
+        rows = list(page.only("pk", *fields)[:size])
+        if not rows:
+            return done
+        with transaction.atomic():
+            _erasure_mode()
+            apply(rows)
+        done += len(rows)
+        last = rows[-1].pk
+
+
+def _set(model, **values):
+    """An `apply` that gives a batch's rows `values` in one UPDATE."""
+    return lambda rows: model.objects.filter(pk__in=[row.pk for row in rows]).update(**values)
+
+
+def _idle_customers(cutoff):
+    """Customers with nothing since `cutoff`: not created, ordered, appeased, complained,
+    wrote feedback, answered a survey or redeemed a code of theirs."""
+    from coupons.models import Redemption
+    from feedback.models import Case, Feedback, FollowUp
+
+    mine = OuterRef("pk")
+    recent_case = Q(created_at__gte=cutoff) | Q(closed_at__gte=cutoff)
+    return (
+        Customer.objects.filter(erased_at__isnull=True, created_at__lt=cutoff)
+        .filter(Q(last_order_at__isnull=True) | Q(last_order_at__lt=cutoff))
+        .exclude(Exists(Issuance.objects.filter(customer=mine, created_at__gte=cutoff)))
+        .exclude(Exists(Case.objects.filter(recent_case, customer=mine)))
+        .exclude(Exists(Feedback.objects.filter(customer=mine, created_at__gte=cutoff)))
+        .exclude(Exists(FollowUp.objects.filter(customer=mine, answered_at__gte=cutoff)))
+        .exclude(Exists(Redemption.objects.filter(code__issuance__customer=mine, redeemed_at__gte=cutoff)))
+    )
+
+
+def personal_data_expire(*, now=None, batch_size: int | None = None) -> dict:
+    """Pseudonymise what is older than RETENTION_MONTHS (beat, daily). Returns counts
+    per kind; a second run the same day finds nothing more to do (every step excludes
+    what is already `[expired]` or `[erased]`).
+
+    Words older than the cutoff become `[expired]`: feedback text, every case timeline
+    row's text (the copies of feedback, notes, apologies) and the personal keys of its
+    data, closed cases' subjects and resolution notes, survey comments, issuances' notes
+    and apology texts, delivery addresses and providers' errors, and the personal values
+    in merchant events' data. Customers with no activity since the cutoff are erased
+    (`customer_erase`, one transaction each). Everything runs in batches of
+    RETENTION_BATCH_SIZE rows, each its own transaction.
+    """
+    from feedback.models import Case, CaseEvent, Feedback, FollowUp, MerchantEvent
 
     months = settings.RETENTION_MONTHS
     if not months:
         return {}
+    size = batch_size or settings.RETENTION_BATCH_SIZE
     now = now or timezone.now()
     cutoff = now - timedelta(days=30 * months)
-    done = {}
-    with transaction.atomic():
-        _erasure_mode()
-        done["feedback"] = (
-            Feedback.objects.filter(created_at__lt=cutoff)
-            .exclude(text__in=["", ERASED, EXPIRED])
-            .update(text=EXPIRED, page_url="")
-        )
-        old_cases = Case.objects.filter(closed_at__lt=cutoff).exclude(subject__in=[ERASED, EXPIRED])
-        done["case_events"] = (
-            CaseEvent.objects.filter(case__in=old_cases).exclude(text__in=["", ERASED, EXPIRED]).update(text=EXPIRED)
-        )
-        done["cases"] = old_cases.update(subject=EXPIRED, resolution_note="")
-        done["follow_ups"] = (
-            FollowUp.objects.filter(created_at__lt=cutoff)
-            .exclude(comment__in=["", ERASED, EXPIRED])
-            .update(comment=EXPIRED)
-        )
-        done["deliveries"] = (
-            Delivery.objects.filter(created_at__lt=cutoff)
-            .exclude(address__in=[ERASED, EXPIRED])
-            .update(address=EXPIRED)
-        )
-    idle = (
-        Customer.objects.filter(erased_at__isnull=True, created_at__lt=cutoff)
-        .annotate(last_issuance=Max("issuances__created_at"), last_case=Max("cases__created_at"))
-        .filter(Q(last_issuance__isnull=True) | Q(last_issuance__lt=cutoff))
-        .filter(Q(last_case__isnull=True) | Q(last_case__lt=cutoff))
-        .filter(Q(last_order_at__isnull=True) | Q(last_order_at__lt=cutoff))
+    words = ["", ERASED, EXPIRED]
+
+    def expire_case_events(rows):
+        for row in rows:
+            CaseEvent.objects.filter(pk=row.pk).update(text=EXPIRED if row.text else "", data=_expire_json(row.data))
+
+    def expire_merchant_events(rows):
+        for row in rows:
+            MerchantEvent.objects.filter(pk=row.pk).update(data=_expire_json(row.data))
+
+    done = {
+        "feedback": _in_batches(
+            Feedback.objects.filter(created_at__lt=cutoff).exclude(text__in=words),
+            _set(Feedback, text=EXPIRED, page_url=""),
+            size=size,
+        ),
+        "case_events": _in_batches(
+            CaseEvent.objects.filter(created_at__lt=cutoff).exclude(text__in=words),
+            expire_case_events,
+            size=size,
+            fields=("text", "data"),
+        ),
+        "cases": _in_batches(
+            Case.objects.filter(closed_at__lt=cutoff).exclude(subject__in=[ERASED, EXPIRED]),
+            _set(Case, subject=EXPIRED, resolution_note=""),
+            size=size,
+        ),
+        "follow_ups": _in_batches(
+            FollowUp.objects.filter(created_at__lt=cutoff).exclude(comment__in=words),
+            _set(FollowUp, comment=EXPIRED),
+            size=size,
+        ),
+        "issuance_notes": _in_batches(
+            Issuance.objects.filter(created_at__lt=cutoff).exclude(note__in=words),
+            _set(Issuance, note=EXPIRED),
+            size=size,
+        ),
+        "apologies": _in_batches(
+            Issuance.objects.filter(created_at__lt=cutoff).exclude(apology_text__in=words),
+            _set(Issuance, apology_text=EXPIRED),
+            size=size,
+        ),
+        "deliveries": _in_batches(
+            Delivery.objects.filter(created_at__lt=cutoff).exclude(address__in=[ERASED, EXPIRED]),
+            _set(Delivery, address=EXPIRED),
+            size=size,
+        ),
+        "delivery_errors": _in_batches(
+            Delivery.objects.filter(created_at__lt=cutoff).exclude(last_error__in=words),
+            _set(Delivery, last_error=EXPIRED),
+            size=size,
+        ),
+        "merchant_events": 0,
+    }
+    # Merchant events: which still hold a personal value is only known by reading the
+    # JSON, so walk the old ones in batches and rewrite those that do.
+    last = None
+    while True:
+        page = MerchantEvent.objects.filter(received_at__lt=cutoff).order_by("pk").only("pk", "data")
+        rows = list((page.filter(pk__gt=last) if last is not None else page)[:size])
+        if not rows:
+            break
+        stale = [row for row in rows if _expire_json(row.data) != row.data]
+        if stale:
+            with transaction.atomic():
+                expire_merchant_events(stale)
+        done["merchant_events"] += len(stale)
+        last = rows[-1].pk
+    done["customers"] = _in_batches(
+        _idle_customers(cutoff),
+        lambda rows: [customer_erase(actor=Actor(), customer=row, reason="retention") for row in rows],
+        size=size,
     )
-    done["customers"] = 0
-    for customer in idle.iterator(chunk_size=500):
-        customer_erase(actor=Actor(), customer=customer, reason="retention")
-        done["customers"] += 1
     return done

@@ -316,3 +316,99 @@ def test_the_export_shows_everything_an_erasure_changes(customer_everywhere):
             missing[cell] = absent
     assert missing == {}
     assert "Kim Lee" not in export and "kim@example.com" not in export  # not another customer's data
+
+
+# --- retention, on a frozen clock ---------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A frozen clock: `timezone.now()` (and so every auto_now field) answers `clock.now`."""
+    from datetime import UTC, datetime
+
+    class Clock:
+        now = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
+
+    frozen = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: frozen.now)
+    return frozen
+
+
+def test_retention_expires_old_words_everywhere_in_batches_and_once(clock, settings):
+    from datetime import timedelta as delta
+
+    from django.db import connection as db
+
+    from appease.services.customers import customer_create as service_create
+    from appease.services.issuance import issuance_create
+    from coupons.models import Merchant
+    from feedback.services.automation import event_receive
+    from feedback.services.cases import case_note
+
+    settings.RETENTION_MONTHS = 24
+    start = clock.now
+    csr = staff_user(policy=policy_create(day_cost_amount=1000))
+    # given, in January 2024: Ana (who will go quiet) and Bo (who will come back), each
+    # appeased, each with a case, a timeline note, and both in one merchant event
+    ana = service_create(actor=Actor(user=csr), name="Ana Quiet", email="ana@example.com", phone="+34611111111")
+    bo = service_create(actor=Actor(user=csr), name="Bo Back", email="bo@example.com")
+    for customer in (ana, bo):
+        issuance_create(
+            actor=Actor(user=csr),
+            customer=customer,
+            offer=offer_create(generate_on_demand=True),
+            reason_code=reason_create(),
+            note=f"{customer.name} called about parcel 881",
+            apology_text=f"Dear {customer.name}, sorry.",
+        )
+        case = open_case(customer=customer, text=f"{customer.name}: my parcel never came")
+        case_note(actor=Actor(user=csr), case_id=case.pk, text=f"Rang {customer.name}")
+    for n in range(3):  # three more old messages, from people never heard of again
+        open_case(email=f"old{n}@example.com", text=f"Old complaint {n}")
+    event_receive(
+        merchant=Merchant.objects.create(name="Shop"),
+        event_id="E-2024",
+        event_type="delivery_delayed",
+        data={"customers": [{"email": "ana@example.com", "name": "Ana Quiet"}, {"email": "bo@example.com"}]},
+    )
+    # … 23 months later Bo writes again; 25 months after the start the nightly task runs
+    clock.now += delta(days=30 * 23)
+    recent = open_case(customer=bo, text="Bo again: where is my refund?")
+    clock.now += delta(days=60)
+    expiring_statements = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "feedback_feedback"') and EXPIRED in (params or ()):
+            expiring_statements.append(sql)
+        return execute(sql, params, many, context)
+
+    # when: batches of two
+    with db.execute_wrapper(watch):
+        done = personal_data_expire(batch_size=2)
+
+    # then: the old words are gone, the recent ones and Bo's contact details stay
+    assert done["feedback"] == 5 and len(expiring_statements) == 3  # 2 + 2 + 1
+    assert done["customers"] == 4  # Ana and the three never heard of again; not Bo
+    ana.refresh_from_db()
+    bo.refresh_from_db()
+    assert ana.erased_at is not None and ana.email == "" and ana.name == f"Erased customer {ana.pk}"
+    assert (bo.erased_at, bo.email, bo.name) == (None, "bo@example.com", "Bo Back")
+    # Bo's case is still open (his new message joined it): its 2024 rows expire, the new one stays
+    old_timeline = CaseEvent.objects.filter(case__customer=bo, created_at__lt=start + delta(days=1)).exclude(text="")
+    assert list(old_timeline.values_list("text", flat=True)) == [EXPIRED, EXPIRED]  # the feedback copy, the note
+    assert CaseEvent.objects.filter(case=recent, text__startswith="Bo again").exists()
+    assert Feedback.objects.get(case=recent, created_at__gte=start + delta(days=365)).text.startswith("Bo again")
+    bo_issuance = Issuance.objects.get(customer=bo)
+    assert (bo_issuance.note, bo_issuance.apology_text) == (EXPIRED, EXPIRED)
+    assert Delivery.objects.get(customer=bo).address == EXPIRED
+    cells = "\n".join(text_cells().values())
+    assert "Ana Quiet" not in cells and "ana@example.com" not in cells and "611111111" not in cells
+    assert "Bo Back" in cells  # his customer row; not in the old event or texts any more
+    from feedback.models import MerchantEvent
+
+    assert "bo@example.com" not in json.dumps(MerchantEvent.objects.get().data)
+
+    # and a second run the same night finds nothing to do and changes nothing
+    before = text_cells()
+    assert set(personal_data_expire(batch_size=2).values()) == {0}
+    assert text_cells() == before
