@@ -263,6 +263,10 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=max(24, env_int("IDEMPOTENCY_KEY_TTL_HOURS
 # A request that holds a key longer than this is presumed dead (its process crashed)
 # and the key may be taken over by a retry.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 30))
+# A request whose key is still held by another waits this long for the first answer (and
+# replays it) before it is told 409 idempotency_key_in_use; it looks every POLL seconds.
+IDEMPOTENCY_WAIT = timedelta(seconds=env_int("IDEMPOTENCY_WAIT_SECONDS", 5))
+IDEMPOTENCY_POLL_SECONDS = 0.02
 
 # --- Issuance -------------------------------------------------------------------------
 # Pending approvals older than this are escalated to every supervisor by email.
@@ -501,9 +505,11 @@ LOGGING = {
 }
 
 # Personal data older than this many months is pseudonymised by the daily beat task
-# (feedback text, closed cases' words, delivery addresses, idle customers' contacts).
-# 0 turns it off.
+# (feedback text, case timelines and notes, closed cases' words, issuance notes and
+# apologies, delivery addresses, merchant events, idle customers). 0 turns it off.
 RETENTION_MONTHS = env_int("RETENTION_MONTHS", 24)
+# Rows per transaction of that task (bounded memory and lock time).
+RETENTION_BATCH_SIZE = max(1, env_int("RETENTION_BATCH_SIZE", 500))
 
 # Bearer token for /metrics; without one, only the local machine may scrape.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""
