@@ -12,6 +12,30 @@ from django.utils.translation import gettext_lazy as _
 from appease.models.customers import Channel
 from appease.models.issuance import Issuance
 
+# Why a delivery failed, as `Delivery.failure_reason` stores it (a machine code: the
+# channel adapters' PermanentError reasons, "exhausted" from the outbox, or the word a
+# provider's status callback used), and the words a person reads for it.
+FAILURE_REASON_LABELS = {
+    "invalid_address": _("The address, number or handle does not exist"),
+    "opted_out": _("The customer unsubscribed or blocked us"),
+    "rejected": _("The provider refused the message"),
+    "unauthorized": _("The provider refused our credentials"),
+    "disabled": _("The channel is not set up"),
+    "exhausted": _("Gave up after every attempt"),
+    # provider callback words (Twilio and the chat/social webhooks)
+    "failed": _("The provider could not send it"),
+    "undelivered": _("The provider could not deliver it"),
+    "bounced": _("The message bounced"),
+}
+
+
+def failure_reason_label(reason: str) -> str:
+    """The translated words for a failure code; an unknown provider word as it came."""
+    if not reason:
+        return ""
+    label = FAILURE_REASON_LABELS.get(reason)
+    return str(label) if label is not None else reason
+
 
 class Delivery(models.Model):
     """A message to a customer. Written in the transaction that decided to send it;
@@ -88,6 +112,10 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.channel} ({self.get_status_display()})"
+
+    @property
+    def failure_reason_label(self) -> str:
+        return failure_reason_label(self.failure_reason)
 
     @property
     def idempotency_key(self) -> str:
