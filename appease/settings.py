@@ -281,6 +281,9 @@ DELIVERY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_BACKOFF_MAX_SECONDS", 300)
 # killed) and the sweeper makes the row sendable again. Above every adapter's timeout.
 DELIVERY_LEASE = timedelta(seconds=env_int("DELIVERY_LEASE_SECONDS", 120))
 SHOP_NAME = env_str("SHOP_NAME", "Appease Demo Shop")
+# The shop's clock: dates and times in customer messages (a code's "valid until", a
+# survey link's expiry) are the shop's, in the customer's language.
+SHOP_TIME_ZONE = env_str("SHOP_TIME_ZONE", TIME_ZONE)
 # The pretend shop page that shows the feedback widget (/demo/shop/): the demo's only.
 DEMO_SHOP = env_bool("DEMO_SHOP", DEBUG)
 SHOP_URL = env_str("SHOP_URL", "https://shop.example.com")
