@@ -26,13 +26,18 @@ SEND_TASK = "appease.tasks.delivery_send_task"
 def worker_log():
     """What the configured console handler (RequestIdFilter, redaction, plain format)
     writes while the test runs."""
-    handler = next(handler for handler in logging.getLogger().handlers if handler.get_name() == "console")
+    root = logging.getLogger()
+    handler = next(handler for handler in root.handlers if handler.get_name() == "console")
     stream = io.StringIO()
-    previous = handler.setStream(stream)
+    previous, level = handler.setStream(stream), root.level
+    # A worker started earlier in the session (start_worker's loglevel) leaves the root
+    # logger at ERROR; the project's LOGGING has it at INFO.
+    root.setLevel(logging.INFO)
     try:
         yield stream
     finally:
         handler.setStream(previous)
+        root.setLevel(level)
 
 
 def issue_through_the_api(client, request_id: str) -> Delivery:
