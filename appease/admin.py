@@ -16,6 +16,7 @@ from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from appease.admin_audit import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdmin
+from appease.admin_money import MoneyAdminMixin
 from appease.context import Actor
 from appease.events import audit_event_record
 from appease.exceptions import ApplicationError
@@ -34,6 +35,7 @@ from appease.models import (
     StaffProfile,
     Team,
 )
+from appease.money import format_money
 from appease.selectors import issuances_visible_to
 from appease.services.customers import customers_import
 from appease.services.issuance import issuance_approve, issuance_reject, issuance_void
@@ -76,13 +78,24 @@ class NotOwnLimitsMixin:
 
 @admin.register(LimitPolicy)
 class LimitPolicyAdmin(NotOwnLimitsMixin, AuditedModelAdmin):
-    list_display = ["name", "group", "over_limit", "max_issuances_per_customer", "customer_window_days"]
+    list_display = ["name", "group", "over_limit", "budgets", "max_issuances_per_customer", "customer_window_days"]
     filter_horizontal = ["allowed_offers"]
     inlines = [LimitBudgetInline]
 
     def governs(self, request, obj) -> bool:
         own = policy_for(request.user)
         return own is not None and own.pk == obj.pk
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("budgets")
+
+    @admin.display(description=_("cost per day"))
+    def budgets(self, policy: LimitPolicy) -> str:
+        """Each currency's daily cost budget in the reader's notation."""
+        return " · ".join(
+            format_money(budget.day_cost_amount, budget.currency) if budget.day_cost_amount is not None else "∞"
+            for budget in policy.budgets.all()
+        )
 
 
 @admin.register(ReasonCode)
@@ -187,7 +200,7 @@ class CustomerAdmin(AuditedModelAdmin):
 
 
 @admin.register(Issuance)
-class IssuanceAdmin(ReadOnlyAdmin):
+class IssuanceAdmin(MoneyAdminMixin, ReadOnlyAdmin):
     """Read-only: issuances change only through approve, reject and void."""
 
     list_display = [
@@ -200,7 +213,6 @@ class IssuanceAdmin(ReadOnlyAdmin):
         "status",
         "face_value_amount",
         "cost_amount",
-        "currency",
         "decided_by",
     ]
     list_filter = ["status", "channel", "reason_code__incident_type", "reason_code", "offer", "csr"]
@@ -305,7 +317,7 @@ class DeadLetterFilter(admin.SimpleListFilter):
 class DeliveryAdmin(ReadOnlyAdmin):
     """Every message sent or being sent; dead letters are one filter away."""
 
-    list_display = ["created_at", "issuance", "channel", "status", "attempts", "failure_reason", "sent_at"]
+    list_display = ["created_at", "issuance", "channel", "status", "attempts", "failure", "sent_at"]
     list_filter = [DeadLetterFilter, "status", "channel", "kind"]
     list_select_related = ["issuance__offer", "issuance__customer"]
     readonly_fields = [
@@ -318,7 +330,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
         "next_attempt_at",
         "lease_expires_at",
         "provider_message_id",
-        "failure_reason",
+        "failure",
         "last_error",
         "resend_of",
         "requested_by",
@@ -330,4 +342,9 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ]
     exclude = ["address"]
     inlines = [DeliveryAttemptInline]
+
+    @admin.display(description=_("failure reason"), ordering="failure_reason")
+    def failure(self, delivery: Delivery) -> str:
+        return delivery.failure_reason_label
+
     show_full_result_count = False

@@ -29,6 +29,7 @@ from appease.permissions import IsStaffMember, IsSupervisor, StaffApiKeyAuthenti
 from appease.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
 from appease.services.customers import customer_create
 from appease.services.delivery import delivery_resend
+from appease.services.idempotency import idempotency_key_release
 from appease.services.issuance import issuance_approve, issuance_create, issuance_reject, issuance_void
 from appease.services.limits import limits_remaining
 from coupons.apis import ERROR, IDEMPOTENCY_HEADER, money
@@ -199,6 +200,10 @@ class IssuanceListCreateApi(APIView):
             if customer is None:
                 errors["customer_id"] = [_("No such customer.")]
         if errors:
+            # Nothing happened: forget the key, so a corrected retry runs (and a
+            # concurrent twin does not wait for an answer that will never come).
+            if record is not None:
+                idempotency_key_release(record=record)
             raise serializers.ValidationError(errors)
         if "customer" in data:
             customer = customer_create(actor=actor, **data["customer"])

@@ -263,6 +263,10 @@ IDEMPOTENCY_KEY_TTL = timedelta(hours=max(24, env_int("IDEMPOTENCY_KEY_TTL_HOURS
 # A request that holds a key longer than this is presumed dead (its process crashed)
 # and the key may be taken over by a retry.
 IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=env_int("IDEMPOTENCY_LOCK_TIMEOUT_SECONDS", 30))
+# A request whose key is still held by another waits this long for the first answer (and
+# replays it) before it is told 409 idempotency_key_in_use; it looks every POLL seconds.
+IDEMPOTENCY_WAIT = timedelta(seconds=env_int("IDEMPOTENCY_WAIT_SECONDS", 5))
+IDEMPOTENCY_POLL_SECONDS = 0.02
 
 # --- Issuance -------------------------------------------------------------------------
 # Pending approvals older than this are escalated to every supervisor by email.
@@ -277,6 +281,9 @@ DELIVERY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_BACKOFF_MAX_SECONDS", 300)
 # killed) and the sweeper makes the row sendable again. Above every adapter's timeout.
 DELIVERY_LEASE = timedelta(seconds=env_int("DELIVERY_LEASE_SECONDS", 120))
 SHOP_NAME = env_str("SHOP_NAME", "Appease Demo Shop")
+# The shop's clock: dates and times in customer messages (a code's "valid until", a
+# survey link's expiry) are the shop's, in the customer's language.
+SHOP_TIME_ZONE = env_str("SHOP_TIME_ZONE", TIME_ZONE)
 # The pretend shop page that shows the feedback widget (/demo/shop/): the demo's only.
 DEMO_SHOP = env_bool("DEMO_SHOP", DEBUG)
 SHOP_URL = env_str("SHOP_URL", "https://shop.example.com")
@@ -501,9 +508,11 @@ LOGGING = {
 }
 
 # Personal data older than this many months is pseudonymised by the daily beat task
-# (feedback text, closed cases' words, delivery addresses, idle customers' contacts).
-# 0 turns it off.
+# (feedback text, case timelines and notes, closed cases' words, issuance notes and
+# apologies, delivery addresses, merchant events, idle customers). 0 turns it off.
 RETENTION_MONTHS = env_int("RETENTION_MONTHS", 24)
+# Rows per transaction of that task (bounded memory and lock time).
+RETENTION_BATCH_SIZE = max(1, env_int("RETENTION_BATCH_SIZE", 500))
 
 # Bearer token for /metrics; without one, only the local machine may scrape.
 METRICS_TOKEN = env_str("METRICS_TOKEN", "") or ""

@@ -15,6 +15,8 @@ from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from appease.admin_audit import AuditedAdminMixin, ReadOnlyAdmin
+from appease.admin_money import MoneyAdminMixin
+from appease.money import format_money
 from coupons import codes
 from coupons.models import Code, CodeBatch, CodeEvent, Merchant, MerchantAPIKey, Offer, Redemption
 from coupons.services.inventory import code_batch_import, code_batch_request
@@ -38,7 +40,7 @@ class CodeBatchForm(forms.Form):
 
 
 @admin.register(Offer)
-class OfferAdmin(AuditedAdminMixin, TranslationAdmin):
+class OfferAdmin(MoneyAdminMixin, AuditedAdminMixin, TranslationAdmin):
     list_display = ["name", "kind", "face_value", "cost_amount", "validity_days", "is_active", "available"]
     list_filter = ["kind", "is_active", "currency"]
     search_fields = ["name"]
@@ -65,7 +67,7 @@ class OfferAdmin(AuditedAdminMixin, TranslationAdmin):
             return f"{offer.percent}%"
         if offer.is_soft:
             return "—"
-        return f"{offer.value_amount} {offer.currency}"
+        return format_money(offer.value_amount, offer.currency)
 
     @admin.display(description=_("codes available"), ordering="available_count")
     def available(self, offer: Offer) -> int:
@@ -127,8 +129,8 @@ class CodeBatchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Code)
-class CodeAdmin(ReadOnlyAdmin):
-    list_display = ["masked", "offer", "status", "balance_amount", "currency", "issued_at", "expires_at"]
+class CodeAdmin(MoneyAdminMixin, ReadOnlyAdmin):
+    list_display = ["masked", "offer", "status", "balance_amount", "issued_at", "expires_at"]
     list_filter = ["status", "offer"]
     list_select_related = ["offer"]
     search_fields = ["last4"]
@@ -163,7 +165,7 @@ class CodeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(CodeEvent)
-class CodeEventAdmin(ReadOnlyAdmin):
+class CodeEventAdmin(MoneyAdminMixin, ReadOnlyAdmin):
     list_display = [
         "created_at",
         "code",
@@ -181,14 +183,13 @@ class CodeEventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Redemption)
-class RedemptionAdmin(ReadOnlyAdmin):
+class RedemptionAdmin(MoneyAdminMixin, ReadOnlyAdmin):
     list_display = [
         "redeemed_at",
         "code",
         "merchant",
         "order_id",
         "discount_amount",
-        "currency",
         "balance_after_amount",
         "status",
         "reversed_at",

@@ -15,8 +15,9 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+from rest_framework_api_key.models import BaseAPIKeyManager
 
+from appease.models.apikeys import APIKey
 from appease.money import currency_exponent, fits_currency, is_known_currency
 
 AMOUNT = {"max_digits": 14, "decimal_places": 4}
@@ -98,10 +99,12 @@ class Offer(models.Model):
         default=50,
         help_text=_("Supervisors get an email when this few codes are left. 0: never."),
     )
-    low_inventory_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
+    low_inventory_alerted_at = models.DateTimeField(
+        _("low inventory alerted at"), null=True, blank=True, editable=False
+    )
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("offer")
@@ -160,7 +163,7 @@ class Merchant(models.Model):
 
     name = models.CharField(_("name"), max_length=120, unique=True)
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("merchant")
@@ -176,14 +179,16 @@ class MerchantAPIKeyManager(BaseAPIKeyManager):
         return super().get_usable_keys().filter(merchant__is_active=True).select_related("merchant")
 
 
-class MerchantAPIKey(AbstractAPIKey):
+class MerchantAPIKey(APIKey):
     """`Authorization: Api-Key <prefix>.<secret>`; only a SHA-512 hash is stored."""
 
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("merchant")
+    )
 
     objects = MerchantAPIKeyManager()
 
-    class Meta(AbstractAPIKey.Meta):
+    class Meta(APIKey.Meta):
         verbose_name = _("merchant API key")
         verbose_name_plural = _("merchant API keys")
 
@@ -201,18 +206,23 @@ class CodeBatch(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="batches")
-    source = models.CharField(max_length=10, choices=Source.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    filename = models.CharField(max_length=255, blank=True)
-    error = models.TextField(blank=True)
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="batches", verbose_name=_("offer"))
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[MinValueValidator(1)])
+    filename = models.CharField(_("filename"), max_length=255, blank=True)
+    error = models.TextField(_("error"), blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("code batch")
@@ -234,20 +244,22 @@ class Code(models.Model):
         VOIDED = "voided", _("Voided")
         EXPIRED = "expired", _("Expired")
 
-    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="codes")
-    batch = models.ForeignKey(CodeBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="codes")
-    lookup_hash = models.BinaryField(max_length=32, unique=True, editable=False)
-    ciphertext = models.TextField(editable=False)
+    offer = models.ForeignKey(Offer, on_delete=models.PROTECT, related_name="codes", verbose_name=_("offer"))
+    batch = models.ForeignKey(
+        CodeBatch, null=True, blank=True, on_delete=models.PROTECT, related_name="codes", verbose_name=_("batch")
+    )
+    lookup_hash = models.BinaryField(_("lookup hash"), max_length=32, unique=True, editable=False)
+    ciphertext = models.TextField(_("ciphertext"), editable=False)
     last4 = models.CharField(_("last four"), max_length=4)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE)
-    currency = models.CharField(max_length=3)
-    initial_balance_amount = models.DecimalField(**AMOUNT, null=True, blank=True)
-    balance_amount = models.DecimalField(**AMOUNT, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    issued_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    redeemed_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.AVAILABLE)
+    currency = models.CharField(_("currency"), max_length=3)
+    initial_balance_amount = models.DecimalField(_("initial balance"), **AMOUNT, null=True, blank=True)
+    balance_amount = models.DecimalField(_("balance"), **AMOUNT, null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    redeemed_at = models.DateTimeField(_("redeemed at"), null=True, blank=True)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("code")
@@ -281,19 +293,21 @@ class Redemption(models.Model):
         ACTIVE = "active", _("Active")
         REVERSED = "reversed", _("Reversed")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    code = models.ForeignKey(Code, on_delete=models.PROTECT, related_name="redemptions")
-    merchant = models.ForeignKey(Merchant, on_delete=models.PROTECT, related_name="redemptions")
-    order_id = models.CharField(max_length=100)
-    order_total_amount = models.DecimalField(**AMOUNT)
-    discount_amount = models.DecimalField(**AMOUNT)
-    currency = models.CharField(max_length=3)
-    balance_after_amount = models.DecimalField(**AMOUNT, null=True, blank=True)
-    single_use = models.BooleanField(help_text=_("A coupon (one active redemption), not a gift card."))
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
-    redeemed_at = models.DateTimeField()
-    reversed_at = models.DateTimeField(null=True, blank=True)
-    reverse_reason = models.CharField(max_length=255, blank=True)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.ForeignKey(Code, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("code"))
+    merchant = models.ForeignKey(
+        Merchant, on_delete=models.PROTECT, related_name="redemptions", verbose_name=_("merchant")
+    )
+    order_id = models.CharField(_("order ID"), max_length=100)
+    order_total_amount = models.DecimalField(_("order total"), **AMOUNT)
+    discount_amount = models.DecimalField(_("discount"), **AMOUNT)
+    currency = models.CharField(_("currency"), max_length=3)
+    balance_after_amount = models.DecimalField(_("balance after"), **AMOUNT, null=True, blank=True)
+    single_use = models.BooleanField(_("single use"), help_text=_("A coupon (one active redemption), not a gift card."))
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    redeemed_at = models.DateTimeField(_("redeemed at"))
+    reversed_at = models.DateTimeField(_("reversed at"), null=True, blank=True)
+    reverse_reason = models.CharField(_("reverse reason"), max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("redemption")
@@ -335,20 +349,29 @@ class CodeEvent(models.Model):
         VOIDED = "voided", _("Voided")
         EXPIRED = "expired", _("Expired")
 
-    code = models.ForeignKey(Code, on_delete=models.PROTECT, related_name="events")
-    kind = models.CharField(max_length=24, choices=Kind.choices)
-    from_status = models.CharField(max_length=10, choices=Code.Status.choices)
-    to_status = models.CharField(max_length=10, choices=Code.Status.choices)
-    amount = models.DecimalField(**AMOUNT, null=True, blank=True, help_text=_("Balance change (signed)."))
-    balance_after_amount = models.DecimalField(**AMOUNT, null=True, blank=True)
-    currency = models.CharField(max_length=3)
+    code = models.ForeignKey(Code, on_delete=models.PROTECT, related_name="events", verbose_name=_("code"))
+    kind = models.CharField(_("kind"), max_length=24, choices=Kind.choices)
+    from_status = models.CharField(_("from status"), max_length=10, choices=Code.Status.choices)
+    to_status = models.CharField(_("to status"), max_length=10, choices=Code.Status.choices)
+    amount = models.DecimalField(_("amount"), **AMOUNT, null=True, blank=True, help_text=_("Balance change (signed)."))
+    balance_after_amount = models.DecimalField(_("balance after"), **AMOUNT, null=True, blank=True)
+    currency = models.CharField(_("currency"), max_length=3)
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("actor user"),
     )
-    actor_merchant = models.ForeignKey(Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    redemption = models.ForeignKey(Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
-    reason = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor_merchant = models.ForeignKey(
+        Merchant, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("actor merchant")
+    )
+    redemption = models.ForeignKey(
+        Redemption, null=True, blank=True, on_delete=models.PROTECT, related_name="events", verbose_name=_("redemption")
+    )
+    reason = models.CharField(_("reason"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     class Meta:
         verbose_name = _("code ledger entry")

@@ -13,6 +13,7 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 
 from appease.admin_audit import AuditedModelAdmin, ReadOnlyAdmin
+from appease.admin_money import MoneyAdminMixin
 from appease.context import Actor
 from appease.money import format_money
 from appease.services.config import config_object_save, config_snapshot
@@ -98,7 +99,8 @@ class ApologyTemplateAdmin(AuditedModelAdmin):
 
 
 @admin.register(AutoRule)
-class AutoRuleAdmin(AuditedModelAdmin):
+class AutoRuleAdmin(MoneyAdminMixin, AuditedModelAdmin):
+    money_currency = "offer__currency"
     list_display = [
         "name",
         "event_type",

@@ -105,7 +105,12 @@ class IncidentProfile(models.Model):
         help_text=_("Points this incident type adds to the priority score (0–50)."),
     )
     owner_team = models.ForeignKey(
-        OwnerTeam, null=True, blank=True, on_delete=models.SET_NULL, related_name="incident_profiles"
+        OwnerTeam,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="incident_profiles",
+        verbose_name=_("owner team"),
     )
 
     class Meta:
@@ -199,7 +204,7 @@ class FeedbackSite(models.Model):
     )
     default_language = models.CharField(_("default language"), max_length=10, choices=LANGUAGES, default="en")
     is_active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("feedback site")
@@ -231,7 +236,9 @@ class Case(models.Model):
         CSR = "csr", _("Logged by a rep")
         EVENT = "event", _("Merchant event")
 
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="cases", verbose_name=_("customer")
+    )
     source = models.CharField(_("source"), max_length=10, choices=Source.choices)
     status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.OPEN)
     subject = models.CharField(_("subject"), max_length=200)
@@ -249,19 +256,26 @@ class Case(models.Model):
     anger = models.FloatField(_("anger"), null=True, blank=True, help_text=_("0 to 1."))
     priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     priority_score = models.PositiveSmallIntegerField(_("priority score"), default=0)
-    age_points = models.PositiveSmallIntegerField(default=0, help_text=_("Part of the score added for waiting."))
+    age_points = models.PositiveSmallIntegerField(
+        _("age points"), default=0, help_text=_("Part of the score added for waiting.")
+    )
     score_reasons = models.JSONField(_("why this score"), default=list, blank=True)
     assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="cases"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+        verbose_name=_("assigned to"),
     )
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    first_response_at = models.DateTimeField(null=True, blank=True)
-    first_response_due_at = models.DateTimeField(null=True, blank=True)
-    resolution_due_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(_("claimed at"), null=True, blank=True)
+    first_response_at = models.DateTimeField(_("first response at"), null=True, blank=True)
+    first_response_due_at = models.DateTimeField(_("first response due at"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due at"), null=True, blank=True)
     # "Breached in the current round": cleared when the case reopens, so a reopened case
     # can miss its fresh targets (and be escalated) again.
-    first_response_breached_at = models.DateTimeField(null=True, blank=True)
-    resolution_breached_at = models.DateTimeField(null=True, blank=True)
+    first_response_breached_at = models.DateTimeField(_("first response breached at"), null=True, blank=True)
+    resolution_breached_at = models.DateTimeField(_("resolution breached at"), null=True, blank=True)
     # Every breach ever, all rounds: what reporting and the metrics count. Never cleared;
     # raised by one conditional UPDATE (F() + 1) with the timestamp above. db_default, so
     # rows written without the ORM (COPY) get 0 too.
@@ -271,16 +285,21 @@ class Case(models.Model):
     resolution_breaches = models.PositiveSmallIntegerField(
         _("resolutions late"), default=0, db_default=0, help_text=_("Times the resolution target was missed.")
     )
-    escalated_at = models.DateTimeField(null=True, blank=True)
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     resolved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("resolved by"),
     )
     resolution_note = models.TextField(_("resolution note"), blank=True, max_length=4000)
     intervention = models.CharField(_("intervention"), max_length=15, choices=Intervention.choices, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
-    reopened_count = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    reopened_count = models.PositiveSmallIntegerField(_("reopened count"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
 
     class Meta:
         verbose_name = _("case")
@@ -368,10 +387,16 @@ class Feedback(models.Model):
         QUEUED = "queued", _("Queued for a rep")
         CRITICAL = "critical", _("Critical")
 
-    site = models.ForeignKey(FeedbackSite, null=True, blank=True, on_delete=models.PROTECT, related_name="feedback")
+    site = models.ForeignKey(
+        FeedbackSite, null=True, blank=True, on_delete=models.PROTECT, related_name="feedback", verbose_name=_("site")
+    )
     source = models.CharField(_("source"), max_length=10, choices=Case.Source.choices)
-    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="feedback")
-    case = models.ForeignKey(Case, null=True, blank=True, on_delete=models.PROTECT, related_name="feedback")
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.PROTECT, related_name="feedback", verbose_name=_("customer")
+    )
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.PROTECT, related_name="feedback", verbose_name=_("case")
+    )
     rating = models.PositiveSmallIntegerField(
         _("rating"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
@@ -382,13 +407,18 @@ class Feedback(models.Model):
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices, blank=True)
     page_url = models.URLField(_("page"), blank=True, max_length=500)
     language = models.CharField(_("language"), max_length=10, choices=LANGUAGES, default="en")
-    sentiment = models.FloatField(null=True, blank=True)
-    anger = models.FloatField(null=True, blank=True)
-    disposition = models.CharField(max_length=12, choices=Disposition.choices)
+    sentiment = models.FloatField(_("sentiment"), null=True, blank=True)
+    anger = models.FloatField(_("anger"), null=True, blank=True)
+    disposition = models.CharField(_("disposition"), max_length=12, choices=Disposition.choices)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
 
     class Meta:
         verbose_name = _("feedback")
@@ -424,14 +454,19 @@ class CaseEvent(models.Model):
         REOPENED = "reopened", _("Reopened")
         CLOSED = "closed", _("Closed")
 
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
-    kind = models.CharField(max_length=20, choices=Kind.choices)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events", verbose_name=_("case"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("actor"),
     )
-    text = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    text = models.TextField(_("text"), blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("case event")
@@ -534,6 +569,7 @@ class RecommendationRule(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
         help_text=_("The offer to give. Empty: the best matching offer the rep may give."),
+        verbose_name=_("offer"),
     )
     base_amount = models.DecimalField(_("base value"), **AMOUNT, default=Decimal("0"))
     percent_of_order = models.DecimalField(
@@ -605,30 +641,37 @@ class FollowUp(models.Model):
         EXPIRED = "expired", _("No answer")
         SKIPPED = "skipped", _("Skipped")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="follow_ups")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="follow_ups")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.SCHEDULED)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("case"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("customer")
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.SCHEDULED)
     # What the case got in the round this follow-up asks about (the case's intervention
     # when it was resolved). A reopened case may get something else next round; its
     # answers are credited to what was actually tried. db_default for COPY-loaded rows.
     intervention = models.CharField(
         _("intervention"), max_length=15, choices=Intervention.choices, blank=True, default="", db_default=""
     )
-    due_at = models.DateTimeField()
-    expires_at = models.DateTimeField(help_text=_("After this the survey link no longer works."))
+    due_at = models.DateTimeField(_("due at"))
+    expires_at = models.DateTimeField(_("expires at"), help_text=_("After this the survey link no longer works."))
     delivery = models.OneToOneField(
-        "appease.Delivery", null=True, blank=True, on_delete=models.PROTECT, related_name="follow_up"
+        "appease.Delivery",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="follow_up",
+        verbose_name=_("delivery"),
     )
-    skip_reason = models.CharField(max_length=100, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    answered_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(_("skip reason"), max_length=100, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
     solved = models.BooleanField(_("solved"), null=True, blank=True)
     csat = models.PositiveSmallIntegerField(
         _("satisfaction"), null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)]
     )
     comment = models.TextField(_("comment"), blank=True, max_length=2000)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("follow-up")
@@ -670,8 +713,10 @@ class AutoRule(models.Model):
         _("operator"), max_length=2, choices=Operator.choices, blank=True, default=Operator.ANY
     )
     condition_value = models.CharField(_("value"), max_length=100, blank=True)
-    offer = models.ForeignKey("coupons.Offer", on_delete=models.PROTECT, related_name="+")
-    reason_code = models.ForeignKey("appease.ReasonCode", on_delete=models.PROTECT, related_name="+")
+    offer = models.ForeignKey("coupons.Offer", on_delete=models.PROTECT, related_name="+", verbose_name=_("offer"))
+    reason_code = models.ForeignKey(
+        "appease.ReasonCode", on_delete=models.PROTECT, related_name="+", verbose_name=_("reason code")
+    )
     budget_amount = models.DecimalField(_("total budget"), **AMOUNT, help_text=_("In the offer's currency, at cost."))
     spent_amount = models.DecimalField(_("spent"), **AMOUNT, default=Decimal("0"), editable=False)
     issued_count = models.PositiveIntegerField(_("issued"), default=0, editable=False)
@@ -681,7 +726,7 @@ class AutoRule(models.Model):
     active_from = models.DateTimeField(_("active from"), null=True, blank=True)
     active_until = models.DateTimeField(_("active until"), null=True, blank=True)
     is_paused = models.BooleanField(_("paused"), default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("automatic appeasement rule")
@@ -727,14 +772,16 @@ class MerchantEvent(models.Model):
     """An event from the merchant's systems. (merchant, event id) is unique: the same
     event twice has no second effect."""
 
-    merchant = models.ForeignKey("coupons.Merchant", on_delete=models.PROTECT, related_name="events")
+    merchant = models.ForeignKey(
+        "coupons.Merchant", on_delete=models.PROTECT, related_name="events", verbose_name=_("merchant")
+    )
     event_id = models.CharField(_("event id"), max_length=100)
     event_type = models.CharField(_("event type"), max_length=50)
     data = models.JSONField(_("data"), default=dict)
-    occurred_at = models.DateTimeField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    result = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField(_("occurred at"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+    result = models.JSONField(_("result"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("merchant event")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from appease.models import Channel, IncidentType
 from feedback.models import Intervention, Priority
@@ -29,7 +30,7 @@ def _fk(to: str, **extra) -> models.ForeignKey:
 class DayRow(models.Model):
     """A rollup row: the figures of one day (REPORTING_TIME_ZONE)."""
 
-    day = models.DateField()
+    day = models.DateField(_("day"))
 
     class Meta:
         abstract = True
@@ -46,19 +47,19 @@ class IssuanceMeasures(DayRow):
     a supervisor.
     """
 
-    currency = models.CharField(max_length=3)
-    issuances = models.PositiveIntegerField(default=0)
-    face_value_amount = models.DecimalField(**AMOUNT)
-    cost_amount = models.DecimalField(**AMOUNT)
-    with_code = models.PositiveIntegerField(default=0)
-    used = models.PositiveIntegerField(default=0)
-    redeemed_amount = models.DecimalField(**AMOUNT)
-    timed = models.PositiveIntegerField(default=0)
-    within_goal = models.PositiveIntegerField(default=0)
-    approvals_requested = models.PositiveIntegerField(default=0)
-    approvals_granted = models.PositiveIntegerField(default=0)
-    approvals_rejected = models.PositiveIntegerField(default=0)
-    approvals_waiting = models.PositiveIntegerField(default=0)
+    currency = models.CharField(_("currency"), max_length=3)
+    issuances = models.PositiveIntegerField(_("issuances"), default=0)
+    face_value_amount = models.DecimalField(_("face value"), **AMOUNT)
+    cost_amount = models.DecimalField(_("cost"), **AMOUNT)
+    with_code = models.PositiveIntegerField(_("with code"), default=0)
+    used = models.PositiveIntegerField(_("used"), default=0)
+    redeemed_amount = models.DecimalField(_("redeemed"), **AMOUNT)
+    timed = models.PositiveIntegerField(_("timed"), default=0)
+    within_goal = models.PositiveIntegerField(_("within goal"), default=0)
+    approvals_requested = models.PositiveIntegerField(_("approvals requested"), default=0)
+    approvals_granted = models.PositiveIntegerField(_("approvals granted"), default=0)
+    approvals_rejected = models.PositiveIntegerField(_("approvals rejected"), default=0)
+    approvals_waiting = models.PositiveIntegerField(_("approvals waiting"), default=0)
 
     class Meta:
         abstract = True
@@ -72,14 +73,16 @@ class IssuanceDayBase(IssuanceMeasures):
     code expires: it is the open codes of the rows that expire today or later.
     """
 
-    reason_code = _fk("appease.ReasonCode")
-    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)  # the reason code's
-    offer = _fk("coupons.Offer")
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    expires_on = models.DateField(null=True, blank=True)
-    open_codes = models.PositiveIntegerField(default=0)
-    open_face_amount = models.DecimalField(**AMOUNT)  # coupons: their face value
-    open_balance_amount = models.DecimalField(**AMOUNT)  # gift cards: what is left on them
+    reason_code = _fk("appease.ReasonCode", verbose_name=_("reason code"))
+    incident_type = models.CharField(
+        _("incident type"), max_length=20, choices=IncidentType.choices
+    )  # the reason code's
+    offer = _fk("coupons.Offer", verbose_name=_("offer"))
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    expires_on = models.DateField(_("expires on"), null=True, blank=True)
+    open_codes = models.PositiveIntegerField(_("open codes"), default=0)
+    open_face_amount = models.DecimalField(_("open face value"), **AMOUNT)  # coupons: their face value
+    open_balance_amount = models.DecimalField(_("open balance"), **AMOUNT)  # gift cards: what is left on them
 
     class Meta:
         abstract = True
@@ -87,6 +90,8 @@ class IssuanceDayBase(IssuanceMeasures):
 
 class IssuanceDay(IssuanceDayBase):
     class Meta:
+        verbose_name = _("issuances per day")
+        verbose_name_plural = _("issuances per day")
         indexes = [models.Index(fields=["day"])]
 
 
@@ -94,29 +99,37 @@ class TeamIssuanceDay(IssuanceDayBase):
     """The same per team (the rep's, at the day's last rewrite): a team's report per
     offer or channel, which no per-rep rollup holds."""
 
-    team = _fk("appease.Team", null=True)
+    team = _fk("appease.Team", null=True, verbose_name=_("team"))
 
     class Meta:
+        verbose_name = _("team issuances per day")
+        verbose_name_plural = _("team issuances per day")
         indexes = [models.Index(fields=["team", "day"])]
 
 
 class RepDay(IssuanceMeasures):
     """Per day, rep and currency; `csr` is empty for automatic rules."""
 
-    csr = _fk(settings.AUTH_USER_MODEL, null=True)
+    csr = _fk(settings.AUTH_USER_MODEL, null=True, verbose_name=_("rep"))
 
     class Meta:
+        verbose_name = _("rep issuances per day")
+        verbose_name_plural = _("rep issuances per day")
         indexes = [models.Index(fields=["day"]), models.Index(fields=["csr", "day"])]
 
 
 class RepReasonDay(IssuanceMeasures):
     """Per day, rep, reason code and currency: the per-rep charts stacked by reason."""
 
-    csr = _fk(settings.AUTH_USER_MODEL, null=True)
-    reason_code = _fk("appease.ReasonCode")
-    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)  # the reason code's
+    csr = _fk(settings.AUTH_USER_MODEL, null=True, verbose_name=_("rep"))
+    reason_code = _fk("appease.ReasonCode", verbose_name=_("reason code"))
+    incident_type = models.CharField(
+        _("incident type"), max_length=20, choices=IncidentType.choices
+    )  # the reason code's
 
     class Meta:
+        verbose_name = _("rep issuances per reason and day")
+        verbose_name_plural = _("rep issuances per reason and day")
         indexes = [models.Index(fields=["day"]), models.Index(fields=["csr", "day"])]
 
 
@@ -124,19 +137,21 @@ class DeliveryDayBase(DayRow):
     """Deliveries of appeasements per day the appeasement was given, by its reason,
     offer and channel, the channel it went through, and how it failed (if it did)."""
 
-    reason_code = _fk("appease.ReasonCode")
-    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)  # the reason code's
-    offer = _fk("coupons.Offer")
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    delivery_channel = models.CharField(max_length=10, choices=Channel.choices)
-    failure_status = models.CharField(max_length=10, blank=True)  # failed or dead; blank otherwise
-    failure_reason = models.CharField(max_length=40, blank=True)
-    deliveries = models.PositiveIntegerField(default=0)
-    sent = models.PositiveIntegerField(default=0)
-    sent_within_10 = models.PositiveIntegerField(default=0)
-    sent_within_60 = models.PositiveIntegerField(default=0)
-    sent_within_300 = models.PositiveIntegerField(default=0)
-    sent_within_3600 = models.PositiveIntegerField(default=0)
+    reason_code = _fk("appease.ReasonCode", verbose_name=_("reason code"))
+    incident_type = models.CharField(
+        _("incident type"), max_length=20, choices=IncidentType.choices
+    )  # the reason code's
+    offer = _fk("coupons.Offer", verbose_name=_("offer"))
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    delivery_channel = models.CharField(_("delivery channel"), max_length=10, choices=Channel.choices)
+    failure_status = models.CharField(_("failure status"), max_length=10, blank=True)  # failed or dead; blank otherwise
+    failure_reason = models.CharField(_("failure reason"), max_length=40, blank=True)
+    deliveries = models.PositiveIntegerField(_("deliveries"), default=0)
+    sent = models.PositiveIntegerField(_("sent"), default=0)
+    sent_within_10 = models.PositiveIntegerField(_("sent within 10 s"), default=0)
+    sent_within_60 = models.PositiveIntegerField(_("sent within 60 s"), default=0)
+    sent_within_300 = models.PositiveIntegerField(_("sent within 300 s"), default=0)
+    sent_within_3600 = models.PositiveIntegerField(_("sent within 3600 s"), default=0)
 
     class Meta:
         abstract = True
@@ -144,30 +159,34 @@ class DeliveryDayBase(DayRow):
 
 class DeliveryDay(DeliveryDayBase):
     class Meta:
+        verbose_name = _("deliveries per day")
+        verbose_name_plural = _("deliveries per day")
         indexes = [models.Index(fields=["day"])]
 
 
 class TeamDeliveryDay(DeliveryDayBase):
-    team = _fk("appease.Team", null=True)
+    team = _fk("appease.Team", null=True, verbose_name=_("team"))
 
     class Meta:
+        verbose_name = _("team deliveries per day")
+        verbose_name_plural = _("team deliveries per day")
         indexes = [models.Index(fields=["team", "day"])]
 
 
 class CaseDayBase(DayRow):
     """Cases per day opened, incident type, priority and channel, with where they stand."""
 
-    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)
-    priority = models.CharField(max_length=10, choices=Priority.choices)
-    channel = models.CharField(max_length=10, blank=True)
-    cases = models.PositiveIntegerField(default=0)
-    first_breached = models.PositiveIntegerField(default=0)
-    resolution_breached = models.PositiveIntegerField(default=0)
-    confirmed = models.PositiveIntegerField(default=0)
-    unconfirmed = models.PositiveIntegerField(default=0)
-    resolved_waiting = models.PositiveIntegerField(default=0)
-    still_open = models.PositiveIntegerField(default=0)
-    reopened = models.PositiveIntegerField(default=0)
+    incident_type = models.CharField(_("incident type"), max_length=20, choices=IncidentType.choices)
+    priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices)
+    channel = models.CharField(_("channel"), max_length=10, blank=True)
+    cases = models.PositiveIntegerField(_("cases"), default=0)
+    first_breached = models.PositiveIntegerField(_("first breached"), default=0)
+    resolution_breached = models.PositiveIntegerField(_("resolution breached"), default=0)
+    confirmed = models.PositiveIntegerField(_("confirmed"), default=0)
+    unconfirmed = models.PositiveIntegerField(_("unconfirmed"), default=0)
+    resolved_waiting = models.PositiveIntegerField(_("resolved waiting"), default=0)
+    still_open = models.PositiveIntegerField(_("still open"), default=0)
+    reopened = models.PositiveIntegerField(_("reopened"), default=0)
 
     class Meta:
         abstract = True
@@ -175,25 +194,31 @@ class CaseDayBase(DayRow):
 
 class CaseDay(CaseDayBase):
     class Meta:
+        verbose_name = _("cases per day")
+        verbose_name_plural = _("cases per day")
         indexes = [models.Index(fields=["day"])]
 
 
 class TeamCaseDay(CaseDayBase):
     """The same per team of the rep the case is assigned to."""
 
-    team = _fk("appease.Team", null=True)
+    team = _fk("appease.Team", null=True, verbose_name=_("team"))
 
     class Meta:
+        verbose_name = _("team cases per day")
+        verbose_name_plural = _("team cases per day")
         indexes = [models.Index(fields=["team", "day"])]
 
 
 class RepCaseDay(DayRow):
     """Cases per day opened and rep they are assigned to: the cases a rep handled."""
 
-    assigned_to = _fk(settings.AUTH_USER_MODEL, null=True)
-    cases = models.PositiveIntegerField(default=0)
+    assigned_to = _fk(settings.AUTH_USER_MODEL, null=True, verbose_name=_("assigned to"))
+    cases = models.PositiveIntegerField(_("cases"), default=0)
 
     class Meta:
+        verbose_name = _("rep cases per day")
+        verbose_name_plural = _("rep cases per day")
         indexes = [models.Index(fields=["day"]), models.Index(fields=["assigned_to", "day"])]
 
 
@@ -201,13 +226,13 @@ class OutcomeDayBase(DayRow):
     """Answered follow-ups per day the case was opened, its incident type and channel,
     and the intervention the customer was answering about."""
 
-    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)
-    channel = models.CharField(max_length=10, blank=True)
-    intervention = models.CharField(max_length=15, choices=Intervention.choices, blank=True)
-    answers = models.PositiveIntegerField(default=0)
-    solved = models.PositiveIntegerField(default=0)
-    csat_answers = models.PositiveIntegerField(default=0)
-    csat_total = models.PositiveIntegerField(default=0)
+    incident_type = models.CharField(_("incident type"), max_length=20, choices=IncidentType.choices)
+    channel = models.CharField(_("channel"), max_length=10, blank=True)
+    intervention = models.CharField(_("intervention"), max_length=15, choices=Intervention.choices, blank=True)
+    answers = models.PositiveIntegerField(_("answers"), default=0)
+    solved = models.PositiveIntegerField(_("solved"), default=0)
+    csat_answers = models.PositiveIntegerField(_("CSAT answers"), default=0)
+    csat_total = models.PositiveIntegerField(_("CSAT total"), default=0)
 
     class Meta:
         abstract = True
@@ -215,13 +240,17 @@ class OutcomeDayBase(DayRow):
 
 class OutcomeDay(OutcomeDayBase):
     class Meta:
+        verbose_name = _("outcomes per day")
+        verbose_name_plural = _("outcomes per day")
         indexes = [models.Index(fields=["day"])]
 
 
 class TeamOutcomeDay(OutcomeDayBase):
-    team = _fk("appease.Team", null=True)
+    team = _fk("appease.Team", null=True, verbose_name=_("team"))
 
     class Meta:
+        verbose_name = _("team outcomes per day")
+        verbose_name_plural = _("team outcomes per day")
         indexes = [models.Index(fields=["team", "day"])]
 
 
@@ -229,11 +258,11 @@ class RecoveryCostDayBase(DayRow):
     """What the appeasements given from cases cost, per day the case was opened, its
     incident type, channel and intervention, and currency."""
 
-    incident_type = models.CharField(max_length=20, choices=IncidentType.choices)
-    channel = models.CharField(max_length=10, blank=True)
-    intervention = models.CharField(max_length=15, choices=Intervention.choices, blank=True)
-    currency = models.CharField(max_length=3)
-    cost_amount = models.DecimalField(**AMOUNT)
+    incident_type = models.CharField(_("incident type"), max_length=20, choices=IncidentType.choices)
+    channel = models.CharField(_("channel"), max_length=10, blank=True)
+    intervention = models.CharField(_("intervention"), max_length=15, choices=Intervention.choices, blank=True)
+    currency = models.CharField(_("currency"), max_length=3)
+    cost_amount = models.DecimalField(_("cost"), **AMOUNT)
 
     class Meta:
         abstract = True
@@ -241,23 +270,31 @@ class RecoveryCostDayBase(DayRow):
 
 class RecoveryCostDay(RecoveryCostDayBase):
     class Meta:
+        verbose_name = _("recovery cost per day")
+        verbose_name_plural = _("recovery cost per day")
         indexes = [models.Index(fields=["day"])]
 
 
 class TeamRecoveryCostDay(RecoveryCostDayBase):
-    team = _fk("appease.Team", null=True)
+    team = _fk("appease.Team", null=True, verbose_name=_("team"))
 
     class Meta:
+        verbose_name = _("team recovery cost per day")
+        verbose_name_plural = _("team recovery cost per day")
         indexes = [models.Index(fields=["team", "day"])]
 
 
 class FeedbackDay(DayRow):
     """NPS answers per day."""
 
-    day = models.DateField(unique=True)
-    nps_answers = models.PositiveIntegerField(default=0)
-    promoters = models.PositiveIntegerField(default=0)
-    detractors = models.PositiveIntegerField(default=0)
+    day = models.DateField(_("day"), unique=True)
+    nps_answers = models.PositiveIntegerField(_("NPS answers"), default=0)
+    promoters = models.PositiveIntegerField(_("promoters"), default=0)
+    detractors = models.PositiveIntegerField(_("detractors"), default=0)
+
+    class Meta:
+        verbose_name = _("NPS answers per day")
+        verbose_name_plural = _("NPS answers per day")
 
 
 class RollupState(models.Model):
@@ -268,13 +305,15 @@ class RollupState(models.Model):
     is the last rewrite of every day in REPORTING_RESTATE_DAYS.
     """
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
-    refreshed_at = models.DateTimeField(null=True, blank=True)
-    restated_at = models.DateTimeField(null=True, blank=True)
-    days_rewritten = models.PositiveIntegerField(default=0)  # by the last refresh
-    seconds = models.FloatField(default=0)  # how long the last refresh took
+    id = models.PositiveSmallIntegerField(_("ID"), primary_key=True, default=1)
+    refreshed_at = models.DateTimeField(_("refreshed at"), null=True, blank=True)
+    restated_at = models.DateTimeField(_("restated at"), null=True, blank=True)
+    days_rewritten = models.PositiveIntegerField(_("days rewritten"), default=0)  # by the last refresh
+    seconds = models.FloatField(_("seconds"), default=0)  # how long the last refresh took
 
     class Meta:
+        verbose_name = _("rollup state")
+        verbose_name_plural = _("rollup state")
         constraints = [models.CheckConstraint(condition=models.Q(id=1), name="one_rollup_state")]
 
     def __str__(self) -> str:
@@ -286,12 +325,16 @@ class AnomalyScan(models.Model):
     beat last computed them: the customer-level flags need every issuance of the window,
     too slow to count while a supervisor waits (docs/reporting-anomalies.md)."""
 
-    days = models.PositiveSmallIntegerField(unique=True)
-    date_from = models.DateField()
-    date_to = models.DateField()
-    computed_at = models.DateTimeField()
-    seconds = models.FloatField(default=0)
-    flags = models.JSONField(default=list)  # Flag.as_dict() each, worded when shown
+    days = models.PositiveSmallIntegerField(_("days"), unique=True)
+    date_from = models.DateField(_("date from"))
+    date_to = models.DateField(_("date to"))
+    computed_at = models.DateTimeField(_("computed at"))
+    seconds = models.FloatField(_("seconds"), default=0)
+    flags = models.JSONField(_("flags"), default=list)  # Flag.as_dict() each, worded when shown
+
+    class Meta:
+        verbose_name = _("anomaly scan")
+        verbose_name_plural = _("anomaly scans")
 
     def __str__(self) -> str:
         return f"anomalies of the last {self.days} days at {self.computed_at}"

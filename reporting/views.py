@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from appease.models import Channel, IncidentType, Issuance
+from appease.models.delivery import failure_reason_label
 from appease.roles import SUPERVISOR, has_role
 from appease.services.limits import limits_remaining, policy_for
 from coupons.models import Offer
@@ -293,12 +294,13 @@ def speed(request):
     for row in failures:
         row["channel_label"] = _label(CHANNEL_LABELS, row["channel"])
         row["status_label"] = _label(FAILURE_LABELS, row["status"])
+        row["failure_reason_label"] = failure_reason_label(row["failure_reason"])
     exported = _table_csv(
         request,
         "delivery-failures",
         [_("Channel"), _("Status"), _("Reason"), _("Deliveries")],
         failures,
-        ["channel_label", "status_label", "failure_reason", "count"],
+        ["channel_label", "status_label", "failure_reason_label", "count"],
     )
     if exported:
         return exported

@@ -77,10 +77,15 @@ class Customer(models.Model):
     consent_chat = models.BooleanField(_("may be contacted by chat"), default=True)
     consent_social = models.BooleanField(_("may be contacted by social message"), default=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     erased_at = models.DateTimeField(
         _("erased"), null=True, blank=True, help_text=_("Personal data removed on request or by the retention rule.")
     )
@@ -137,10 +142,10 @@ class Customer(models.Model):
 class CustomerOrder(models.Model):
     """An order reference, so a rep can find the customer from what they quote."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders", verbose_name=_("customer"))
     reference = models.CharField(_("order reference"), max_length=100, unique=True)
     total_amount = models.DecimalField(_("total"), **AMOUNT, default=Decimal("0"))
-    currency = models.CharField(max_length=3, default=settings.DEFAULT_CURRENCY)
+    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
     placed_at = models.DateTimeField(_("placed at"), null=True, blank=True)
 
     class Meta:

@@ -12,6 +12,30 @@ from django.utils.translation import gettext_lazy as _
 from appease.models.customers import Channel
 from appease.models.issuance import Issuance
 
+# Why a delivery failed, as `Delivery.failure_reason` stores it (a machine code: the
+# channel adapters' PermanentError reasons, "exhausted" from the outbox, or the word a
+# provider's status callback used), and the words a person reads for it.
+FAILURE_REASON_LABELS = {
+    "invalid_address": _("The address, number or handle does not exist"),
+    "opted_out": _("The customer unsubscribed or blocked us"),
+    "rejected": _("The provider refused the message"),
+    "unauthorized": _("The provider refused our credentials"),
+    "disabled": _("The channel is not set up"),
+    "exhausted": _("Gave up after every attempt"),
+    # provider callback words (Twilio and the chat/social webhooks)
+    "failed": _("The provider could not send it"),
+    "undelivered": _("The provider could not deliver it"),
+    "bounced": _("The message bounced"),
+}
+
+
+def failure_reason_label(reason: str) -> str:
+    """The translated words for a failure code; an unknown provider word as it came."""
+    if not reason:
+        return ""
+    label = FAILURE_REASON_LABELS.get(reason)
+    return str(label) if label is not None else reason
+
 
 class Delivery(models.Model):
     """A message to a customer. Written in the transaction that decided to send it;
@@ -30,31 +54,42 @@ class Delivery(models.Model):
         APPEASEMENT = "appeasement", _("Appeasement")
         FOLLOW_UP = "follow_up", _("Follow-up")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    issuance = models.ForeignKey(Issuance, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries")
-    customer = models.ForeignKey("appease.Customer", on_delete=models.PROTECT, related_name="deliveries")
-    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.APPEASEMENT)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    issuance = models.ForeignKey(
+        Issuance, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("issuance")
+    )
+    customer = models.ForeignKey(
+        "appease.Customer", on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("customer")
+    )
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.APPEASEMENT)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     address = models.CharField(_("address"), max_length=255, help_text=_("Where it was sent, as it was then."))
-    language = models.CharField(max_length=10)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(help_text=_("Due time: the sweeper sends it from then on."))
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    provider_message_id = models.CharField(max_length=255, blank=True)
-    failure_reason = models.CharField(max_length=40, blank=True)
-    last_error = models.CharField(max_length=255, blank=True)
+    language = models.CharField(_("language"), max_length=10)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"), help_text=_("Due time: the sweeper sends it from then on.")
+    )
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
+    provider_message_id = models.CharField(_("provider message ID"), max_length=255, blank=True)
+    failure_reason = models.CharField(_("failure reason"), max_length=40, blank=True)
+    last_error = models.CharField(_("last error"), max_length=255, blank=True)
     resend_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="resends", verbose_name=_("resend of")
     )
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("requested by"),
     )
-    request_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(_("request ID"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("delivery")
@@ -79,6 +114,10 @@ class Delivery(models.Model):
         return f"{self.get_kind_display()} by {self.channel} ({self.get_status_display()})"
 
     @property
+    def failure_reason_label(self) -> str:
+        return failure_reason_label(self.failure_reason)
+
+    @property
     def idempotency_key(self) -> str:
         """Stable across attempts: a provider that honours it drops a duplicate send."""
         return f"delivery-{self.pk}"
@@ -92,14 +131,18 @@ class DeliveryAttempt(models.Model):
         TRANSIENT = "transient", _("Temporary failure")
         PERMANENT = "permanent", _("Permanent failure")
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="attempt_log")
-    number = models.PositiveSmallIntegerField()
-    channel = models.CharField(max_length=10, choices=Channel.choices)
-    started_at = models.DateTimeField()
-    finished_at = models.DateTimeField()
-    outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    status_code = models.PositiveIntegerField(null=True, blank=True, help_text=_("HTTP status or SMTP reply code."))
-    detail = models.CharField(max_length=255, blank=True)
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.PROTECT, related_name="attempt_log", verbose_name=_("delivery")
+    )
+    number = models.PositiveSmallIntegerField(_("number"))
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"))
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)
+    status_code = models.PositiveIntegerField(
+        _("status code"), null=True, blank=True, help_text=_("HTTP status or SMTP reply code.")
+    )
+    detail = models.CharField(_("detail"), max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("delivery attempt")
@@ -113,10 +156,12 @@ class DeliveryAttempt(models.Model):
 class DeliveryStatusEvent(models.Model):
     """A provider's status callback (delivered, failed, bounced), as received."""
 
-    delivery = models.ForeignKey(Delivery, on_delete=models.PROTECT, related_name="status_events")
-    status = models.CharField(max_length=20)
-    provider_status = models.CharField(max_length=50, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.PROTECT, related_name="status_events", verbose_name=_("delivery")
+    )
+    status = models.CharField(_("status"), max_length=20)
+    provider_status = models.CharField(_("provider status"), max_length=50, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
 
     class Meta:
         verbose_name = _("delivery status callback")
@@ -131,7 +176,9 @@ class OfferMessage(models.Model):
     """A supervisor's wording for one offer in one language, used instead of the
     default template text. Empty fields fall back to the defaults."""
 
-    offer = models.ForeignKey("coupons.Offer", on_delete=models.CASCADE, related_name="messages")
+    offer = models.ForeignKey(
+        "coupons.Offer", on_delete=models.CASCADE, related_name="messages", verbose_name=_("offer")
+    )
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES)
     apology = models.TextField(_("apology"), blank=True, help_text=_("Opens every message, e.g. “We're sorry…”."))
     how_to_redeem = models.TextField(_("how to redeem"), blank=True)

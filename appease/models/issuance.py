@@ -24,7 +24,7 @@ class Issuance(models.Model):
         REJECTED = "rejected", _("Rejected")
         VOIDED = "voided", _("Voided")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     csr = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -42,13 +42,31 @@ class Issuance(models.Model):
         related_name="issuances",
         verbose_name=_("automatic rule"),
     )
-    case = models.ForeignKey("feedback.Case", null=True, blank=True, on_delete=models.PROTECT, related_name="issuances")
-    event = models.ForeignKey(
-        "feedback.MerchantEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="issuances"
+    case = models.ForeignKey(
+        "feedback.Case",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="issuances",
+        verbose_name=_("case"),
     )
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="issuances")
-    offer = models.ForeignKey("coupons.Offer", on_delete=models.PROTECT, related_name="issuances")
-    reason_code = models.ForeignKey(ReasonCode, on_delete=models.PROTECT, related_name="issuances")
+    event = models.ForeignKey(
+        "feedback.MerchantEvent",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="issuances",
+        verbose_name=_("event"),
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="issuances", verbose_name=_("customer")
+    )
+    offer = models.ForeignKey(
+        "coupons.Offer", on_delete=models.PROTECT, related_name="issuances", verbose_name=_("offer")
+    )
+    reason_code = models.ForeignKey(
+        ReasonCode, on_delete=models.PROTECT, related_name="issuances", verbose_name=_("reason code")
+    )
     note = models.TextField(_("note"), blank=True, max_length=2000)
     apology_text = models.TextField(
         _("apology"),
@@ -58,30 +76,40 @@ class Issuance(models.Model):
     )
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
     code = models.OneToOneField(
-        "coupons.Code", null=True, blank=True, on_delete=models.PROTECT, related_name="issuance"
+        "coupons.Code", null=True, blank=True, on_delete=models.PROTECT, related_name="issuance", verbose_name=_("code")
     )
-    status = models.CharField(max_length=20, choices=Status.choices)
-    currency = models.CharField(max_length=3)
-    face_value_amount = models.DecimalField(**AMOUNT)
-    cost_amount = models.DecimalField(**AMOUNT)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices)
+    currency = models.CharField(_("currency"), max_length=3)
+    face_value_amount = models.DecimalField(_("face value"), **AMOUNT)
+    cost_amount = models.DecimalField(_("cost"), **AMOUNT)
     breached_limits = models.JSONField(
-        default=list, blank=True, help_text=_("The limits that sent this issuance for approval.")
+        _("breached limits"), default=list, blank=True, help_text=_("The limits that sent this issuance for approval.")
     )
     complaint_started_at = models.DateTimeField(_("complaint started"), null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    issued_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_comment = models.TextField(blank=True, max_length=2000)
-    escalated_at = models.DateTimeField(null=True, blank=True)
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_comment = models.TextField(_("decision comment"), blank=True, max_length=2000)
+    escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
     voided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("voided by"),
     )
-    voided_at = models.DateTimeField(null=True, blank=True)
-    void_reason = models.CharField(max_length=255, blank=True)
+    voided_at = models.DateTimeField(_("voided at"), null=True, blank=True)
+    void_reason = models.CharField(_("void reason"), max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("issuance")

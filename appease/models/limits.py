@@ -64,8 +64,8 @@ class LimitPolicy(models.Model):
         verbose_name=_("offers this policy may give"),
         help_text=_("Empty: every active offer."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         verbose_name = _("limit policy")
@@ -79,7 +79,7 @@ class LimitPolicy(models.Model):
 class LimitBudget(models.Model):
     """A policy's limits in one currency. Empty means no limit."""
 
-    policy = models.ForeignKey(LimitPolicy, on_delete=models.CASCADE, related_name="budgets")
+    policy = models.ForeignKey(LimitPolicy, on_delete=models.CASCADE, related_name="budgets", verbose_name=_("policy"))
     currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
     max_face_per_issuance_amount = models.DecimalField(
         _("max face value per issuance"), **AMOUNT, null=True, blank=True
@@ -106,8 +106,12 @@ class LimitBudget(models.Model):
 class StaffProfile(models.Model):
     """A rep's or supervisor's settings: team, limit policy override, language, zone."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile", verbose_name=_("user")
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members", verbose_name=_("team")
+    )
     policy = models.ForeignKey(
         LimitPolicy,
         null=True,
@@ -141,13 +145,15 @@ class BudgetCounter(models.Model):
         WEEK = "week", _("Week")
         MONTH = "month", _("Month")
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_counters")
-    currency = models.CharField(max_length=3)
-    period = models.CharField(max_length=5, choices=Period.choices)
-    period_start = models.DateField()
-    spent_cost_amount = models.DecimalField(**AMOUNT, default=Decimal("0"))
-    spent_face_amount = models.DecimalField(**AMOUNT, default=Decimal("0"))
-    issuances_count = models.PositiveIntegerField(default=0)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="budget_counters", verbose_name=_("user")
+    )
+    currency = models.CharField(_("currency"), max_length=3)
+    period = models.CharField(_("period"), max_length=5, choices=Period.choices)
+    period_start = models.DateField(_("period start"))
+    spent_cost_amount = models.DecimalField(_("spent cost"), **AMOUNT, default=Decimal("0"))
+    spent_face_amount = models.DecimalField(_("spent face value"), **AMOUNT, default=Decimal("0"))
+    issuances_count = models.PositiveIntegerField(_("issuances count"), default=0)
 
     class Meta:
         verbose_name = _("budget counter")

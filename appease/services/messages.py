@@ -1,21 +1,33 @@
 """What the customer reads: the message for a delivery, per channel and language.
 
-Templates live in templates/messages/ and are rendered in the customer's language; a
+Templates live in templates/messages/ and are rendered in the customer's language, with
+dates and times on the shop's clock (SHOP_TIME_ZONE); a
 supervisor's wording for the offer (OfferMessage) replaces the default apology and
 redemption instructions. The code is decrypted here, at send time, and nowhere else.
 """
 
 from __future__ import annotations
 
+import zoneinfo
+
 from django.conf import settings
 from django.template.loader import render_to_string
-from django.utils import formats, translation
+from django.utils import formats, timezone, translation
 
 from appease.channels.base import OutboundMessage
 from appease.channels.sms import fit_sms
 from appease.models import Delivery, OfferMessage
 from appease.money import format_money
 from coupons import codes
+
+
+def shop_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.SHOP_TIME_ZONE)
+
+
+def shop_date(moment) -> str:
+    """The day of `moment` on the shop's clock, as the active language writes a date."""
+    return formats.date_format(timezone.localtime(moment, shop_zone()), "DATE_FORMAT")
 
 
 def _context(delivery: Delivery) -> dict:
@@ -36,7 +48,7 @@ def _context(delivery: Delivery) -> dict:
         "reason": issuance.reason_code.label,
         "code": code,
         "value": value,
-        "expires": formats.date_format(issuance.code.expires_at, "DATE_FORMAT") if code else None,
+        "expires": shop_date(issuance.code.expires_at) if code and issuance.code.expires_at else None,
         "apology": issuance.apology_text or (wording.apology if wording and wording.apology else ""),
         "how_to_redeem": wording.how_to_redeem if wording and wording.how_to_redeem else "",
         "shop_name": settings.SHOP_NAME,
@@ -54,7 +66,7 @@ def _follow_up_context(delivery: Delivery) -> dict:
         "case": follow_up.case,
         "code": survey_url(follow_up),  # the part an SMS must never cut
         "survey_url": survey_url(follow_up),
-        "expires": formats.date_format(follow_up.expires_at, "DATE_FORMAT"),
+        "expires": shop_date(follow_up.expires_at),
         "shop_name": settings.SHOP_NAME,
         "shop_url": settings.SHOP_URL,
     }
@@ -63,7 +75,8 @@ def _follow_up_context(delivery: Delivery) -> dict:
 def message_compose(*, delivery: Delivery) -> OutboundMessage:
     """The message to send for this delivery, in the customer's language."""
     folder = f"messages/{delivery.kind}"
-    with translation.override(delivery.language):
+    # The customer's language, the shop's clock (for any |date in a template too).
+    with translation.override(delivery.language), timezone.override(shop_zone()):
         context = _follow_up_context(delivery) if delivery.kind == Delivery.Kind.FOLLOW_UP else _context(delivery)
         if delivery.channel == "email":
             subject = " ".join(render_to_string(f"{folder}/subject.txt", context).split())

@@ -12,6 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from appease.readers import readers_by_locale, reading_as
 from feedback.models import Case, OwnerTeam
 
 
@@ -30,7 +31,7 @@ def team_digest(team: OwnerTeam, *, since, until) -> dict:
     )
     labels = dict(Case._meta.get_field("incident_type").choices)
     for row in rows:
-        row["label"] = labels.get(row["incident_type"], row["incident_type"])
+        row["label"] = labels.get(row["incident_type"], row["incident_type"])  # lazy: worded when read
     for row in rows[:5]:  # the worst ones, with their highest-priority cases as examples
         row["examples"] = list(
             cases.filter(incident_type=row["incident_type"]).order_by("-priority_score").values("pk", "subject")[:3]
@@ -45,12 +46,16 @@ def team_digests_send(*, now=None, period: timedelta = timedelta(days=7)) -> int
         digest = team_digest(team, since=now - period, until=now)
         if not digest["total"] or not team.recipients:
             continue
-        body = render_to_string("feedback/team_digest.txt", {**digest, "public_url": settings.PUBLIC_URL})
-        send_mail(
-            _("%(team)s: %(count)d customer incidents this week") % {"team": team.name, "count": digest["total"]},
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            team.recipients,
-        )
+        # One message per language and time zone of the recipients, each in its own.
+        for (language, time_zone), emails in readers_by_locale(team.recipients).items():
+            with reading_as(language, time_zone):
+                body = render_to_string("feedback/team_digest.txt", {**digest, "public_url": settings.PUBLIC_URL})
+                send_mail(
+                    _("%(team)s: %(count)d customer incidents this week")
+                    % {"team": team.name, "count": digest["total"]},
+                    body,
+                    settings.DEFAULT_FROM_EMAIL,
+                    emails,
+                )
         sent += 1
     return sent

@@ -118,3 +118,34 @@ def test_the_audit_log_refuses_update_and_delete():
     with pytest.raises(DatabaseError):
         AuditEvent.objects.filter(pk=event.pk).delete()
     assert AuditEvent.objects.get(pk=event.pk).action == "issuance.create"
+
+
+def test_concurrent_requests_sharing_an_idempotency_key_issue_once_and_answer_alike():
+    # given: a rep's API token, and eight retries of one request fired at once
+    from rest_framework.test import APIClient
+
+    from appease.models import StaffAPIKey
+
+    csr = staff_user(policy=policy_create())
+    _key, token = StaffAPIKey.objects.create_key(name="crm", user=csr)
+    customer = customer_create()
+    offer = offer_create(generate_on_demand=True)
+    reason_create("late-parcel")
+    body = {"customer_id": customer.pk, "offer_id": offer.pk, "reason_code": "late-parcel", "note": "late"}
+
+    def post(_i):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        response = client.post("/api/v1/issuances", body, format="json", HTTP_IDEMPOTENCY_KEY="crm-ticket-77")
+        return response.status_code, response.json().get("id"), response.headers.get("Idempotent-Replayed")
+
+    # when
+    answers = run_together(8, post)
+
+    # then: one issuance; every answer a 201 with its id (seven of them replays, none a 409)
+    assert not [a for a in answers if isinstance(a, Exception)], answers
+    issuance = Issuance.objects.get()
+    assert {(status, issuance_id) for status, issuance_id, _replayed in answers} == {(201, str(issuance.pk))}
+    assert sorted(replayed or "" for _s, _i, replayed in answers) == [""] + ["true"] * 7
+    assert Code.objects.filter(status=Code.Status.ISSUED).count() == 1
+    assert BudgetCounter.objects.get(user=csr, period="day").issuances_count == 1

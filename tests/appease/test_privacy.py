@@ -154,3 +154,261 @@ def test_old_personal_data_is_pseudonymised_by_the_retention_task(customer_with_
 def test_retention_can_be_turned_off(customer_with_history, settings):
     settings.RETENTION_MONTHS = 0
     assert personal_data_expire() == {}
+
+
+# --- erasure everywhere: every text column of every table --------------------------
+
+LUCIA = ("lucía", "pérez", "lucia@example.com", "612345678", "612 345 678", "crm-lucia-881")
+
+
+def text_cells() -> dict[tuple[str, object, str], str]:
+    """Every text and JSON cell of every table, as text: {(table, pk, column): value}."""
+    from django.apps import apps
+    from django.db import models
+
+    kinds = (models.CharField, models.TextField, models.JSONField)
+    cells = {}
+    for model in apps.get_models():
+        fields = [f for f in model._meta.concrete_fields if isinstance(f, kinds) and not f.primary_key]
+        if not fields:
+            continue
+        names = [f.attname for f in fields]
+        for row in model._default_manager.values_list("pk", *names):
+            for name, value in zip(names, row[1:], strict=True):
+                if value not in (None, "", {}, []):
+                    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+                    cells[(model._meta.db_table, row[0], name)] = text
+    return cells
+
+
+def json_leaves(text: str) -> set[str]:
+    """The strings inside a JSON cell (the whole text when it is not JSON)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {text}
+    leaves, stack = set(), [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            leaves.add(item)
+    return leaves
+
+
+def money_trail() -> dict:
+    from django.db.models import Count, Sum
+
+    from appease.models import BudgetCounter
+    from coupons.models import Code, CodeEvent
+
+    return {
+        "issuances": Issuance.objects.aggregate(Sum("face_value_amount"), Sum("cost_amount"), Count("pk")),
+        "budgets": BudgetCounter.objects.aggregate(Sum("spent_cost_amount"), Sum("issuances_count")),
+        "codes": sorted(Code.objects.values_list("lookup_hash", "last4", "status")),
+        "ledger": CodeEvent.objects.count(),
+        "who": sorted(Issuance.objects.values_list("pk", "csr_id", "decided_by_id", "voided_by_id")),
+    }
+
+
+@pytest.fixture
+def customer_everywhere(customer_with_history):
+    """Lucía in every place the system keeps words: an apology, a voided issuance's
+    reason, a provider's error, a case note and follow-up comment, a cohort event next to
+    another customer, the admin's history, the audit trail."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    from appease.models import DeliveryAttempt
+    from appease.services.issuance import issuance_create, issuance_void
+    from coupons.models import Merchant
+    from feedback.models import FollowUp
+    from feedback.services.automation import event_process, event_receive
+    from feedback.services.cases import case_note
+
+    customer, issuance, case = customer_with_history
+    Customer.objects.filter(pk=customer.pk).update(external_id="CRM-LUCIA-881")
+    customer.refresh_from_db()
+    supervisor = staff_user("Supervisor")
+    csr = issuance.csr
+    apology = issuance_create(
+        actor=Actor(user=csr),
+        customer=customer,
+        offer=offer_create(generate_on_demand=True),
+        reason_code=issuance.reason_code,
+        apology_text="Dear Lucía, we are sorry your parcel is late.",
+    )
+    issuance_void(actor=Actor(user=supervisor), issuance_id=apology.pk, reason="Lucía Pérez asked for another offer")
+    delivery = Delivery.objects.filter(issuance=issuance).get()
+    Delivery.objects.filter(pk=delivery.pk).update(last_error="550 5.1.1 <lucia@example.com>: mailbox full")
+    now = timezone.now()
+    DeliveryAttempt.objects.create(
+        delivery=delivery,
+        number=1,
+        channel="email",
+        started_at=now,
+        finished_at=now,
+        outcome="transient",
+        detail="452 4.2.2 <lucia@example.com> over quota",
+    )
+    with transaction.atomic():  # case_note locks the case
+        case_note(actor=Actor(user=csr), case_id=case.pk, text="Rang Lucía on +34 612 345 678, no answer")
+    FollowUp.objects.filter(customer=customer).update(comment="Lucía here again: thanks!")
+    event, _created = event_receive(
+        merchant=Merchant.objects.create(name="Shop"),
+        event_id="FL-1",
+        event_type="flight_cancelled",
+        data={
+            "flight": "IB 3166",
+            "note": "Lucía Pérez rebooked on IB 3170",
+            "customers": [
+                {"email": "LUCIA@example.com", "name": "Lucía Pérez", "phone": "+34 612 345 678"},
+                {"email": "kim@example.com", "name": "Kim Lee", "phone": "+14155550123"},
+            ],
+        },
+    )
+    event_process(event_id=event.pk)
+    LogEntry.objects.log_actions(
+        supervisor.pk, [customer], CHANGE, change_message="Email set to lucia@example.com", single_object=True
+    )
+    LogEntry.objects.log_actions(supervisor.pk, [issuance], CHANGE, change_message="Note edited", single_object=True)
+    return customer
+
+
+def test_after_an_erasure_no_text_column_of_any_table_names_the_customer(customer_everywhere):
+    # given: Lucía is in every one of those places, and so is Kim (another customer)
+    dump = "\n".join(text_cells().values()).lower()
+    assert all(needle in dump for needle in LUCIA), [n for n in LUCIA if n not in dump]
+    trail = money_trail()
+
+    # when
+    customer_erase(actor=Actor(user=staff_user("Supervisor")), customer=customer_everywhere)
+
+    # then: not one cell names her; Kim's data, the money and who did what are untouched
+    cells = text_cells()
+    left = {cell: value for cell, value in cells.items() if any(n in value.lower() for n in LUCIA)}
+    assert left == {}
+    dump = "\n".join(cells.values())
+    assert "kim@example.com" in dump and "Kim Lee" in dump
+    assert "IB 3170" in dump  # the event's other words stay
+    assert money_trail() == trail
+
+
+def test_the_export_shows_everything_an_erasure_changes(customer_everywhere):
+    # given
+    export = json.dumps(customer_export(customer_everywhere), ensure_ascii=False, default=str)
+    before = text_cells()
+
+    # when
+    customer_erase(actor=Actor(user=staff_user("Supervisor")), customer=customer_everywhere)
+
+    # then: every string the erasure changed or removed was in the export
+    after = text_cells()
+    changed = {cell for cell in before if after.get(cell) != before[cell]}
+    assert len(changed) > 15
+    missing = {}
+    for cell in changed:
+        gone = json_leaves(before[cell]) - json_leaves(after.get(cell, ""))
+        absent = {text for text in gone if text not in export}
+        if absent:
+            missing[cell] = absent
+    assert missing == {}
+    assert "Kim Lee" not in export and "kim@example.com" not in export  # not another customer's data
+
+
+# --- retention, on a frozen clock ---------------------------------------------------
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A frozen clock: `timezone.now()` (and so every auto_now field) answers `clock.now`."""
+    from datetime import UTC, datetime
+
+    class Clock:
+        now = datetime(2024, 1, 10, 9, 0, tzinfo=UTC)
+
+    frozen = Clock()
+    monkeypatch.setattr(timezone, "now", lambda: frozen.now)
+    return frozen
+
+
+def test_retention_expires_old_words_everywhere_in_batches_and_once(clock, settings):
+    from datetime import timedelta as delta
+
+    from django.db import connection as db
+
+    from appease.services.customers import customer_create as service_create
+    from appease.services.issuance import issuance_create
+    from coupons.models import Merchant
+    from feedback.services.automation import event_receive
+    from feedback.services.cases import case_note
+
+    settings.RETENTION_MONTHS = 24
+    start = clock.now
+    csr = staff_user(policy=policy_create(day_cost_amount=1000))
+    # given, in January 2024: Ana (who will go quiet) and Bo (who will come back), each
+    # appeased, each with a case, a timeline note, and both in one merchant event
+    ana = service_create(actor=Actor(user=csr), name="Ana Quiet", email="ana@example.com", phone="+34611111111")
+    bo = service_create(actor=Actor(user=csr), name="Bo Back", email="bo@example.com")
+    for customer in (ana, bo):
+        issuance_create(
+            actor=Actor(user=csr),
+            customer=customer,
+            offer=offer_create(generate_on_demand=True),
+            reason_code=reason_create(),
+            note=f"{customer.name} called about parcel 881",
+            apology_text=f"Dear {customer.name}, sorry.",
+        )
+        case = open_case(customer=customer, text=f"{customer.name}: my parcel never came")
+        case_note(actor=Actor(user=csr), case_id=case.pk, text=f"Rang {customer.name}")
+    for n in range(3):  # three more old messages, from people never heard of again
+        open_case(email=f"old{n}@example.com", text=f"Old complaint {n}")
+    event_receive(
+        merchant=Merchant.objects.create(name="Shop"),
+        event_id="E-2024",
+        event_type="delivery_delayed",
+        data={"customers": [{"email": "ana@example.com", "name": "Ana Quiet"}, {"email": "bo@example.com"}]},
+    )
+    # … 23 months later Bo writes again; 25 months after the start the nightly task runs
+    clock.now += delta(days=30 * 23)
+    recent = open_case(customer=bo, text="Bo again: where is my refund?")
+    clock.now += delta(days=60)
+    expiring_statements = []
+
+    def watch(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "feedback_feedback"') and EXPIRED in (params or ()):
+            expiring_statements.append(sql)
+        return execute(sql, params, many, context)
+
+    # when: batches of two
+    with db.execute_wrapper(watch):
+        done = personal_data_expire(batch_size=2)
+
+    # then: the old words are gone, the recent ones and Bo's contact details stay
+    assert done["feedback"] == 5 and len(expiring_statements) == 3  # 2 + 2 + 1
+    assert done["customers"] == 4  # Ana and the three never heard of again; not Bo
+    ana.refresh_from_db()
+    bo.refresh_from_db()
+    assert ana.erased_at is not None and ana.email == "" and ana.name == f"Erased customer {ana.pk}"
+    assert (bo.erased_at, bo.email, bo.name) == (None, "bo@example.com", "Bo Back")
+    # Bo's case is still open (his new message joined it): its 2024 rows expire, the new one stays
+    old_timeline = CaseEvent.objects.filter(case__customer=bo, created_at__lt=start + delta(days=1)).exclude(text="")
+    assert list(old_timeline.values_list("text", flat=True)) == [EXPIRED, EXPIRED]  # the feedback copy, the note
+    assert CaseEvent.objects.filter(case=recent, text__startswith="Bo again").exists()
+    assert Feedback.objects.get(case=recent, created_at__gte=start + delta(days=365)).text.startswith("Bo again")
+    bo_issuance = Issuance.objects.get(customer=bo)
+    assert (bo_issuance.note, bo_issuance.apology_text) == (EXPIRED, EXPIRED)
+    assert Delivery.objects.get(customer=bo).address == EXPIRED
+    cells = "\n".join(text_cells().values())
+    assert "Ana Quiet" not in cells and "ana@example.com" not in cells and "611111111" not in cells
+    assert "Bo Back" in cells  # his customer row; not in the old event or texts any more
+    from feedback.models import MerchantEvent
+
+    assert "bo@example.com" not in json.dumps(MerchantEvent.objects.get().data)
+
+    # and a second run the same night finds nothing to do and changes nothing
+    before = text_cells()
+    assert set(personal_data_expire(batch_size=2).values()) == {0}
+    assert text_cells() == before

@@ -58,7 +58,7 @@ def test_customer_panel_shows_offers_cost_budget_timer_and_frequent_claimant_war
     assert "costs $3.00" in page
     assert 'data-testid="frequent-claimant"' in page
     assert 'id="timer"' in page
-    assert 'data-testid="left-day">5.00' in page
+    assert 'data-testid="left-day">$5.00' in page
 
 
 def test_issue_in_one_click_with_htmx(client, csr):

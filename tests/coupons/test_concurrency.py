@@ -347,3 +347,28 @@ def test_the_ledger_refuses_update_and_delete():
     with pytest.raises(DatabaseError, match="append-only"):
         CodeEvent.objects.filter(pk=event.pk).delete()
     assert CodeEvent.objects.filter(pk=event.pk).values().get() == before
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_redemptions_sharing_an_idempotency_key_redeem_once_and_answer_alike(merchant_key):
+    # given: a gift card, and ten retries of one partial redemption fired at once
+    issued = issued_code(gift_card_offer_create(value_amount=Decimal("25.00")))
+    key = merchant_key[1]
+    body = redeem_body(issued.plaintext, order_total="10.00")
+
+    def redeem(_i):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+        response = client.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="order-A-1")
+        return response.status_code, response.json().get("id")
+
+    # when
+    answers = run_together(10, redeem)
+
+    # then: one redemption of 10.00, and every caller was told about that one
+    redemption = Redemption.objects.get()
+    assert set(answers) == {(201, str(redemption.pk))}
+    assert redemption.discount_amount == Decimal("10.00")
+    issued.code.refresh_from_db()
+    assert issued.code.balance_amount == Decimal("15.00")

@@ -211,10 +211,39 @@ def test_an_idempotency_key_over_255_characters_is_400_and_the_schema_says_so(ap
     assert (header["name"], header["schema"]["minLength"], header["schema"]["maxLength"]) == ("Idempotency-Key", 1, 255)
 
 
-def test_same_key_while_first_is_running_is_409(api, merchant_key):
+def test_a_replay_runs_no_statement_the_database_refuses(api):
+    """Before: every replay tried the INSERT and caught the unique violation, one ERROR
+    line in PostgreSQL's server log per replay. Now the claim is ON CONFLICT DO NOTHING."""
+    from django.db import connection
+
+    # given: a redemption made with a key
+    issued = issued_code()
+    body = redeem_body(issued.plaintext)
+    first = api.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="k-quiet")
+    refused = []
+
+    def record_failures(execute, sql, params, many, context):
+        try:
+            return execute(sql, params, many, context)
+        except Exception as exc:
+            refused.append((sql, exc))
+            raise
+
+    # when: the checkout retries it
+    with connection.execute_wrapper(record_failures):
+        again = api.post(REDEEM, body, format="json", HTTP_IDEMPOTENCY_KEY="k-quiet")
+    # then
+    assert (again.status_code, again.json()["id"]) == (201, first.json()["id"])
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert refused == []
+
+
+def test_same_key_while_first_is_running_waits_then_is_409(api, merchant_key, settings):
+
     from appease.services.idempotency import idempotency_key_begin, request_fingerprint
 
-    # given: the first request has claimed the key and not finished
+    # given: the first request has claimed the key and does not finish within the wait
+    settings.IDEMPOTENCY_WAIT = timedelta(milliseconds=100)
     issued = issued_code()
     body = redeem_body(issued.plaintext)
     idempotency_key_begin(
