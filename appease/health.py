@@ -7,8 +7,8 @@
   ALLOWED_HOSTS (a load balancer probes over plain HTTP with an IP Host header).
 - `/metrics`: Prometheus text format: request counts and latencies per view
   (django-prometheus), failed code look-ups, and the state of the business read from
-  the database (issuances, redemptions, deliveries and their latency, dead letters,
-  queue depth, open cases, SLA breaches). Open to METRICS_TOKEN bearers only in
+  the database (issuances, redemptions and reversals, feedback, deliveries and their
+  latency, dead letters, queue depth, open cases, SLA breaches). Open to METRICS_TOKEN bearers only in
   production; in the demo (DEBUG), without a token, to the local machine.
 """
 
@@ -87,17 +87,33 @@ class BusinessCollector:
     def _families(self):
         from appease.models import Delivery, Issuance
         from coupons.models import Redemption
-        from feedback.models import Case
+        from feedback.models import Case, Feedback
 
         issuances = GaugeMetricFamily("appease_issuances", "Issuances by status.", labels=["status"])
         for row in Issuance.objects.values("status").annotate(n=Count("pk")).order_by():
             issuances.add_metric([row["status"]], row["n"])
         yield issuances
 
-        redemptions = CounterMetricFamily("appease_redemptions", "Redemptions at checkout.", labels=["status"])
-        for row in Redemption.objects.values("status").annotate(n=Count("pk")).order_by():
-            redemptions.add_metric([row["status"]], row["n"])
-        yield redemptions
+        # Counters never go down: every redemption ever made, and every reversal (a reversed
+        # redemption stays counted above; by status, a reversal would lower "active").
+        redeemed = Redemption.objects.aggregate(
+            total=Count("pk"), reversed=Count("pk", filter=Q(status=Redemption.Status.REVERSED))
+        )
+        yield CounterMetricFamily("appease_redemptions", "Redemptions made at checkout.", value=redeemed["total"])
+        yield CounterMetricFamily(
+            "appease_redemption_reversals",
+            "Redemptions reversed (refunds, cancelled orders).",
+            value=redeemed["reversed"],
+        )
+
+        feedback = CounterMetricFamily(
+            "appease_feedback",
+            "Feedback received, by where it came from and what became of it.",
+            labels=["source", "disposition"],
+        )
+        for row in Feedback.objects.values("source", "disposition").annotate(n=Count("pk")).order_by():
+            feedback.add_metric([row["source"], row["disposition"]], row["n"])
+        yield feedback
 
         deliveries = GaugeMetricFamily(
             "appease_deliveries", "Deliveries by status and channel.", labels=["status", "channel"]

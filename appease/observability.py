@@ -97,11 +97,23 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
-class RedactingJsonFormatter(JsonFormatter):
-    """One JSON object per line, the finished line redacted again (see RedactingFormatter)."""
+def _redact_strings(value):
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redact_strings(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_strings(item) for item in value]
+    return value
 
-    def format(self, record: logging.LogRecord) -> str:
-        return redact(super().format(record))
+
+class RedactingJsonFormatter(JsonFormatter):
+    """One JSON object per line, every string in it redacted again (see
+    RedactingFormatter). The values, not the finished line: a long number (an id, a
+    byte count) must stay a JSON number, not become `***890`."""
+
+    def process_log_record(self, log_data):
+        return _redact_strings(super().process_log_record(log_data))
 
 
 # The one JSON line format, for Django's LOGGING and gunicorn's logconfig_dict alike.

@@ -304,3 +304,20 @@ def test_readiness_over_plain_http_says_503_when_the_broker_is_down(client, prod
     assert body["status"] == "unavailable"
     assert body["checks"]["broker"].startswith("error") and body["checks"]["database"] == "ok"
     assert live.status_code == 200
+
+
+def test_a_json_line_stays_json_with_long_numbers_in_it(settings):
+    # given the JSON formatter and a record carrying a ten-digit id and a byte count
+    from logging.config import DictConfigurator
+
+    formatter = DictConfigurator({}).configure_formatter(dict(settings.LOGGING["formatters"]["json"]))
+    record = logging.makeLogRecord(
+        {"msg": "sent to %s", "args": (EMAIL,), "order_id": 1234567890, "bytes": 2147483648, "request_id": ""}
+    )
+
+    # when it is written
+    line = json.loads(formatter.format(record))
+
+    # then the numbers are numbers and the strings are redacted
+    assert line["order_id"] == 1234567890 and line["bytes"] == 2147483648
+    assert line["message"] == "sent to m***@example.com"

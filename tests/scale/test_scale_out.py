@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import json
 import os
 import shutil
 import signal
@@ -179,8 +180,15 @@ class Process:
 
     def posts_served(self, path: str) -> int:
         """POSTs to `path` this web process answered (gunicorn's JSON access log)."""
-        needle = f'"method": "POST", "path": "{path}"'
-        return sum(needle in line for line in self.log.read_text(errors="replace").splitlines())
+        served = 0
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:  # a line not from the JSON formatter (a crash's traceback)
+                continue
+            if isinstance(entry, dict) and entry.get("logger") == "gunicorn.access":
+                served += entry.get("method") == "POST" and entry.get("path") == path
+        return served
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the main process and its children."""
@@ -235,7 +243,8 @@ class Cluster:
         """The Procfile's `web`: gunicorn with deploy/gunicorn.conf.py."""
         port = free_port()
         command = [str(BIN / "gunicorn"), "appease.wsgi:application", "--config", "deploy/gunicorn.conf.py"]
-        extra = {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "WEB_THREADS": "2"}
+        # JSON lines (as in production): the access log is counted per path.
+        extra = {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "WEB_THREADS": "2", "LOG_FORMAT": "json"}
         return self.spawn(name, command, extra), f"http://127.0.0.1:{port}"
 
     def worker(self, name: str, *, smtp_port: int) -> Process:
