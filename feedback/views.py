@@ -312,6 +312,20 @@ def escalate(request, case_id: int):
     return redirect("cases:detail", case_id=case_id)
 
 
+def _survey_language(request, customer) -> str:
+    """The page's language: one chosen on the page (?lang=), else the customer's own if
+    they have one other than the shop's default, else what the browser asks for
+    (Accept-Language), else the customer's."""
+    known = {code for code, _name in settings.LANGUAGES}
+    chosen = request.GET.get("lang", "")
+    if chosen in known:
+        return chosen
+    if customer.language and customer.language != settings.LANGUAGE_CODE:
+        return customer.language
+    browser = translation.get_language_from_request(request)
+    return browser if browser in known else customer.language or settings.LANGUAGE_CODE
+
+
 @require_http_methods(["GET", "POST"])
 def survey(request, token: str):
     """The customer's one-question page, in their language; works once."""
@@ -319,7 +333,7 @@ def survey(request, token: str):
         follow_up = follow_up_from_token(token)
     except ApplicationError:
         raise Http404 from None
-    language = follow_up.customer.language or translation.get_language()
+    language = _survey_language(request, follow_up.customer)
     with translation.override(language):
         state, errors = "ask", {}
         if follow_up.answered_at is not None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import plotly.graph_objects as go
+from babel.numbers import get_decimal_symbol, get_group_symbol
+from django.utils import translation
 
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 LAYOUT = {
@@ -32,8 +34,19 @@ if (document.readyState === 'complete') { fit(); } else { window.addEventListene
 """
 
 
+def separators(language: str | None = None) -> str:
+    """Plotly's `separators` (decimal mark, then thousands mark) of the active language,
+    from Babel's CLDR data: ".," in English, ",." in Spanish and Portuguese. Plotly's
+    own default is English whatever the page's language."""
+    locale = translation.to_locale(language or translation.get_language() or "en")
+    try:
+        return get_decimal_symbol(locale) + get_group_symbol(locale)
+    except (ValueError, LookupError):  # an unknown locale: the neutral form
+        return ".,"
+
+
 def render(figure: go.Figure, chart_id: str) -> str:
-    figure.update_layout(**LAYOUT)
+    figure.update_layout(**LAYOUT, separators=separators())
     figure.update_yaxes(gridcolor="#e5e9f0", rangemode="tozero")
     return figure.to_html(
         include_plotlyjs=False, full_html=False, div_id=chart_id, config=CONFIG, post_script=DRILL_DOWN

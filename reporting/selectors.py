@@ -68,6 +68,23 @@ def totals(filters: ReportFilter, currency: str) -> dict:
     )
 
 
+def totals_per_currency(filters: ReportFilter) -> list[dict]:
+    """The period's appeasements and their money, one row per currency (never a sum
+    across currencies): what the page's currency choice leaves out, at a glance."""
+    facts = filters.facts(ISSUANCES, by=["currency"])
+    rows = (
+        facts.qs.values("currency")
+        .annotate(
+            count=facts.total("issuances"),
+            face=facts.total("face_value_amount"),
+            cost=facts.total("cost_amount"),
+        )
+        .filter(count__gt=0)
+        .order_by("currency")
+    )
+    return list(rows)
+
+
 def customers(filters: ReportFilter) -> int:
     """Customers appeased in the period: a distinct count, so from the live rows."""
     return given(filters.qs).aggregate(n=Count("customer", distinct=True))["n"]

@@ -212,6 +212,7 @@ def issuances(request):
             filters,
             _("Issuances"),
             totals=selectors.totals(filters, currency),
+            per_currency=selectors.totals_per_currency(filters),
             approvals=selectors.approvals(filters),
             figures=figures,
             dimensions=dimensions,

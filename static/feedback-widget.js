@@ -197,10 +197,21 @@
     document.querySelector("script[src*='feedback-widget']");
   var data = (script && script.dataset) || {};
 
-  function pickLanguage(tag) {
-    var lower = String(tag || "").toLowerCase();
-    if (lower.indexOf("es") === 0) return "es";
-    if (lower.indexOf("pt") === 0) return "pt_BR";
+  function supported(tag) {
+    var lower = String(tag || "").trim().toLowerCase();
+    if (lower === "es" || lower.indexOf("es-") === 0 || lower.indexOf("es_") === 0) return "es";
+    if (lower === "pt" || lower.indexOf("pt-") === 0 || lower.indexOf("pt_") === 0) return "pt_BR";
+    if (lower === "en" || lower.indexOf("en-") === 0 || lower.indexOf("en_") === 0) return "en";
+    return null;
+  }
+
+  // The first language we speak of: the snippet's data-language, the page's <html lang>,
+  // then the browser's preferences in order (what it sends as Accept-Language).
+  function pickLanguage(candidates) {
+    for (var i = 0; i < candidates.length; i++) {
+      var language = supported(candidates[i]);
+      if (language) return language;
+    }
     return "en";
   }
 
@@ -216,7 +227,9 @@
   var config = {
     siteKey: (data.siteKey || "").trim(),
     endpoint: resolveEndpoint(),
-    language: pickLanguage(data.language || document.documentElement.lang || navigator.language),
+    language: pickLanguage(
+      [data.language, document.documentElement.lang].concat(navigator.languages || [], [navigator.language])
+    ),
     email: (data.email || "").trim(),
     externalId: (data.externalId || "").trim(),
     orderReference: (data.orderReference || "").trim(),
@@ -716,7 +729,12 @@
         method: "POST",
         mode: "cors",
         credentials: "omit",
-        headers: { "Content-Type": "application/json", Accept: "application/json" },
+        // The API's field errors in the widget's language, not whatever the browser asks.
+        headers: {
+          "Content-Type": "application/json",
+          Accept: "application/json",
+          "Accept-Language": config.language.replace("_", "-").toLowerCase(),
+        },
         body: JSON.stringify(payload(values)),
         signal: controller ? controller.signal : undefined,
       });

@@ -3,10 +3,13 @@ that spend them."""
 
 from __future__ import annotations
 
+import zoneinfo
 from decimal import Decimal
+from functools import cache
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -103,6 +106,21 @@ class LimitBudget(models.Model):
         return getattr(self, f"{period}_{measure}_amount")
 
 
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    """A zone the server's tz database knows (zoneinfo.available_timezones)."""
+    if value and value not in _time_zones():
+        raise ValidationError(
+            _("“%(value)s” is not a time zone name; use one like Europe/Madrid or America/Sao_Paulo."),
+            code="invalid_time_zone",
+            params={"value": value},
+        )
+
+
 class StaffProfile(models.Model):
     """A rep's or supervisor's settings: team, limit policy override, language, zone."""
 
@@ -123,7 +141,11 @@ class StaffProfile(models.Model):
     )
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True)
     time_zone = models.CharField(
-        _("time zone"), max_length=64, blank=True, help_text=_("“Today's budget” follows this zone.")
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text=_("An IANA name such as Europe/Madrid or America/Sao_Paulo. “Today's budget” follows this zone."),
     )
 
     class Meta:

@@ -57,3 +57,41 @@ def test_demo_data_refuses_debug_off(settings):
     settings.DEBUG = False
     with pytest.raises(CommandError):
         load_demo()
+
+
+def test_demo_reps_and_customers_speak_spanish_and_portuguese_with_their_currencies(settings):
+    from appease.models import Delivery, LimitBudget, StaffProfile
+    from appease.services.messages import message_compose
+
+    # given the demo
+    settings.DEBUG = True
+
+    # when it is loaded
+    load_demo()
+
+    # then reps work in Spanish and Portuguese, in their own time zones
+    profiles = {p.user.username: (p.language, p.time_zone) for p in StaffProfile.objects.select_related("user")}
+    assert profiles["ana"] == ("es", "Europe/Madrid")
+    assert profiles["bruno"] == ("pt-br", "America/Sao_Paulo")
+    # offers and budgets in euros and reais besides dollars
+    assert set(Offer.objects.values_list("currency", flat=True)) >= {"USD", "EUR", "BRL"}
+    assert set(LimitBudget.objects.values_list("currency", flat=True)) == {"USD", "EUR", "BRL"}
+    # and the customers' appeasement messages are in their own language and currency
+    spanish = Delivery.objects.get(customer__email="lucia.fernandez@example.es")
+    portuguese = Delivery.objects.get(customer__email="joao.pereira@example.com.br")
+    assert (spanish.language, portuguese.language) == ("es", "pt-br")
+    spanish_text, portuguese_text = message_compose(delivery=spanish).text, message_compose(delivery=portuguese).text
+    assert "Lucía" in spanish_text and "€" in spanish_text and "descuento" in spanish_text
+    assert "João" in portuguese_text and "R$" in portuguese_text and "desconto" in portuguese_text
+
+
+def test_loading_the_demo_twice_gives_no_second_appeasement(settings):
+    from appease.models import Issuance
+
+    settings.DEBUG = True
+    load_demo()
+    first = Issuance.objects.count()
+
+    load_demo()
+
+    assert Issuance.objects.count() == first == 3

@@ -247,3 +247,45 @@ def test_no_satisfaction_at_all_is_fine(csr, client):
     assert response.status_code == 200
     follow_up.refresh_from_db()
     assert (follow_up.solved, follow_up.csat) == (True, None)
+
+
+def _survey_path(follow_up) -> str:
+    return survey_url(follow_up).removeprefix("http://127.0.0.1:8000")
+
+
+def test_the_survey_page_follows_the_browser_when_the_customer_has_only_the_default(csr, client):
+    # given a customer whose language is only the shop's default, on a Portuguese browser
+    follow_up = sent_follow_up(csr, customer_create(language="en"))
+
+    # when the survey page opens
+    page = client.get(_survey_path(follow_up), HTTP_ACCEPT_LANGUAGE="pt-BR,pt;q=0.9").content.decode()
+
+    # then it is in Portuguese
+    assert '<html lang="pt-br">' in page
+    assert "Seu problema foi resolvido?" in page
+
+
+def test_the_customers_own_language_wins_over_the_browser(csr, client):
+    # given a Spanish-speaking customer on a Portuguese browser
+    follow_up = sent_follow_up(csr, customer_create(language="es"))
+
+    # when the survey page opens
+    page = client.get(_survey_path(follow_up), HTTP_ACCEPT_LANGUAGE="pt-BR").content.decode()
+
+    # then it is in the customer's Spanish, with a way to switch
+    assert "¿Se resolvió tu problema?" in page
+    assert 'href="?lang=pt-br"' in page
+
+
+def test_a_language_chosen_on_the_survey_page_wins_and_holds_for_the_answer(csr, client):
+    # given a Spanish customer who switches the page to Portuguese
+    follow_up = sent_follow_up(csr, customer_create(language="es"))
+    url = _survey_path(follow_up) + "?lang=pt-br"
+
+    # when the page opens and an incomplete answer is sent from it
+    page = client.get(url).content.decode()
+    answer = client.post(url, {"csat": "4"})
+
+    # then both are in Portuguese
+    assert "Seu problema foi resolvido?" in page
+    assert answer.status_code == 400 and "Seu problema foi resolvido?" in answer.content.decode()

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from appease.context import Actor
 from appease.models import Customer, CustomerOrder, LimitBudget, LimitPolicy, ReasonCode, StaffProfile, Team
 from appease.roles import CSR, SUPERVISOR
+from appease.services.issuance import issuance_create
 from coupons.models import Code, Merchant, MerchantAPIKey, Offer
 from coupons.services.inventory import code_batch_generate, code_batch_request, code_issue
 from feedback.models import ApologyTemplate, AutoRule, Case, FeedbackSite
@@ -27,10 +28,11 @@ DEMO_PASSWORD = "appease-demo"  # noqa: S105  (printed on screen; the demo refus
 CODES_PER_OFFER = 200
 
 PEOPLE = [
-    ("supervisor", "Sofía", "Martínez", SUPERVISOR),
-    ("ana", "Ana", "García", CSR),
-    ("bruno", "Bruno", "Souza", CSR),
-    ("carla", "Carla", "Lima", CSR),
+    # username, first name, last name, role, language, time zone ("": the browser's / TIME_ZONE)
+    ("supervisor", "Sofía", "Martínez", SUPERVISOR, "es", "Europe/Madrid"),
+    ("ana", "Ana", "García", CSR, "es", "Europe/Madrid"),
+    ("bruno", "Bruno", "Souza", CSR, "pt-br", "America/Sao_Paulo"),
+    ("carla", "Carla", "Lima", CSR, "", ""),
 ]
 
 OFFERS = [
@@ -85,6 +87,17 @@ OFFERS = [
         "description_en": "R$ 30 off your next order",
         "description_es": "30 R$ de descuento en tu próximo pedido",
         "description_pt_br": "R$ 30 de desconto no seu próximo pedido",
+    },
+    {
+        "name": "5 € de descuento",
+        "kind": Offer.Kind.AMOUNT_OFF,
+        "value_amount": Decimal("5.00"),
+        "currency": "EUR",
+        "cost_amount": Decimal("3.50"),
+        "min_order_amount": Decimal("20.00"),
+        "description_en": "€5 off your next order of €20 or more",
+        "description_es": "5 € de descuento en tu próximo pedido desde 20 €",
+        "description_pt_br": "5 € de desconto no seu próximo pedido a partir de 20 €",
     },
     {
         "name": "Sincere apology",
@@ -162,7 +175,7 @@ CUSTOMERS = [
         "",
         "es",
         "silver",
-        "USD",
+        "EUR",
         "820.00",
         9,
         "ES-20417",
@@ -229,30 +242,31 @@ class Command(BaseCommand):
         for offer in offers:
             self._stock(offer)
         samples = self._samples(offers, people["supervisor"])
+        self._appeasements(offers, people)
         self._report(key, samples)
         self.stdout.write("")
         self.stdout.write(_("Feedback widget on a demo shop page: http://127.0.0.1:8000/demo/shop/"))
         self.stdout.write(f"  site key {site.public_key}")
 
     def _policies(self, offers: list[Offer]) -> None:
-        """Reps: 60 USD / 300 BRL of cost a day, to a supervisor above; at most 3 per
+        """Reps: 60 USD / 55 EUR / 300 BRL of cost a day, to a supervisor above; at most 3 per
         customer a month. Supervisors: ten times that, refused above."""
         for group_name, factor, over_limit in ((CSR, 1, "approval"), (SUPERVISOR, 10, "refuse")):
             group = Group.objects.get(name=group_name)
-            policy, created = LimitPolicy.objects.get_or_create(
+            policy, _created = LimitPolicy.objects.get_or_create(
                 name=f"{group_name} default",
                 defaults={"group": group, "over_limit": over_limit, "max_issuances_per_customer": 3 * factor},
             )
-            if not created:
-                continue
-            for currency, day in (("USD", Decimal("60")), ("BRL", Decimal("300"))):
-                LimitBudget.objects.create(
+            for currency, day in (("USD", Decimal("60")), ("EUR", Decimal("55")), ("BRL", Decimal("300"))):
+                LimitBudget.objects.get_or_create(  # a currency added since an earlier load gets its budget
                     policy=policy,
                     currency=currency,
-                    max_face_per_issuance_amount=day * factor / 2,
-                    day_cost_amount=day * factor,
-                    week_cost_amount=day * factor * 4,
-                    month_cost_amount=day * factor * 12,
+                    defaults={
+                        "max_face_per_issuance_amount": day * factor / 2,
+                        "day_cost_amount": day * factor,
+                        "week_cost_amount": day * factor * 4,
+                        "month_cost_amount": day * factor * 12,
+                    },
                 )
 
     def _reasons(self) -> None:
@@ -285,7 +299,7 @@ class Command(BaseCommand):
     def _people(self):
         user_model = get_user_model()
         people = {}
-        for username, first, last, role in PEOPLE:
+        for username, first, last, role, language, time_zone in PEOPLE:
             user, created = user_model.objects.get_or_create(
                 username=username,
                 defaults={"first_name": first, "last_name": last, "email": f"{username}@demo.appease.local"},
@@ -296,7 +310,12 @@ class Command(BaseCommand):
             user.save()
             user.groups.add(Group.objects.get(name=role))
             team, _created = Team.objects.get_or_create(name="Front line")
-            StaffProfile.objects.get_or_create(user=user, defaults={"team": team})
+            profile, _created = StaffProfile.objects.get_or_create(
+                user=user, defaults={"team": team, "language": language, "time_zone": time_zone}
+            )
+            if not profile.language and not profile.time_zone and (language or time_zone):
+                # a demo loaded before reps had languages: give them theirs
+                StaffProfile.objects.filter(pk=profile.pk).update(language=language, time_zone=time_zone)
             people[username] = user
         return people
 
@@ -369,13 +388,34 @@ class Command(BaseCommand):
             samples.append((offer, issued.plaintext))
         return samples
 
+    def _appeasements(self, offers: list[Offer], people) -> None:
+        """Each rep gives one appeasement to a customer of their language, in the
+        customer's currency: the outbox sends each message in the customer's language
+        (the Spanish one in euros, the Portuguese one in reais)."""
+        by_name = {offer.name: offer for offer in offers}
+        for username, email, offer_name, reason in (
+            ("ana", "lucia.fernandez@example.es", "5 € de descuento", "late-delivery"),
+            ("bruno", "joao.pereira@example.com.br", "R$ 30 de desconto", "damaged-item"),
+            ("carla", "emily.carter@example.com", "$5 off next order", "wrong-item"),
+        ):
+            customer = Customer.objects.get(email=email)
+            if customer.issuances.exists():
+                continue
+            issuance_create(
+                actor=Actor(user=people[username]),
+                customer=customer,
+                offer=by_name[offer_name],
+                reason_code=ReasonCode.objects.get(code=reason),
+            )
+
     def _report(self, key: str, samples: list[tuple[Offer, str]]) -> None:
         out = self.stdout
         out.write("")
         out.write(self.style.SUCCESS(_("Demo data loaded.")))
         out.write(_("Logins (password “%(password)s”):") % {"password": DEMO_PASSWORD})
-        for username, first, last, role in PEOPLE:
-            out.write(f"  {username:<11} {first} {last} ({role})")
+        for username, first, last, role, language, time_zone in PEOPLE:
+            speaks = f", {language} {time_zone}".rstrip() if language else ""
+            out.write(f"  {username:<11} {first} {last} ({role}{speaks})")
         out.write("")
         out.write(_("Merchant API key for “Demo Shop” (shown once, stored hashed):"))
         out.write(f"  export APPEASE_KEY='{key}'")
