@@ -70,8 +70,12 @@ class Pagination(PageNumberPagination):
         """A page_size that is not a whole number is a 400 (DRF silently used the
         default; the schema says integer). Above the maximum it is capped, as before."""
         raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and (not raw.strip().isdigit() or int(raw) < 1):
-            raise serializers.ValidationError({self.page_size_query_param: [_("Give a whole number of rows.")]})
+        if raw is not None:
+            field = serializers.IntegerField(min_value=1)  # DRF's own messages
+            try:
+                field.run_validation(raw)
+            except serializers.ValidationError as error:
+                raise serializers.ValidationError({self.page_size_query_param: error.detail}) from None
         return super().get_page_size(request)
 
     def get_schema_operation_parameters(self, view):
@@ -395,7 +399,7 @@ class CustomerListCreateApi(APIView):
     )
     def get(self, request):
         if "q" not in request.query_params:
-            raise serializers.ValidationError({"q": [_("Say what to search for (name, email, phone or order).")]})
+            raise serializers.ValidationError({"q": [serializers.CharField().error_messages["required"]]})
         customers = customer_search(query=request.query_params["q"])
         return Response(CustomerOutputSerializer(customers, many=True).data)
 

@@ -88,14 +88,22 @@ class WebhookStatusCallbackApi(APIView):
 
 
 def _missing(data, fields: list[str]) -> Response | None:
-    """400 naming each field that is absent, empty, not a string or holding a NUL (a
+    """400 naming each field that is absent, not a string, empty or holding a NUL (a
     signed but malformed callback: the provider's bug, nothing to record; PostgreSQL
-    cannot store a NUL, so it was a 500 there)."""
-    errors = {
-        field: [_("This field is required and must be a non-empty string without NUL characters.")]
-        for field in fields
-        if not isinstance(data.get(field), str) or not data.get(field) or "\x00" in data[field]
-    }
+    cannot store a NUL, so it was a 500 there). The messages are DRF's own."""
+    errors = {}
+    for name in fields:
+        field = serializers.CharField()
+        value = data.get(name)
+        if value is None:
+            errors[name] = [field.error_messages["required"]]
+        elif not isinstance(value, str):
+            errors[name] = [field.error_messages["invalid"]]
+        else:
+            try:
+                field.run_validation(value)
+            except serializers.ValidationError as error:
+                errors[name] = error.detail
     if not errors:
         return None
     return Response({"error": "invalid", "detail": _("The request has invalid fields."), "fields": errors}, status=400)
