@@ -66,3 +66,36 @@ def idempotency_begin(request, *, scope: str, owner: str):
 def replay(record, body) -> Response:
     """The first answer again, marked as a replay."""
     return Response(body, status=record.response_status, headers={"Idempotent-Replayed": "true"})
+
+
+NO_NUL = r"^[^\u0000]*$"
+
+
+def schema_no_nul_characters(result, generator, request, public):
+    """drf-spectacular post-processing: every free-text string a client sends (request
+    bodies and query parameters) says what DRF and Django forms enforce, that it holds
+    no NUL character (PostgreSQL cannot store one; the field answers 400)."""
+
+    def mark(schema):
+        if not isinstance(schema, dict):
+            return
+        if schema.get("type") == "string" and not ({"enum", "format", "pattern"} & schema.keys()):
+            schema["pattern"] = NO_NUL
+        for key in ("properties", "patternProperties"):
+            for child in (schema.get(key) or {}).values():
+                mark(child)
+        for key in ("items", "additionalProperties"):
+            mark(schema.get(key))
+        for key in ("allOf", "anyOf", "oneOf"):
+            for child in schema.get(key) or []:
+                mark(child)
+
+    for name, component in (result.get("components", {}).get("schemas") or {}).items():
+        if name.endswith("Request"):
+            mark(component)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                if parameter.get("in") == "query":
+                    mark(parameter.get("schema"))
+    return result

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -38,10 +39,51 @@ from coupons.models import Offer
 STAFF_AUTH = [SessionAuthentication, StaffApiKeyAuthentication]
 
 
+def filter_parameters(filterset_class) -> list[OpenApiParameter]:
+    """Query parameters as the filter set reads them: numbers, ISO date-times and choices
+    typed, so the schema accepts exactly what the filters accept."""
+    import django_filters
+
+    from appease.filters import BIGINT_MAX, IdFilter
+
+    parameters = []
+    for name, spec in filterset_class.base_filters.items():
+        kind, enum = OpenApiTypes.STR, None
+        if isinstance(spec, IdFilter):
+            kind = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
+        elif isinstance(spec, django_filters.NumberFilter):
+            kind = OpenApiTypes.NUMBER
+        elif isinstance(spec, django_filters.IsoDateTimeFilter):
+            kind = OpenApiTypes.DATETIME
+        elif isinstance(spec, django_filters.ChoiceFilter):
+            enum = ["", *(value for value, _label in spec.extra["choices"])]  # empty: no filter
+        parameters.append(OpenApiParameter(name, kind, enum=enum, description=f"Filter by {name}"))
+    return parameters
+
+
 class Pagination(PageNumberPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        """A page_size that is not a whole number is a 400 (DRF silently used the
+        default; the schema says integer). Above the maximum it is capped, as before."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None:
+            field = serializers.IntegerField(min_value=1)  # DRF's own messages
+            try:
+                field.run_validation(raw)
+            except serializers.ValidationError as error:
+                raise serializers.ValidationError({self.page_size_query_param: error.detail}) from None
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+        return parameters
 
 
 class IssuanceOutputSerializer(serializers.Serializer):
@@ -151,9 +193,7 @@ class IssuanceListCreateApi(APIView):
 
     @extend_schema(
         operation_id="issuances_list",
-        parameters=[
-            OpenApiParameter(name, str, description=f"Filter by {name}") for name in IssuanceFilter.base_filters
-        ],
+        parameters=filter_parameters(IssuanceFilter),
         responses={
             200: IssuanceOutputSerializer(many=True),
             400: ERROR,
@@ -355,10 +395,12 @@ class CustomerListCreateApi(APIView):
     @extend_schema(
         operation_id="customers_search",
         parameters=[OpenApiParameter("q", str, required=True)],
-        responses={200: CustomerOutputSerializer(many=True), 403: ERROR},
+        responses={200: CustomerOutputSerializer(many=True), 400: ERROR, 403: ERROR},
     )
     def get(self, request):
-        customers = customer_search(query=request.query_params.get("q", ""))
+        if "q" not in request.query_params:
+            raise serializers.ValidationError({"q": [serializers.CharField().error_messages["required"]]})
+        customers = customer_search(query=request.query_params["q"])
         return Response(CustomerOutputSerializer(customers, many=True).data)
 
     @extend_schema(

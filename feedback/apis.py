@@ -29,7 +29,7 @@ from appease.permissions import IsStaffMember
 from appease.ratelimit import FailureLimiter
 from coupons.apis import ERROR
 from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
-from feedback.models import Case, Feedback, FeedbackSite, Priority
+from feedback.models import Case, Feedback, FeedbackSite, Intervention, Priority
 from feedback.selectors import cases_queue
 from feedback.services.automation import event_receive
 from feedback.services.cases import case_claim_next, case_resolve
@@ -262,6 +262,9 @@ class CaseOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+CASE_LIST_STATUSES = ["open", "active", "mine", "closed", "all"]
+
+
 class CaseListApi(APIView):
     """The case queue, highest priority first."""
 
@@ -269,31 +272,41 @@ class CaseListApi(APIView):
     permission_classes = [IsStaffMember]
     pagination_class = Pagination  # the answer is paged: the schema says so too
 
+    class FilterSerializer(serializers.Serializer):
+        """The query string: an unknown value is a 400, not silently the default queue."""
+
+        status = serializers.ChoiceField(choices=CASE_LIST_STATUSES, required=False, allow_blank=True)
+        priority = serializers.ChoiceField(choices=Priority.values, required=False, allow_blank=True)
+        incident_type = serializers.ChoiceField(choices=IncidentType.values, required=False, allow_blank=True)
+
     @extend_schema(
         operation_id="cases_list",
         parameters=[
             OpenApiParameter(
                 "status",
                 str,
-                enum=["open", "active", "mine", "closed", "all"],
+                enum=["", *CASE_LIST_STATUSES],
                 description="open (unclaimed, the default), active (open or being worked), mine (being worked "
                 "by you), closed, all",
             ),
-            OpenApiParameter("priority", str, enum=Priority.values),
-            OpenApiParameter("incident_type", str, enum=IncidentType.values),
+            OpenApiParameter("priority", str, enum=["", *Priority.values]),
+            OpenApiParameter("incident_type", str, enum=["", *IncidentType.values]),
         ],
         responses={
             200: CaseOutputSerializer(many=True),
+            400: ERROR,
             401: ERROR,
             403: ERROR,
             404: OpenApiResponse(ERROR, description="No such page."),
         },
     )
     def get(self, request):
+        filters = self.FilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         queryset = cases_queue(
-            status=request.query_params.get("status") or "open",
-            priority=request.query_params.get("priority") or "",
-            incident_type=request.query_params.get("incident_type") or "",
+            status=filters.validated_data.get("status") or "open",
+            priority=filters.validated_data.get("priority") or "",
+            incident_type=filters.validated_data.get("incident_type") or "",
             assigned_to=request.user,
         )
         paginator = self.pagination_class()
@@ -325,13 +338,18 @@ class CaseResolveApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(max_length=4000)
-        intervention = serializers.CharField(max_length=15, required=False, allow_blank=True, default="")
+        intervention = serializers.ChoiceField(
+            choices=Intervention.values, required=False, allow_blank=True, default=""
+        )
 
     @extend_schema(
         operation_id="cases_resolve",
         request=inline_serializer(
             "CaseResolveInput",
-            {"note": serializers.CharField(), "intervention": serializers.CharField(required=False)},
+            {
+                "note": serializers.CharField(max_length=4000),
+                "intervention": serializers.ChoiceField(choices=["", *Intervention.values], required=False),
+            },
         ),
         responses={200: CaseOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
     )

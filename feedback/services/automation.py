@@ -12,6 +12,7 @@ cap, audited like any issuance and delivered through the customer's channel.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -112,7 +113,8 @@ def _validate(event_id: str, event_type: str, data) -> None:
         errors["event_id"] = _("Give the event's id (at most 100 characters).")
     if not event_type or len(event_type) > 50 or not event_type.replace("_", "").isalnum():
         errors["event_type"] = _("Give the event type, e.g. delivery_delayed.")
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or "\\u0000" in json.dumps(data):
+        # A NUL anywhere (PostgreSQL's jsonb cannot hold one: it was a 500 there).
         errors["data"] = _("The event's data must be an object.")
     else:
         customers = data.get("customers")

@@ -11,7 +11,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
 from appease.context import SYSTEM, Actor
-from appease.models import StaffAPIKey
+from appease.models import Delivery, StaffAPIKey
 from appease.services.issuance import issuance_create
 from coupons.services.redemption import redemption_create
 from feedback.models import Case, FeedbackSite
@@ -44,6 +44,7 @@ class World:
     reason_codes: list[str] = field(default_factory=list)
     issuance_ids: list[str] = field(default_factory=list)
     case_ids: list[int] = field(default_factory=list)
+    provider_message_ids: list[str] = field(default_factory=list)
 
 
 # The hooks in test_fuzz.py draw from this while a fuzz test runs (and find it empty
@@ -73,6 +74,9 @@ def world(db, settings, wsgi_in_test_transaction):
     settings.FAILED_LOOKUP_LIMIT = 10_000
     settings.FEEDBACK_RATE_PER_IP = 10_000
     settings.FEEDBACK_RATE_PER_KEY = 10_000
+    # The providers' callbacks are signed with these (tests/api/test_fuzz.py signs them).
+    settings.SMS_AUTH_TOKEN = "fuzz-sms-token"
+    settings.WEBHOOK_SECRET = "fuzz-webhook-secret"
 
     merchant, merchant_key = merchant_with_key()
     csr = staff_user("CSR", policy=policy_create(day_cost_amount=Decimal("12.00")))
@@ -111,6 +115,10 @@ def world(db, settings, wsgi_in_test_transaction):
         for n, text in enumerate(["My parcel is three days late", "The agent was rude to me", "Still no refund"])
     ]
     case_claim_next(actor=Actor(user=csr))  # the rep works one case: they may resolve it
+    # Two deliveries the providers know, so signed callbacks reach a real delivery.
+    deliveries = list(Delivery.objects.filter(issuance__in=issuances[:2]).order_by("created_at"))
+    for n, delivery in enumerate(deliveries):
+        Delivery.objects.filter(pk=delivery.pk).update(provider_message_id=f"SM-fuzz-{n}")
 
     WORLD.__init__(
         merchant_key=merchant_key,
@@ -124,6 +132,7 @@ def world(db, settings, wsgi_in_test_transaction):
         reason_codes=[r.code for r in reasons],
         issuance_ids=[str(i.pk) for i in issuances],
         case_ids=[c.pk for c in cases],
+        provider_message_ids=[f"SM-fuzz-{n}" for n in range(len(deliveries))],
     )
     yield WORLD
     WORLD.__init__()

@@ -240,3 +240,23 @@ def test_a_customer_without_an_email_is_answered_as_the_schema_says(world):
     assert response.json()["email"] == ""
     email = openapi()["components"]["schemas"]["CustomerOutput"]["properties"]["email"]
     jsonschema.validate("", email, format_checker=jsonschema.FormatChecker())
+
+
+def test_customer_search_without_q_is_400_and_the_schema_types_the_issuance_filters(world):
+    """Found by the fuzzer: the schema says `q` is required, the API answered [] without it;
+    the issuance filters were all documented as free strings (a number or date-time
+    filter given text answered 400 to a schema-valid request)."""
+    client = client_for(world["csr"])
+    assert client.get("/api/v1/customers").status_code == 400
+    assert client.get("/api/v1/customers", {"q": ""}).status_code == 200
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    params = {p["name"]: p["schema"] for p in schema["paths"][ISSUANCES]["get"]["parameters"]}
+    assert (params["customer"]["type"], params["customer"]["maximum"]) == ("integer", 2**63 - 1)
+    assert client.get(ISSUANCES, {"page_size": "null"}).status_code == 400  # was the default page
+    huge = client.get(ISSUANCES, {"customer": str(2**70)})  # was a 500: the number overflowed in SQL
+    assert (huge.status_code, list(huge.json()["fields"])) == (400, ["customer"])
+    assert params["created_after"]["format"] == "date-time"
+    assert params["channel"]["enum"][0] == ""  # empty: no filter, as django-filter reads it
+    # every free-text string a client sends says it holds no NUL (DRF refuses one)
+    body = schema["components"]["schemas"]["CaseResolveInputRequest"]["properties"]["note"]
+    assert body["pattern"] == "^[^\\u0000]*$"

@@ -109,3 +109,26 @@ def test_a_twilio_signed_status_callback():
         SMS, urlencode(params), content_type=form, HTTP_X_TWILIO_SIGNATURE=twilio_signature("other", url, params)
     )
     assert bad.status_code == 403
+
+
+def test_a_signed_callback_without_its_fields_is_400_and_records_nothing():
+    """Found by the fuzzer (signed callbacks): a signed SMS callback without MessageStatus,
+    or a webhook body that is a list, answered 204 and recorded an empty status."""
+    from appease.models import DeliveryStatusEvent
+
+    # given
+    sent_delivery("SM78")
+    params = {"MessageSid": "SM78"}
+    url = "http://testserver" + SMS
+    form = "application/x-www-form-urlencoded"
+    # when
+    sms = APIClient().post(
+        SMS, urlencode(params), content_type=form, HTTP_X_TWILIO_SIGNATURE=twilio_signature("token", url, params)
+    )
+    webhook = post_webhook(["SM78", "delivered"])
+    nul = post_webhook({"id": "SM78", "status": "deliv\x00ered"})
+    # then
+    assert (sms.status_code, list(sms.json()["fields"])) == (400, ["MessageStatus"])
+    assert (webhook.status_code, sorted(webhook.json()["fields"])) == (400, ["id", "status"])
+    assert (nul.status_code, list(nul.json()["fields"])) == (400, ["status"])
+    assert not DeliveryStatusEvent.objects.exists()

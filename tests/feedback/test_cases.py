@@ -266,6 +266,20 @@ def test_the_case_api_lists_the_reps_own_cases_paged_as_the_schema_says(csr):
     assert "mine" in status["schema"]["enum"]
 
 
+def test_the_case_api_refuses_an_unknown_filter_instead_of_answering_the_default_queue(csr):
+    """Found by the fuzzer: `status=nonsense` answered the open queue as if no filter."""
+    # given
+    open_case(email="a@example.com")
+    client = APIClient()
+    client.force_login(csr)
+    # when
+    response = client.get("/api/v1/cases", {"status": "nonsense", "priority": "urgentest"})
+    # then
+    assert response.status_code == 400
+    assert sorted(response.json()["fields"]) == ["priority", "status"]
+    assert client.get("/api/v1/cases", {"status": ""}).status_code == 200  # empty: the default
+
+
 def test_giving_from_the_case_of_an_unreachable_customer_is_a_field_error(csr):
     from django.core.exceptions import ValidationError
 

@@ -392,3 +392,10 @@ def test_the_rules_list_shows_budget_and_spend_with_their_currency(admin_client,
     page = admin_client.get("/admin/feedback/autorule/").content.decode()
 
     assert "$9.00" in page and "$3.00" in page  # the offer's currency, USD
+
+
+def test_an_event_whose_data_holds_a_nul_is_refused(api):
+    """Found by the fuzzer on PostgreSQL: jsonb cannot hold a NUL, the insert was a 500."""
+    response = send(api, event_id="E-nul", delay_minutes=200, note="a\x00b")
+    assert (response.status_code, list(response.json()["fields"])) == (400, ["data"])
+    assert not MerchantEvent.objects.exists()

@@ -1,11 +1,14 @@
-"""Scale-out with real processes: two web processes and two Celery workers on one
-PostgreSQL database and one broker, as the Procfile runs them, with traffic across both
-web processes and a worker SIGKILLed mid-send.
+"""Scale-out with real processes: two web processes, two Celery workers and one beat on
+one PostgreSQL database and one broker, as the Procfile runs them, in production
+settings, with traffic across both web processes and a worker SIGKILLed mid-send.
 
 - Web: two `gunicorn --config deploy/gunicorn.conf.py` (2 workers, 2 threads each),
-  each on its own free port. Worker: two `celery worker -Ofair` (concurrency 2), the
-  Procfile's command. All on the pytest database, a private redis-server as broker
-  (db 0) and shared cache (db 1), DEBUG on (ALLOWED_HOSTS has 127.0.0.1).
+  each on its own free port. Worker: two `celery worker -Ofair` (concurrency 2); beat:
+  `celery beat` with the production schedule (the delivery sweeper every 15 s), the
+  Procfile's commands. All on the pytest database, a private redis-server as broker
+  (db 0) and shared cache (db 1), with DEBUG off: fresh secrets (this process uses the
+  same code keys, to read the codes), SECURE_SSL_REDIRECT on, and every request sent
+  as the TLS-terminating proxy would forward it (`X-Forwarded-Proto: https`).
 - Email goes to an aiosmtpd sink in this process. Each worker sends through its own
   port of the sink (two relays, one mailbox), so the test knows which worker a message
   came from; every message is held a moment before the 250, so sends are in flight.
@@ -13,14 +16,13 @@ web processes and a worker SIGKILLed mid-send.
   some sent twice at once, some retried later through the other process), and for each
   code issued a redemption through the other process: some three times at once under
   different keys (other orders trying the same code), every one replayed.
-- Worker 1 is SIGKILLed while the sink holds one of its messages. No beat runs: this
-  process runs the sweeper every second, with its production grace; the lease is 4 s.
+- Worker 1 is SIGKILLed (not SIGTERM: no warm shutdown) while the sink holds one of its
+  messages. Only beat's sweeper brings its deliveries back; the lease is 4 s.
 
-Then: every issuance delivered, one message per issuance as a receiver that keeps
-Message-IDs sees it (a second copy only of a delivery the sweeper reclaimed: at least
-once, with a stable Message-ID), no code redeemed twice, every retry and replay answered
-as the first time. See docs/deploy.md, docs/delivery.md ("The outbox"), docs/adr/0001,
-0004 and 0006.
+Then: every issuance delivered exactly once by Message-ID (what a receiver deduplicates
+on; a second copy, with the same Message-ID, only of a delivery the sweeper reclaimed),
+no code redeemed twice, every retry, twin and replay answered as the first time. See
+docs/deploy.md, docs/delivery.md ("The outbox"), docs/adr/0001, 0004 and 0006.
 """
 
 from __future__ import annotations
@@ -43,16 +45,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from secrets import token_urlsafe
 from urllib.parse import quote
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
 from appease.models import Delivery, IdempotencyKey, Issuance, StaffAPIKey
-from appease.services.delivery import deliveries_sweep
 from coupons import codes
 from coupons.models import Code, Redemption
 from tests.channels.conftest import free_port
@@ -76,6 +79,8 @@ HOLD = 0.1  # seconds the sink holds every message before its 250
 TRAP_NTH = 3  # the sink holds worker 1's third message until worker 1 is dead
 LEASE_SECONDS = 4
 REASON = "late-parcel"
+# What the TLS-terminating proxy adds; without it production settings redirect to https.
+PROXIED = {"X-Forwarded-Proto": "https"}
 
 
 # --- The SMTP sink: one mailbox, one port per worker ---------------------------------------
@@ -200,6 +205,7 @@ class Process:
 class Cluster:
     directory: Path
     broker_port: int
+    secret_key: str = field(default_factory=lambda: token_urlsafe(50))
     started: list[Process] = field(default_factory=list)
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
@@ -207,10 +213,10 @@ class Cluster:
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": "appease.settings",
-                "DEBUG": "1",
+                "DEBUG": "0",  # production settings: no demo secrets, https only
                 "ALLOWED_HOSTS": "127.0.0.1",
-                # This process's keys: the workers decrypt the codes the web processes stored.
-                "SECRET_KEY": settings.SECRET_KEY,
+                "SECRET_KEY": self.secret_key,
+                # This process's keys (fresh, see `deployment`): it reads the codes too.
                 "CODE_HASH_KEY": settings.CODE_HASH_KEY,
                 "CODE_ENCRYPTION_KEYS": ",".join(settings.CODE_ENCRYPTION_KEYS),
                 "DATABASE_URL": database_url(),
@@ -260,11 +266,17 @@ class Cluster:
         }
         return self.spawn(name, command, extra)
 
+    def beat(self, name: str) -> Process:
+        """The Procfile's `beat`: the production schedule, its state in this run's folder."""
+        schedule = self.directory / "celerybeat-schedule"
+        command = [str(BIN / "celery"), "-A", "appease", "beat", "--loglevel=INFO", f"--schedule={schedule}"]
+        return self.spawn(name, command, {})
+
     def wait_web(self, process: Process, url: str) -> None:
         def ready() -> bool:
             process.assert_running()
             try:
-                return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+                return httpx.get(f"{url}/readyz", headers=PROXIED, timeout=2).status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -274,6 +286,13 @@ class Cluster:
         def ready() -> bool:
             process.assert_running()
             return " ready." in process.log.read_text(errors="replace")
+
+        wait_until(ready, what=f"{process.name} to be ready", timeout=START_TIMEOUT, logs=process.logs())
+
+    def wait_beat(self, process: Process) -> None:
+        def ready() -> bool:
+            process.assert_running()
+            return "beat: Starting..." in process.log.read_text(errors="replace")
 
         wait_until(ready, what=f"{process.name} to be ready", timeout=START_TIMEOUT, logs=process.logs())
 
@@ -303,13 +322,18 @@ class Deployment:
     webs: list[str]  # base URLs
     web_processes: list[Process]
     workers: list[Process]
+    beat: Process
     mailbox: Mailbox
 
 
 @pytest.fixture
-def deployment(transactional_db, tmp_path):
-    """Two web processes, two workers, a private broker and the SMTP sink; every
-    process stopped (its whole group) before the database is flushed."""
+def deployment(transactional_db, tmp_path, settings):
+    """Two web processes, two workers, one beat, a private broker and the SMTP sink;
+    every process stopped (its whole group) before the database is flushed."""
+    # DEBUG off refuses the demo keys: fresh ones, shared by this process (which reads
+    # the codes the web processes store) and every process it starts.
+    settings.CODE_HASH_KEY = token_urlsafe(32)
+    settings.CODE_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
     broker = RedisServer(port=free_port(), directory=tmp_path)
     cluster = Cluster(directory=tmp_path, broker_port=broker.port)
     smtp_ports = [free_port(), free_port()]
@@ -328,7 +352,11 @@ def deployment(transactional_db, tmp_path):
                 cluster.wait_web(process, url)
             for process in workers:
                 cluster.wait_worker(process)
-            yield Deployment(cluster, [url for _, url in webs], [process for process, _ in webs], workers, mailbox)
+            beat = cluster.beat("beat")
+            cluster.wait_beat(beat)
+            yield Deployment(
+                cluster, [url for _, url in webs], [process for process, _ in webs], workers, beat, mailbox
+            )
     finally:
         mailbox.release.set()
         try:
@@ -375,7 +403,7 @@ class Api:
         self.merchant = f"Api-Key {merchant_key}"
 
     def _post(self, web: int, path: str, authorization: str, key: str, body: dict) -> Answer:
-        headers = {"Authorization": authorization, "Idempotency-Key": key}
+        headers = {"Authorization": authorization, "Idempotency-Key": key, **PROXIED}
         response = httpx.post(f"{self.webs[web]}{path}", json=body, headers=headers, timeout=30)
         try:
             data = response.json()
@@ -486,15 +514,13 @@ def test_two_web_processes_and_two_workers_one_killed_deliver_every_issuance_onc
         wait_until(lambda: mailbox.trapped.abandoned, what="the sink to see worker 1 gone", timeout=10)
         mailbox.release.set()
 
-        # then: the sweeper (a beat would run it) gets everything sent by worker 2
+        # then: beat's sweeper gets everything worker 1 held sent by worker 2
         deadline = killed_at + DELIVERED_WITHIN
-        sweeps, traffic_took = 0, None
+        traffic_took = None
         while True:
             failed = [future.exception() for future in futures if future.done() and future.exception()]
             if failed:
                 raise failed[0]
-            deliveries_sweep()
-            sweeps += 1
             if all(future.done() for future in futures):
                 traffic_took = traffic_took or time.monotonic() - traffic_started
                 undelivered = Issuance.objects.exclude(status=Issuance.Status.DELIVERED).count()
@@ -515,6 +541,13 @@ def test_two_web_processes_and_two_workers_one_killed_deliver_every_issuance_onc
 
     worker2.popen.poll()
     assert worker2.popen.returncode is None, f"worker 2 died\n{worker2.logs()}"
+    deployment.beat.assert_running()
+    sweeps = deployment.beat.log.read_text(errors="replace").count("Sending due task deliveries-sweep")
+    assert sweeps >= 1, deployment.beat.logs()
+    # Production settings: plain http is sent to https, not served.
+    plain = httpx.get(f"{webs[0]}/readyz", timeout=5)
+    secure = webs[0].replace("http://", "https://") + "/readyz"
+    assert (plain.status_code, plain.headers["location"]) == (301, secure)
     answers = [a for s in stories for a in (*s.first, *s.retries, *s.redemptions, *s.redemption_replays)]
     assert not [a for a in answers if a.status >= 500], "server errors"
     assert traffic_running, "the kill came after the traffic had ended"
@@ -533,14 +566,12 @@ def test_two_web_processes_and_two_workers_one_killed_deliver_every_issuance_onc
     assert set(map(str, Issuance.objects.values_list("pk", flat=True))) == issuance_ids
     keys = IdempotencyKey.objects.filter(scope="issuances.create")
     assert keys.count() == ISSUANCES == len({story.key for story in stories})
-    in_use = 0
+    # A twin sent at once to the other process waits for the first answer and replays it.
     for story in stories:
         for answer in story.first:
-            if answer.status == 409:  # its twin still held the key: the documented answer
-                assert answer.body["error"] == "idempotency_key_in_use", answer
-                in_use += 1
-            else:
-                assert (answer.status, answer.body["id"]) == (201, story.issuance_id), answer
+            assert (answer.status, answer.body["id"]) == (201, story.issuance_id), answer
+        if len(story.first) == 2:
+            assert sorted(answer.replayed for answer in story.first) == [False, True], story.first
         for answer in story.retries:
             assert (answer.status, answer.body["id"], answer.replayed) == (201, story.issuance_id, True), answer
 
@@ -561,6 +592,13 @@ def test_two_web_processes_and_two_workers_one_killed_deliver_every_issuance_onc
     assert set(acknowledged) == set(by_message_id), "a delivery marked sent that the sink never accepted"
     twice = {mid for mid, count in received.items() if count > 1}
     assert all(by_message_id[mid].attempts > 1 for mid in twice), [(mid, received[mid]) for mid in twice]
+    # Exactly once as the receiver sees it: one Message-ID per issuance, and every copy of
+    # it the same message (the same code to the same address).
+    per_issuance = Counter(str(by_message_id[mid].issuance_id) for mid in received)
+    assert set(per_issuance) == {story.issuance_id for story in stories} and set(per_issuance.values()) == {1}
+    for mid in twice:
+        copies = {(r.to, r.text) for r in receptions if r.message_id == mid and r.acknowledged}
+        assert len(copies) <= 1, copies
     once = {mid for mid, delivery in by_message_id.items() if delivery.attempts == 1}
     assert all(received[mid] == 1 for mid in once)
     # The message held when worker 1 died: reclaimed after its lease, sent again, accepted once.
@@ -606,9 +644,9 @@ def test_two_web_processes_and_two_workers_one_killed_deliver_every_issuance_onc
         f"scale-out: {time.monotonic() - started:.1f} s; {len(answers)} requests "
         f"({sum(len(s.first) + len(s.retries) for s in stories)} issuance, "
         f"{sum(len(s.redemptions) + len(s.redemption_replays) for s in stories)} redemption), "
-        f"{in_use} idempotency_key_in_use, in {traffic_took:.1f} s; "
+        f"{sum(len(s.first) == 2 for s in stories)} twins replayed, in {traffic_took:.1f} s; "
         f"worker 1 killed with {traffic_running} of {ISSUANCES} clients still running, "
-        f"everything sent {all_sent_after_kill:.1f} s later ({sweeps} sweeps); "
+        f"everything sent {all_sent_after_kill:.1f} s later ({sweeps} beat sweeps); "
         f"sink: {len(receptions)} receptions of {len(received)} messages, {len(abandoned)} abandoned, "
         f"{len(twice)} received twice ({twice_from_killed} first sent by worker 1); "
         f"{reclaimed} deliveries reclaimed; "
