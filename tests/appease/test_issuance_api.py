@@ -260,3 +260,21 @@ def test_customer_search_without_q_is_400_and_the_schema_types_the_issuance_filt
     # every free-text string a client sends says it holds no NUL (DRF refuses one)
     body = schema["components"]["schemas"]["CaseResolveInputRequest"]["properties"]["note"]
     assert body["pattern"] == "^[^\\u0000]*$"
+
+
+def test_date_filters_take_any_iso_offset_and_refuse_instants_out_of_range(world):
+    # given one issuance, made now
+    client = client_for(world["csr"])
+    client.post(ISSUANCES, issue_body(world), format="json")
+
+    # when the list is filtered with offsets PostgreSQL would not take as written (±15:59 at most)
+    before_far_east = client.get(ISSUANCES, {"created_before": "0175-03-14T12:12:10+22:19"})
+    after_far_west = client.get(ISSUANCES, {"created_after": "2000-01-01T00:00:00-23:30"})
+    # and with an instant that is before the year 1 once in UTC
+    out_of_range = client.get(ISSUANCES, {"created_after": "0001-01-01T00:00:00+05:00"})
+
+    # then the first two are answered by what they mean in UTC, the last is a field error
+    assert before_far_east.status_code == 200 and before_far_east.json()["count"] == 0
+    assert after_far_west.status_code == 200 and after_far_west.json()["count"] == 1
+    assert out_of_range.status_code == 400
+    assert "created_after" in str(out_of_range.json())
