@@ -43,10 +43,12 @@ def supervisor_digest(*, now=None, period: timedelta = timedelta(days=7)) -> dic
 def supervisor_digest_send(*, now=None) -> int:
     """One message per language and time zone of the supervisors, each in its own."""
     recipients = role_emails(SUPERVISOR)
-    now = now or timezone.now()
+    if not recipients:
+        return 0
+    # Computed once (its labels and flags are lazy), worded in each reader's language.
+    digest = supervisor_digest(now=now)
     for (language, time_zone), emails in readers_by_locale(recipients).items():
         with reading_as(language, time_zone):
-            digest = supervisor_digest(now=now)
             send_mail(
                 _("Appeasement this week: %(count)d given, %(flags)d flags")
                 % {"count": digest["totals"]["count"], "flags": len(digest["flags"])},
