@@ -95,3 +95,17 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid, METRICS_DIR)
+
+
+# --- Control socket -------------------------------------------------------------------
+# gunicorn (25.1+) listens on a Unix socket for `gunicornc`; its default,
+# ~/.gunicorn/gunicorn.ctl (or $XDG_RUNTIME_DIR/gunicorn.ctl), is one path for every
+# master of a user: a second unit takes it over and removes it when it stops. Each unit
+# gets its own, <dir>/<APPEASE_UNIT>.ctl: GUNICORN_CONTROL_SOCKET names it outright, else
+# the folder is systemd's $RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR, else ~/.gunicorn.
+_control_dir = (
+    os.environ.get("RUNTIME_DIRECTORY")
+    or os.environ.get("XDG_RUNTIME_DIR")
+    or str(Path(os.environ.get("HOME") or Path.home()) / ".gunicorn")
+)
+control_socket = os.environ.get("GUNICORN_CONTROL_SOCKET") or str(Path(_control_dir) / f"{UNIT}.ctl")

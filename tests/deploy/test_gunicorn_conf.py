@@ -25,7 +25,7 @@ CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
 def load_conf(monkeypatch, **env):
     names = ("DEBUG", "LOG_FORMAT", "APPEASE_METRICS_DIR", "PROMETHEUS_MULTIPROC_DIR", "RUNTIME_DIRECTORY")
-    for name in (*names, "APPEASE_UNIT", "BIND"):
+    for name in (*names, "APPEASE_UNIT", "BIND", "GUNICORN_CONTROL_SOCKET", "XDG_RUNTIME_DIR"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -93,17 +93,45 @@ def test_a_dead_workers_live_gauges_are_removed(monkeypatch, tmp_path):
     assert sorted(path.name for path in folder.iterdir()) == ["counter_4242.db", "gauge_livesum_4343.db"]
 
 
+def test_each_unit_has_its_own_control_socket(monkeypatch, tmp_path):
+    # given two gunicorn units on one machine, run by one user (gunicorn's default is one
+    # path for both, ~/.gunicorn/gunicorn.ctl: the second takes it over, then removes it)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    first = load_conf(monkeypatch, BIND="127.0.0.1:8001")
+    second = load_conf(monkeypatch, BIND="127.0.0.1:8002")
+
+    # then each has its own, named after the unit, in the user's gunicorn folder
+    assert first.control_socket != second.control_socket
+    assert first.control_socket == str(tmp_path / ".gunicorn" / "web-127.0.0.1_8001.ctl")
+    # and under systemd, in the unit's RuntimeDirectory; or named outright
+    assert load_conf(monkeypatch, RUNTIME_DIRECTORY="/run/appease", APPEASE_UNIT="web-a").control_socket == (
+        "/run/appease/web-a.ctl"
+    )
+    assert load_conf(monkeypatch, GUNICORN_CONTROL_SOCKET="/run/x.ctl").control_socket == "/run/x.ctl"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
+def wait_for(condition, *, what: str, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{log.read_text()}"
+        time.sleep(0.1)
+
+
 def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
     # given gunicorn with the production config and environment
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_ALLOW"))},
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYTEST", "DJANGO_ALLOW", "RUNTIME_DIR", "GUNICORN_"))
+        },
         "DJANGO_SETTINGS_MODULE": "appease.settings",
         "DEBUG": "0",
         "SECRET_KEY": "k3Yq-9vLm" * 7,
@@ -116,6 +144,7 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
         "APPEASE_METRICS_DIR": str(tmp_path / "metrics"),
         "APPEASE_UNIT": "web-test",
         "APPEASE_VAR_DIR": str(tmp_path / "var"),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
     }
     log = tmp_path / "gunicorn.log"
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
@@ -129,11 +158,14 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
             start_new_session=True,
         )
     try:
-        # when a load balancer probes it over plain HTTP with an IP Host
-        deadline, status = time.monotonic() + 60, None
+        # when a load balancer probes it over plain HTTP with an IP Host (generous client
+        # timeouts: a loaded machine is slow, and a retried probe only adds a line)
+        deadline, status = time.monotonic() + 120, None
         while time.monotonic() < deadline and status is None:
             try:
-                status = httpx.get(f"http://127.0.0.1:{port}/healthz", headers={"Host": "10.0.0.5"}).status_code
+                status = httpx.get(
+                    f"http://127.0.0.1:{port}/healthz", headers={"Host": "10.0.0.5"}, timeout=30
+                ).status_code
             except httpx.HTTPError:
                 assert process.poll() is None, log.read_text()
                 time.sleep(0.3)
@@ -142,21 +174,26 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
         page = httpx.get(
             f"http://127.0.0.1:{port}/accounts/login/",
             headers={"Host": "appease.example.com", "X-Forwarded-Proto": "https", "X-Request-ID": "req-gunicorn-01"},
+            timeout=60,
         )
         assert page.status_code == 200, log.read_text()
-        time.sleep(0.5)
+        # (the access line is written after the answer is sent: wait for it)
+        wait_for(lambda: "req-gunicorn-01" in log.read_text(), what="the access line", log=log)
+        # and the master listens on this unit's own control socket
+        wait_for(lambda: (tmp_path / "run" / "web-test.ctl").is_socket(), what="the control socket", log=log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        process.wait(timeout=60)
 
     # then every line it wrote is one JSON object: its own messages and the access line
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     assert any(line["logger"] == "gunicorn.error" and "Booting worker" in line["message"] for line in lines)
     access = [line for line in lines if line["logger"] == "gunicorn.access"]
-    assert access and access[0]["method"] == "GET" and access[0]["path"] == "/healthz"
-    assert access[0]["status"] == 200 and isinstance(access[0]["ms"], int)
-    assert access[1]["path"] == "/accounts/login/" and access[1]["request_id"] == "req-gunicorn-01"
+    probes = [line for line in access if line["path"] == "/healthz" and line["status"] == 200]
+    assert probes and probes[-1]["method"] == "GET" and isinstance(probes[-1]["ms"], int)
+    visits = [line for line in access if line.get("request_id") == "req-gunicorn-01"]
+    assert visits and {(line["path"], line["status"]) for line in visits} == {("/accounts/login/", 200)}
     # and its workers wrote their metrics to this unit's folder
     assert (tmp_path / "metrics" / "web-test").is_dir()
 
