@@ -38,6 +38,7 @@ from appease.models import (
 from appease.money import format_money
 from appease.selectors import issuances_visible_to
 from appease.services.customers import customers_import
+from appease.services.delivery import deliveries_requeue
 from appease.services.issuance import issuance_approve, issuance_reject, issuance_void
 from appease.services.limits import policy_for
 from appease.services.privacy import customer_erase, customer_export
@@ -342,6 +343,23 @@ class DeliveryAdmin(ReadOnlyAdmin):
     ]
     exclude = ["address"]
     inlines = [DeliveryAttemptInline]
+    actions = ["requeue_dead"]
+
+    @admin.action(description=_("Send selected dead deliveries again"), permissions=["view"])
+    def requeue_dead(self, request, queryset):
+        not_dead = queryset.exclude(status=Delivery.Status.DEAD).count()
+        outcome = deliveries_requeue(
+            actor=Actor.from_request(request), ids=queryset.values_list("pk", flat=True), via="admin"
+        )
+        if outcome.requeued:
+            messages.success(request, _("%(count)d deliveries queued again.") % {"count": len(outcome.requeued)})
+        left = len(outcome.skipped) + not_dead
+        if left:
+            messages.warning(
+                request,
+                _("%(count)d not queued again (not dead, resent since, or the customer cannot be reached).")
+                % {"count": left},
+            )
 
     @admin.display(description=_("failure reason"), ordering="failure_reason")
     def failure(self, delivery: Delivery) -> str:

@@ -278,12 +278,24 @@ APPROVAL_ESCALATE_AFTER = timedelta(minutes=env_int("APPROVAL_ESCALATE_AFTER_MIN
 PHONENUMBER_DEFAULT_REGION = None  # phone numbers must be given in international (E.164) form
 
 # --- Delivery (the outbox) --------------------------------------------------------------
-DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 6)
-DELIVERY_BACKOFF_BASE_SECONDS = env_int("DELIVERY_BACKOFF_BASE_SECONDS", 2)
-DELIVERY_BACKOFF_MAX_SECONDS = env_int("DELIVERY_BACKOFF_MAX_SECONDS", 300)
-# A send that has not finished within the lease is presumed dead (its worker was
-# killed) and the sweeper makes the row sendable again. Above every adapter's timeout.
-DELIVERY_LEASE = timedelta(seconds=env_int("DELIVERY_LEASE_SECONDS", 120))
+# Transient errors are retried with exponential backoff (base × 2^(n−1), each step capped
+# at DELIVERY_BACKOFF_MAX_SECONDS, jittered over its upper half) for DELIVERY_RETRY_HORIZON
+# after the first attempt: long enough to outlive an ordinary provider outage. Then the
+# row is `dead` (docs/delivery.md, "Backoff and retries"). DELIVERY_MAX_ATTEMPTS bounds
+# the attempts whatever the horizon (a delivery that kills its worker every time).
+DELIVERY_BACKOFF_BASE_SECONDS = env_float("DELIVERY_BACKOFF_BASE_SECONDS", 2)
+DELIVERY_BACKOFF_MAX_SECONDS = env_float("DELIVERY_BACKOFF_MAX_SECONDS", 300)
+DELIVERY_RETRY_HORIZON = timedelta(seconds=env_float("DELIVERY_RETRY_HORIZON_SECONDS", 30 * 60))
+DELIVERY_MAX_ATTEMPTS = env_int("DELIVERY_MAX_ATTEMPTS", 25)
+# A worker holds a row it sends under a lease, renewed every quarter lease while the send
+# runs (a heartbeat), for at most DELIVERY_SEND_DEADLINE (the send task's time limit). A
+# lease not renewed (the worker was killed) expires and the sweeper, every half lease,
+# makes the row sendable again: a killed worker's delivery goes out again within about
+# 1.5 leases. The lease only has to outlast a missed heartbeat, not the longest send.
+DELIVERY_LEASE = timedelta(seconds=max(2.0, env_float("DELIVERY_LEASE_SECONDS", 20)))
+DELIVERY_LEASE_RENEW_EVERY = DELIVERY_LEASE / 4
+DELIVERY_SWEEP_EVERY = DELIVERY_LEASE / 2
+DELIVERY_SEND_DEADLINE = timedelta(seconds=90)
 SHOP_NAME = env_str("SHOP_NAME", "Appease Demo Shop")
 # The shop's clock: dates and times in customer messages (a code's "valid until", a
 # survey link's expiry) are the shop's, in the customer's language.
@@ -403,7 +415,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "deliveries-sweep": {
         "task": "appease.tasks.deliveries_sweep_task",
-        "schedule": timedelta(seconds=15),
+        "schedule": DELIVERY_SWEEP_EVERY,  # follows the lease (half of it)
     },
     "code-batches-sweep": {
         "task": "coupons.tasks.code_batches_sweep_task",

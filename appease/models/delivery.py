@@ -67,6 +67,11 @@ class Delivery(models.Model):
     language = models.CharField(_("language"), max_length=10)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    attempts_before_requeue = models.PositiveSmallIntegerField(
+        _("attempts before the last requeue"),
+        default=0,
+        help_text=_("The retry horizon and the attempt limit count from the attempt after these."),
+    )
     next_attempt_at = models.DateTimeField(
         _("next attempt at"), help_text=_("Due time: the sweeper sends it from then on.")
     )

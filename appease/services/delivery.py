@@ -3,11 +3,14 @@
 - `delivery_create` writes the row in the caller's transaction and enqueues the task
   on commit, with the delivery id only (never the code).
 - `delivery_send` claims the row with a conditional update (`pending → sending`, with
-  a lease), sends, and records the outcome. A row that is not `pending` and due is
-  never sent, however many times the task runs.
+  a lease), sends while a heartbeat renews the lease, and records the outcome. A row
+  that is not `pending` and due is never sent, however many times the task runs; the
+  claim's attempt number fences every later write (a worker that lost its lease
+  changes nothing).
 - Transient errors go back to `pending` with a due time (exponential backoff with
-  jitter, or the provider's Retry-After); after DELIVERY_MAX_ATTEMPTS the row is
-  `dead`. Permanent errors fail at once with the reason.
+  jitter, or the provider's Retry-After) until DELIVERY_RETRY_HORIZON after the first
+  attempt; then the row is `dead`. Permanent errors fail at once with the reason.
+- `deliveries_requeue` sends dead deliveries again in bulk (operators, after an outage).
 - `deliveries_sweep` (beat) re-enqueues rows left `pending` past their due time and
   rows stuck `sending` past their lease: a broker outage at commit time or a killed
   worker delays a delivery but never loses it.
@@ -18,11 +21,15 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -77,12 +84,13 @@ def delivery_create(
 
 
 def backoff_seconds(attempt: int, *, retry_after: float | None = None) -> float:
-    """Exponential backoff with full jitter; a provider's Retry-After wins if longer."""
-    base = settings.DELIVERY_BACKOFF_BASE_SECONDS * (2 ** (attempt - 1))
-    delay = random.uniform(base / 2, base)  # noqa: S311  (jitter, not security)
-    delay = min(delay, settings.DELIVERY_BACKOFF_MAX_SECONDS)
+    """Exponential backoff, each step capped, jittered over its upper half; a provider's
+    Retry-After wins if longer (capped the same)."""
+    cap = settings.DELIVERY_BACKOFF_MAX_SECONDS
+    step = min(settings.DELIVERY_BACKOFF_BASE_SECONDS * (2 ** min(attempt - 1, 62)), cap)
+    delay = random.uniform(step / 2, step)  # noqa: S311  (jitter, not security)
     if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.DELIVERY_BACKOFF_MAX_SECONDS))
+        delay = max(delay, min(retry_after, cap))
     return delay
 
 
@@ -101,18 +109,57 @@ def delivery_send(*, delivery_id) -> str:
     ).get(pk=delivery_id)
     started = timezone.now()
     try:
-        message = message_compose(delivery=delivery)
-        result = adapter_for(delivery.channel).send(message)
+        with _lease_kept(delivery):
+            message = message_compose(delivery=delivery)
+            result = adapter_for(delivery.channel).send(message)
     except TransientError as error:
         return _transient(delivery, error, started)
     except PermanentError as error:
         return _permanent(delivery, error, started)
     except Exception as error:
         # A bug or an unexpected library error: treat as transient (bounded by the
-        # attempt limit) rather than losing the delivery.
+        # horizon) rather than losing the delivery.
         logger.exception("delivery %s: unexpected error", delivery.pk)
         return _transient(delivery, TransientError(f"unexpected {type(error).__name__}"), started)
     return _sent(delivery, result, started, detail=_describe(message))
+
+
+def _ours(delivery: Delivery):
+    """The row as this claim left it: `sending`, with this claim's attempt number. A
+    worker whose lease expired (and whose row the sweeper handed on) matches nothing."""
+    return Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING, attempts=delivery.attempts)
+
+
+@contextmanager
+def _lease_kept(delivery: Delivery):
+    """Renew the claim's lease every DELIVERY_LEASE_RENEW_EVERY while the body runs (a
+    heartbeat thread with its own database connection), for at most
+    DELIVERY_SEND_DEADLINE: a killed worker stops renewing, and its lease soon expires."""
+    stop = threading.Event()
+    deadline = time.monotonic() + settings.DELIVERY_SEND_DEADLINE.total_seconds()
+    every = settings.DELIVERY_LEASE_RENEW_EVERY.total_seconds()
+
+    def renew() -> None:
+        try:
+            while not stop.wait(every):
+                if time.monotonic() > deadline:
+                    logger.warning("delivery %s: send past its deadline; the lease is left to expire", delivery.pk)
+                    return
+                try:
+                    if not _ours(delivery).update(lease_expires_at=timezone.now() + settings.DELIVERY_LEASE):
+                        return  # finished, or no longer ours
+                except Exception:
+                    logger.warning("delivery %s: could not renew the lease", delivery.pk, exc_info=True)
+        finally:
+            connection.close()  # this thread's own
+
+    heartbeat = threading.Thread(target=renew, name=f"lease-{delivery.pk}", daemon=True)
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        heartbeat.join(timeout=10)
 
 
 def _describe(message) -> str:
@@ -127,7 +174,7 @@ def _describe(message) -> str:
 def _sent(delivery: Delivery, result, started, *, detail: str = "") -> str:
     now = timezone.now()
     _attempt(delivery, started, DeliveryAttempt.Outcome.SENT, result.status_code, detail)
-    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+    _ours(delivery).update(
         status=Delivery.Status.SENT,
         provider_message_id=result.provider_message_id[:255],
         sent_at=now,
@@ -144,13 +191,15 @@ def _sent(delivery: Delivery, result, started, *, detail: str = "") -> str:
 @transaction.atomic
 def _transient(delivery: Delivery, error: TransientError, started) -> str:
     _attempt(delivery, started, DeliveryAttempt.Outcome.TRANSIENT, error.status_code, error.detail)
-    if delivery.attempts >= settings.DELIVERY_MAX_ATTEMPTS:
+    delay = backoff_seconds(delivery.attempts, retry_after=error.retry_after)
+    now = timezone.now()
+    used = delivery.attempts - delivery.attempts_before_requeue
+    if used >= settings.DELIVERY_MAX_ATTEMPTS or _past_horizon(delivery, now + timedelta(seconds=delay)):
         _give_up(delivery, status=Delivery.Status.DEAD, reason="exhausted", detail=error.detail)
         return "dead"
-    delay = backoff_seconds(delivery.attempts, retry_after=error.retry_after)
-    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+    _ours(delivery).update(
         status=Delivery.Status.PENDING,
-        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        next_attempt_at=now + timedelta(seconds=delay),
         lease_expires_at=None,
         last_error=error.detail[:255],
     )
@@ -160,6 +209,15 @@ def _transient(delivery: Delivery, error: TransientError, started) -> str:
     # sweeper sends it if this message is lost.
     transaction.on_commit(lambda: _publish_later(delivery_send_task, str(delivery.pk), delay))
     return "retry"
+
+
+def _past_horizon(delivery: Delivery, next_attempt_at: datetime) -> bool:
+    """Would the next attempt come later than DELIVERY_RETRY_HORIZON after the first one
+    (the first logged since the last requeue: a delivery that waited out a broker outage
+    has its full horizon)?"""
+    since_requeue = delivery.attempt_log.filter(number__gt=delivery.attempts_before_requeue)
+    first = since_requeue.order_by("number").values_list("started_at", flat=True).first()
+    return first is not None and next_attempt_at - first > settings.DELIVERY_RETRY_HORIZON
 
 
 def _publish_later(task, delivery_id: str, delay: float) -> None:
@@ -178,7 +236,7 @@ def _permanent(delivery: Delivery, error: PermanentError, started) -> str:
 
 def _give_up(delivery: Delivery, *, status: str, reason: str, detail: str) -> None:
     now = timezone.now()
-    given_up = Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING).update(
+    given_up = _ours(delivery).update(
         status=status, failure_reason=reason[:40], last_error=detail[:255], failed_at=now, lease_expires_at=None
     )
     if not given_up:
@@ -210,7 +268,7 @@ def deliveries_sweep(*, now=None, grace: timedelta = timedelta(seconds=10)) -> i
     expired = Delivery.objects.filter(status=Delivery.Status.SENDING, lease_expires_at__lt=now)
     # The lost attempt counts: a delivery that kills its worker every time ends dead
     # after DELIVERY_MAX_ATTEMPTS instead of being reclaimed forever.
-    for delivery in expired.filter(attempts__gte=settings.DELIVERY_MAX_ATTEMPTS):
+    for delivery in expired.filter(attempts__gte=F("attempts_before_requeue") + settings.DELIVERY_MAX_ATTEMPTS):
         with transaction.atomic():
             _give_up(delivery, status=Delivery.Status.DEAD, reason="exhausted", detail="worker lost: lease expired")
     # Nothing is on its way for a reclaimed row, so it is due now, past the grace below.
@@ -262,6 +320,92 @@ def delivery_resend(*, actor: Actor, issuance_id, channel: str) -> Delivery:
         after={"channel": channel},
     )
     return delivery
+
+
+@dataclass
+class Requeued:
+    """What a bulk requeue did (or, dry, would do): the deliveries sent again, and the
+    ones left dead with the reason."""
+
+    requeued: list[Delivery] = field(default_factory=list)
+    skipped: list[tuple[Delivery, str]] = field(default_factory=list)
+
+
+def deliveries_requeue(
+    *,
+    actor: Actor,
+    since: datetime | None = None,
+    channel: str | None = None,
+    ids=None,
+    dry_run: bool = False,
+    via: str = "",
+) -> Requeued:
+    """Send dead deliveries again, in place, after an outage: each row goes back to
+    `pending` and due now, with its idempotency key (a provider that deduplicates on it
+    does not send twice what reached it before), a fresh retry horizon and attempt
+    limit. Only a delivery nobody resent since, of an issuance still to be delivered, to
+    a customer we can still reach on its channel. Each one is audited
+    (`delivery.requeue`); a dry run changes nothing and records nothing."""
+    dead = Delivery.objects.filter(status=Delivery.Status.DEAD, resends__isnull=True)
+    if since is not None:
+        dead = dead.filter(failed_at__gte=since)
+    if channel:
+        dead = dead.filter(channel=channel)
+    if ids is not None:
+        dead = dead.filter(pk__in=list(ids))
+    outcome = Requeued()
+    for pk in dead.order_by("failed_at", "pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            delivery = (
+                Delivery.objects.select_for_update(of=("self",))
+                .select_related("customer", "issuance")
+                .filter(pk=pk, status=Delivery.Status.DEAD)
+                .first()
+            )
+            if delivery is None:
+                continue  # requeued meanwhile
+            reason = _not_requeueable(delivery)
+            if reason:
+                outcome.skipped.append((delivery, reason))
+                continue
+            outcome.requeued.append(delivery)
+            if dry_run:
+                continue
+            address = delivery.customer.address_for(delivery.channel)
+            before = {"status": delivery.status, "attempts": delivery.attempts, "failed_at": delivery.failed_at}
+            Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.DEAD).update(
+                status=Delivery.Status.PENDING,
+                next_attempt_at=timezone.now(),
+                attempts_before_requeue=delivery.attempts,
+                address=address,
+                failure_reason="",
+                failed_at=None,
+            )
+            audit_event_record(
+                actor=actor,
+                action="delivery.requeue",
+                obj=delivery,
+                before={**before, "failed_at": before["failed_at"].isoformat() if before["failed_at"] else None},
+                after={"status": Delivery.Status.PENDING, "channel": delivery.channel, "via": via},
+            )
+            _enqueue(delivery)
+    return outcome
+
+
+def _not_requeueable(delivery: Delivery) -> str:
+    """Why a dead delivery is not sent again ("" when it is)."""
+    issuance = delivery.issuance
+    if issuance is not None:
+        if issuance.status not in (Issuance.Status.ISSUED, Issuance.Status.FAILED):
+            return f"issuance {issuance.status}"
+        if issuance.deliveries.order_by("-created_at").values_list("pk", flat=True).first() != delivery.pk:
+            return "a later delivery exists"
+    customer = delivery.customer
+    if not customer.address_for(delivery.channel):
+        return "no address"
+    if not customer.consents_to(delivery.channel):
+        return "no consent"
+    return ""
 
 
 # Provider status callbacks map their words onto ours.

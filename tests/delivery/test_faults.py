@@ -12,6 +12,7 @@ See docs/delivery.md, "The outbox".
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ from datetime import timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qs, quote
 
 import kombu.pools
@@ -378,34 +381,58 @@ def smtp_env(smtp_server) -> dict[str, str]:
 # --- 1. A worker killed mid-send ----------------------------------------------------------
 
 
+def sweep_until(condition: Callable[[], object], *, what: str, workers: Workers, timeout: float = 120):
+    """Poll `condition` while sweeping every DELIVERY_SWEEP_EVERY, as beat does."""
+    every = settings.DELIVERY_SWEEP_EVERY.total_seconds()
+    last = {"swept": time.monotonic()}
+
+    def swept_and_checked():
+        if time.monotonic() - last["swept"] >= every:
+            deliveries_sweep()
+            last["swept"] = time.monotonic()
+        return condition()
+
+    return wait_until(swept_and_checked, what=what, timeout=timeout, logs=workers.logs())
+
+
 def test_a_worker_killed_mid_send_is_reclaimed_by_the_sweeper_and_the_provider_makes_one_message(broker, workers):
     """The provider has the first request when the worker dies: the outbox cannot know
     whether it was sent, so it sends again with the same idempotency token. Two requests
-    reach the provider; one that honours the token makes one message."""
+    reach the provider; one that honours the token makes one message. With the default
+    lease and sweep period; the time to redelivery is printed (not asserted: it depends
+    on where in the heartbeat the kill falls, and on the machine)."""
     with serving(SmsProvider(hold_first=10)) as provider:
-        # given: a worker with a 2 s lease, and an SMS delivery it picks up
+        # given: a worker with the default lease (no override), and an SMS delivery it picks up
         broker.start()
-        env = {**provider.settings_env(), "DELIVERY_LEASE_SECONDS": "2"}
+        env = provider.settings_env()
         worker = workers.start(**env)
         delivery = issue(channel="sms").deliveries.get()
         # when: the provider has the request and the worker is SIGKILLed before it answers
         assert provider.first_received.wait(TIMEOUT), f"the provider got nothing\n{workers.logs()}"
         worker.kill()
+        killed_at = time.monotonic()
         provider.release.set()
         # then: the row is stuck in `sending` under the dead worker's lease
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts) == (Delivery.Status.SENDING, 1)
-        # when: the lease runs out, the sweeper (with its production grace) runs, and a
-        # worker is back; the broker still holds the killed worker's unacked message, but
-        # only hands it out again after its visibility timeout (an hour)
-        lease_end = delivery.lease_expires_at
-        wait_until(lambda: timezone.now() > lease_end, what="the lease to expire", timeout=10)
-        assert deliveries_sweep() == 1
-        delivery.refresh_from_db()
-        assert (delivery.status, delivery.lease_expires_at) == (Delivery.Status.PENDING, None)
+        # when: a worker is back (the broker still holds the killed worker's unacked
+        # message, but only hands it out again after its visibility timeout, an hour),
+        # and beat's sweeper runs every DELIVERY_SWEEP_EVERY
         workers.start(**env)
-        # then
-        delivery = wait_for_status(delivery, {Delivery.Status.SENT}, workers)
+
+        def sent() -> bool:
+            delivery.refresh_from_db()
+            return delivery.status == Delivery.Status.SENT
+
+        # then: the lease runs out (nobody renews it), the sweeper reclaims the row, and
+        # the live worker sends it
+        sweep_until(sent, what="the delivery to be sent again", workers=workers)
+        print(
+            f"\nredelivered {time.monotonic() - killed_at:.1f} s after the kill "
+            f"(lease {settings.DELIVERY_LEASE.total_seconds():g} s, renewed every "
+            f"{settings.DELIVERY_LEASE_RENEW_EVERY.total_seconds():g} s; sweep every "
+            f"{settings.DELIVERY_SWEEP_EVERY.total_seconds():g} s; 133-134 s with the old 120 s lease)"
+        )
         key = f"delivery-{delivery.pk}"
         assert [request.key for request in provider.requests] == [key, key]  # two HTTP requests...
         assert provider.messages == {key: delivery.provider_message_id}  # ...one message
@@ -413,6 +440,36 @@ def test_a_worker_killed_mid_send_is_reclaimed_by_the_sweeper_and_the_provider_m
         # The killed attempt left no outcome to log; the counter still counts it.
         assert list(delivery.attempt_log.values_list("number", "outcome", "status_code")) == [(2, "sent", 201)]
         assert Issuance.objects.get(pk=delivery.issuance_id).status == Issuance.Status.DELIVERED
+
+
+def test_a_send_slower_than_its_lease_keeps_it_by_heartbeat_and_is_sent_once(broker, workers):
+    """The lease is short (2 s) and the provider holds the answer well past it: the
+    worker renews the lease while it waits, the sweeper (running all along) never takes
+    the row, and the provider gets one request."""
+    with serving(SmsProvider(hold_first=TIMEOUT)) as provider:
+        broker.start()
+        workers.start(**{**provider.settings_env(), "SMS_TIMEOUT": "60", "DELIVERY_LEASE_SECONDS": "2"})
+        delivery = issue(channel="sms").deliveries.get()
+        assert provider.first_received.wait(TIMEOUT), f"the provider got nothing\n{workers.logs()}"
+        delivery.refresh_from_db()
+        first_lease_end = delivery.lease_expires_at
+        # when: well past the first lease, with sweeps all along
+        leases = set()
+
+        def renewed_past_the_first_lease() -> bool:
+            deliveries_sweep(grace=timedelta(0))
+            delivery.refresh_from_db()
+            assert delivery.status == Delivery.Status.SENDING, "the sweeper took a row whose worker is alive"
+            leases.add(delivery.lease_expires_at)
+            return timezone.now() > first_lease_end + timedelta(seconds=2) and len(leases) >= 3
+
+        wait_until(renewed_past_the_first_lease, what="the lease to be renewed", logs=workers.logs())
+        provider.release.set()
+        # then
+        delivery = wait_for_status(delivery, {Delivery.Status.SENT}, workers)
+        assert len(provider.requests) == 1
+        assert delivery.attempts == 1
+        assert list(delivery.attempt_log.values_list("number", "outcome")) == [(1, "sent")]
 
 
 # --- 2. The broker is down (or hangs) when a rep issues -----------------------------------
@@ -556,7 +613,79 @@ def test_the_same_task_in_two_worker_processes_at_once_sends_once(broker, worker
         assert outcomes == ["not_due", "sent"]
 
 
-# --- 5. A delivery that kills its worker every time ----------------------------------------
+# --- 5. An SMTP outage longer than the old retry horizon -------------------------------------
+
+# The default schedule (2 s base, steps capped at 300 s, a 30-minute horizon) shrunk ten
+# times, same proportions and logic: 0.2 s base, 30 s cap, 3-minute horizon. The old
+# schedule (6 attempts) gave up after its 6th attempt; scaled, 3.1-6.2 s.
+SHRUNK = {
+    "DELIVERY_BACKOFF_BASE_SECONDS": "0.2",
+    "DELIVERY_BACKOFF_MAX_SECONDS": "30",
+    "DELIVERY_RETRY_HORIZON_SECONDS": "180",
+}
+OLD_ATTEMPTS = 6
+
+
+def test_an_smtp_outage_longer_than_the_old_horizon_dead_letters_nothing_and_each_is_sent_once(broker, workers):
+    from aiosmtpd.controller import Controller
+
+    from tests.channels.conftest import RecordingHandler
+
+    handler = RecordingHandler()
+    port = free_port()
+    smtp = Controller(handler, hostname="127.0.0.1", port=port)
+    smtp.start()
+    env = {**smtp_env(SimpleNamespace(host="127.0.0.1", port=port)), **SHRUNK}
+    try:
+        # given: a worker on the shrunk schedule, and a delivery that goes through
+        broker.start()
+        workers.start(**env)
+        first = issue(channel="email").deliveries.get()
+        wait_for_status(first, {Delivery.Status.SENT}, workers)
+        # when: the SMTP server stops, and five appeasements are given meanwhile
+        smtp.stop()
+        stopped_at = time.monotonic()
+        deliveries = [issue(channel="email").deliveries.get() for _ in range(5)]
+
+        def failed(delivery: Delivery) -> int:
+            return delivery.attempt_log.filter(outcome="transient").count()
+
+        # and it stays down until every one has failed more often than the old schedule
+        # allowed (it would have made each of them dead)
+        sweep_until(
+            lambda: all(failed(delivery) >= OLD_ATTEMPTS for delivery in deliveries),
+            what=f"{OLD_ATTEMPTS} failed attempts each",
+            workers=workers,
+        )
+        assert not Delivery.objects.filter(status=Delivery.Status.DEAD).exists()
+        smtp = Controller(handler, hostname="127.0.0.1", port=port)
+        smtp.start()
+        returned_at = time.monotonic()
+
+        # then: every one is sent after it returns
+        def all_sent() -> bool:
+            return Delivery.objects.filter(pk__in=[d.pk for d in deliveries], status=Delivery.Status.SENT).count() == 5
+
+        sweep_until(all_sent, what="every delivery to be sent", workers=workers)
+        print(
+            f"\nSMTP down {returned_at - stopped_at:.1f} s (the old horizon, shrunk alike: 3.1-6.2 s); "
+            f"all sent {time.monotonic() - returned_at:.1f} s after it returned"
+        )
+        # exactly once each, by Message-ID, and nothing dead
+        received = Counter(message["Message-ID"] for message in handler.messages)
+        assert received == Counter(f"<delivery-{pk}@appease>" for pk in [first.pk, *(d.pk for d in deliveries)])
+        for delivery in deliveries:
+            delivery.refresh_from_db()
+            assert delivery.attempts > OLD_ATTEMPTS
+            outcomes = list(delivery.attempt_log.values_list("outcome", flat=True))
+            assert outcomes == ["transient"] * (delivery.attempts - 1) + ["sent"]
+        assert not Delivery.objects.filter(status=Delivery.Status.DEAD).exists()
+    finally:
+        with contextlib.suppress(Exception):
+            smtp.stop()
+
+
+# --- 6. A delivery that kills its worker every time ----------------------------------------
 
 
 def test_a_delivery_whose_worker_is_lost_on_every_attempt_ends_dead(settings):
