@@ -4,7 +4,7 @@ settings, with traffic across both web processes and a worker SIGKILLed mid-send
 
 - Web: two `gunicorn --config deploy/gunicorn.conf.py` (2 workers, 2 threads each),
   each on its own free port. Worker: two `celery worker -Ofair` (concurrency 2); beat:
-  `celery beat` with the production schedule (the delivery sweeper every 15 s), the
+  `celery beat` with the production schedule (the delivery sweeper every half lease), the
   Procfile's commands. All on the pytest database, a private redis-server as broker
   (db 0) and shared cache (db 1), with DEBUG off: fresh secrets (this process uses the
   same code keys, to read the codes), SECURE_SSL_REDIRECT on, and every request sent
@@ -17,7 +17,9 @@ settings, with traffic across both web processes and a worker SIGKILLed mid-send
   code issued a redemption through the other process: some three times at once under
   different keys (other orders trying the same code), every one replayed.
 - Worker 1 is SIGKILLed (not SIGTERM: no warm shutdown) while the sink holds one of its
-  messages. Only beat's sweeper brings its deliveries back; the lease is 4 s.
+  messages. Only beat's sweeper brings its deliveries back, with the production lease
+  (DELIVERY_LEASE, renewed by a heartbeat while a send runs) and sweep period; the time
+  it takes is printed, not asserted.
 
 Then: every issuance delivered exactly once by Message-ID (what a receiver deduplicates
 on; a second copy, with the same Message-ID, only of a delivery the sweeper reclaimed),
@@ -77,7 +79,6 @@ ISSUANCES = 60
 CUSTOMERS = 10
 HOLD = 0.1  # seconds the sink holds every message before its 250
 TRAP_NTH = 3  # the sink holds worker 1's third message until worker 1 is dead
-LEASE_SECONDS = 4
 REASON = "late-parcel"
 # What the TLS-terminating proxy adds; without it production settings redirect to https.
 PROXIED = {"X-Forwarded-Proto": "https"}
@@ -223,7 +224,6 @@ class Cluster:
                 "CELERY_BROKER_URL": f"redis://127.0.0.1:{self.broker_port}/0",
                 "REDIS_URL": f"redis://127.0.0.1:{self.broker_port}/1",  # one cache for every process
                 "APPEASE_VAR_DIR": str(self.directory / "var"),
-                "DELIVERY_LEASE_SECONDS": str(LEASE_SECONDS),
                 "LOG_LEVEL": "INFO",
                 **extra,
             }
@@ -648,7 +648,9 @@ def test_two_web_processes_and_two_workers_one_killed_deliver_every_issuance_onc
         f"{sum(len(s.redemptions) + len(s.redemption_replays) for s in stories)} redemption), "
         f"{sum(len(s.first) == 2 for s in stories)} twins replayed, in {traffic_took:.1f} s; "
         f"worker 1 killed with {traffic_running} of {ISSUANCES} clients still running, "
-        f"everything sent {all_sent_after_kill:.1f} s later ({sweeps} beat sweeps); "
+        f"everything sent {all_sent_after_kill:.1f} s later ({sweeps} beat sweeps; lease "
+        f"{settings.DELIVERY_LEASE.total_seconds():g} s, "
+        f"sweep every {settings.DELIVERY_SWEEP_EVERY.total_seconds():g} s); "
         f"sink: {len(receptions)} receptions of {len(received)} messages, {len(abandoned)} abandoned, "
         f"{len(twice)} received twice ({twice_from_killed} first sent by worker 1); "
         f"{reclaimed} deliveries reclaimed; "
