@@ -1,7 +1,9 @@
 # Appease: `make help` lists the targets.
 SHELL := /bin/bash
+# Python 3.11 to 3.13. PYTHON picks the interpreter that makes the virtualenv, VENV its
+# folder: `make test VENV=.venv313 PYTHON=python3.13` runs the suite on 3.13 beside .venv.
 PYTHON ?= python3.11
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/test.txt | sha1sum | cut -c1-12)
@@ -12,7 +14,8 @@ help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
 $(PY):
-	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null \
+		|| { echo "Python 3.11, 3.12 or 3.13 is required ($(PYTHON) not found or another version; set PYTHON=...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -60,6 +63,10 @@ messages: install ## Re-extract translatable strings into locale/*/django.po and
 	$(PY) manage.py makemessages -l es -l pt_BR --ignore=.venv --ignore=bench --ignore=tests
 	$(PY) manage.py compilemessages
 
+BENCHMARKS := generate issue redeem feedback deliver reporting soak
+bench-smoke: install ## Every benchmark in smoke mode (tiny sizes, seconds): each still runs and checks; figures are kept nowhere
+	@set -e; for bench in $(BENCHMARKS); do echo "=== bench/$$bench --smoke"; bench/$$bench --smoke; done
+
 ENV_FILE ?= deploy/production.env.example
 prod-check: install ## Django's and our deployment checks on ENV_FILE (/etc/appease.env; default: the example); fails on any warning
 	env -i PATH="$$PATH" HOME="$$HOME" bash -c 'set -a && . "$(ENV_FILE)" && set +a && DEBUG=0 exec $(PY) manage.py check --deploy --fail-level WARNING'
@@ -68,4 +75,4 @@ prod-check: install ## Django's and our deployment checks on ENV_FILE (/etc/appe
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var/*.sqlite3* var/broker var/celerybeat-schedule*
 
-.PHONY: help install migrate demo test lint format lock messages prod-check clean
+.PHONY: help install migrate demo test lint format lock messages bench-smoke prod-check clean

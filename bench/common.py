@@ -83,6 +83,24 @@ def migrate() -> None:
     )
 
 
+def parse_args(parser, *, smoke: dict):
+    """The benchmark's arguments, with `--smoke`: the sizes in `smoke` (tiny, seconds)
+    instead of the defaults, arguments given on the command line still winning. A smoke
+    run goes end to end and runs every check, so a schema change that breaks the
+    benchmark fails CI (`make bench-smoke`); its figures measure nothing and are written
+    nowhere (docs/benchmarks.md holds full runs only)."""
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes, seconds: proves the benchmark still runs (CI)"
+    )
+    known, _ = parser.parse_known_args()
+    if known.smoke:
+        parser.set_defaults(**smoke)
+    args = parser.parse_args()
+    if args.smoke:
+        print("SMOKE RUN: tiny sizes; the checks count, the figures do not (do not copy them anywhere)", flush=True)
+    return args
+
+
 def django_setup() -> None:
     import django
 

@@ -458,7 +458,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker (gthread)")
     parser.add_argument("--pool", default="solo", help="the Celery worker's pool (solo, prefork, threads)")
     parser.add_argument("--concurrency", type=int, default=1, help="the Celery worker's concurrency")
-    args = parser.parse_args()
+    args = common.parse_args(
+        parser, smoke={"count": 10, "rate": 5, "burst": 10, "burst_clients": 2, "ceiling": 5, "reps": 2, "workers": 1}
+    )
 
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     env = common.apply_environment()

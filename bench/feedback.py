@@ -672,7 +672,24 @@ def main() -> None:
     parser.add_argument("--auto-rate", type=float, default=10, help="events per second in that run")
     parser.add_argument("--pool", default="solo", help="the Celery worker's pool")
     parser.add_argument("--concurrency", type=int, default=1, help="the Celery worker's concurrency")
-    args = parser.parse_args()
+    args = common.parse_args(
+        parser,
+        smoke={
+            "duration": 2,
+            "connections": 2,
+            "wrk_threads": 1,
+            "workers": 1,
+            "customers": 200,
+            "fresh": 100,
+            "cases": 200,
+            "claims_inprocess": 10,
+            "claim_clients": 2,
+            "claim_duration": 2,
+            "pgbench_per_client": 20,
+            "auto_events": 10,
+            "auto_rate": 5,
+        },
+    )
     if args.pgbench_per_client * args.claim_clients >= args.cases:
         raise SystemExit("--pgbench-per-client × --claim-clients must stay below --cases")
 

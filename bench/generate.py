@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument(
         "--sequential", action="store_true", help="the service without its worker processes (one core, as before)"
     )
-    args = parser.parse_args()
+    args = common.parse_args(parser, smoke={"codes": 2_000, "sample": 200})
 
     env = common.apply_environment()
     common.rule("set-up")

@@ -235,7 +235,18 @@ def main() -> None:
     parser.add_argument(
         "--think-ms", type=int, default=1000, help="mean pause between a rep's issuances in the realistic run"
     )
-    args = parser.parse_args()
+    args = common.parse_args(
+        parser,
+        smoke={
+            "reps": 2,
+            "customers": 50,
+            "codes": 500,
+            "budget_issuances": 5,
+            "duration": 2,
+            "workers": 1,
+            "think_ms": 100,
+        },
+    )
 
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/1")
     env = common.apply_environment()

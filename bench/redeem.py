@@ -415,7 +415,10 @@ def main() -> None:
     parser.add_argument(
         "--light-connections", type=int, default=2, help="connections of the light-load run of the real API (0: skip)"
     )
-    args = parser.parse_args()
+    args = common.parse_args(
+        parser,
+        smoke={"codes": 2_000, "duration": 2, "connections": 2, "wrk_threads": 1, "workers": 1, "light_connections": 1},
+    )
     # The codes file, logs and gunicorn's pidfile; bench/redeem makes it and removes it.
     if os.environ.get("BENCH_RUN_DIR"):
         run(args, run_dir=Path(os.environ["BENCH_RUN_DIR"]))

@@ -339,7 +339,7 @@ def main() -> None:
     parser.add_argument("--issuances", type=int, default=1_000_000)
     parser.add_argument("--renders", type=int, default=5)
     parser.add_argument("--reuse", action="store_true", help="keep the database and its history as they are")
-    args = parser.parse_args()
+    args = common.parse_args(parser, smoke={"issuances": 2_000, "renders": 1})
 
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     env = common.apply_environment()

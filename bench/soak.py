@@ -1530,7 +1530,9 @@ def main() -> None:
     parser.add_argument("--web-concurrency", type=int, help="WEB_CONCURRENCY (gunicorn.conf.py's default: 4)")
     parser.add_argument("--worker-concurrency", type=int, help="WORKER_CONCURRENCY (the Procfile's default: 4)")
     parser.add_argument("--seed", type=int, default=7, help="random seed of the load")
-    args = parser.parse_args()
+    args = common.parse_args(
+        parser, smoke={"minutes": 0.25, "rate": 10, "warmup": 5, "drain": 90, "reps": 3, "customers": 200}
+    )
 
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
