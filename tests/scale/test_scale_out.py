@@ -546,10 +546,10 @@ def test_two_web_processes_and_two_workers_one_killed_deliver_every_issuance_onc
     assert sweeps >= 1, deployment.beat.logs()
     # Production settings: plain http is sent to https, not served (the health probes are
     # answered before the redirect, for load balancers; a page is not).
-    plain = httpx.get(f"{webs[0]}/admin/login/", timeout=5)
+    plain = httpx.get(f"{webs[0]}/admin/login/", timeout=30)
     secure = webs[0].replace("http://", "https://") + "/admin/login/"
     assert (plain.status_code, plain.headers.get("location")) == (301, secure)
-    assert httpx.get(f"{webs[0]}/readyz", timeout=5).status_code == 200
+    assert httpx.get(f"{webs[0]}/readyz", timeout=30).status_code == 200
     answers = [a for s in stories for a in (*s.first, *s.retries, *s.redemptions, *s.redemption_replays)]
     assert not [a for a in answers if a.status >= 500], "server errors"
     assert traffic_running, "the kill came after the traffic had ended"
