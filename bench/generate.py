@@ -190,7 +190,8 @@ def main() -> None:
     parser.add_argument(
         "--sequential", action="store_true", help="the service without its worker processes (one core, as before)"
     )
-    args = common.parse_args(parser, smoke={"codes": 2_000, "sample": 200})
+    # Smoke: the parallel path (PARALLEL_MIN_CODES) and one chunk of the pure-Python ceiling.
+    args = common.parse_args(parser, smoke={"codes": 50_000, "sample": 10_000})
 
     env = common.apply_environment()
     common.rule("set-up")
