@@ -79,7 +79,7 @@ def migrate() -> None:
         [str(PYTHON), str(ROOT / "manage.py"), "migrate", "--no-input", "-v", "0"],
         check=True,
         env=os.environ.copy(),
-        timeout=300,
+        timeout=1200,  # bounded, but a loaded machine (a CI runner) can take minutes
     )
 
 
