@@ -70,6 +70,7 @@ class Delivery(models.Model):
     attempts_before_requeue = models.PositiveSmallIntegerField(
         _("attempts before the last requeue"),
         default=0,
+        db_default=0,  # rows written by raw SQL or COPY (generated history, benchmarks) get it too
         help_text=_("The retry horizon and the attempt limit count from the attempt after these."),
     )
     next_attempt_at = models.DateTimeField(
