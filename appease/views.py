@@ -258,9 +258,6 @@ def issue(request, customer_id: int):
                         _add_service_errors(form, invalid, ISSUE_FIELD_ALIASES)
                     except ApplicationError as refused:
                         refusal = refused
-    if refusal is not None and getattr(refusal, "code", "") == "inventory_empty":
-        form.add_error("offer", refusal.message)
-        refusal = None
     if issuance is not None:
         status = 200
     elif repeat is not None:
@@ -269,6 +266,9 @@ def issue(request, customer_id: int):
         status = refusal.status
     else:
         status = 400
+    if refusal is not None and refusal.code == "inventory_empty":
+        form.add_error("offer", refusal.message)  # it is the offer's problem: said beside it
+        refusal = None
     if issuance is not None:
         # The form starts again, blank, with a new key; the complaint's clock stays.
         form = IssueForm(
