@@ -4,6 +4,8 @@ Views turn requests into service calls; the services do the work and the checks.
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -23,6 +25,7 @@ from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IncidentType, ReasonCode
 from appease.roles import CSR, SUPERVISOR
 from appease.selectors import offers_available_to
+from appease.services.idempotency import idempotency_key_begin, request_fingerprint
 from appease.views import staff_required
 from feedback.models import ApologyTemplate, Case, FeedbackSite, Intervention, Priority
 from feedback.selectors import case_history, case_issuances, cases_queue
@@ -234,6 +237,7 @@ def case_detail(request, case_id: int):
             "interventions": Intervention.choices,
             "staff": staff,
             "placed": placed,
+            "idempotency_key": uuid.uuid4().hex,
             "can_act": can_act,
             "now": timezone.now(),
         },
@@ -262,8 +266,32 @@ def issue(request, case_id: int):
         }
         _fail(request, ValidationError(labelled), "issue")
         return redirect("cases:detail", case_id=case_id)
+    # The form's key (minted when the page rendered): the same form sent twice gives once.
+    record = None
     try:
-        issuance = case_issue(actor=Actor.from_request(request), case_id=case_id, **form.cleaned_data)
+        key = request.POST.get("idempotency_key", "")
+        if key:
+            data = form.cleaned_data
+            fingerprint = request_fingerprint(
+                {
+                    "case": case.pk,
+                    "offer": data["offer"].pk,
+                    "reason": data["reason_code"].pk,
+                    "channel": data["channel"],
+                    "note": data["note"],
+                }
+            )
+            record = idempotency_key_begin(
+                scope="csr-case-issue", owner=f"user:{request.user.pk}", key=key, fingerprint=fingerprint
+            )
+            if record.is_completed:
+                if "issuance_id" not in (record.result or {}):
+                    raise ApplicationError(record.result.get("error", "refused"), record.result.get("detail", ""))
+                messages.info(request, _("That was given already: it is not given twice."))
+                return redirect("cases:detail", case_id=case_id)
+        issuance = case_issue(
+            actor=Actor.from_request(request), case_id=case_id, idempotency_key=record, **form.cleaned_data
+        )
     except (ValidationError, ApplicationError) as error:
         _fail(request, error, "issue")
     else:

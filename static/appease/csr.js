@@ -187,3 +187,13 @@ document.addEventListener("change", function (event) {
     else links[Math.min(next, links.length - 1)].focus();
   });
 })();
+
+// Plain forms (no htmx) that must not be sent twice: the button is disabled once the
+// browser is sending the form (after the submit event, so the click still submits).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.matches || !form.matches("form[data-submit-once]") || event.defaultPrevented) return;
+  setTimeout(function () {
+    form.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
+  }, 0);
+});

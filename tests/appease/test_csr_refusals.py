@@ -53,7 +53,7 @@ def test_the_panel_mints_a_key_and_a_double_submit_gives_once(client, rep):
         assert 'hx-swap-oob="afterbegin:#issue-results"' in page
     # and each answer is a fresh, blank form with a new key
     assert key_of(first.content.decode()) not in (key, key_of(second.content.decode()))
-    assert 'selected>Choose the reason' in first.content.decode().replace('value="" ', "")
+    assert "selected>Choose the reason" in first.content.decode().replace('value="" ', "")
 
 
 def test_no_reason_is_a_400_with_the_field_named_and_nothing_given(client, rep):
@@ -179,7 +179,7 @@ def test_a_rep_reveals_the_code_of_their_own_appeasement_audited(client, rep):
 
     plaintext = codes.decrypt(issuance.code.ciphertext)
     assert response.status_code == 200
-    assert f'data-testid="revealed-code"' in response.content.decode()
+    assert 'data-testid="revealed-code"' in response.content.decode()
     assert plaintext in response.content.decode()
     assert response["Cache-Control"] == "no-store"
     event = AuditEvent.objects.get(action="code.reveal")
@@ -260,3 +260,26 @@ def test_approval_refusals_are_4xx_rows_with_the_reason(client):
     assert response.status_code == 400
     assert "Say why the issuance is rejected." in response.content.decode()
     assert 'data-testid="approval-row"' in response.content.decode()
+
+
+def test_the_case_page_issue_form_gives_once_when_sent_twice(client, rep):
+    from feedback.services.cases import case_claim
+    from tests.feedback.conftest import open_case
+
+    # given: the rep works a case; the page's form carries a key
+    case = open_case()
+    case_claim(actor=Actor(user=rep), case_id=case.pk)
+    key = key_of(client.get(f"/csr/cases/{case.pk}/").content.decode())
+    data = {
+        "offer": offer_create().pk,
+        "reason_code": reason_create().pk,
+        "channel": "email",
+        "note": "",
+        "idempotency_key": key,
+    }
+    # when: the form arrives twice
+    client.post(f"/csr/cases/{case.pk}/issue/", data)
+    second = client.post(f"/csr/cases/{case.pk}/issue/", data, follow=True)
+    # then: one appeasement, and the rep is told the second gave nothing
+    assert Issuance.objects.filter(case=case).count() == 1
+    assert "it is not given twice" in second.content.decode()

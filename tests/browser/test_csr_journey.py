@@ -17,6 +17,7 @@ from tests.factories import customer_create, offer_create, policy_create, reason
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
 def focus_lands_on(page, testid: str) -> None:
     """Polls (the focus moves once htmx has settled the new content)."""
     page.locator(f"[data-testid={testid}]:focus").wait_for()
@@ -201,13 +202,13 @@ def test_give_it_now_is_above_the_fold_with_every_banner_in_every_language(page,
     assert page.evaluate("document.activeElement.id") == "id_reason_code"
     # the budget shows the customer's currency first and fits its card
     assert page.locator("#budget table.budget").first.get_attribute("data-testid") == "budget-BRL"
-    assert page.evaluate("(() => { const a = document.getElementById('budget'); return a.scrollWidth <= a.clientWidth; })()")
+    fits = "(() => { const a = document.getElementById('budget'); return a.scrollWidth <= a.clientWidth; })()"
+    assert page.evaluate(fits)
     # and a refusal speaks the rep's language
     page.locator("#issue-button").click()
     with translation.override(language):
         expected = translation.gettext("Choose the reason.")
     refused(page, expected)
-    page.screenshot(path=f"/tmp/csrui-fold-{language}.png")
     box = page.locator("#issue-button").bounding_box()
     assert box["y"] + box["height"] <= 768, box
 
