@@ -185,8 +185,8 @@ def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
 # (or a second rep on the same complaint) than a decision: the rep confirms it.
 REPEAT_CONFIRM_WITHIN = timedelta(minutes=5)
 ISSUE_KEY_SCOPE = "csr-issue"
-# Service field names that are not the form's.
-ISSUE_FIELD_ALIASES = {"offer_id": "offer"}
+# Service field names that are not the form's (None: said for the whole form, the clock is hidden).
+ISSUE_FIELD_ALIASES = {"offer_id": "offer", "complaint_started_at": None}
 
 
 def _add_service_errors(form: forms.Form, invalid: ValidationError, aliases: dict | None = None) -> None:
@@ -206,58 +206,9 @@ def issue(request, customer_id: int):
     result, added to the list of what was given in this call."""
     customer = get_object_or_404(Customer, pk=customer_id)
     form = IssueForm(request.POST, user=request.user, customer=customer)
-    refusal = None  # an ApplicationError, or the stored answer of one
-    issuance = None
-    repeat = None
+    issuance = refusal = repeat = None
     if form.is_valid():
-        data = form.cleaned_data
-        record = None
-        key = request.POST.get("idempotency_key", "")
-        try:
-            if key:
-                fingerprint = request_fingerprint(
-                    {
-                        "customer": customer.pk,
-                        "offer": data["offer"].pk,
-                        "reason": data["reason_code"].pk,
-                        "channel": data["channel"],
-                        "note": data["note"],
-                    }
-                )
-                record = idempotency_key_begin(
-                    scope=ISSUE_KEY_SCOPE, owner=f"user:{request.user.pk}", key=key, fingerprint=fingerprint
-                )
-        except ApplicationError as refused:
-            refusal = refused
-        else:
-            if record is not None and record.is_completed:
-                issuance, refusal = _replayed(request, record)
-            else:
-                if not request.POST.get("confirm_repeat"):
-                    repeat = issuance_recent_repeat(
-                        customer=customer, offer=data["offer"], within=REPEAT_CONFIRM_WITHIN
-                    )
-                if repeat is not None:
-                    # Nothing happened yet: forget the key, the confirmation brings its own.
-                    if record is not None:
-                        idempotency_key_release(record=record)
-                else:
-                    started = parse_datetime(data["complaint_started_at"] or "")
-                    try:
-                        issuance = issuance_create(
-                            actor=Actor.from_request(request),
-                            customer=customer,
-                            offer=data["offer"],
-                            reason_code=data["reason_code"],
-                            channel=data["channel"],
-                            note=data["note"],
-                            complaint_started_at=started,
-                            idempotency_key=record,
-                        )
-                    except ValidationError as invalid:
-                        _add_service_errors(form, invalid, ISSUE_FIELD_ALIASES)
-                    except ApplicationError as refused:
-                        refusal = refused
+        issuance, refusal, repeat = _give_once(request, customer, form)
     if issuance is not None:
         status = 200
     elif repeat is not None:
@@ -294,6 +245,57 @@ def issue(request, customer_id: int):
     if issuance:
         return redirect("csr:issuance", issuance_id=issuance.pk)
     return render(request, "csr/customer.html", {**_panel_context(request, customer, form), **context}, status=status)
+
+
+def _give_once(request, customer: Customer, form: IssueForm):
+    """(the issuance, or the refusal (an ApplicationError, or the stored answer of one),
+    or the recent same appeasement to confirm); field errors go on `form`."""
+    data = form.cleaned_data
+    record = None
+    key = request.POST.get("idempotency_key", "")
+    if key:
+        fingerprint = request_fingerprint(
+            {
+                "customer": customer.pk,
+                "offer": data["offer"].pk,
+                "reason": data["reason_code"].pk,
+                "channel": data["channel"],
+                "note": data["note"],
+            }
+        )
+        try:
+            record = idempotency_key_begin(
+                scope=ISSUE_KEY_SCOPE, owner=f"user:{request.user.pk}", key=key, fingerprint=fingerprint
+            )
+        except ApplicationError as refused:
+            return None, refused, None
+        if record.is_completed:
+            issuance, refusal = _replayed(request, record)
+            return issuance, refusal, None
+    if not request.POST.get("confirm_repeat"):
+        repeat = issuance_recent_repeat(customer=customer, offer=data["offer"], within=REPEAT_CONFIRM_WITHIN)
+        if repeat is not None:
+            # Nothing happened: forget the key (the question's form brings its own).
+            if record is not None:
+                idempotency_key_release(record=record)
+            return None, None, repeat
+    try:
+        issuance = issuance_create(
+            actor=Actor.from_request(request),
+            customer=customer,
+            offer=data["offer"],
+            reason_code=data["reason_code"],
+            channel=data["channel"],
+            note=data["note"],
+            complaint_started_at=parse_datetime(data["complaint_started_at"] or ""),
+            idempotency_key=record,
+        )
+    except ValidationError as invalid:
+        _add_service_errors(form, invalid, ISSUE_FIELD_ALIASES)
+        return None, None, None
+    except ApplicationError as refused:
+        return None, refused, None
+    return issuance, None, None
 
 
 def _replayed(request, record):
