@@ -251,3 +251,29 @@ def test_a_rep_reveals_and_resends_their_appeasement(page):
     again = Delivery.objects.filter(issuance=issuance, resend_of__isnull=False).get()
     assert again.address == "new@example.com"
     assert AuditEvent.objects.get(action="delivery.resend").after["address"] == "new@example.com"
+
+
+def test_a_supervisors_refused_decision_is_shown_in_its_row_and_focused(page):
+    # given: an appeasement waiting for approval
+    rep = staff_user(username="rep", policy=policy_create(day_cost_amount=Decimal("0")))
+    pending = issuance_create(
+        actor=Actor(user=rep), customer=customer_create(), offer=offer_create(), reason_code=reason_create()
+    )
+    staff_user("Supervisor", username="boss", policy=policy_create())
+    log_in(page, "boss")
+    page.goto("/csr/approvals/")
+    # when: the supervisor rejects it without saying why
+    page.get_by_role("button", name="Reject").click()
+    # then: the refusal is in the row, announced and focused; nothing changed
+    row = page.locator("[data-testid=approval-row]")
+    row.locator("[data-testid=refused]", has_text="Say why the issuance is rejected.").wait_for()
+    focus_lands_on(page, "refused")
+    assert row.locator("[data-testid=refused]").get_attribute("role") == "alert"
+    pending.refresh_from_db()
+    assert pending.status == Issuance.Status.PENDING_APPROVAL
+    # when: with a reason, it goes through
+    page.get_by_label("Comment").fill("Not for a late parcel")
+    page.get_by_role("button", name="Reject").click()
+    row.locator("[data-testid=decision]").wait_for()
+    pending.refresh_from_db()
+    assert pending.status == Issuance.Status.REJECTED
