@@ -69,6 +69,18 @@ def customer_appeasement_summary(*, customer: Customer, window_days: int = 30) -
     }
 
 
+def issuance_recent_repeat(*, customer: Customer, offer, within: timedelta) -> Issuance | None:
+    """The latest appeasement of the same offer to the same customer within `within`
+    (by any rep, not rejected or voided): giving it again asks the rep to confirm."""
+    return (
+        Issuance.objects.filter(customer=customer, offer=offer, created_at__gte=timezone.now() - within)
+        .exclude(status__in=[Issuance.Status.REJECTED, Issuance.Status.VOIDED])
+        .select_related("csr")
+        .order_by("-created_at")
+        .first()
+    )
+
+
 def offers_available_to(user) -> QuerySet:
     """Active offers the user's limit policy lets them give (all, if it names none)."""
     from appease.services.limits import policy_for

@@ -6,6 +6,8 @@ selectors as the API; they only turn requests into calls and results into pages.
 
 from __future__ import annotations
 
+import uuid
+from datetime import timedelta
 from functools import wraps
 
 from django import forms
@@ -28,12 +30,14 @@ from appease.selectors import (
     approvals_pending,
     customer_appeasement_summary,
     customer_search,
+    issuance_recent_repeat,
     issuances_visible_to,
     offers_available_to,
 )
 from appease.services.customers import customer_create
 from appease.services.delivery import delivery_resend
-from appease.services.issuance import issuance_approve, issuance_create, issuance_reject
+from appease.services.idempotency import idempotency_key_begin, idempotency_key_release, request_fingerprint
+from appease.services.issuance import issuance_approve, issuance_code_reveal, issuance_create, issuance_reject
 from appease.services.limits import limits_remaining, policy_for
 from coupons.models import Offer
 
@@ -59,16 +63,28 @@ supervisor_required = role_required(SUPERVISOR)
 
 
 class IssueForm(forms.Form):
-    offer = forms.ModelChoiceField(queryset=Offer.objects.none(), label=gettext_lazy("Offer"), empty_label=None)
+    offer = forms.ModelChoiceField(
+        queryset=Offer.objects.none(),
+        label=gettext_lazy("Offer"),
+        empty_label=None,
+        error_messages={
+            "required": gettext_lazy("Choose an offer."),
+            "invalid_choice": gettext_lazy("This offer can no longer be given: choose another."),
+        },
+    )
     reason_code = forms.ModelChoiceField(
         queryset=ReasonCode.objects.filter(is_active=True),
         label=gettext_lazy("Reason"),
         empty_label=gettext_lazy("Choose the reason…"),
+        # The rep's first key goes here: arrows choose the reason, digits the offer.
+        widget=forms.Select(attrs={"autofocus": True}),
+        error_messages={
+            "required": gettext_lazy("Choose the reason."),
+            "invalid_choice": gettext_lazy("This reason is no longer in use: choose another."),
+        },
     )
     channel = forms.ChoiceField(choices=Channel.choices, label=gettext_lazy("Send by"))
-    note = forms.CharField(
-        label=gettext_lazy("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
-    )
+    note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=2000)
     complaint_started_at = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, user, customer: Customer, **kwargs):
@@ -97,11 +113,15 @@ class CustomerForm(forms.ModelForm):
 
 
 def _budget_context(user, currency: str | None = None):
+    """The rep's budgets, the one in `currency` (the customer's) first; the others
+    follow, folded, so the one that matters is never below the fold."""
     policy = policy_for(user)
     if policy is None:
         return {"budget": None}
-    currencies = [currency] if currency else list(policy.budgets.values_list("currency", flat=True))
-    return {"budget": [limits_remaining(user=user, currency=c) for c in currencies]}
+    currencies = sorted(policy.budgets.values_list("currency", flat=True))
+    if currency:
+        currencies = [currency] + [c for c in currencies if c != currency]
+    return {"budget": [limits_remaining(user=user, currency=c) for c in currencies], "budget_currency": currency}
 
 
 @require_GET
@@ -124,11 +144,15 @@ def customer_new(request):
         try:
             customer = customer_create(actor=Actor.from_request(request), **fields)
         except ValidationError as error:
-            for field, messages in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, messages)
+            _add_service_errors(form, error)
         else:
             return redirect("csr:customer", customer_id=customer.pk)
-    return render(request, "csr/customer_new.html", {"form": form})
+    status = 400 if form.errors else 200
+    return render(request, "csr/customer_new.html", {"form": form}, status=status)
+
+
+def _customer_currency(customer: Customer) -> str | None:
+    return getattr(customer, "currency", None) or None
 
 
 @require_GET
@@ -152,46 +176,139 @@ def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
         "history": history,
         "open_cases": customer.cases.filter(status__in=["open", "claimed"]).order_by("-priority_score")[:5],
         "offers": form.fields["offer"].queryset,
-        **_budget_context(request.user),
+        "idempotency_key": uuid.uuid4().hex,
+        **_budget_context(request.user, _customer_currency(customer)),
     }
+
+
+# Giving the same offer to the same customer again this soon is more likely a slip
+# (or a second rep on the same complaint) than a decision: the rep confirms it.
+REPEAT_CONFIRM_WITHIN = timedelta(minutes=5)
+ISSUE_KEY_SCOPE = "csr-issue"
+# Service field names that are not the form's (None: said for the whole form, the clock is hidden).
+ISSUE_FIELD_ALIASES = {"offer_id": "offer", "complaint_started_at": None}
+
+
+def _add_service_errors(form: forms.Form, invalid: ValidationError, aliases: dict | None = None) -> None:
+    for field, field_messages in invalid.message_dict.items():
+        field = (aliases or {}).get(field, field)
+        form.add_error(field if field in form.fields else None, field_messages)
 
 
 @require_POST
 @staff_required
 @sensitive_variables()  # the claimed code's plaintext is a local below
 def issue(request, customer_id: int):
+    """One click is one appeasement. The form carries an idempotency key minted when it
+    rendered: a double click, a retry after a lost answer, or a resubmitted page finds
+    the first answer and replays it. Every refusal comes back as the form, field by
+    field, with a 4xx status; a success comes back as a fresh form (new key) and the
+    result, added to the list of what was given in this call."""
     customer = get_object_or_404(Customer, pk=customer_id)
     form = IssueForm(request.POST, user=request.user, customer=customer)
-    error = None
-    issuance = None
+    issuance = refusal = repeat = None
     if form.is_valid():
-        started = parse_datetime(form.cleaned_data["complaint_started_at"] or "")
-        try:
-            issuance = issuance_create(
-                actor=Actor.from_request(request),
-                customer=customer,
-                offer=form.cleaned_data["offer"],
-                reason_code=form.cleaned_data["reason_code"],
-                channel=form.cleaned_data["channel"],
-                note=form.cleaned_data["note"],
-                complaint_started_at=started,
-            )
-        except ValidationError as invalid:
-            for field, messages in invalid.message_dict.items():
-                form.add_error(field if field in form.fields else None, messages)
-        except ApplicationError as refused:
-            error = refused
-    context = {"form": form, "issuance": issuance, "error": error, "customer": customer, "channels": Channel.choices}
-    context.update(_budget_context(request.user, issuance.currency if issuance else None))
-    status = 200 if issuance else (403 if error else 400)
+        issuance, refusal, repeat = _give_once(request, customer, form)
+    if issuance is not None:
+        status = 200
+    elif repeat is not None:
+        status = 409
+    elif refusal is not None:
+        status = refusal.status
+    else:
+        status = 400
+    if refusal is not None and refusal.code == "inventory_empty":
+        form.add_error("offer", refusal.message)  # it is the offer's problem: said beside it
+        refusal = None
+    if issuance is not None:
+        # The form starts again, blank, with a new key; the complaint's clock stays.
+        form = IssueForm(
+            user=request.user,
+            customer=customer,
+            initial={"complaint_started_at": request.POST.get("complaint_started_at", "")},
+        )
+    context = {
+        "form": form,
+        "issuance": issuance,
+        "refusal": refusal,
+        "repeat": repeat,
+        "customer": customer,
+        "offers": form.fields["offer"].queryset,
+        "channels": Channel.choices,
+        "idempotency_key": uuid.uuid4().hex,
+    }
     if request.htmx:
-        response = render(request, "csr/_issue_result.html", context, status=status)
+        response = render(request, "csr/_issue_form.html", context, status=status)
         if issuance:
             response["HX-Trigger"] = "budget-changed"
         return response
     if issuance:
         return redirect("csr:issuance", issuance_id=issuance.pk)
     return render(request, "csr/customer.html", {**_panel_context(request, customer, form), **context}, status=status)
+
+
+def _give_once(request, customer: Customer, form: IssueForm):
+    """(the issuance, or the refusal (an ApplicationError, or the stored answer of one),
+    or the recent same appeasement to confirm); field errors go on `form`."""
+    data = form.cleaned_data
+    record = None
+    key = request.POST.get("idempotency_key", "")
+    if key:
+        fingerprint = request_fingerprint(
+            {
+                "customer": customer.pk,
+                "offer": data["offer"].pk,
+                "reason": data["reason_code"].pk,
+                "channel": data["channel"],
+                "note": data["note"],
+            }
+        )
+        try:
+            record = idempotency_key_begin(
+                scope=ISSUE_KEY_SCOPE, owner=f"user:{request.user.pk}", key=key, fingerprint=fingerprint
+            )
+        except ApplicationError as refused:
+            return None, refused, None
+        if record.is_completed:
+            issuance, refusal = _replayed(request, record)
+            return issuance, refusal, None
+    if not request.POST.get("confirm_repeat"):
+        repeat = issuance_recent_repeat(customer=customer, offer=data["offer"], within=REPEAT_CONFIRM_WITHIN)
+        if repeat is not None:
+            # Nothing happened: forget the key (the question's form brings its own).
+            if record is not None:
+                idempotency_key_release(record=record)
+            return None, None, repeat
+    try:
+        issuance = issuance_create(
+            actor=Actor.from_request(request),
+            customer=customer,
+            offer=data["offer"],
+            reason_code=data["reason_code"],
+            channel=data["channel"],
+            note=data["note"],
+            complaint_started_at=parse_datetime(data["complaint_started_at"] or ""),
+            idempotency_key=record,
+        )
+    except ValidationError as invalid:
+        _add_service_errors(form, invalid, ISSUE_FIELD_ALIASES)
+        return None, None, None
+    except ApplicationError as refused:
+        return None, refused, None
+    return issuance, None, None
+
+
+def _replayed(request, record):
+    """The first answer to a key, again: the issuance it made, or the refusal it got."""
+    result = record.result or {}
+    if "issuance_id" in result:
+        return issuances_visible_to(request.user).filter(pk=result["issuance_id"]).first(), None
+    return None, ApplicationError(
+        result.get("error", "refused"),
+        result.get("detail", ""),
+        status=record.response_status or 409,
+        extra={key: value for key, value in result.items() if key not in ("error", "detail")},
+    )
 
 
 @require_GET
@@ -202,30 +319,70 @@ def issuance_detail(request, issuance_id):
     return render(request, template, {"issuance": issuance, "channels": Channel.choices})
 
 
+class ResendForm(forms.Form):
+    channel = forms.ChoiceField(choices=Channel.choices, label=gettext_lazy("Send by"))
+    address = forms.CharField(
+        label=gettext_lazy("To (leave empty for the customer's own)"), required=False, max_length=255
+    )
+
+
+def _status_response(request, issuance_id, *, status: int = 200, **extra):
+    issuance = get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+    context = {"issuance": issuance, "channels": Channel.choices, **extra}
+    if request.htmx:
+        return render(request, "csr/_issuance_status.html", context, status=status)
+    return render(request, "csr/issuance.html", context, status=status)
+
+
 @require_POST
 @staff_required
 def resend(request, issuance_id):
+    """Send a given appeasement again, at any time, to the customer's contact or to a
+    corrected one; a refusal comes back beside the form with a 4xx status."""
     get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
-    error = None
+    form = ResendForm(request.POST, auto_id=f"resend-{issuance_id}-%s")
+    status = 400
+    refusal = None
+    if form.is_valid():
+        try:
+            delivery_resend(
+                actor=Actor.from_request(request),
+                issuance_id=issuance_id,
+                channel=form.cleaned_data["channel"],
+                address=form.cleaned_data["address"],
+            )
+        except ValidationError as invalid:
+            _add_service_errors(form, invalid)
+        except ApplicationError as refused:
+            refusal, status = refused, refused.status
+        else:
+            if not request.htmx:
+                return redirect("csr:issuance", issuance_id=issuance_id)
+            return _status_response(request, issuance_id, resent=True)
+    return _status_response(request, issuance_id, status=status, resend_form=form, resend_refusal=refusal)
+
+
+@require_POST
+@staff_required
+@sensitive_variables()  # the code's plaintext is a local below
+def reveal(request, issuance_id):
+    """The full code of an appeasement the rep gave, to read out on a call (audited,
+    rate-limited). Shown in the page, never stored in it beyond this answer."""
+    get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
     try:
-        delivery_resend(
-            actor=Actor.from_request(request), issuance_id=issuance_id, channel=request.POST.get("channel", "")
-        )
-    except ValidationError as invalid:
-        error = " ".join(invalid.messages)
+        plaintext = issuance_code_reveal(actor=Actor.from_request(request), issuance_id=issuance_id)
     except ApplicationError as refused:
-        error = refused.message
-    issuance = get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
-    context = {"issuance": issuance, "channels": Channel.choices, "resend_error": error}
-    if request.htmx:
-        return render(request, "csr/_issuance_status.html", context)
-    return redirect("csr:issuance", issuance_id=issuance_id)
+        return _status_response(request, issuance_id, status=refused.status, reveal_refusal=refused)
+    response = _status_response(request, issuance_id, revealed=plaintext)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @require_GET
 @staff_required
 def budget(request):
-    return render(request, "csr/_budget.html", _budget_context(request.user))
+    currency = request.GET.get("currency", "")
+    return render(request, "csr/_budget.html", _budget_context(request.user, currency if len(currency) == 3 else None))
 
 
 @require_GET
@@ -245,6 +402,7 @@ def approval_decide(request, issuance_id, decision: str):
     comment = request.POST.get("comment", "")
     actor = Actor.from_request(request)
     error = None
+    status = 200
     issuance = None
     try:
         if decision == "approve":
@@ -252,13 +410,19 @@ def approval_decide(request, issuance_id, decision: str):
         else:
             issuance = issuance_reject(actor=actor, issuance_id=issuance_id, comment=comment)
     except ApplicationError as refused:
-        error = refused.message
+        error, status = refused, refused.status
     except ValidationError as invalid:
-        error = " ".join(invalid.messages)
+        error, status = ApplicationError("invalid", " ".join(invalid.messages), status=400), 400
     if issuance is None:
         issuance = get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+    context = {"item": issuance, "error": error, "comment": comment}
     if request.htmx:
-        return render(request, "csr/_approval_row.html", {"item": issuance, "error": error})
+        return render(request, "csr/_approval_row.html", context, status=status)
+    if error is not None:
+        pending = approvals_pending(request.user)
+        return render(
+            request, "csr/approvals.html", {"pending": pending, "errors": {str(issuance.pk): context}}, status=status
+        )
     return redirect("csr:approvals")
 
 

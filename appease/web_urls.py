@@ -11,6 +11,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/issue/", views.issue, name="issue"),
     path("issuances/<uuid:issuance_id>/", views.issuance_detail, name="issuance"),
     path("issuances/<uuid:issuance_id>/resend/", views.resend, name="resend"),
+    path("issuances/<uuid:issuance_id>/reveal/", views.reveal, name="reveal"),
     path("budget/", views.budget, name="budget"),
     path("approvals/", views.approvals, name="approvals"),
     path("approvals/<uuid:issuance_id>/<str:decision>/", views.approval_decide, name="approval-decide"),

@@ -4,6 +4,8 @@ Views turn requests into service calls; the services do the work and the checks.
 
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 from django.conf import settings
 from django.contrib import messages
@@ -23,6 +25,7 @@ from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IncidentType, ReasonCode
 from appease.roles import CSR, SUPERVISOR
 from appease.selectors import offers_available_to
+from appease.services.idempotency import idempotency_key_begin, request_fingerprint
 from appease.views import staff_required
 from feedback.models import ApologyTemplate, Case, FeedbackSite, Intervention, Priority
 from feedback.selectors import case_history, case_issuances, cases_queue
@@ -41,13 +44,27 @@ from feedback.services.recommend import recommend
 from feedback.services.surveys import follow_up_from_token, survey_answer
 
 
-def _fail(request, error: Exception) -> None:
+def _fail(request, error: Exception, where: str) -> None:
+    """Keep a refusal for the next page, tagged with the form it answers (`where`): the
+    case page shows it inside that form, announced and focused, where the rep is looking."""
+    tags = f"where-{where}"
     if isinstance(error, ValidationError):
-        for field_messages in error.message_dict.values():
+        for field, field_messages in error.message_dict.items():
             for message in field_messages:
-                messages.error(request, message)
+                messages.error(request, message, extra_tags=f"{tags} field-{field}")
     else:
-        messages.error(request, error.message)
+        messages.error(request, error.message, extra_tags=tags)
+
+
+def _placed_messages(request) -> dict[str, list]:
+    """The refusals kept by `_fail`, by the form they answer (the others stay in the
+    page's general message list)."""
+    placed: dict[str, list] = {}
+    for message in messages.get_messages(request):
+        for tag in message.extra_tags.split():
+            if tag.startswith("where-"):
+                placed.setdefault(tag.removeprefix("where-"), []).append(message)
+    return placed
 
 
 @require_GET
@@ -95,7 +112,7 @@ def claim(request, case_id: int):
     try:
         case_claim(actor=Actor.from_request(request), case_id=case_id)
     except ApplicationError as error:
-        _fail(request, error)
+        _fail(request, error, "claim")
     return redirect("cases:detail", case_id=case_id)
 
 
@@ -152,7 +169,8 @@ def case_new(request):
             form.add_error(None, error.message)
         else:
             return redirect("cases:detail", case_id=case.pk)
-    return render(request, "feedback/case_new.html", {"form": form, "customer": customer})
+    status = 400 if form.errors else 200
+    return render(request, "feedback/case_new.html", {"form": form, "customer": customer}, status=status)
 
 
 class IssueFromCaseForm(forms.Form):
@@ -192,6 +210,15 @@ def case_detail(request, case_id: int):
     templates = ApologyTemplate.objects.filter(is_active=True, language=case.language).filter(
         Q(incident_type=case.incident_type) | Q(incident_type="")
     )
+    can_act = case.is_open and (
+        case.assigned_to_id == request.user.pk or request.user.groups.filter(name=SUPERVISOR).exists()
+    )
+    placed = _placed_messages(request)
+    # A refusal for a form the page no longer shows (the case was closed meanwhile) goes on top.
+    shown = {"note"} | ({"claim"} if case.status == "open" else set())
+    if can_act:
+        shown |= {"issue", "apology", "resolve", "reassign", "escalate"}
+    placed["top"] = [message for where, kept in placed.items() if where not in shown for message in kept]
     user_model = get_user_model()
     staff = (
         user_model.objects.filter(is_active=True, groups__name__in=[CSR, SUPERVISOR]).distinct().order_by("username")
@@ -209,8 +236,9 @@ def case_detail(request, case_id: int):
             "apologies": [(template, template.render(case.customer)) for template in templates],
             "interventions": Intervention.choices,
             "staff": staff,
-            "can_act": case.is_open
-            and (case.assigned_to_id == request.user.pk or request.user.groups.filter(name=SUPERVISOR).exists()),
+            "placed": placed,
+            "idempotency_key": uuid.uuid4().hex,
+            "can_act": can_act,
             "now": timezone.now(),
         },
     )
@@ -222,7 +250,7 @@ def note(request, case_id: int):
     try:
         case_note(actor=Actor.from_request(request), case_id=case_id, text=request.POST.get("text", ""))
     except (ValidationError, ApplicationError) as error:
-        _fail(request, error)
+        _fail(request, error, "note")
     return redirect("cases:detail", case_id=case_id)
 
 
@@ -232,14 +260,40 @@ def issue(request, case_id: int):
     case = _case_or_404(case_id)
     form = IssueFromCaseForm(request.POST, user=request.user, case=case)
     if not form.is_valid():
-        for field_errors in form.errors.values():
-            for message in field_errors:
-                messages.error(request, message)
+        labelled = {
+            field: [f"{form.fields[field].label}: {message}" for message in field_messages]
+            for field, field_messages in form.errors.items()
+        }
+        _fail(request, ValidationError(labelled), "issue")
         return redirect("cases:detail", case_id=case_id)
+    # The form's key (minted when the page rendered): the same form sent twice gives once.
+    record = None
     try:
-        issuance = case_issue(actor=Actor.from_request(request), case_id=case_id, **form.cleaned_data)
+        key = request.POST.get("idempotency_key", "")
+        if key:
+            data = form.cleaned_data
+            fingerprint = request_fingerprint(
+                {
+                    "case": case.pk,
+                    "offer": data["offer"].pk,
+                    "reason": data["reason_code"].pk,
+                    "channel": data["channel"],
+                    "note": data["note"],
+                }
+            )
+            record = idempotency_key_begin(
+                scope="csr-case-issue", owner=f"user:{request.user.pk}", key=key, fingerprint=fingerprint
+            )
+            if record.is_completed:
+                if "issuance_id" not in (record.result or {}):
+                    raise ApplicationError(record.result.get("error", "refused"), record.result.get("detail", ""))
+                messages.info(request, _("That was given already: it is not given twice."))
+                return redirect("cases:detail", case_id=case_id)
+        issuance = case_issue(
+            actor=Actor.from_request(request), case_id=case_id, idempotency_key=record, **form.cleaned_data
+        )
     except (ValidationError, ApplicationError) as error:
-        _fail(request, error)
+        _fail(request, error, "issue")
     else:
         if issuance.status == issuance.Status.PENDING_APPROVAL:
             messages.warning(request, _("Over your limits: sent to a supervisor for approval."))
@@ -267,7 +321,7 @@ def apologise(request, case_id: int):
             channel=request.POST.get("channel") or None,
         )
     except (ValidationError, ApplicationError) as error:
-        _fail(request, error)
+        _fail(request, error, "apology")
     else:
         messages.success(request, _("Apology sent."))
     return redirect("cases:detail", case_id=case_id)
@@ -284,7 +338,7 @@ def resolve(request, case_id: int):
             intervention=request.POST.get("intervention", ""),
         )
     except (ValidationError, ApplicationError) as error:
-        _fail(request, error)
+        _fail(request, error, "resolve")
         return redirect("cases:detail", case_id=case_id)
     messages.success(request, _("Case resolved. The customer will be asked whether it worked."))
     return redirect("cases:queue")
@@ -296,7 +350,7 @@ def reassign(request, case_id: int):
     try:
         case_reassign(actor=Actor.from_request(request), case_id=case_id, to_user_id=request.POST.get("to") or 0)
     except (ValidationError, ApplicationError) as error:
-        _fail(request, error)
+        _fail(request, error, "reassign")
     return redirect("cases:detail", case_id=case_id)
 
 
@@ -306,7 +360,7 @@ def escalate(request, case_id: int):
     try:
         case_escalate(actor=Actor.from_request(request), case_id=case_id, text=request.POST.get("text", ""))
     except (ValidationError, ApplicationError) as error:
-        _fail(request, error)
+        _fail(request, error, "escalate")
     else:
         messages.success(request, _("Escalated to the supervisors."))
     return redirect("cases:detail", case_id=case_id)

@@ -29,10 +29,12 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from phonenumber_field.phonenumber import to_python
 
 from appease.channels.base import PermanentError, TransientError, adapter_for
 from appease.channels.sms import segments
@@ -61,9 +63,11 @@ def delivery_create(
     channel: str | None = None,
     resend_of: Delivery | None = None,
     actor: Actor | None = None,
+    address: str = "",
 ) -> Delivery:
     """Queue a message (in the caller's transaction): the appeasement of `issuance`,
-    or a follow-up to `customer` through `channel`."""
+    or a follow-up to `customer` through `channel`; to `address` when given (a contact
+    the rep corrected), else to the customer's own."""
     customer = customer or issuance.customer
     channel = channel or issuance.channel
     delivery = Delivery.objects.create(
@@ -71,7 +75,7 @@ def delivery_create(
         customer=customer,
         kind=kind,
         channel=channel,
-        address=customer.address_for(channel),
+        address=address or customer.address_for(channel),
         language=customer.language or settings.LANGUAGE_CODE,
         next_attempt_at=timezone.now(),
         resend_of=resend_of,
@@ -293,14 +297,42 @@ def deliveries_sweep(*, now=None, grace: timedelta = timedelta(seconds=10)) -> i
     return len(due)
 
 
+RESENDABLE = (Issuance.Status.ISSUED, Issuance.Status.DELIVERED, Issuance.Status.FAILED)
+
+
+def _checked_address(channel: str, address: str) -> str:
+    """A contact the rep typed for this message, checked as the customer form checks it."""
+    address = address.strip()
+    if not address:
+        return ""
+    if channel == Channel.EMAIL:
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ValidationError({"address": _("Enter a valid email address.")}) from None
+        return address
+    if channel == Channel.SMS:
+        number = to_python(address)
+        if number is None or not number.is_valid():
+            raise ValidationError({"address": _("Enter a phone number in international format, e.g. +34 612 345 678.")})
+        return str(number)
+    if len(address) > 255:
+        raise ValidationError({"address": _("Keep the handle under 255 characters.")})
+    return address
+
+
 @transaction.atomic
-def delivery_resend(*, actor: Actor, issuance_id, channel: str) -> Delivery:
-    """One click: send a failed or dead appeasement again, through another channel."""
+def delivery_resend(*, actor: Actor, issuance_id, channel: str, address: str = "") -> Delivery:
+    """Send a given appeasement again, at any time, through any channel the customer
+    agreed to, to their contact or to `address` (a contact the rep corrected on the
+    call). Audited. Exactly once still holds: each resend is one new outbox row,
+    and while the last one is on its way a second is refused (a double click)."""
     issuance = Issuance.objects.select_for_update(of=("self",)).select_related("customer").get(pk=issuance_id)
     if channel not in Channel.values:
         raise ValidationError({"channel": _("Choose one of: %(channels)s.") % {"channels": ", ".join(Channel.values)}})
+    address = _checked_address(channel, address)
     customer = issuance.customer
-    if not customer.address_for(channel):
+    if not address and not customer.address_for(channel):
         raise ValidationError(
             {"channel": _("We have no %(channel)s contact for this customer.") % {"channel": channel}}
         )
@@ -308,16 +340,25 @@ def delivery_resend(*, actor: Actor, issuance_id, channel: str) -> Delivery:
         raise ValidationError(
             {"channel": _("The customer has not agreed to be contacted by %(channel)s.") % {"channel": channel}}
         )
+    if issuance.status not in RESENDABLE:
+        raise ApplicationError("not_resendable", _("Only a given appeasement can be sent again."), status=409)
     last = issuance.deliveries.order_by("-created_at").first()
-    if last is None or last.status not in (Delivery.Status.FAILED, Delivery.Status.DEAD):
-        raise ApplicationError("not_resendable", _("Only a failed delivery can be sent again."), status=409)
-    delivery = delivery_create(issuance=issuance, channel=channel, resend_of=last, actor=actor)
+    if last is not None and last.status in (Delivery.Status.PENDING, Delivery.Status.SENDING):
+        raise ApplicationError(
+            "delivery_in_flight",
+            _("It is being sent right now: wait for the result before sending it again."),
+            status=409,
+        )
+    delivery = delivery_create(issuance=issuance, channel=channel, resend_of=last, actor=actor, address=address)
+    after = {"channel": channel}
+    if address:
+        after["address"] = address
     audit_event_record(
         actor=actor,
         action="delivery.resend",
         obj=delivery,
-        before={"delivery": str(last.pk), "channel": last.channel, "status": last.status},
-        after={"channel": channel},
+        before={"delivery": str(last.pk), "channel": last.channel, "status": last.status} if last else None,
+        after=after,
     )
     return delivery
 

@@ -12,13 +12,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from appease.context import Actor
-from appease.events import ISSUANCE_FIELDS, issuance_created_event, issuance_decided_event, snapshot
+from appease.events import ISSUANCE_FIELDS, audit_event_record, issuance_created_event, issuance_decided_event, snapshot
 from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IdempotencyKey, Issuance, LimitPolicy, ReasonCode
 from appease.roles import SUPERVISOR, role_emails
 from appease.services.delivery import delivery_create
 from appease.services.idempotency import idempotency_key_complete, idempotency_key_settle
 from appease.services.limits import LimitsExceeded, limits_spend, policy_for
+from coupons import codes
 from coupons.models import Code, Offer
 from coupons.services.alerts import inventory_check_low
 from coupons.services.inventory import code_issue, code_void
@@ -253,3 +254,47 @@ def approvals_escalate(*, now=None) -> int:
                 recipients,
             )
     return len(escalated)
+
+
+# A rep on a voice call reads the code out. Revealing is for the rep who gave it, a
+# few times an hour (a rep revealing code after code is a leak, not a call), and every
+# reveal is in the audit log.
+CODE_REVEALS_PER_HOUR = 20
+
+
+def issuance_code_reveal(*, actor: Actor, issuance_id) -> str:
+    """The full code of an appeasement `actor` gave, audited and rate-limited.
+
+    Raises ApplicationError: 403 `not_yours` for someone else's, 409 `no_code` for an
+    appeasement without a usable code, 429 `too_many_reveals` past the hourly limit.
+    """
+    from appease.ratelimit import FailureLimiter
+
+    issuance = Issuance.objects.select_related("code").get(pk=issuance_id)
+    user = actor.user
+    if user is None or issuance.csr_id != user.pk:
+        raise ApplicationError("not_yours", _("Only the rep who gave an appeasement can see its code."), status=403)
+    if not issuance.code_id or issuance.status not in (
+        Issuance.Status.ISSUED,
+        Issuance.Status.DELIVERED,
+        Issuance.Status.FAILED,
+    ):
+        raise ApplicationError("no_code", _("This appeasement has no code to read out."), status=409)
+    limiter = FailureLimiter(scope="code-reveal", limit=CODE_REVEALS_PER_HOUR, window_seconds=3600)
+    retry_after = limiter.record_failure([f"user:{user.pk}"])
+    if retry_after is not None:
+        raise ApplicationError(
+            "too_many_reveals",
+            _("You have revealed too many codes this hour: try again in %(minutes)d minutes.")
+            % {"minutes": max(1, -(-retry_after // 60))},
+            status=429,
+            extra={"retry_after": retry_after},
+        )
+    with transaction.atomic(durable=True):
+        audit_event_record(
+            actor=actor,
+            action="code.reveal",
+            obj=issuance,
+            after={"code": str(issuance.code_id), "last4": issuance.code.last4},
+        )
+    return codes.decrypt(issuance.code.ciphertext)

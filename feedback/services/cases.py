@@ -173,9 +173,11 @@ def case_issue(
     channel: str | None = None,
     note: str = "",
     apology_text: str = "",
+    idempotency_key=None,
 ) -> Issuance:
     """Give an appeasement from the case: the normal issuance flow, with its limits,
-    linked to the case; the complaint's clock started when the case opened."""
+    linked to the case; the complaint's clock started when the case opened.
+    `idempotency_key` (a claimed key) makes a second submission of the same form replay."""
     case = Case.objects.select_related("customer").get(pk=case_id)
     _require_owner_or_supervisor(actor, case)
     if case.customer is None:
@@ -192,6 +194,7 @@ def case_issue(
         complaint_started_at=case.created_at,
         case=case,
         apology_text=apology_text,
+        idempotency_key=idempotency_key,
     )
     with transaction.atomic():
         case = _lock(case_id)

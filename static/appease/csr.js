@@ -13,8 +13,8 @@
       out.textContent = seconds;
       holder.classList.toggle("late", seconds >= 60);
     }, 250);
-    document.body.addEventListener("htmx:afterSwap", function (event) {
-      if (event.detail.target.id === "issue-result" && event.detail.target.querySelector("[data-testid=issuance-result]")) {
+    document.body.addEventListener("htmx:afterSettle", function () {
+      if (document.querySelector("#issue-results [data-testid=issuance-result]")) {
         clearInterval(handle);
         holder.classList.add("done");
       }
@@ -62,4 +62,138 @@
 // Controls that submit their form when changed (no inline handlers: the CSP forbids them).
 document.addEventListener("change", function (event) {
   if (event.target.matches("[data-submit-on-change]")) event.target.form.submit();
+});
+
+// Refusals and failures, once for the whole UI. htmx does not swap 4xx/5xx answers by
+// default; the server answers a refusal with the form (or row) again, its errors field
+// by field, and a 4xx status: that fragment is swapped in like a success. A 5xx, a full
+// error page, a timeout or a lost connection swaps nothing and says so beside the form
+// that was sent (its data-failed text, else the page's), never silence. Whatever
+// appears marked data-focus (a refusal, a revealed code) takes the focus, so the rep
+// and a screen reader land on it; the regions are role=alert.
+(function () {
+  "use strict";
+  function isFragment(xhr) {
+    return !/^\s*(<!doctype|<html)/i.test(xhr.responseText || "");
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status >= 400 && xhr.status < 500 && isFragment(xhr)) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+  function showFailure(event) {
+    var elt = event.detail.elt;
+    var holder = (elt && elt.closest && elt.closest("form")) || elt;
+    if (!holder || !holder.isConnected) holder = document.getElementById("main");
+    var text = holder.getAttribute("data-failed") || document.body.getAttribute("data-failed");
+    var note = holder.querySelector(":scope > [data-testid=failure]");
+    if (!note) {
+      note = document.createElement("p");
+      note.className = "error failure";
+      note.setAttribute("role", "alert");
+      note.setAttribute("tabindex", "-1");
+      note.setAttribute("data-testid", "failure");
+      holder.insertBefore(note, holder.firstChild);
+    }
+    note.textContent = text;
+    note.focus();
+  }
+  document.addEventListener("htmx:responseError", showFailure);
+  document.addEventListener("htmx:sendError", showFailure);
+  document.addEventListener("htmx:timeout", showFailure);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form");
+    var stale = form && form.querySelector(":scope > [data-testid=failure]");
+    if (stale) stale.remove();
+  });
+  function focusNew(root) {
+    var target = (root || document).querySelector("[data-focus]:not([data-focused])");
+    if (target) {
+      target.setAttribute("data-focused", "");
+      target.focus();
+      return true;
+    }
+    return false;
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    // A replayed answer (the same key sent twice) shows the appeasement once.
+    var seen = {};
+    document.querySelectorAll("#issue-results > [id]").forEach(function (result) {
+      if (seen[result.id]) result.remove();
+      seen[result.id] = true;
+    });
+    if (focusNew()) return;
+    // A given appeasement: the form starts again, and so does the rep, in it.
+    var form = document.getElementById("issue-form");
+    var config = event.detail.requestConfig;
+    if (form && config && config.verb === "post" && config.path === form.getAttribute("hx-post")) {
+      var first = form.querySelector("[autofocus]");
+      if (first && event.detail.xhr && event.detail.xhr.status < 300) first.focus();
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () { focusNew(); });
+})();
+
+// The rep's keyboard: digits choose an offer, Ctrl+Enter gives, arrows walk the search
+// results, "?" shows the list of shortcuts.
+(function () {
+  "use strict";
+  function typing(target) {
+    if (!target || !target.tagName) return false;
+    if (target.tagName === "TEXTAREA" || target.isContentEditable) return true;
+    if (target.tagName !== "INPUT") return false;
+    return !/^(radio|checkbox|button|submit|reset)$/i.test(target.type);
+  }
+  document.addEventListener("keydown", function (event) {
+    var form = document.getElementById("issue-form");
+    var help = document.getElementById("shortcuts");
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form) {
+      var button = document.getElementById("confirm-repeat") || document.getElementById("issue-button");
+      event.preventDefault();
+      if (button && !button.disabled) form.requestSubmit(button);
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (form && /^[1-9]$/.test(event.key)) {
+      var offers = form.querySelectorAll("input[name=offer]");
+      var offer = offers[Number(event.key) - 1];
+      if (offer) {
+        event.preventDefault();
+        offer.checked = true;
+        offer.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+      return;
+    }
+    if (event.key === "?" && help && !help.open) {
+      event.preventDefault();
+      help.showModal();
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    var box = document.getElementById("q");
+    var results = document.getElementById("results");
+    if (!box || !results) return;
+    var links = Array.prototype.slice.call(results.querySelectorAll(".results a"));
+    if (!links.length) return;
+    var at = links.indexOf(document.activeElement);
+    if (document.activeElement === box) at = -1;
+    else if (at === -1) return;
+    event.preventDefault();
+    var next = at + (event.key === "ArrowDown" ? 1 : -1);
+    if (next < 0) box.focus();
+    else links[Math.min(next, links.length - 1)].focus();
+  });
+})();
+
+// Plain forms (no htmx) that must not be sent twice: the button is disabled once the
+// browser is sending the form (after the submit event, so the click still submits).
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (!form.matches || !form.matches("form[data-submit-once]") || event.defaultPrevented) return;
+  setTimeout(function () {
+    form.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
+  }, 0);
 });

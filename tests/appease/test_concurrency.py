@@ -149,3 +149,36 @@ def test_concurrent_requests_sharing_an_idempotency_key_issue_once_and_answer_al
     assert sorted(replayed or "" for _s, _i, replayed in answers) == [""] + ["true"] * 7
     assert Code.objects.filter(status=Code.Status.ISSUED).count() == 1
     assert BudgetCounter.objects.get(user=csr, period="day").issuances_count == 1
+
+
+def test_a_csr_form_sent_four_times_at_once_gives_once():
+    # given: the rep's customer page rendered one form (one key); four copies of it race
+    # (a double click with the button not yet disabled, a retry, a resubmitted page)
+    import re
+
+    from django.test import Client
+
+    csr = staff_user(policy=policy_create())
+    customer = customer_create()
+    offer = offer_create(generate_on_demand=True)
+    reason = reason_create()
+    first = Client()
+    first.force_login(csr)
+    page = first.get(f"/csr/customers/{customer.pk}/").content.decode()
+    key = re.search(r'name="idempotency_key" value="([0-9a-f]+)"', page).group(1)
+    data = {"offer": offer.pk, "reason_code": reason.pk, "channel": "email", "idempotency_key": key}
+
+    def post(_i):
+        client = Client()
+        client.force_login(csr)
+        response = client.post(f"/csr/customers/{customer.pk}/issue/", data, HTTP_HX_REQUEST="true")
+        return response.status_code
+
+    # when
+    answers = run_together(4, post)
+
+    # then: one appeasement, and every copy was answered with it
+    assert answers == [200] * 4, answers
+    issuance = Issuance.objects.get()
+    assert issuance.deliveries.count() == 1
+    assert Code.objects.filter(status=Code.Status.ISSUED).count() == 1

@@ -140,7 +140,7 @@ def test_create_customer_page(client, csr):
             "consent_email": "on",
         },
     )
-    assert response.status_code == 200
+    assert response.status_code == 400  # refused, beside the field, in a focused summary
     assert "The preferred channel needs this contact detail." in response.content.decode()
     response = client.post(
         "/csr/customers/new/",

@@ -190,13 +190,22 @@ def test_an_invalid_number_fails_at_once_and_the_rep_resends_by_email(sms_provid
     assert len(smtp_server.handler.messages) == 1
 
 
-def test_resend_is_only_for_failed_deliveries(smtp_server):
+def test_resend_is_refused_while_the_last_message_is_on_its_way(smtp_server):
     from appease.exceptions import ApplicationError
 
+    # given: the appeasement's message is still waiting to be sent
     issuance = issue()
+    # when / then: a second one now would be a double click, not a decision
+    with pytest.raises(ApplicationError) as refused:
+        delivery_resend(actor=Actor(user=issuance.csr), issuance_id=issuance.pk, channel="email")
+    assert refused.value.code == "delivery_in_flight"
+    # when: it went out, the rep may send it again (the customer lost it)
     delivery_send(delivery_id=issuance.deliveries.get().pk)
-    with pytest.raises(ApplicationError):
-        delivery_resend(actor=Actor(user=issuance.csr), issuance_id=issuance.pk, channel="sms")
+    again = delivery_resend(actor=Actor(user=issuance.csr), issuance_id=issuance.pk, channel="email")
+    # then: one more message, sent once
+    assert delivery_send(delivery_id=again.pk) == "sent"
+    assert delivery_send(delivery_id=again.pk) != "sent"
+    assert len(smtp_server.handler.messages) == 2
 
 
 def test_sweeper_enqueues_what_is_due_and_reclaims_an_expired_lease(published):

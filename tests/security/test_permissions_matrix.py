@@ -36,6 +36,7 @@ Rules (who is granted; everyone else is refused unless the rule says otherwise):
     staff         csr, csr-token, supervisor, admin (DRF: session or staff token + IsStaffMember).
     staff-web     csr, supervisor, admin (the CSR UI takes sessions only, so a staff token is
                   redirected to the login page).
+    giver-web     the csr who gave the appeasement only (revealing its full code).
     supervisor    supervisor, admin (IsSupervisor / supervisor_required; reports in the admin).
     merchant      merchant only (MerchantApiKeyAuthentication + IsMerchant).
     signed        nobody without the provider's signature: 400/403 for every role.
@@ -126,6 +127,9 @@ RULES: dict[str, dict[str, Expect]] = {
     "token": _only(CUSTOMER, otherwise=NOT_FOUND),
     "staff": _only(CSR, CSR_TOKEN, SUPERVISOR, ADMIN),
     "staff-web": _only(CSR, SUPERVISOR, ADMIN),
+    # Only the rep who gave the appeasement (the matrix's issuance is the CSR's): not
+    # their supervisor, not an admin.
+    "giver-web": _only(CSR),
     "supervisor": _only(SUPERVISOR, ADMIN),
     "merchant": _only(MERCHANT),
     "signed": dict.fromkeys(ROLES, (400, 403)),
@@ -172,6 +176,7 @@ URL_RULES: dict[str, Endpoint] = {
     "csr:issue": Endpoint("staff-web", POST),
     "csr:issuance": Endpoint("staff-web"),
     "csr:resend": Endpoint("staff-web", POST),
+    "csr:reveal": Endpoint("giver-web", POST),
     "csr:budget": Endpoint("staff-web"),
     "csr:approvals": Endpoint("supervisor"),
     "csr:approval-decide": Endpoint("supervisor", POST),
