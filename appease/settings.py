@@ -586,7 +586,9 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env_int("NUM_PROXIES", 0)
+# The client address as the rest of the app takes it (NUM_PROXIES, appease.api.client_ip):
+# behind the proxy REMOTE_ADDR is the proxy's, and one stranger could lock everyone out.
+AXES_CLIENT_IP_CALLABLE = "appease.api.login_client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every process
 
