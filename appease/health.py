@@ -1,11 +1,11 @@
 """Health and metrics endpoints for the operators' load balancer and Prometheus.
 
 - `/healthz`: liveness. The process answers; nothing else is checked.
-- `/readyz`: readiness. The database answers a query and the broker accepts a
-  connection, each within about a second; 503 with the failing check otherwise. The
-  cache (Redis) is checked too, but without it the process still serves (rate limits
-  count in the database): 200 with `"status": "degraded"` and the check named in
-  `degraded` (docs/deploy.md, "When Redis is down").
+- `/readyz`: readiness. The database answers a query, within about a second; 503 with
+  the failing check otherwise. The broker and the cache (Redis) are checked too, but
+  without them the process still serves (issuances wait in the outbox, rate limits count
+  in the database): 200 with `"status": "degraded"` and the checks named in `degraded`
+  (docs/deploy.md, "When Redis is down").
   Both are answered by `HealthProbeMiddleware` before the HTTPS redirect and
   ALLOWED_HOSTS (a load balancer probes over plain HTTP with an IP Host header).
 - `/metrics`: Prometheus text format: request counts and latencies per view
@@ -76,19 +76,31 @@ def _check_cache() -> str:
     return "ok"
 
 
+# Without these a web process still serves every request: issuances are committed and
+# the sweeper enqueues them once the broker is back (docs/adr/0006), rate limits count in
+# the database (docs/adr/0008). A load balancer that took every web process out when
+# Redis stops would turn a cache outage into a full outage.
+DEGRADED_WITHOUT = ("broker", "cache")
+
+
 @require_GET
 @never_cache
 def readyz(request):
-    checks, ready = {}, True
+    checks, ready, degraded = {}, True, []
     for name, check in (("database", _check_database), ("broker", _check_broker), ("cache", _check_cache)):
         started = time.monotonic()
         try:
             checks[name] = check()
         except Exception as error:  # any failure means "not ready", with its reason
             checks[name] = f"error: {type(error).__name__}"
-            ready = False
+            if name in DEGRADED_WITHOUT:
+                degraded.append(name)
+            else:
+                ready = False
+        else:
+            if checks[name].startswith("degraded"):
+                degraded.append(name)
         checks[f"{name}_ms"] = round((time.monotonic() - started) * 1000)
-    degraded = [name for name in ("cache",) if checks[name].startswith("degraded")]
     status = "unavailable" if not ready else "degraded" if degraded else "ready"
     return JsonResponse({"status": status, "checks": checks, "degraded": degraded}, status=200 if ready else 503)
 
