@@ -47,5 +47,5 @@ def config_relations_audit(*, actor: Actor, obj: models.Model, before: dict | No
 def roles_change_audit(*, actor: Actor, obj: models.Model, action: str, before: dict | None, after: dict | None):
     """A role grant or a credential (a user's groups, flags and permissions, a group's
     permissions, an API key) created, changed, revoked or deleted: written where the
-    admin saved it, in its transaction (docs/adr/0009-auditing-roles-and-keys.md)."""
+    admin saved it, in its transaction (docs/deploy.md, "Security in production")."""
     return roles_changed_event(actor=actor, obj=obj, action=action, before=before, after=after)
