@@ -7,6 +7,8 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -15,10 +17,16 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from appease.admin_audit import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdmin
+from appease.admin_audit import (
+    AuditedAdminMixin,
+    AuditedAPIKeyMixin,
+    AuditedModelAdmin,
+    AuditedRolesMixin,
+    ReadOnlyAdmin,
+)
 from appease.admin_money import MoneyAdminMixin
 from appease.context import Actor
-from appease.events import audit_event_record
+from appease.events import audit_event_record, group_roles_snapshot, user_roles_snapshot
 from appease.exceptions import ApplicationError
 from appease.models import (
     AuditEvent,
@@ -275,8 +283,27 @@ class AuditEventAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+# Who made whom a supervisor: role grants are audited like every configuration change.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedRolesMixin, UserAdmin):
+    @staticmethod
+    def audit_snapshot(obj) -> dict:
+        return user_roles_snapshot(obj)
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedRolesMixin, GroupAdmin):
+    @staticmethod
+    def audit_snapshot(obj) -> dict:
+        return group_roles_snapshot(obj)
+
+
 @admin.register(StaffAPIKey)
-class StaffAPIKeyAdmin(APIKeyModelAdmin):
+class StaffAPIKeyAdmin(AuditedAPIKeyMixin, APIKeyModelAdmin):
     list_display = [*APIKeyModelAdmin.list_display, "user"]
     search_fields = [*APIKeyModelAdmin.search_fields, "user__username"]
     autocomplete_fields = ["user"]

@@ -5,11 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 
 from appease.context import Actor
+from appease.events import api_key_snapshot
 from appease.services.config import (
     config_object_delete,
     config_object_save,
     config_relations_audit,
     config_snapshot,
+    roles_change_audit,
 )
 
 
@@ -54,6 +56,62 @@ class AuditedAdminMixin:
 
 class AuditedModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
     pass
+
+
+class AuditedRolesMixin:
+    """For who-may-do-what (users, groups, API keys): every add, change and delete is
+    audited with `audit_snapshot(obj)` before and after, the after taken once the form's
+    many-to-many fields (groups, permissions) are saved, in the admin's transaction."""
+
+    @staticmethod
+    def audit_snapshot(obj) -> dict:
+        raise NotImplementedError
+
+    def audit_action(self, obj, before: dict | None, after: dict) -> str:
+        return f"{obj._meta.model_name}.{'create' if before is None else 'change'}"
+
+    def save_model(self, request, obj, form, change):
+        stored = type(obj)._default_manager.filter(pk=obj.pk).first() if change else None
+        # Kept on the request: the admin instance is shared by every thread.
+        request._roles_before = self.audit_snapshot(stored) if stored is not None else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        before, after = getattr(request, "_roles_before", None), self.audit_snapshot(form.instance)
+        if before != after:
+            action = self.audit_action(form.instance, before, after)
+            roles_change_audit(
+                actor=Actor.from_request(request), obj=form.instance, action=action, before=before, after=after
+            )
+
+    def delete_model(self, request, obj):
+        self._audit_delete(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self._audit_delete(request, obj)
+        super().delete_queryset(request, queryset)
+
+    def _audit_delete(self, request, obj) -> None:
+        action = f"{obj._meta.model_name}.delete"
+        roles_change_audit(
+            actor=Actor.from_request(request), obj=obj, action=action, before=self.audit_snapshot(obj), after=None
+        )
+
+
+class AuditedAPIKeyMixin(AuditedRolesMixin):
+    """API keys: created, revoked (the library's one-way switch), changed, deleted."""
+
+    @staticmethod
+    def audit_snapshot(obj) -> dict:
+        return api_key_snapshot(obj)
+
+    def audit_action(self, obj, before: dict | None, after: dict) -> str:
+        if before is not None and after["revoked"] and not before["revoked"]:
+            return f"{obj._meta.model_name}.revoke"
+        return super().audit_action(obj, before, after)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

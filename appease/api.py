@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -50,6 +52,19 @@ def exception_handler(exc, context):
 def client_ip(request) -> str:
     """The caller's IP, honouring NUM_PROXIES the way DRF's throttles do."""
     return BaseThrottle().get_ident(request)
+
+
+def login_client_ip(request) -> str | None:
+    """django-axes' client address (AXES_CLIENT_IP_CALLABLE): `client_ip`, so login
+    throttling is per (username, the real client) behind the proxy, as every other limit
+    is. Something that is not an address (a proxy misconfigured, a header a client wrote)
+    falls back to the connection's address: axes stores it in an address column."""
+    for candidate in (client_ip(request), request.META.get("REMOTE_ADDR")):
+        try:
+            return str(ipaddress.ip_address((candidate or "").strip()))
+        except ValueError:
+            continue
+    return None
 
 
 def idempotency_begin(request, *, scope: str, owner: str):

@@ -1,8 +1,11 @@
 """Health and metrics endpoints for the operators' load balancer and Prometheus.
 
 - `/healthz`: liveness. The process answers; nothing else is checked.
-- `/readyz`: readiness. The database answers a query and the broker accepts a
-  connection, each within about a second; 503 with the failing check otherwise.
+- `/readyz`: readiness. The database answers a query, within about a second; 503 with
+  the failing check otherwise. The broker and the cache (Redis) are checked too, but
+  without them the process still serves (issuances wait in the outbox, rate limits count
+  in the database): 200 with `"status": "degraded"` and the checks named in `degraded`
+  (docs/deploy.md, "When Redis is down").
   Both are answered by `HealthProbeMiddleware` before the HTTPS redirect and
   ALLOWED_HOSTS (a load balancer probes over plain HTTP with an IP Host header).
 - `/metrics`: Prometheus text format: request counts and latencies per view
@@ -20,7 +23,8 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpResponse, JsonResponse
@@ -31,6 +35,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
+
+from appease.cache import BREAKER, CacheUnavailable
 
 LATENCY_BUCKETS = [1, 2, 5, 10, 30, 60, 300]
 CACHE_KEY = "metrics:business"
@@ -57,19 +63,46 @@ def _check_broker() -> str:
     return "ok"
 
 
+def _check_cache() -> str:
+    """The shared cache answers, within its socket timeout. Without it this process is
+    degraded, not unavailable: rate limits count in the database (appease/cache.py)."""
+    backend = caches[DEFAULT_CACHE_ALIAS]
+    if not isinstance(backend, RedisCache):
+        return "ok (per process)"
+    try:
+        BREAKER.probe(lambda: backend._cache.get_client().ping())
+    except CacheUnavailable as error:
+        return f"degraded: {error}"
+    return "ok"
+
+
+# Without these a web process still serves every request: issuances are committed and
+# the sweeper enqueues them once the broker is back (docs/adr/0006), rate limits count in
+# the database (docs/adr/0008). A load balancer that took every web process out when
+# Redis stops would turn a cache outage into a full outage.
+DEGRADED_WITHOUT = ("broker", "cache")
+
+
 @require_GET
 @never_cache
 def readyz(request):
-    checks, ready = {}, True
-    for name, check in (("database", _check_database), ("broker", _check_broker)):
+    checks, ready, degraded = {}, True, []
+    for name, check in (("database", _check_database), ("broker", _check_broker), ("cache", _check_cache)):
         started = time.monotonic()
         try:
             checks[name] = check()
         except Exception as error:  # any failure means "not ready", with its reason
             checks[name] = f"error: {type(error).__name__}"
-            ready = False
+            if name in DEGRADED_WITHOUT:
+                degraded.append(name)
+            else:
+                ready = False
+        else:
+            if checks[name].startswith("degraded"):
+                degraded.append(name)
         checks[f"{name}_ms"] = round((time.monotonic() - started) * 1000)
-    return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+    status = "unavailable" if not ready else "degraded" if degraded else "ready"
+    return JsonResponse({"status": status, "checks": checks, "degraded": degraded}, status=200 if ready else 503)
 
 
 class BusinessCollector:

@@ -8,6 +8,10 @@ production), and the decision is taken on the value INCR returned. A failure cou
 under several identities (API key and IP) increments all its counters in one atomic
 step, so concurrent failures are counted in the same order on every counter.
 See docs/adr/0003-guessing-guard.md.
+
+While the cache is down or hangs (appease.cache's breaker is open) the same counters
+are kept in the database (FailureCounter, one upsert per counter): the same limits,
+never an unguarded window. See docs/adr/0008-cache-outage.md.
 """
 
 from __future__ import annotations
@@ -16,10 +20,16 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, cache, caches
 from django.core.cache.backends.redis import RedisCache
+from django.db import connection, transaction
+from django.utils import timezone
 from prometheus_client import Counter
+
+from appease.cache import BREAKER, CACHE_FALLBACKS, CacheUnavailable
+from appease.models import FailureCounter
 
 FAILED_LOOKUPS = Counter("appease_failed_lookups_total", "Failed code look-ups: possible guessing.")
 
@@ -44,7 +54,7 @@ class FailureLimiter:
     def blocked(self, idents: list[str]) -> int | None:
         """Seconds to wait if any identity is already at the limit, else None."""
         index, retry_after = self._window(time.time())
-        counts = cache.get_many([self._key(ident, index) for ident in idents])
+        counts = self._read([self._key(ident, index) for ident in idents])
         if any(int(count) >= self.limit for count in counts.values()):
             return retry_after
         return None
@@ -56,7 +66,7 @@ class FailureLimiter:
         first, _ = self._window(since)
         last, _ = self._window(time.time())
         keys = [self._key(ident, index) for index in range(first, last + 1)]
-        return sum(int(count) for count in cache.get_many(keys).values())
+        return sum(int(count) for count in self._read(keys).values())
 
     def record_failure(self, idents: list[str]) -> int | None:
         """Count one failure for each identity.
@@ -77,19 +87,39 @@ class FailureLimiter:
         """
         backend = caches[DEFAULT_CACHE_ALIAS]
         if isinstance(backend, RedisCache):
-            # MULTI/EXEC: no other client's command runs between ours. SET NX EX then
-            # INCR is the add() + incr() below; writes all go to the first server.
-            client = backend._cache.get_client(write=True)
-            pipe = client.pipeline(transaction=True)
-            for key in keys:
-                stored_key = backend.make_and_validate_key(key)
-                pipe.set(stored_key, 0, ex=self.window_seconds + 1, nx=True)
-                pipe.incr(stored_key)
-            return [int(count) for count in pipe.execute()[1::2]]
+            try:
+                return BREAKER.call(self._redis_incr_all, backend, keys)
+            except CacheUnavailable:
+                CACHE_FALLBACKS.labels("ratelimit").inc()
+                return database_incr_all(keys, expires_in=self.window_seconds + 1)
         # LocMemCache lives in this process, so a process lock makes the group atomic
         # (the only other cache the settings configure).
         with _local_group_lock:
             return [self._incr(key) for key in keys]
+
+    def _redis_incr_all(self, backend: RedisCache, keys: list[str]) -> list[int]:
+        # MULTI/EXEC: no other client's command runs between ours. SET NX EX then
+        # INCR is the add() + incr() below; writes all go to the first server.
+        client = backend._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=True)
+        for key in keys:
+            stored_key = backend.make_and_validate_key(key)
+            pipe.set(stored_key, 0, ex=self.window_seconds + 1, nx=True)
+            pipe.incr(stored_key)
+        return [int(count) for count in pipe.execute()[1::2]]
+
+    @staticmethod
+    def _read(keys: list[str]) -> dict[str, int]:
+        backend = caches[DEFAULT_CACHE_ALIAS]
+        if isinstance(backend, RedisCache):
+            try:
+                # The backend's own get_many, which raises (the configured one answers
+                # "nothing counted" while Redis is down: exactly what must not happen here).
+                return BREAKER.call(RedisCache.get_many, backend, keys)
+            except CacheUnavailable:
+                CACHE_FALLBACKS.labels("ratelimit").inc()
+                return database_counts(keys)
+        return backend.get_many(keys)
 
     def _incr(self, key: str) -> int:
         # add() is a no-op when the key exists; incr() is atomic (Redis INCR, or
@@ -101,3 +131,39 @@ class FailureLimiter:
             except ValueError:
                 continue
         raise RuntimeError(f"could not count failure for {key}")
+
+
+# --- The database fallback -------------------------------------------------------------
+
+
+def database_counts(keys: list[str]) -> dict[str, int]:
+    rows = FailureCounter.objects.filter(key__in=keys, expires_at__gt=timezone.now())
+    return dict(rows.values_list("key", "count"))
+
+
+@transaction.atomic
+def database_incr_all(keys: list[str], *, expires_in: int) -> list[int]:
+    """Add one to every counter, creating it, in one transaction; returns the new counts.
+
+    Each upsert locks its row until commit, and every caller takes the rows in the same
+    (sorted) order: concurrent groups are counted in one order on every counter, as
+    MULTI/EXEC does in Redis, and never deadlock.
+    """
+    table = connection.ops.quote_name(FailureCounter._meta.db_table)
+    expires_at = timezone.now() + timedelta(seconds=expires_in)
+    counts: dict[str, int] = {}
+    with connection.cursor() as cursor:
+        for key in sorted(set(keys)):
+            cursor.execute(
+                f"INSERT INTO {table} (key, count, expires_at) VALUES (%s, 1, %s) "  # noqa: S608 (our table name)
+                f"ON CONFLICT (key) DO UPDATE SET count = {table}.count + 1 RETURNING count",
+                [key, expires_at],
+            )
+            counts[key] = cursor.fetchone()[0]
+    return [counts[key] for key in keys]
+
+
+def failure_counters_purge() -> int:
+    """Delete the fallback's counters of windows that are over (beat, hourly)."""
+    deleted, _ = FailureCounter.objects.filter(expires_at__lte=timezone.now()).delete()
+    return deleted

@@ -160,12 +160,26 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate-limit counters live here) -----------------------------------------
 REDIS_URL = env_str("REDIS_URL")
+# Redis down or hung must not take requests down with it (appease/cache.py, ADR 0008):
+# every call gives up after CACHE_TIMEOUT_SECONDS (Redis on the LAN answers in a
+# millisecond), and after a failure this process leaves Redis alone for
+# CACHE_RETRY_SECONDS (rate limits count in the database meanwhile).
+CACHE_TIMEOUT_SECONDS = env_float("CACHE_TIMEOUT_SECONDS", 0.5)
+CACHE_RETRY_SECONDS = env_float("CACHE_RETRY_SECONDS", 5)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "appease.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+            "OPTIONS": {
+                "socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
+                "socket_timeout": CACHE_TIMEOUT_SECONDS,
+                # No retry inside redis-py: one timeout per call, and the breaker decides.
+                "retry_on_timeout": False,
+                "retry_on_error": [],
+                # The pool must not wait for a free connection when Redis hangs.
+                "health_check_interval": 0,
+            },
         }
     }
 else:
@@ -405,6 +419,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "appease.tasks.idempotency_keys_purge_task",
         "schedule": timedelta(hours=1),
     },
+    "failure-counters-purge": {
+        "task": "appease.tasks.failure_counters_purge_task",
+        "schedule": timedelta(hours=1),
+    },
     "codes-expire": {
         "task": "coupons.tasks.codes_expire_task",
         "schedule": timedelta(minutes=5),
@@ -580,7 +598,9 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_IPWARE_PROXY_COUNT = env_int("NUM_PROXIES", 0)
+# The client address as the rest of the app takes it (NUM_PROXIES, appease.api.client_ip):
+# behind the proxy REMOTE_ADDR is the proxy's, and one stranger could lock everyone out.
+AXES_CLIENT_IP_CALLABLE = "appease.api.login_client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every process
 

@@ -9,6 +9,13 @@ def idempotency_keys_purge_task() -> int:
 
 
 @shared_task
+def failure_counters_purge_task() -> int:
+    from appease.ratelimit import failure_counters_purge
+
+    return failure_counters_purge()
+
+
+@shared_task
 def approvals_escalate_task() -> int:
     from appease.services.issuance import approvals_escalate
 

@@ -41,3 +41,30 @@ def handler404(request, exception):
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
+
+
+def handler500(request):
+    """An uncaught error. The database unreachable (a restart, a fail-over, the network)
+    is a 503 with Retry-After: nothing was written (every write is one transaction, rolled
+    back with the connection) and the same request may be sent again. The API answers in
+    its JSON shape; a page gets a short text."""
+    import sys
+
+    from django.db import InterfaceError, OperationalError
+    from django.http import HttpResponse, JsonResponse
+    from django.utils.translation import gettext
+    from django.views.defaults import server_error
+
+    error = sys.exc_info()[1]  # called while the exception is handled
+    api = request.path.startswith("/api/")
+    if isinstance(error, OperationalError | InterfaceError):
+        detail = gettext("The service is briefly unavailable. Nothing was changed: please try again.")
+        if api:
+            response = JsonResponse({"error": "service_unavailable", "detail": detail}, status=503)
+        else:
+            response = HttpResponse(detail, status=503, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = "5"
+        return response
+    if api:
+        return JsonResponse({"error": "server_error", "detail": gettext("Server error.")}, status=500)
+    return server_error(request)

@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from appease.admin_audit import AuditedAdminMixin, ReadOnlyAdmin
+from appease.admin_audit import AuditedAdminMixin, AuditedAPIKeyMixin, ReadOnlyAdmin
 from appease.admin_money import MoneyAdminMixin
 from appease.money import format_money
 from coupons import codes
@@ -217,6 +217,6 @@ class MerchantAdmin(admin.ModelAdmin):
 
 
 @admin.register(MerchantAPIKey)
-class MerchantAPIKeyAdmin(APIKeyModelAdmin):
+class MerchantAPIKeyAdmin(AuditedAPIKeyMixin, APIKeyModelAdmin):
     list_display = [*APIKeyModelAdmin.list_display, "merchant"]
     search_fields = [*APIKeyModelAdmin.search_fields, "merchant__name"]

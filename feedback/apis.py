@@ -4,6 +4,7 @@ systems, and the case queue for reps and API clients."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
@@ -30,11 +31,20 @@ from appease.ratelimit import FailureLimiter
 from coupons.apis import ERROR
 from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
 from feedback.models import Case, Feedback, FeedbackSite, Intervention, Priority
-from feedback.selectors import cases_queue
+from feedback.selectors import cases_queue, origin_allowed_by_a_site, site_allows_origin
 from feedback.services.automation import event_receive
 from feedback.services.cases import case_claim_next, case_resolve
 from feedback.services.intake import CustomerRef, feedback_submit
-from feedback.signals import site_allows_origin
+
+
+def intake_cors_enabled(sender, request, **kwargs) -> bool:
+    """django-cors-headers' check_request_enabled receiver: CORS for the feedback intake
+    alone (CORS_URLS_REGEX), for the origins an active site lists. (The library answers
+    CORS when the URL regex matches *or* a receiver says yes: so the path is checked here
+    too, or every path would answer CORS for those origins.)"""
+    if not re.match(settings.CORS_URLS_REGEX, request.path_info):
+        return False
+    return origin_allowed_by_a_site(request.headers.get("Origin", ""))
 
 
 class _IntakeThrottle(BaseThrottle):
@@ -143,7 +153,8 @@ class FeedbackIntakeApi(APIView):
         site = FeedbackSite.objects.filter(public_key=data["site_key"], is_active=True).first()
         if site is None:
             raise serializers.ValidationError({"site_key": [_("Unknown or inactive site key.")]})
-        if not site_allows_origin(site, request.headers.get("Origin")):
+        own_origin = f"{request.scheme}://{request.get_host()}"
+        if not site_allows_origin(site, request.headers.get("Origin"), own_origin=own_origin):
             return Response(
                 {"error": "origin_not_allowed", "detail": _("This site does not accept feedback from this origin.")},
                 status=status.HTTP_403_FORBIDDEN,

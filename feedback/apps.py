@@ -12,9 +12,9 @@ class FeedbackConfig(AppConfig):
         from corsheaders.signals import check_request_enabled
         from django.db.models.signals import post_migrate
 
+        from feedback.apis import intake_cors_enabled
         from feedback.defaults import defaults_restore
         from feedback.services import triage  # noqa: F401  (connects its cache-clearing signals)
-        from feedback.signals import cors_allow_site_origins
 
-        check_request_enabled.connect(cors_allow_site_origins, dispatch_uid="feedback-cors")
+        check_request_enabled.connect(intake_cors_enabled, dispatch_uid="feedback-cors")
         post_migrate.connect(defaults_restore, sender=self, dispatch_uid="feedback-defaults")

@@ -200,7 +200,10 @@ class FeedbackSite(models.Model):
     allowed_origins = models.TextField(
         _("allowed origins"),
         blank=True,
-        help_text=_("Origins allowed to post, one per line, e.g. https://shop.example.com. Empty: any origin."),
+        help_text=_(
+            "Origins allowed to post, one per line, e.g. https://shop.example.com. Empty: no other website "
+            "(only this server's own pages)."
+        ),
     )
     default_language = models.CharField(_("default language"), max_length=10, choices=LANGUAGES, default="en")
     is_active = models.BooleanField(_("active"), default=True)

@@ -45,3 +45,25 @@ def case_history(case: Case) -> dict:
 
 def case_issuances(case: Case) -> list[Issuance]:
     return list(issuances_with_status().filter(case=case).order_by("created_at"))
+
+
+def site_allows_origin(site, origin: str | None, *, own_origin: str = "") -> bool:
+    """May a page at `origin` post with this site's key? A request without an Origin
+    (not from a browser page) or from this server's own pages (`own_origin`, e.g. the demo
+    shop) is not cross-origin; any other origin must be on the site's list. A site with
+    no list allows no other origin."""
+    if not origin:
+        return True
+    origin = origin.rstrip("/")
+    return origin == own_origin.rstrip("/") or origin in site.origins
+
+
+def origin_allowed_by_a_site(origin: str) -> bool:
+    """Is `origin` on the list of an active site (the CORS answer of the intake)?"""
+    from feedback.models import FeedbackSite
+
+    origin = origin.rstrip("/")
+    if not origin:
+        return False
+    sites = FeedbackSite.objects.filter(is_active=True).exclude(allowed_origins="").only("allowed_origins")
+    return any(origin in site.origins for site in sites)

@@ -1,5 +1,6 @@
 from appease.models.apikeys import StaffAPIKey
 from appease.models.audit import AuditEvent
+from appease.models.counters import FailureCounter
 from appease.models.customers import Channel, Customer, CustomerOrder, IncidentType, ReasonCode
 from appease.models.delivery import Delivery, DeliveryAttempt, DeliveryStatusEvent, OfferMessage
 from appease.models.idempotency import IdempotencyKey
@@ -15,6 +16,7 @@ __all__ = [
     "Delivery",
     "DeliveryAttempt",
     "DeliveryStatusEvent",
+    "FailureCounter",
     "IdempotencyKey",
     "IncidentType",
     "Issuance",

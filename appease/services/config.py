@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models, transaction
 
 from appease.context import Actor
-from appease.events import audit_event_record, snapshot
+from appease.events import audit_event_record, roles_changed_event, snapshot
 
 
 def config_snapshot(obj: models.Model) -> dict | None:
@@ -41,3 +41,11 @@ def config_relations_audit(*, actor: Actor, obj: models.Model, before: dict | No
     audit_event_record(
         actor=actor, action=f"{obj._meta.model_name}.change", obj=obj, before=before, after=snapshot(obj)
     )
+
+
+@transaction.atomic
+def roles_change_audit(*, actor: Actor, obj: models.Model, action: str, before: dict | None, after: dict | None):
+    """A role grant or a credential (a user's groups, flags and permissions, a group's
+    permissions, an API key) created, changed, revoked or deleted: written where the
+    admin saved it, in its transaction (docs/deploy.md, "Security in production")."""
+    return roles_changed_event(actor=actor, obj=obj, action=action, before=before, after=after)

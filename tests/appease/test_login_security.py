@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -212,3 +213,77 @@ def test_a_supervisor_cannot_raise_their_own_limits(client):
     # someone else's limits, as before
     assert client.get(f"/admin/appease/limitpolicy/{other.pk}/change/").context["has_change_permission"] is True
     assert StaffProfile.objects.get(user=rep).policy == other
+
+
+# --- Behind the proxy: per (username, the real client address) ---------------------------
+
+PROXY = "10.0.0.1"  # every request reaches Django from the proxy's address
+
+
+def via_proxy(path, username, password, client_address):
+    """A login as the proxy forwards it: it appends the client's address to
+    X-Forwarded-For (whatever the client wrote there itself comes first)."""
+
+    return Client().post(
+        path,
+        {"username": username, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=client_address,
+    )
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/admin/login/"])
+def test_behind_the_proxy_a_stranger_cannot_lock_a_user_out(settings, path):
+    from axes.models import AccessAttempt
+
+    # given: one proxy in front (NUM_PROXIES=1), a supervisor, and a stranger guessing
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    settings.AXES_FAILURE_LIMIT = 5
+    staff_user("Supervisor", username="boss")
+    stranger = "198.51.100.66"
+
+    # when: the stranger tries six wrong passwords, writing a made-up address first
+    tries = [via_proxy(path, "boss", "wrong", f"192.0.2.{i}, {stranger}").status_code for i in range(6)]
+
+    # then: the stranger's own address is locked out, even with the right password ...
+    assert tries[:4] == [200] * 4 and tries[5] == 429
+    assert via_proxy(path, "boss", "pw", stranger).status_code == 429
+    # ... and the supervisor, from their own address behind the same proxy, gets in
+    assert via_proxy(path, "boss", "pw", "203.0.113.7").status_code == 302
+    # the attempts are recorded under the stranger's real address, not the proxy's
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {stranger}
+
+
+def test_without_a_proxy_the_forwarded_header_is_not_believed(settings):
+    from axes.models import AccessAttempt
+
+    # given: no proxy (NUM_PROXIES=0): X-Forwarded-For is whatever the client wrote
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 0}
+    settings.AXES_FAILURE_LIMIT = 3
+    staff_user(username="cleo")
+    client = Client()
+
+    # when: a client rotates the header on every try
+    for i in range(3):
+        client.post(
+            "/accounts/login/",
+            {"username": "cleo", "password": "wrong"},
+            REMOTE_ADDR="10.0.0.9",
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{i}",
+        )
+
+    # then: it is counted, and locked, by its connection's address
+    assert (
+        client.post("/accounts/login/", {"username": "cleo", "password": "pw"}, REMOTE_ADDR="10.0.0.9").status_code
+        == 429
+    )
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"10.0.0.9"}
+
+
+def test_a_forwarded_address_that_is_no_address_is_not_a_500(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    staff_user(username="dina")
+
+    response = via_proxy("/accounts/login/", "dina", "wrong", "not-an-address")
+
+    assert response.status_code == 200  # the form again; counted under the proxy's address

@@ -26,7 +26,9 @@ def test_liveness_and_readiness(client):
     assert ready.json()["checks"]["database"] == "ok" and ready.json()["checks"]["broker"] == "ok"
 
 
-def test_not_ready_when_the_broker_is_unreachable(client):
+def test_degraded_not_unavailable_when_the_broker_is_unreachable(client):
+    # A web process serves without the broker (the outbox's sweeper enqueues later): a
+    # load balancer must not take it out of rotation (docs/adr/0008-cache-outage.md).
     previous = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     try:
@@ -34,8 +36,8 @@ def test_not_ready_when_the_broker_is_unreachable(client):
     finally:
         app.conf.broker_url = previous
 
-    assert response.status_code == 503
-    assert response.json()["status"] == "unavailable"
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded" and response.json()["degraded"] == ["broker"]
     assert response.json()["checks"]["broker"].startswith("error")
     assert response.json()["checks"]["database"] == "ok"
 
@@ -286,7 +288,7 @@ def test_every_other_path_still_meets_allowed_hosts_and_the_https_redirect(clien
     assert plain.status_code == 301 and plain["Location"].startswith("https://appease.example.com/")
 
 
-def test_readiness_over_plain_http_says_503_when_the_broker_is_down(client, production_http):
+def test_readiness_over_plain_http_says_degraded_when_the_broker_is_down(client, production_http):
     # given a broker nothing listens on (a real connection attempt to a closed port)
     previous = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:1/0"
@@ -297,13 +299,35 @@ def test_readiness_over_plain_http_says_503_when_the_broker_is_down(client, prod
     finally:
         app.conf.broker_url = previous
 
-    # then not ready, with the failing check named, the database still fine; alive though
-    assert ready.status_code == 503
+    # then still in rotation (requests are served; the outbox waits for the broker), with
+    # the failing check named; alive too
+    assert ready.status_code == 200
     assert ready["Content-Type"] == "application/json"
     body = ready.json()
-    assert body["status"] == "unavailable"
+    assert body["status"] == "degraded" and body["degraded"] == ["broker"]
     assert body["checks"]["broker"].startswith("error") and body["checks"]["database"] == "ok"
     assert live.status_code == 200
+
+
+def test_readiness_over_plain_http_says_503_when_the_database_is_down(client, production_http, monkeypatch):
+    # given a database nothing listens on (a real connection attempt to a closed port)
+    import psycopg
+
+    from tests.channels.conftest import free_port
+
+    def unreachable() -> str:
+        psycopg.connect(host="127.0.0.1", port=free_port(), dbname="appease", connect_timeout=5)
+        return "ok"
+
+    monkeypatch.setattr("appease.health._check_database", unreachable)
+
+    # when the load balancer probes
+    ready = client.get("/readyz", HTTP_HOST="10.0.0.5")
+
+    # then out of rotation, with the failing check named
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["checks"]["database"] == "error: OperationalError"
 
 
 def test_a_json_line_stays_json_with_long_numbers_in_it(settings):
