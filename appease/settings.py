@@ -349,7 +349,7 @@ if not (1 <= FEEDBACK_PRAISE_RATING <= 5 and 0 <= FEEDBACK_PRAISE_NPS <= 10 and 
 # A customer whose lifetime value reaches this earns the full customer-value points.
 FEEDBACK_HIGH_VALUE_LTV = env_decimal("FEEDBACK_HIGH_VALUE_LTV", "1000")
 # Only the feedback intake answers other origins (the widget on the shop's pages); which
-# origins is each FeedbackSite's business (feedback.signals.cors_allow_site_origins).
+# origins is each FeedbackSite's business (feedback.apis.intake_cors_enabled).
 CORS_URLS_REGEX = r"^/api/v1/feedback$"
 CORS_ALLOW_METHODS = ["OPTIONS", "POST"]
 CORS_PREFLIGHT_MAX_AGE = 3600
