@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "appease.middleware.HealthProbeMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the application in production (docs/deploy.md, "Static files").
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "appease.middleware.RequestIdMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -217,6 +219,20 @@ STATICFILES_FINDERS = [
     "reporting.staticfiles.PlotlyFinder",  # vendor/plotly.min.js from the pinned plotly package
 ]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Production serves STATIC_ROOT itself (WhiteNoise): `collectstatic` (the release step,
+# the Docker build) writes each file under a content-hashed name, gzipped too, and those
+# are cached for good (immutable); the unhashed names (the widget's embed snippet uses
+# one) for STATIC_MAX_AGE seconds. The demo serves the source folders as they are.
+STATIC_MANIFEST = env_bool("STATIC_MANIFEST", not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "appease.staticfiles.ManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_MAX_AGE = env_int("STATIC_MAX_AGE", 0 if DEBUG else 3600)
 
 # --- REST framework -----------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -116,6 +116,8 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
         "APPEASE_METRICS_DIR": str(tmp_path / "metrics"),
         "APPEASE_UNIT": "web-test",
         "APPEASE_VAR_DIR": str(tmp_path / "var"),
+        # collectstatic's folder (WhiteNoise warns on stderr, not in JSON, when it is missing)
+        "STATIC_ROOT": str(tmp_path),
     }
     log = tmp_path / "gunicorn.log"
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
