@@ -403,6 +403,17 @@ CELERY_TIMEZONE = TIME_ZONE
 # The worker logs through Django's LOGGING (JSON, redacted, with request ids).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat is safe as a singleton (appease/beat.py, docs/deploy.md "Beat"): with Redis,
+# RedBeat (the schedule in Redis, one beat at a time under a lock); without (the demo),
+# Celery's default scheduler. Either writes a heartbeat every tick, at least every
+# CELERY_BEAT_MAX_LOOP_INTERVAL seconds; /readyz calls it stale after BEAT_STALE_SECONDS.
+_BEAT_REDIS_URL = REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+CELERY_BEAT_SCHEDULER = "appease.beat:RedBeatScheduler" if _BEAT_REDIS_URL else "appease.beat:PersistentScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = env_int("BEAT_MAX_INTERVAL_SECONDS", 30)
+CELERY_REDBEAT_REDIS_URL = _BEAT_REDIS_URL or None
+CELERY_REDBEAT_REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_REDBEAT_KEY_PREFIX = env_str("BEAT_KEY_PREFIX", "redbeat:")
+BEAT_STALE_SECONDS = env_int("BEAT_STALE_SECONDS", 4 * CELERY_BEAT_MAX_LOOP_INTERVAL)
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "idempotency-keys-purge": {
@@ -454,6 +465,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "feedback.tasks.team_digests_send_task",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
     },
+    "sessions-clear": {"task": "appease.tasks.sessions_clear_task", "schedule": crontab(hour=3, minute=45)},
 }
 
 # --- Email ----------------------------------------------------------------------------
