@@ -34,6 +34,9 @@ _DEMO_CODE_HASH_KEY = "demo-insecure-code-hash-key"
 _DEMO_CODE_ENCRYPTION_KEY = "ZGVtby1pbnNlY3VyZS1jb2RlLWVuY3J5cHRpb24ta2U="
 
 SECRET_KEY = env_secret("SECRET_KEY", debug=DEBUG, demo_default=_DEMO_SECRET_KEY)
+# Rotation: the new key in SECRET_KEY, the old one here (comma-separated) until the
+# sessions, password-reset links and signed values it made have expired (docs/deploy.md).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 # HMAC-SHA256 key for looking codes up by hash. Changing it makes every stored code
 # unfindable, so it is never rotated in place (see docs/adr/0002-codes-at-rest.md).
 CODE_HASH_KEY = env_secret("CODE_HASH_KEY", debug=DEBUG, demo_default=_DEMO_CODE_HASH_KEY)
@@ -56,6 +59,7 @@ for _key in CODE_ENCRYPTION_KEYS:
         ) from exc
 if not DEBUG and (
     SECRET_KEY == _DEMO_SECRET_KEY
+    or _DEMO_SECRET_KEY in SECRET_KEY_FALLBACKS
     or CODE_HASH_KEY == _DEMO_CODE_HASH_KEY
     or _DEMO_CODE_ENCRYPTION_KEY in CODE_ENCRYPTION_KEYS
 ):
