@@ -193,10 +193,18 @@ def test_release_web_worker_and_beat_in_production(tmp_path):
         widget = httpx.get(f"{url}/static/feedback-widget.js", headers=PROXIED, timeout=30)
         assert widget.status_code == 200 and widget.headers["Cache-Control"] == "max-age=3600, public"
 
+        # and the health checks the Dockerfile and compose.yaml run say healthy
+        web_env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
+        for check in ("web", "worker", "beat"):
+            result = run(["python", "deploy/healthcheck.py", check], web_env)
+            assert result.returncode == 0, (check, result.stderr)
+
         # when each is sent SIGTERM (what systemd, compose and honcho send)
         # then each stops by itself, cleanly
         for process in started:
             assert process.terminate() == 0, process.text()
+        # and web's health check says so
+        assert run(["python", "deploy/healthcheck.py", "web"], web_env).returncode == 1
     finally:
         for process in started:
             if process.popen.poll() is None:
