@@ -5,10 +5,11 @@ settings, with traffic across both web processes and a worker SIGKILLed mid-send
 - Web: two `gunicorn --config deploy/gunicorn.conf.py` (2 workers, 2 threads each),
   each on its own free port. Worker: two `celery worker -Ofair` (concurrency 2); beat:
   `celery beat` with the production schedule (the delivery sweeper every 15 s), each
-  started by `deploy/entrypoint.sh` as every deployment starts them. All on the pytest database, a private redis-server as broker
-  (db 0) and shared cache (db 1), with DEBUG off: fresh secrets (this process uses the
-  same code keys, to read the codes), SECURE_SSL_REDIRECT on, and every request sent
-  as the TLS-terminating proxy would forward it (`X-Forwarded-Proto: https`).
+  started by `deploy/entrypoint.sh` as every deployment starts them. All on the pytest
+  database, a private redis-server as broker (db 0) and shared cache (db 1), with DEBUG
+  off: fresh secrets (this process uses the same code keys, to read the codes),
+  SECURE_SSL_REDIRECT on, and every request sent as the TLS-terminating proxy would
+  forward it (`X-Forwarded-Proto: https`).
 - Email goes to an aiosmtpd sink in this process. Each worker sends through its own
   port of the sink (two relays, one mailbox), so the test knows which worker a message
   came from; every message is held a moment before the 250, so sends are in flight.
