@@ -9,7 +9,8 @@ from pathlib import Path
 
 from appease.observability import JSON_FORMATTER
 
-bind = os.environ.get("BIND", f"0.0.0.0:{os.environ.get('PORT', '8000')}")
+# GUNICORN_BIND (BIND, its former name), else every interface on PORT (a PaaS sets it).
+bind = os.environ.get("GUNICORN_BIND") or os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT') or '8000'}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "4"))
 threads = int(os.environ.get("WEB_THREADS", "2"))
 worker_class = "gthread"

@@ -7,7 +7,6 @@ from urllib.parse import urljoin
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
-from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
@@ -77,7 +76,10 @@ class FeedbackSiteAdmin(AuditedModelAdmin):
         base = settings.PUBLIC_URL + "/"
         snippet = format_html(
             '<script src="{}" data-site-key="{}" data-endpoint="{}" data-language="{}" defer></script>',
-            urljoin(base, static("feedback-widget.js")),  # a CDN's absolute STATIC_URL stays as it is
+            # The plain name, not the content-hashed one {% static %} gives in production: the
+            # snippet lives on the shop's pages and must survive our upgrades (served with a
+            # short cache, STATIC_MAX_AGE). A CDN's absolute STATIC_URL stays as it is.
+            urljoin(base, settings.STATIC_URL + "feedback-widget.js"),
             obj.public_key,
             urljoin(base, reverse("feedback-api:feedback")),
             obj.default_language,

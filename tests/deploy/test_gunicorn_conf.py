@@ -25,7 +25,7 @@ CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
 def load_conf(monkeypatch, **env):
     names = ("DEBUG", "LOG_FORMAT", "APPEASE_METRICS_DIR", "PROMETHEUS_MULTIPROC_DIR", "RUNTIME_DIRECTORY")
-    for name in (*names, "APPEASE_UNIT", "BIND", "GUNICORN_CONTROL_SOCKET", "XDG_RUNTIME_DIR"):
+    for name in (*names, "APPEASE_UNIT", "BIND", "GUNICORN_BIND", "PORT", "GUNICORN_CONTROL_SOCKET", "XDG_RUNTIME_DIR"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -145,6 +145,8 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
         "APPEASE_UNIT": "web-test",
         "APPEASE_VAR_DIR": str(tmp_path / "var"),
         "XDG_RUNTIME_DIR": str(tmp_path / "run"),
+        # collectstatic's folder (WhiteNoise warns on stderr, not in JSON, when it is missing)
+        "STATIC_ROOT": str(tmp_path),
     }
     log = tmp_path / "gunicorn.log"
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
@@ -199,3 +201,9 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def test_it_binds_gunicorn_bind_else_every_interface_on_port(monkeypatch):
+    assert load_conf(monkeypatch).bind == "0.0.0.0:8000"
+    assert load_conf(monkeypatch, PORT="5123").bind == "0.0.0.0:5123"  # a PaaS's
+    assert load_conf(monkeypatch, PORT="5123", GUNICORN_BIND="127.0.0.1:9001").bind == "127.0.0.1:9001"
