@@ -126,6 +126,8 @@ def wait_for(condition, *, what: str, log: Path, timeout: float = 60) -> None:
 def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
     # given gunicorn with the production config and environment
     port = free_port()
+    static_root = tmp_path / "static"  # not the runtime folder: its control socket is no file to serve
+    static_root.mkdir()
     env = {
         **{
             k: v
@@ -146,7 +148,7 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
         "APPEASE_VAR_DIR": str(tmp_path / "var"),
         "XDG_RUNTIME_DIR": str(tmp_path / "run"),
         # collectstatic's folder (WhiteNoise warns on stderr, not in JSON, when it is missing)
-        "STATIC_ROOT": str(tmp_path),
+        "STATIC_ROOT": str(static_root),
     }
     log = tmp_path / "gunicorn.log"
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
