@@ -158,6 +158,9 @@ class CustomerInputSerializer(serializers.Serializer):
     channel_handle = serializers.CharField(max_length=200, required=False, allow_blank=True)
     language = serializers.ChoiceField(choices=Customer._meta.get_field("language").choices, required=False)
     tier = serializers.ChoiceField(choices=Customer.Tier.choices, required=False)
+    currency = serializers.CharField(
+        min_length=3, max_length=3, required=False, help_text="ISO 4217; the shop's DEFAULT_CURRENCY when left out."
+    )
     consent_email = serializers.BooleanField(required=False)
     consent_sms = serializers.BooleanField(required=False)
     consent_chat = serializers.BooleanField(required=False)
@@ -374,6 +377,7 @@ class CustomerOutputSerializer(serializers.Serializer):
     channel_handle = serializers.CharField()
     language = serializers.CharField()
     tier = serializers.CharField()
+    currency = serializers.CharField()
     orders_count = serializers.IntegerField()
     total_spend = serializers.SerializerMethodField()
     lifetime_value = serializers.SerializerMethodField()

@@ -69,13 +69,16 @@ def customer_appeasement_summary(*, customer: Customer, window_days: int = 30) -
     }
 
 
-def offers_available_to(user) -> QuerySet:
-    """Active offers the user's limit policy lets them give (all, if it names none)."""
+def offers_available_to(user, *, customer: Customer | None = None) -> QuerySet:
+    """Active offers the user's limit policy lets them give (all, if it names none);
+    with `customer`, only those the customer can use (their currency, or soft)."""
     from appease.services.limits import policy_for
     from coupons.models import Offer
 
     policy = policy_for(user)
     offers = Offer.objects.filter(is_active=True)
+    if customer is not None:
+        offers = offers.filter(Offer.usable_in(customer.currency))
     if policy is not None and policy.allowed_offers.exists():
         offers = offers.filter(pk__in=policy.allowed_offers.values("pk"))
     return offers.order_by("kind", "name")

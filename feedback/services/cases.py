@@ -190,6 +190,7 @@ def case_issue(
         channel=channel,
         note=note,
         complaint_started_at=case.created_at,
+        complaint_start_source=Issuance.StartSource.CASE,
         case=case,
         apology_text=apology_text,
     )
