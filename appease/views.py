@@ -152,8 +152,10 @@ def customer_new(request):
         request.POST or None, initial={"name": request.GET.get("name", ""), "currency": default_currency()}
     )
     form.fields["currency"].widget = forms.Select(choices=currency_choices())
+    form.fields["currency"].required = False  # left out: the shop's default
     if request.method == "POST" and form.is_valid():
         fields = {name: form.cleaned_data[name] for name in CustomerForm.Meta.fields}
+        fields["currency"] = fields["currency"] or default_currency()
         try:
             customer = customer_create(actor=Actor.from_request(request), **fields)
         except ValidationError as error:

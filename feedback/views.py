@@ -156,7 +156,9 @@ def case_new(request):
 
 
 class IssueFromCaseForm(forms.Form):
-    offer = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Offer"), empty_label=None)
+    offer = forms.ModelChoiceField(
+        queryset=None, label=gettext_lazy("Offer"), empty_label=gettext_lazy("Choose the offer…")
+    )
     reason_code = forms.ModelChoiceField(
         queryset=ReasonCode.objects.filter(is_active=True), label=gettext_lazy("Reason"), empty_label=None
     )
@@ -165,7 +167,7 @@ class IssueFromCaseForm(forms.Form):
 
     def __init__(self, *args, user, case: Case, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["offer"].queryset = offers_available_to(user)
+        self.fields["offer"].queryset = offers_available_to(user, customer=case.customer)
         reasons = ReasonCode.objects.filter(is_active=True, incident_type=case.incident_type)
         self.fields["reason_code"].initial = reasons.values_list("pk", flat=True).first()
         if case.customer:
@@ -184,11 +186,9 @@ def case_detail(request, case_id: int):
     case = _case_or_404(case_id)
     recommendations = recommend(case, user=request.user) if case.is_open else []
     top = recommendations[0] if recommendations else None
-    form = IssueFromCaseForm(
-        user=request.user,
-        case=case,
-        initial={"offer": top.offer.pk if top and top.offer else None},
-    )
+    # Preselected only when it is the recommendation, and one the customer can use.
+    recommended = top.offer if top and top.offer and (not case.customer or top.offer.usable_by(case.customer)) else None
+    form = IssueFromCaseForm(user=request.user, case=case, initial={"offer": recommended.pk if recommended else None})
     templates = ApologyTemplate.objects.filter(is_active=True, language=case.language).filter(
         Q(incident_type=case.incident_type) | Q(incident_type="")
     )
