@@ -82,3 +82,9 @@ def offers_available_to(user, *, customer: Customer | None = None) -> QuerySet:
     if policy is not None and policy.allowed_offers.exists():
         offers = offers.filter(pk__in=policy.allowed_offers.values("pk"))
     return offers.order_by("kind", "name")
+
+
+def staff_languages(user) -> list[str]:
+    """The languages a member of staff works in (their profile); empty: any."""
+    profile = getattr(user, "profile", None) if user is not None else None
+    return list(profile.languages or []) if profile is not None else []

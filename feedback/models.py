@@ -442,6 +442,7 @@ class CaseEvent(models.Model):
         CLAIMED = "claimed", _("Claimed")
         REASSIGNED = "reassigned", _("Reassigned")
         NOTE = "note", _("Note")
+        CALL = "call", _("Call with the customer")
         APOLOGY = "apology", _("Apology sent")
         ISSUED = "issued", _("Appeasement given")
         RESOLVED = "resolved", _("Resolved")

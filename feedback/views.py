@@ -22,12 +22,13 @@ from appease.context import Actor
 from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IncidentType, ReasonCode
 from appease.roles import CSR, SUPERVISOR
-from appease.selectors import offers_available_to
+from appease.selectors import offers_available_to, staff_languages
 from appease.views import staff_required
 from feedback.models import ApologyTemplate, Case, FeedbackSite, Intervention, Priority
 from feedback.selectors import case_history, case_issuances, cases_queue
 from feedback.services.cases import (
     case_apologise,
+    case_call_log,
     case_claim,
     case_claim_next,
     case_escalate,
@@ -54,11 +55,15 @@ def _fail(request, error: Exception) -> None:
 @staff_required
 def queue(request):
     view = request.GET.get("view") or "active"
+    mine = staff_languages(request.user)
+    language = request.GET.get("language", "")
+    languages = mine if language == "mine" else [language] if language in dict(settings.LANGUAGES) else None
     cases = cases_queue(
         status=view,
         priority=request.GET.get("priority", ""),
         incident_type=request.GET.get("incident_type", ""),
         assigned_to=request.user,
+        languages=languages,
     )[:200]
     context = {
         "cases": cases,
@@ -71,6 +76,9 @@ def queue(request):
         ],
         "priorities": Priority.choices,
         "incident_types": IncidentType.choices,
+        "language": language,
+        "languages": settings.LANGUAGES,
+        "my_languages": mine,
         "now": timezone.now(),
         "mine_count": Case.objects.filter(status=Case.Status.CLAIMED, assigned_to=request.user).count(),
         "open_count": Case.objects.filter(status=Case.Status.OPEN).count(),
@@ -219,8 +227,10 @@ def case_detail(request, case_id: int):
 @require_POST
 @staff_required
 def note(request, case_id: int):
+    # "Log as a call": the rep spoke to the customer, which is a response; a note is not.
+    log = case_call_log if request.POST.get("kind") == "call" else case_note
     try:
-        case_note(actor=Actor.from_request(request), case_id=case_id, text=request.POST.get("text", ""))
+        log(actor=Actor.from_request(request), case_id=case_id, text=request.POST.get("text", ""))
     except (ValidationError, ApplicationError) as error:
         _fail(request, error)
     return redirect("cases:detail", case_id=case_id)

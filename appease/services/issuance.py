@@ -240,6 +240,11 @@ def issuance_approve(*, actor: Actor, issuance_id, comment: str = "") -> Issuanc
     issuance.save()
     delivery_create(issuance=issuance, actor=actor)
     issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.approve")
+    if issuance.case_id:
+        # Given now: the first thing this case's customer receives, unless something was.
+        type(issuance).case.field.related_model.objects.filter(
+            pk=issuance.case_id, first_response_at__isnull=True
+        ).update(first_response_at=now)
     return issuance
 
 
