@@ -107,7 +107,7 @@ class ReasonCodeAdmin(AuditedAdminMixin, TranslationAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(AuditedModelAdmin):
+class TeamAdmin(AuditedAdminMixin, TranslationAdmin):
     list_display = ["name"]
 
 

@@ -30,7 +30,7 @@ class LimitRefused(ApplicationError):
             code,
             message or _("This appeasement is over your limits."),
             status=403,
-            extra={"limits": [breach.as_dict() for breach in breaches]},
+            extra={"limits": [breach.as_response() for breach in breaches]},
         )
 
 

@@ -232,6 +232,7 @@ def case_issue(
             text=apology_text,
             issuance_id=str(issuance.pk),
             offer=offer.name,
+            offer_id=offer.pk,
             status=issuance.status,
         )
     return issuance

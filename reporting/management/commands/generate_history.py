@@ -503,8 +503,7 @@ class ChunkMaker:
         limit = 10000
         row["breached_limits"] = [
             {
-                "limit": "day_cost",
-                "message": "Over today's cost limit",
+                "limit": "day_cost",  # data only: worded when shown, in the reader's language
                 "limit_value": f"{limit / 100:.2f}",
                 "attempted": f"{(limit + offer.cost + 100) / 100:.2f}",
                 "over_by": f"{(offer.cost + 100) / 100:.2f}",
