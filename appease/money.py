@@ -17,7 +17,6 @@ def is_known_currency(currency: str) -> bool:
     return currency in known_currencies()
 
 
-@cache
 def default_currency() -> str:
     """The shop's currency (DEFAULT_CURRENCY): what a new customer or offer pays in
     unless told otherwise. A callable, so migrations do not freeze today's value."""

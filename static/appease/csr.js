@@ -37,7 +37,7 @@
       if (sourceField) sourceField.value = "rep";
       holder.dataset.started = startedField.value;
       holder.classList.add("running");
-      if (button) button.hidden = true;
+      if (button) button.remove();
       run();
     }
     if (!isNaN(started)) run();
