@@ -192,3 +192,19 @@ def test_resolving_without_contact_is_not_a_response(csr):
     case_resolve(actor=Actor(user=csr), case_id=case.pk, note="Duplicate of another case")
 
     assert Case.objects.get(pk=case.pk).first_response_at is None
+
+
+def test_the_case_api_filters_by_language_and_says_each_cases(csr):
+    from rest_framework.test import APIClient
+
+    spanish = open_case(email="a@example.com", language="es")
+    open_case(email="b@example.com", language="en")
+    speaking(csr, "es")
+    api = APIClient()
+    api.force_login(csr)
+
+    mine = api.get("/api/v1/cases", {"language": "mine"}).json()["results"]
+    wrong = api.get("/api/v1/cases", {"language": "fr"})
+
+    assert [(case["id"], case["language"]) for case in mine] == [(spanish.pk, "es")]
+    assert wrong.status_code == 400 and "language" in wrong.json()["fields"]
