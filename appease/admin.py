@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
@@ -115,13 +116,28 @@ class ReasonCodeAdmin(AuditedAdminMixin, TranslationAdmin):
 
 
 @admin.register(Team)
-class TeamAdmin(AuditedModelAdmin):
+class TeamAdmin(AuditedAdminMixin, TranslationAdmin):
     list_display = ["name"]
+
+
+class StaffProfileForm(forms.ModelForm):
+    languages = forms.MultipleChoiceField(
+        label=_("languages worked in"),
+        choices=settings.LANGUAGES,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=StaffProfile._meta.get_field("languages").help_text,
+    )
+
+    class Meta:
+        model = StaffProfile
+        fields = ["user", "team", "policy", "language", "languages", "time_zone"]
 
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(NotOwnLimitsMixin, AuditedModelAdmin):
-    list_display = ["user", "team", "policy", "language", "time_zone"]
+    form = StaffProfileForm
+    list_display = ["user", "team", "policy", "language", "languages", "time_zone"]
     list_filter = ["team", "policy"]
     list_select_related = ["user", "team", "policy"]
     autocomplete_fields = ["user"]

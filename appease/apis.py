@@ -32,7 +32,7 @@ from appease.services.customers import customer_create
 from appease.services.delivery import delivery_resend
 from appease.services.idempotency import idempotency_key_release
 from appease.services.issuance import issuance_approve, issuance_create, issuance_reject, issuance_void
-from appease.services.limits import limits_remaining
+from appease.services.limits import breach_message, limits_remaining
 from coupons.apis import ERROR, IDEMPOTENCY_HEADER, money
 from coupons.models import Offer
 
@@ -103,8 +103,13 @@ class IssuanceOutputSerializer(serializers.Serializer):
     face_value = serializers.SerializerMethodField()
     cost = serializers.SerializerMethodField()
     currency = serializers.CharField()
-    breached_limits = serializers.JSONField()
+    breached_limits = serializers.SerializerMethodField(
+        help_text="Each limit that sent it for approval, as data, with `message` worded in the caller's language."
+    )
     complaint_started_at = serializers.DateTimeField(allow_null=True)
+    complaint_start_source = serializers.CharField(
+        help_text="Where the complaint's clock started: case, rep, link, api, event; empty when not timed."
+    )
     created_at = serializers.DateTimeField()
     issued_at = serializers.DateTimeField(allow_null=True)
     delivered_at = serializers.DateTimeField(allow_null=True)
@@ -125,6 +130,9 @@ class IssuanceOutputSerializer(serializers.Serializer):
             "failure_reason": delivery.failure_reason or None,
             "sent_at": delivery.sent_at,
         }
+
+    def get_breached_limits(self, obj: Issuance) -> list[dict]:
+        return [{**limit, "message": breach_message(limit, offer=obj.offer)} for limit in obj.breached_limits or []]
 
     def get_code_last4(self, obj: Issuance) -> str | None:
         return obj.code.last4 if obj.code_id else None
@@ -158,6 +166,9 @@ class CustomerInputSerializer(serializers.Serializer):
     channel_handle = serializers.CharField(max_length=200, required=False, allow_blank=True)
     language = serializers.ChoiceField(choices=Customer._meta.get_field("language").choices, required=False)
     tier = serializers.ChoiceField(choices=Customer.Tier.choices, required=False)
+    currency = serializers.CharField(
+        min_length=3, max_length=3, required=False, help_text="ISO 4217; the shop's DEFAULT_CURRENCY when left out."
+    )
     consent_email = serializers.BooleanField(required=False)
     consent_sms = serializers.BooleanField(required=False)
     consent_chat = serializers.BooleanField(required=False)
@@ -374,6 +385,7 @@ class CustomerOutputSerializer(serializers.Serializer):
     channel_handle = serializers.CharField()
     language = serializers.CharField()
     tier = serializers.CharField()
+    currency = serializers.CharField()
     orders_count = serializers.IntegerField()
     total_spend = serializers.SerializerMethodField()
     lifetime_value = serializers.SerializerMethodField()

@@ -17,6 +17,22 @@ def is_known_currency(currency: str) -> bool:
     return currency in known_currencies()
 
 
+def default_currency() -> str:
+    """The shop's currency (DEFAULT_CURRENCY): what a new customer or offer pays in
+    unless told otherwise. A callable, so migrations do not freeze today's value."""
+    from django.conf import settings
+
+    return settings.DEFAULT_CURRENCY
+
+
+def validate_currency(value: str) -> None:
+    from django.core.exceptions import ValidationError
+    from django.utils.translation import gettext_lazy as _
+
+    if not is_known_currency(value):
+        raise ValidationError(_("%(value)s is not an ISO 4217 currency code."), params={"value": value})
+
+
 @cache
 def currency_exponent(currency: str) -> int:
     """Number of minor-unit digits: 2 for EUR, 0 for JPY, 3 for KWD."""

@@ -81,13 +81,22 @@ def issuance_recent_repeat(*, customer: Customer, offer, within: timedelta) -> I
     )
 
 
-def offers_available_to(user) -> QuerySet:
-    """Active offers the user's limit policy lets them give (all, if it names none)."""
+def offers_available_to(user, *, customer: Customer | None = None) -> QuerySet:
+    """Active offers the user's limit policy lets them give (all, if it names none);
+    with `customer`, only those the customer can use (their currency, or soft)."""
     from appease.services.limits import policy_for
     from coupons.models import Offer
 
     policy = policy_for(user)
     offers = Offer.objects.filter(is_active=True)
+    if customer is not None:
+        offers = offers.filter(Offer.usable_in(customer.currency))
     if policy is not None and policy.allowed_offers.exists():
         offers = offers.filter(pk__in=policy.allowed_offers.values("pk"))
     return offers.order_by("kind", "name")
+
+
+def staff_languages(user) -> list[str]:
+    """The languages a member of staff works in (their profile); empty: any."""
+    profile = getattr(user, "profile", None) if user is not None else None
+    return list(profile.languages or []) if profile is not None else []

@@ -2,9 +2,14 @@
 
 from modeltranslation.translator import TranslationOptions, register
 
-from appease.models import ReasonCode
+from appease.models import ReasonCode, Team
 
 
 @register(ReasonCode)
 class ReasonCodeTranslationOptions(TranslationOptions):
     fields = ("label",)
+
+
+@register(Team)
+class TeamTranslationOptions(TranslationOptions):
+    fields = ("name",)

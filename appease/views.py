@@ -17,14 +17,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
 from appease.context import Actor
 from appease.exceptions import ApplicationError
-from appease.models import Channel, Customer, ReasonCode
+from appease.models import Channel, Customer, Issuance, ReasonCode
+from appease.money import default_currency
 from appease.roles import CSR, SUPERVISOR, has_role
 from appease.selectors import (
     approvals_pending,
@@ -34,10 +34,16 @@ from appease.selectors import (
     issuances_visible_to,
     offers_available_to,
 )
-from appease.services.customers import customer_create
+from appease.services.customers import customer_create, customer_currency_set
 from appease.services.delivery import delivery_resend
 from appease.services.idempotency import idempotency_key_begin, idempotency_key_release, request_fingerprint
-from appease.services.issuance import issuance_approve, issuance_code_reveal, issuance_create, issuance_reject
+from appease.services.issuance import (
+    complaint_start_parse,
+    issuance_approve,
+    issuance_code_reveal,
+    issuance_create,
+    issuance_reject,
+)
 from appease.services.limits import limits_remaining, policy_for
 from coupons.models import Offer
 
@@ -85,11 +91,19 @@ class IssueForm(forms.Form):
     )
     channel = forms.ChoiceField(choices=Channel.choices, label=gettext_lazy("Send by"))
     note = forms.CharField(label=gettext_lazy("Note"), required=False, max_length=2000)
+    # The complaint's clock: set by the page when the rep starts (Start, or their first
+    # keystroke) or from a telephony/helpdesk link's `started_at`; empty: not started.
     complaint_started_at = forms.CharField(widget=forms.HiddenInput, required=False)
+    complaint_start_source = forms.ChoiceField(
+        widget=forms.HiddenInput,
+        required=False,
+        choices=[("", ""), (Issuance.StartSource.REP, ""), (Issuance.StartSource.LINK, "")],
+    )
 
     def __init__(self, *args, user, customer: Customer, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["offer"].queryset = offers_available_to(user)
+        # Only what this customer can use (their currency, or soft), none preselected.
+        self.fields["offer"].queryset = offers_available_to(user, customer=customer)
         self.fields["channel"].initial = customer.preferred_channel
 
 
@@ -103,6 +117,7 @@ class CustomerForm(forms.ModelForm):
             "preferred_channel",
             "channel_handle",
             "language",
+            "currency",
             "tier",
             "external_id",
             "consent_email",
@@ -110,6 +125,22 @@ class CustomerForm(forms.ModelForm):
             "consent_chat",
             "consent_social",
         ]
+
+
+def currency_choices(current: str = "") -> list[tuple[str, str]]:
+    """The currencies a customer can usefully have: the shop's, those of active offers,
+    and the customer's own (the API accepts any ISO 4217 code)."""
+    in_use = set(Offer.objects.filter(is_active=True).values_list("currency", flat=True))
+    codes = sorted(in_use | {default_currency()} | ({current} if current else set()))
+    return [(code, code) for code in codes]
+
+
+class CustomerCurrencyForm(forms.Form):
+    currency = forms.ChoiceField(label=gettext_lazy("Currency"))
+
+    def __init__(self, *args, customer: Customer, **kwargs):
+        super().__init__(*args, initial={"currency": customer.currency}, **kwargs)
+        self.fields["currency"].choices = currency_choices(customer.currency)
 
 
 def _budget_context(user, currency: str | None = None):
@@ -138,9 +169,14 @@ def home(request):
 
 @staff_required
 def customer_new(request):
-    form = CustomerForm(request.POST or None, initial={"name": request.GET.get("name", "")})
+    form = CustomerForm(
+        request.POST or None, initial={"name": request.GET.get("name", ""), "currency": default_currency()}
+    )
+    form.fields["currency"].widget = forms.Select(choices=currency_choices())
+    form.fields["currency"].required = False  # left out: the shop's default
     if request.method == "POST" and form.is_valid():
         fields = {name: form.cleaned_data[name] for name in CustomerForm.Meta.fields}
+        fields["currency"] = fields["currency"] or default_currency()
         try:
             customer = customer_create(actor=Actor.from_request(request), **fields)
         except ValidationError as error:
@@ -159,8 +195,19 @@ def _customer_currency(customer: Customer) -> str | None:
 @staff_required
 def customer_panel(request, customer_id: int):
     customer = get_object_or_404(Customer, pk=customer_id)
-    form = IssueForm(user=request.user, customer=customer, initial={"complaint_started_at": timezone.now().isoformat()})
-    return render(request, "csr/customer.html", _panel_context(request, customer, form))
+    initial = {}
+    link_error = None
+    try:
+        # A telephony or helpdesk link may say when the call or ticket began.
+        started = complaint_start_parse(request.GET.get("started_at"))
+    except ValidationError as invalid:
+        started, link_error = None, " ".join(invalid.messages)
+    if started is not None:
+        initial = {"complaint_started_at": started.isoformat(), "complaint_start_source": Issuance.StartSource.LINK}
+    form = IssueForm(user=request.user, customer=customer, initial=initial)
+    context = _panel_context(request, customer, form)
+    context["start_link_error"] = link_error
+    return render(request, "csr/customer.html", context)
 
 
 def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
@@ -177,6 +224,8 @@ def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
         "open_cases": customer.cases.filter(status__in=["open", "claimed"]).order_by("-priority_score")[:5],
         "offers": form.fields["offer"].queryset,
         "idempotency_key": uuid.uuid4().hex,
+        "currency_form": CustomerCurrencyForm(customer=customer),
+        "rendered_at": timezone.now().isoformat(),  # the timer counts on our clock, not the browser's
         **_budget_context(request.user, _customer_currency(customer)),
     }
 
@@ -193,6 +242,27 @@ def _add_service_errors(form: forms.Form, invalid: ValidationError, aliases: dic
     for field, field_messages in invalid.message_dict.items():
         field = (aliases or {}).get(field, field)
         form.add_error(field if field in form.fields else None, field_messages)
+
+
+@require_POST
+@staff_required
+def customer_currency(request, customer_id: int):
+    """Change what the customer pays in (the offers the panel lists follow it)."""
+    customer = get_object_or_404(Customer, pk=customer_id)
+    form = CustomerCurrencyForm(request.POST, customer=customer)
+    if form.is_valid():
+        try:
+            customer_currency_set(
+                actor=Actor.from_request(request), customer_id=customer.pk, currency=form.cleaned_data["currency"]
+            )
+        except ValidationError as invalid:
+            for message in invalid.messages:
+                messages.error(request, message)
+    else:
+        for errors in form.errors.values():
+            for message in errors:
+                messages.error(request, message)
+    return redirect("csr:customer", customer_id=customer.pk)
 
 
 @require_POST
@@ -225,7 +295,10 @@ def issue(request, customer_id: int):
         form = IssueForm(
             user=request.user,
             customer=customer,
-            initial={"complaint_started_at": request.POST.get("complaint_started_at", "")},
+            initial={
+                "complaint_started_at": request.POST.get("complaint_started_at", ""),
+                "complaint_start_source": request.POST.get("complaint_start_source", ""),
+            },
         )
     context = {
         "form": form,
@@ -251,6 +324,11 @@ def _give_once(request, customer: Customer, form: IssueForm):
     """(the issuance, or the refusal (an ApplicationError, or the stored answer of one),
     or the recent same appeasement to confirm); field errors go on `form`."""
     data = form.cleaned_data
+    try:
+        started = complaint_start_parse(data["complaint_started_at"], field="complaint_started_at")
+    except ValidationError as invalid:
+        _add_service_errors(form, invalid, ISSUE_FIELD_ALIASES)
+        return None, None, None
     record = None
     key = request.POST.get("idempotency_key", "")
     if key:
@@ -287,7 +365,8 @@ def _give_once(request, customer: Customer, form: IssueForm):
             reason_code=data["reason_code"],
             channel=data["channel"],
             note=data["note"],
-            complaint_started_at=parse_datetime(data["complaint_started_at"] or ""),
+            complaint_started_at=started,
+            complaint_start_source=data["complaint_start_source"] or Issuance.StartSource.REP,
             idempotency_key=record,
         )
     except ValidationError as invalid:

@@ -128,6 +128,16 @@ class Offer(models.Model):
     def is_soft(self) -> bool:
         return self.kind in self.SOFT_KINDS
 
+    def usable_by(self, customer) -> bool:
+        """A customer can be given offers in their own currency, and soft offers
+        (an apology, a callback: no code, no money they see) whatever they pay in."""
+        return self.is_soft or self.currency == customer.currency
+
+    @classmethod
+    def usable_in(cls, currency: str) -> Q:
+        """`usable_by` as a filter, for a customer paying in `currency`."""
+        return Q(currency=currency) | Q(kind__in=cls.SOFT_KINDS)
+
     @property
     def has_balance(self) -> bool:
         return self.kind == self.Kind.GIFT_CARD

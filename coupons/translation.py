@@ -7,4 +7,4 @@ from coupons.models import Offer
 
 @register(Offer)
 class OfferTranslationOptions(TranslationOptions):
-    fields = ("description",)
+    fields = ("name", "description")

@@ -10,8 +10,9 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
+from modeltranslation.admin import TranslationAdmin
 
-from appease.admin_audit import AuditedModelAdmin, ReadOnlyAdmin
+from appease.admin_audit import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdmin
 from appease.admin_money import MoneyAdminMixin
 from appease.context import Actor
 from appease.money import format_money
@@ -34,7 +35,7 @@ from feedback.models import (
 
 
 @admin.register(OwnerTeam)
-class OwnerTeamAdmin(AuditedModelAdmin):
+class OwnerTeamAdmin(AuditedAdminMixin, TranslationAdmin):
     list_display = ["name", "is_active"]
 
 

@@ -28,6 +28,7 @@ from appease.context import Actor
 from appease.models import Channel, IncidentType
 from appease.permissions import IsStaffMember
 from appease.ratelimit import FailureLimiter
+from appease.selectors import staff_languages
 from coupons.apis import ERROR
 from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
 from feedback.models import Case, Feedback, FeedbackSite, Intervention, Priority
@@ -253,6 +254,7 @@ class CaseOutputSerializer(serializers.Serializer):
     customer_id = serializers.IntegerField(allow_null=True)
     incident_type = serializers.CharField()
     incident_inferred = serializers.BooleanField()
+    language = serializers.CharField()
     priority = serializers.CharField()
     priority_score = serializers.IntegerField()
     score_reasons = serializers.ListField(
@@ -276,6 +278,12 @@ class CaseOutputSerializer(serializers.Serializer):
 CASE_LIST_STATUSES = ["open", "active", "mine", "closed", "all"]
 
 
+def _languages(choice: str, user) -> list[str] | None:
+    if choice == "mine":
+        return staff_languages(user) or None
+    return [choice] if choice else None
+
+
 class CaseListApi(APIView):
     """The case queue, highest priority first."""
 
@@ -289,6 +297,9 @@ class CaseListApi(APIView):
         status = serializers.ChoiceField(choices=CASE_LIST_STATUSES, required=False, allow_blank=True)
         priority = serializers.ChoiceField(choices=Priority.values, required=False, allow_blank=True)
         incident_type = serializers.ChoiceField(choices=IncidentType.values, required=False, allow_blank=True)
+        language = serializers.ChoiceField(
+            choices=["mine", *(code for code, _name in settings.LANGUAGES)], required=False, allow_blank=True
+        )
 
     @extend_schema(
         operation_id="cases_list",
@@ -302,6 +313,12 @@ class CaseListApi(APIView):
             ),
             OpenApiParameter("priority", str, enum=["", *Priority.values]),
             OpenApiParameter("incident_type", str, enum=["", *IncidentType.values]),
+            OpenApiParameter(
+                "language",
+                str,
+                enum=["", "mine", *(code for code, _name in settings.LANGUAGES)],
+                description="a case language, or mine (the languages on your staff profile)",
+            ),
         ],
         responses={
             200: CaseOutputSerializer(many=True),
@@ -319,6 +336,7 @@ class CaseListApi(APIView):
             priority=filters.validated_data.get("priority") or "",
             incident_type=filters.validated_data.get("incident_type") or "",
             assigned_to=request.user,
+            languages=_languages(filters.validated_data.get("language") or "", request.user),
         )
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(queryset, request, view=self)

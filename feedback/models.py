@@ -16,6 +16,7 @@ import secrets
 import uuid
 from decimal import Decimal, InvalidOperation
 
+from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -445,6 +446,7 @@ class CaseEvent(models.Model):
         CLAIMED = "claimed", _("Claimed")
         REASSIGNED = "reassigned", _("Reassigned")
         NOTE = "note", _("Note")
+        CALL = "call", _("Call with the customer")
         APOLOGY = "apology", _("Apology sent")
         ISSUED = "issued", _("Appeasement given")
         RESOLVED = "resolved", _("Resolved")
@@ -518,8 +520,12 @@ def case_event_summary(kind: str, data: dict) -> str:
     if kind == Kind.REASSIGNED and data.get("to"):
         return gettext("to %(user)s") % {"user": data["to"]}
     if kind in (Kind.APOLOGY, Kind.ISSUED) and data.get("offer"):
+        # The offer's name in the reader's language (kept as an id); older lines hold the
+        # name as it was written.
+        offers = apps.get_model("coupons", "Offer").objects
+        offer = offers.filter(pk=data["offer_id"]).first() if data.get("offer_id") else None
         return gettext("%(offer)s (%(status)s)") % {
-            "offer": data["offer"],
+            "offer": offer.name if offer is not None else data["offer"],
             "status": _label(Issuance.Status, data.get("status", "")),
         }
     if kind == Kind.RESOLVED and data.get("intervention"):

@@ -10,10 +10,16 @@ from feedback.models import Case
 
 
 def cases_queue(
-    *, status: str = "open", priority: str = "", incident_type: str = "", assigned_to=None
+    *,
+    status: str = "open",
+    priority: str = "",
+    incident_type: str = "",
+    assigned_to=None,
+    languages: list[str] | None = None,
 ) -> QuerySet[Case]:
     """Cases by priority (score, then oldest first). `status`: open (unclaimed),
-    active (open or being worked), mine (being worked by `assigned_to`), closed, all."""
+    active (open or being worked), mine (being worked by `assigned_to`), closed, all.
+    `languages`: only cases in these (None or empty: any)."""
     queryset = Case.objects.select_related("customer", "assigned_to", "owner_team")
     if status == "open":
         queryset = queryset.filter(status=Case.Status.OPEN)
@@ -27,6 +33,8 @@ def cases_queue(
         queryset = queryset.filter(priority=priority)
     if incident_type:
         queryset = queryset.filter(incident_type=incident_type)
+    if languages:
+        queryset = queryset.filter(language__in=languages)
     return queryset.order_by("-priority_score", "created_at")
 
 

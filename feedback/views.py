@@ -24,13 +24,14 @@ from appease.context import Actor
 from appease.exceptions import ApplicationError
 from appease.models import Channel, Customer, IncidentType, ReasonCode
 from appease.roles import CSR, SUPERVISOR
-from appease.selectors import offers_available_to
+from appease.selectors import offers_available_to, staff_languages
 from appease.services.idempotency import idempotency_key_begin, request_fingerprint
 from appease.views import staff_required
 from feedback.models import ApologyTemplate, Case, FeedbackSite, Intervention, Priority
 from feedback.selectors import case_history, case_issuances, cases_queue
 from feedback.services.cases import (
     case_apologise,
+    case_call_log,
     case_claim,
     case_claim_next,
     case_escalate,
@@ -71,11 +72,15 @@ def _placed_messages(request) -> dict[str, list]:
 @staff_required
 def queue(request):
     view = request.GET.get("view") or "active"
+    mine = staff_languages(request.user)
+    language = request.GET.get("language", "")
+    languages = mine if language == "mine" else [language] if language in dict(settings.LANGUAGES) else None
     cases = cases_queue(
         status=view,
         priority=request.GET.get("priority", ""),
         incident_type=request.GET.get("incident_type", ""),
         assigned_to=request.user,
+        languages=languages,
     )[:200]
     context = {
         "cases": cases,
@@ -88,6 +93,9 @@ def queue(request):
         ],
         "priorities": Priority.choices,
         "incident_types": IncidentType.choices,
+        "language": language,
+        "languages": settings.LANGUAGES,
+        "my_languages": mine,
         "now": timezone.now(),
         "mine_count": Case.objects.filter(status=Case.Status.CLAIMED, assigned_to=request.user).count(),
         "open_count": Case.objects.filter(status=Case.Status.OPEN).count(),
@@ -174,7 +182,9 @@ def case_new(request):
 
 
 class IssueFromCaseForm(forms.Form):
-    offer = forms.ModelChoiceField(queryset=None, label=gettext_lazy("Offer"), empty_label=None)
+    offer = forms.ModelChoiceField(
+        queryset=None, label=gettext_lazy("Offer"), empty_label=gettext_lazy("Choose the offer…")
+    )
     reason_code = forms.ModelChoiceField(
         queryset=ReasonCode.objects.filter(is_active=True), label=gettext_lazy("Reason"), empty_label=None
     )
@@ -183,7 +193,7 @@ class IssueFromCaseForm(forms.Form):
 
     def __init__(self, *args, user, case: Case, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["offer"].queryset = offers_available_to(user)
+        self.fields["offer"].queryset = offers_available_to(user, customer=case.customer)
         reasons = ReasonCode.objects.filter(is_active=True, incident_type=case.incident_type)
         self.fields["reason_code"].initial = reasons.values_list("pk", flat=True).first()
         if case.customer:
@@ -202,11 +212,9 @@ def case_detail(request, case_id: int):
     case = _case_or_404(case_id)
     recommendations = recommend(case, user=request.user) if case.is_open else []
     top = recommendations[0] if recommendations else None
-    form = IssueFromCaseForm(
-        user=request.user,
-        case=case,
-        initial={"offer": top.offer.pk if top and top.offer else None},
-    )
+    # Preselected only when it is the recommendation, and one the customer can use.
+    recommended = top.offer if top and top.offer and (not case.customer or top.offer.usable_by(case.customer)) else None
+    form = IssueFromCaseForm(user=request.user, case=case, initial={"offer": recommended.pk if recommended else None})
     templates = ApologyTemplate.objects.filter(is_active=True, language=case.language).filter(
         Q(incident_type=case.incident_type) | Q(incident_type="")
     )
@@ -247,8 +255,10 @@ def case_detail(request, case_id: int):
 @require_POST
 @staff_required
 def note(request, case_id: int):
+    # "Log as a call": the rep spoke to the customer, which is a response; a note is not.
+    log = case_call_log if request.POST.get("kind") == "call" else case_note
     try:
-        case_note(actor=Actor.from_request(request), case_id=case_id, text=request.POST.get("text", ""))
+        log(actor=Actor.from_request(request), case_id=case_id, text=request.POST.get("text", ""))
     except (ValidationError, ApplicationError) as error:
         _fail(request, error, "note")
     return redirect("cases:detail", case_id=case_id)

@@ -54,6 +54,9 @@ GIVEN_Q = Q(status__in=GIVEN)
 USED = Q(code__status="redeemed") | Q(code__balance_amount__lt=F("code__initial_balance_amount"))
 NEEDED_APPROVAL = Q(breached_limits__isnull=False) & ~Q(breached_limits=[])
 TIMED = Q(complaint_started_at__isnull=False, issued_at__isnull=False)
+WITHIN_GOAL = Q(issued_at__lte=F("complaint_started_at") + timedelta(seconds=GOAL_SECONDS))
+# Where each timed appeasement's clock started; "" (older ones): the CSR page's opening.
+START_SOURCES = tuple(Issuance.StartSource.values)
 OPEN_CODE = Q(code__status="issued")
 MONEY = DecimalField(max_digits=18, decimal_places=4)
 
@@ -107,9 +110,12 @@ ISSUANCE_MEASURES: dict[str, Measure] = {
     "used": _count(GIVEN_Q & USED),
     "redeemed_amount": lambda where: Sum(_redeemed(), filter=GIVEN_Q & where, output_field=MONEY),
     "timed": _count(GIVEN_Q & TIMED),
-    "within_goal": _count(
-        GIVEN_Q & TIMED & Q(issued_at__lte=F("complaint_started_at") + timedelta(seconds=GOAL_SECONDS))
-    ),
+    "within_goal": _count(GIVEN_Q & TIMED & WITHIN_GOAL),
+    **{
+        f"{measure}_{source}": _count(GIVEN_Q & TIMED & Q(complaint_start_source=source) & extra)
+        for source in START_SOURCES
+        for measure, extra in (("timed", Q()), ("within_goal", WITHIN_GOAL))
+    },
     "approvals_requested": _count(NEEDED_APPROVAL),
     "approvals_granted": _count(NEEDED_APPROVAL & (GIVEN_Q | Q(status=Issuance.Status.VOIDED))),
     "approvals_rejected": _count(NEEDED_APPROVAL & Q(status=Issuance.Status.REJECTED)),

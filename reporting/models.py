@@ -56,6 +56,18 @@ class IssuanceMeasures(DayRow):
     redeemed_amount = models.DecimalField(_("redeemed"), **AMOUNT)
     timed = models.PositiveIntegerField(_("timed"), default=0)
     within_goal = models.PositiveIntegerField(_("within goal"), default=0)
+    # The same per start of the clock (Issuance.StartSource); what is left of `timed` was
+    # timed from the CSR page's opening, before the start was recorded.
+    timed_case = models.PositiveIntegerField(_("timed from the case"), default=0)
+    within_goal_case = models.PositiveIntegerField(_("within goal from the case"), default=0)
+    timed_rep = models.PositiveIntegerField(_("timed from the rep's start"), default=0)
+    within_goal_rep = models.PositiveIntegerField(_("within goal from the rep's start"), default=0)
+    timed_link = models.PositiveIntegerField(_("timed from a link"), default=0)
+    within_goal_link = models.PositiveIntegerField(_("within goal from a link"), default=0)
+    timed_api = models.PositiveIntegerField(_("timed from the API caller"), default=0)
+    within_goal_api = models.PositiveIntegerField(_("within goal from the API caller"), default=0)
+    timed_event = models.PositiveIntegerField(_("timed from the event"), default=0)
+    within_goal_event = models.PositiveIntegerField(_("within goal from the event"), default=0)
     approvals_requested = models.PositiveIntegerField(_("approvals requested"), default=0)
     approvals_granted = models.PositiveIntegerField(_("approvals granted"), default=0)
     approvals_rejected = models.PositiveIntegerField(_("approvals rejected"), default=0)

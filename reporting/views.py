@@ -286,6 +286,11 @@ def speed(request):
     weekly = selectors.speed(filters)
     for row in weekly:
         row["share"] = row["within"] / row["timed"] if row["timed"] else None
+    starts = selectors.speed_by_start(filters)
+    start_labels = {**dict(Issuance.StartSource.choices), "": _("the CSR page's opening (older appeasements)")}
+    for row in starts:
+        row["label"] = start_labels.get(row["source"], row["source"])
+        row["share"] = row["within"] / row["timed"] if row["timed"] else None
     channels = selectors.delivery_speed(filters)
     for row in channels:
         row["label"] = _label(CHANNEL_LABELS, row["channel"])
@@ -329,7 +334,16 @@ def speed(request):
     return render(
         request,
         "reporting/speed.html",
-        _context(request, filters, _("Speed"), figures=figures, weekly=weekly, channels=channels, failures=failures),
+        _context(
+            request,
+            filters,
+            _("Speed"),
+            figures=figures,
+            weekly=weekly,
+            starts=starts,
+            channels=channels,
+            failures=failures,
+        ),
     )
 
 

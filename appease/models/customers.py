@@ -12,6 +12,8 @@ from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from appease.money import default_currency, validate_currency
+
 AMOUNT = {"max_digits": 14, "decimal_places": 4}
 
 
@@ -67,7 +69,13 @@ class Customer(models.Model):
         _("preferred language"), max_length=10, choices=settings.LANGUAGES, default=settings.LANGUAGE_CODE
     )
     tier = models.CharField(_("tier"), max_length=10, choices=Tier.choices, default=Tier.STANDARD)
-    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+    currency = models.CharField(
+        _("currency"),
+        max_length=3,
+        default=default_currency,
+        validators=[validate_currency],
+        help_text=_("What the customer pays in: only offers in this currency can be given to them."),
+    )
     lifetime_value_amount = models.DecimalField(_("lifetime value"), **AMOUNT, default=Decimal("0"))
     orders_count = models.PositiveIntegerField(_("orders"), default=0)
     total_spend_amount = models.DecimalField(_("total spend"), **AMOUNT, default=Decimal("0"))
@@ -145,7 +153,7 @@ class CustomerOrder(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders", verbose_name=_("customer"))
     reference = models.CharField(_("order reference"), max_length=100, unique=True)
     total_amount = models.DecimalField(_("total"), **AMOUNT, default=Decimal("0"))
-    currency = models.CharField(_("currency"), max_length=3, default=settings.DEFAULT_CURRENCY)
+    currency = models.CharField(_("currency"), max_length=3, default=default_currency)
     placed_at = models.DateTimeField(_("placed at"), null=True, blank=True)
 
     class Meta:

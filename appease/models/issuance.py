@@ -16,6 +16,16 @@ class Issuance(models.Model):
     """Redemption is the code's business (coupons owns it): an issuance reads as
     redeemed through its code, see `effective_status` and the issuance selectors."""
 
+    class StartSource(models.TextChoices):
+        """Where the complaint's clock started (the 60-second goal). Empty: not timed, or
+        given before the source was recorded (the page's opening, then)."""
+
+        CASE = "case", _("the case's opening")
+        REP = "rep", _("the rep's Start")
+        LINK = "link", _("the telephony or helpdesk link")
+        API = "api", _("the API caller's time")
+        EVENT = "event", _("the merchant event")
+
     class Status(models.TextChoices):
         PENDING_APPROVAL = "pending_approval", _("Waiting for approval")
         ISSUED = "issued", _("Issued")
@@ -86,6 +96,15 @@ class Issuance(models.Model):
         _("breached limits"), default=list, blank=True, help_text=_("The limits that sent this issuance for approval.")
     )
     complaint_started_at = models.DateTimeField(_("complaint started"), null=True, blank=True)
+    # db_default: rows written without the ORM (COPY, the benchmarks' SQL) get "" too.
+    complaint_start_source = models.CharField(
+        _("complaint clock started by"),
+        max_length=5,
+        choices=StartSource.choices,
+        blank=True,
+        default="",
+        db_default="",
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
     issued_at = models.DateTimeField(_("issued at"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)

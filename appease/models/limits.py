@@ -121,6 +121,12 @@ def validate_time_zone(value: str) -> None:
         )
 
 
+def validate_languages(value) -> None:
+    known = {code for code, _name in settings.LANGUAGES}
+    if not isinstance(value, list) or any(code not in known for code in value):
+        raise ValidationError(_("Choose among: %(languages)s.") % {"languages": ", ".join(sorted(known))})
+
+
 class StaffProfile(models.Model):
     """A rep's or supervisor's settings: team, limit policy override, language, zone."""
 
@@ -140,6 +146,13 @@ class StaffProfile(models.Model):
         help_text=_("Overrides the policy of the user's group."),
     )
     language = models.CharField(_("language"), max_length=10, choices=settings.LANGUAGES, blank=True)
+    languages = models.JSONField(
+        _("languages worked in"),
+        default=list,
+        blank=True,
+        validators=[validate_languages],
+        help_text=_("The languages this person serves customers in: “Next case” prefers cases in them. Empty: any."),
+    )
     time_zone = models.CharField(
         _("time zone"),
         max_length=64,

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from appease.context import Actor
 from appease.events import audit_event_record, snapshot
 from appease.models import Customer
+from appease.money import default_currency
 
 EDITABLE = [
     "external_id",
@@ -42,10 +43,27 @@ def customer_create(*, actor: Actor, **fields) -> Customer:
         raise ValidationError({name: _("Unknown field.") for name in unknown})
     if fields.get("external_id") == "":
         fields["external_id"] = None
+    if "currency" in fields:
+        fields["currency"] = str(fields["currency"] or "").strip().upper()
     customer = Customer(created_by=actor.user, **fields)
     customer.full_clean()
     customer.save()
     audit_event_record(actor=actor, action="customer.create", obj=customer, after=snapshot(customer, EDITABLE))
+    return customer
+
+
+@transaction.atomic
+def customer_currency_set(*, actor: Actor, customer_id: int, currency: str) -> Customer:
+    """What the customer pays in; the offers a rep can give them follow it."""
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    before = snapshot(customer, EDITABLE)
+    customer.currency = (currency or "").strip().upper()
+    # Only this field: an old record's other fields must not block the change.
+    customer.clean_fields(exclude=[field.name for field in Customer._meta.fields if field.name != "currency"])
+    customer.save(update_fields=["currency", "updated_at"])
+    audit_event_record(
+        actor=actor, action="customer.change", obj=customer, before=before, after=snapshot(customer, EDITABLE)
+    )
     return customer
 
 
@@ -79,6 +97,8 @@ def customers_import(*, actor: Actor, text: str) -> int:
         for optional in ("orders_count", "last_order_at"):
             if not data.get(optional):
                 data.pop(optional, None)
+        if "currency" in data:
+            data["currency"] = data["currency"].upper() or default_currency()
         if not data.get("external_id"):
             data["external_id"] = None
         elif data["external_id"] in seen:

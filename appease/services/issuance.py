@@ -31,14 +31,58 @@ class LimitRefused(ApplicationError):
             code,
             message or _("This appeasement is over your limits."),
             status=403,
-            extra={"limits": [breach.as_dict() for breach in breaches]},
+            extra={"limits": [breach.as_response() for breach in breaches]},
         )
+
+
+# A start a minute ahead of our clock is the caller's clock running fast, not the future.
+CLOCK_SKEW = timedelta(minutes=1)
+
+
+def complaint_start_parse(value: str | None, *, field: str = "started_at"):
+    """A complaint's start from text (a telephony or helpdesk link's `started_at`, the CSR
+    form's hidden field): ISO 8601 with an offset, not in the future. None for no value;
+    ValidationError on `field` for anything else."""
+    from django.utils.dateparse import parse_datetime
+
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        moment = parse_datetime(value.replace(" ", "+"))  # a "+" in a query string arrives as a space
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise ValidationError({field: _("Give the time as ISO 8601, e.g. 2026-12-07T09:30:00+01:00.")})
+    if timezone.is_naive(moment):
+        raise ValidationError({field: _("Give the time with its offset, e.g. 2026-12-07T09:30:00+01:00.")})
+    try:
+        future = moment > timezone.now() + CLOCK_SKEW
+    except OverflowError:
+        future = True
+    if future:
+        raise ValidationError({field: _("The complaint cannot start in the future.")})
+    return moment
+
+
+# --- Currency: an offer is given only to a customer who can use it (issue 14) --------------
+def offer_currency_errors(*, offer: Offer, customer: Customer) -> dict[str, str]:
+    """A field error on `offer_id` when the offer is in a currency the customer does not
+    pay in: its code would be refused at checkout (`currency_mismatch`). Also used by the
+    automatic rules, which build their issuances themselves."""
+    if offer.usable_by(customer):
+        return {}
+    return {
+        "offer_id": _("This offer is in %(offer_currency)s; the customer pays in %(currency)s.")
+        % {"offer_currency": offer.currency, "currency": customer.currency}
+    }
 
 
 def _validate(
     *, customer: Customer, offer: Offer, reason_code: ReasonCode, channel: str, note: str, started_at, apology: str = ""
 ):
     errors: dict[str, str] = {}
+    errors.update(offer_currency_errors(offer=offer, customer=customer))
     if not offer.is_active:
         errors["offer_id"] = _("This offer is no longer active.")
     if not reason_code.is_active:
@@ -55,8 +99,11 @@ def _validate(
         errors["note"] = _("Keep the note under 2,000 characters.")
     if len(apology) > 2000:
         errors["apology_text"] = _("Keep the apology under 2,000 characters.")
-    if started_at is not None and started_at > timezone.now() + timedelta(minutes=1):
-        errors["complaint_started_at"] = _("The complaint cannot start in the future.")
+    if started_at is not None:
+        if timezone.is_naive(started_at):
+            errors["complaint_started_at"] = _("Give the time with its offset, e.g. 2026-12-07T09:30:00+01:00.")
+        elif started_at > timezone.now() + CLOCK_SKEW:
+            errors["complaint_started_at"] = _("The complaint cannot start in the future.")
     if errors:
         raise ValidationError(errors)
 
@@ -70,6 +117,7 @@ def issuance_create(
     channel: str | None = None,
     note: str = "",
     complaint_started_at=None,
+    complaint_start_source: str = "",
     idempotency_key: IdempotencyKey | None = None,
     case=None,
     apology_text: str = "",
@@ -81,6 +129,17 @@ def issuance_create(
     or refused with 403 naming each limit, by how much, and what remains.
     """
     channel = channel or customer.preferred_channel
+    if complaint_started_at is None:
+        complaint_start_source = ""
+    elif not complaint_start_source:
+        complaint_start_source = Issuance.StartSource.API  # the caller's own time
+    if complaint_start_source and complaint_start_source not in Issuance.StartSource.values:
+        raise ValidationError(
+            {
+                "complaint_start_source": _("Choose one of: %(sources)s.")
+                % {"sources": ", ".join(Issuance.StartSource.values)}
+            }
+        )
     _validate(
         customer=customer,
         offer=offer,
@@ -107,6 +166,7 @@ def issuance_create(
                 face_value_amount=offer.value_amount,
                 cost_amount=offer.cost_amount,
                 complaint_started_at=complaint_started_at,
+                complaint_start_source=complaint_start_source,
             )
             try:
                 limits_spend(user=csr, offer=offer, customer=customer, now=now)
@@ -181,6 +241,11 @@ def issuance_approve(*, actor: Actor, issuance_id, comment: str = "") -> Issuanc
     issuance.save()
     delivery_create(issuance=issuance, actor=actor)
     issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.approve")
+    if issuance.case_id:
+        # Given now: the first thing this case's customer receives, unless something was.
+        type(issuance).case.field.related_model.objects.filter(
+            pk=issuance.case_id, first_response_at__isnull=True
+        ).update(first_response_at=now)
     return issuance
 
 

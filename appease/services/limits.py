@@ -42,18 +42,82 @@ COUNTED_STATUSES = [
 
 @dataclass(frozen=True)
 class LimitBreach:
-    """One limit an issuance would break: which, by how much, what remains."""
+    """One limit an issuance would break: which, by how much, what remains.
+
+    Data only (amounts as strings in `currency`, counts, the offer's id): an issuance
+    keeps it in `breached_limits`, and it is worded when shown, in the reader's
+    language and number format (`breach_message`), never frozen in the issuer's.
+    """
 
     limit: str
-    message: str
     limit_value: str | None = None
     attempted: str | None = None
     remaining: str | None = None
     over_by: str | None = None
     currency: str | None = None
+    days: int | None = None
+    offer_id: int | None = None
 
     def as_dict(self) -> dict:
+        """What is stored: the data, no words."""
         return {key: value for key, value in self.__dict__.items() if value is not None}
+
+    def as_response(self) -> dict:
+        """What an API answer carries: the data and its wording in the caller's language."""
+        return {**self.as_dict(), "message": breach_message(self.as_dict())}
+
+    @property
+    def message(self) -> str:
+        return breach_message(self.as_dict())
+
+
+def _shown(amount: str | None, currency: str | None) -> str:
+    if amount is None or not currency:
+        return amount or ""
+    try:
+        return format_money(Decimal(amount), currency)
+    except (ArithmeticError, ValueError, LookupError):
+        return f"{amount} {currency}"
+
+
+def breach_message(data: dict, *, offer=None) -> str:
+    """A stored breach (`LimitBreach.as_dict()`) in the active language, its amounts in
+    that language's format. Breaches stored before they were kept as data carry their
+    old `message`: it is shown when the data is not enough to word them again."""
+    limit = data.get("limit", "")
+    currency = data.get("currency")
+    if limit == "offer_not_allowed":
+        if offer is None and data.get("offer_id"):
+            from coupons.models import Offer
+
+            offer = Offer.objects.filter(pk=data["offer_id"]).first()
+        if offer is not None:
+            return _("Your limit policy does not include “%(offer)s”.") % {"offer": offer.name}
+    elif limit == "no_budget_in_currency" and currency:
+        return _("Your limit policy has no budget in %(currency)s.") % {"currency": currency}
+    elif limit == "max_face_per_issuance" and data.get("limit_value") is not None:
+        return _("The most you can give at once is %(cap)s.") % {"cap": _shown(data["limit_value"], currency)}
+    elif limit == "customer_repeat" and data.get("days") is not None:
+        cap = int(data["limit_value"])
+        return _("This customer already had %(count)d appeasements in the last %(days)d days (limit %(cap)d).") % {
+            "count": int(data["attempted"]) - 1,
+            "days": int(data["days"]),
+            "cap": cap,
+        }
+    elif limit == "no_policy":
+        return _("You have no limit policy: ask a supervisor.")
+    elif limit.endswith("_budget") and limit.split("_")[0] in PERIODS:
+        return _("The budget changed meanwhile; try again.")
+    else:
+        period, _sep, measure = limit.partition("_")
+        wording = _LIMIT_MESSAGES.get((period, measure))
+        if wording is not None and data.get("limit_value") is not None and currency:
+            return wording() % {
+                "limit": _shown(data["limit_value"], currency),
+                "remaining": _shown(data.get("remaining"), currency),
+                "over": _shown(data.get("over_by"), currency),
+            }
+    return data.get("message") or limit
 
 
 class LimitsExceeded(Exception):
@@ -115,26 +179,17 @@ def _static_breaches(*, policy: LimitPolicy, offer, budget: LimitBudget | None) 
     breaches = []
     allowed = [allowed.pk for allowed in policy.allowed_offers.all()]
     if allowed and offer.pk not in allowed:
-        breaches.append(
-            LimitBreach("offer_not_allowed", _("Your limit policy does not include “%(offer)s”.") % {"offer": offer})
-        )
+        breaches.append(LimitBreach("offer_not_allowed", offer_id=offer.pk))
     if offer.is_soft:
         return breaches
     if budget is None:
-        breaches.append(
-            LimitBreach(
-                "no_budget_in_currency",
-                _("Your limit policy has no budget in %(currency)s.") % {"currency": offer.currency},
-                currency=offer.currency,
-            )
-        )
+        breaches.append(LimitBreach("no_budget_in_currency", currency=offer.currency))
         return breaches
     cap = budget.max_face_per_issuance_amount
     if cap is not None and offer.value_amount > cap:
         breaches.append(
             LimitBreach(
                 "max_face_per_issuance",
-                _("The most you can give at once is %(cap)s.") % {"cap": format_money(cap, offer.currency)},
                 limit_value=_money(cap, offer.currency),
                 attempted=_money(offer.value_amount, offer.currency),
                 over_by=_money(offer.value_amount - cap, offer.currency),
@@ -159,8 +214,7 @@ def _repeat_breach(*, policy: LimitPolicy, customer: Customer, now: datetime) ->
         return None
     return LimitBreach(
         "customer_repeat",
-        _("%(name)s already had %(count)d appeasements in the last %(days)d days (limit %(cap)d).")
-        % {"name": customer.name, "count": count, "days": policy.customer_window_days, "cap": cap},
+        days=policy.customer_window_days,
         limit_value=str(cap),
         attempted=str(count + 1),
         over_by=str(count + 1 - cap),
@@ -214,12 +268,6 @@ def _spend(*, counter: BudgetCounter, budget: LimitBudget, cost: Decimal, face: 
             breaches.append(
                 LimitBreach(
                     f"{counter.period}_{measure}",
-                    _LIMIT_MESSAGES[(counter.period, measure)]()
-                    % {
-                        "limit": format_money(limit, counter.currency),
-                        "remaining": format_money(max(limit - used, Decimal(0)), counter.currency),
-                        "over": format_money(used + amount - limit, counter.currency),
-                    },
                     limit_value=_money(limit, counter.currency),
                     attempted=_money(used + amount, counter.currency),
                     remaining=_money(max(limit - used, Decimal(0)), counter.currency),
@@ -228,7 +276,7 @@ def _spend(*, counter: BudgetCounter, budget: LimitBudget, cost: Decimal, face: 
                 )
             )
     # The update refused but the re-read fits: the budget changed in between. Refuse.
-    return breaches or [LimitBreach(f"{counter.period}_budget", _("The budget changed meanwhile; try again."))]
+    return breaches or [LimitBreach(f"{counter.period}_budget")]
 
 
 _LIMIT_MESSAGES = {
@@ -251,7 +299,7 @@ def limits_spend(*, user, offer, customer: Customer | None, check_customer: bool
     now = now or timezone.now()
     policy = policy_for(user)
     if policy is None:
-        raise LimitsExceeded([LimitBreach("no_policy", _("You have no limit policy: ask a supervisor."))])
+        raise LimitsExceeded([LimitBreach("no_policy")])
     budget = _budget(policy, offer.currency)
     breaches = _static_breaches(policy=policy, offer=offer, budget=budget)
     if check_customer and customer is not None and not offer.is_soft:

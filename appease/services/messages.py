@@ -39,7 +39,10 @@ def _context(delivery: Delivery) -> dict:
     if offer.kind == offer.Kind.PERCENT_OFF:
         value = f"{offer.percent.normalize()}%"
     elif not offer.is_soft:
-        value = format_money(offer.value_amount, offer.currency)
+        # What was given, as frozen on the issuance: the code's own currency and value,
+        # whatever the offer says since.
+        currency = issuance.code.currency if issuance.code_id else issuance.currency
+        value = format_money(issuance.face_value_amount, currency)
     return {
         "customer": issuance.customer,
         "first_name": issuance.customer.name.split(" ")[0],

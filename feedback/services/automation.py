@@ -31,7 +31,7 @@ from appease.exceptions import ApplicationError
 from appease.models import Customer, IncidentType, Issuance
 from appease.queue import enqueue_on_commit
 from appease.services.delivery import delivery_create
-from appease.services.issuance import issuance_give
+from appease.services.issuance import issuance_give, offer_currency_errors
 from feedback.models import AutoRule, Case, MerchantEvent
 from feedback.services.intake import CustomerRef, customer_find_or_create, feedback_submit
 
@@ -198,7 +198,7 @@ def auto_issue(
     *, rule: AutoRule, event: MerchantEvent, customer: Customer, actor: Actor = SYSTEM
 ) -> tuple[Issuance | None, str]:
     """Give `rule`'s offer to `customer` for `event`, once. Returns (issuance, "issued")
-    or (None, why not): already, cap, budget, paused, no_channel, no_code."""
+    or (None, why not): already, cap, currency_mismatch, budget, paused, no_channel, no_code."""
     offer = rule.offer
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -209,6 +209,8 @@ def auto_issue(
         )
         if given.count() >= rule.per_customer_cap:
             return None, "cap"
+        if offer_currency_errors(offer=offer, customer=customer):
+            return None, "currency_mismatch"  # its code would be refused at their checkout
         channel = customer.reachable_channel()
         if channel is None:
             return None, "no_channel"
@@ -232,6 +234,7 @@ def auto_issue(
             face_value_amount=offer.value_amount,
             cost_amount=offer.cost_amount,
             complaint_started_at=event.occurred_at or event.received_at,
+            complaint_start_source=Issuance.StartSource.EVENT,
         )
         try:
             with transaction.atomic():

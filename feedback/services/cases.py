@@ -1,8 +1,9 @@
 """Working a case: claim the next one, act, resolve, reassign, escalate.
 
 Every change writes a line on the case's timeline (CaseEvent, append-only) in the same
-transaction. First response is the moment a rep takes the case in hand (claim) or,
-for a case a supervisor assigned, the first thing sent to the customer.
+transaction. The first response is the first thing the customer receives: a message
+(an apology), an appeasement given (not one waiting for approval: that counts when it is
+approved), or a call the rep logged. Claiming a case is not a response.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
+from django.db.models import Case as Switch
+from django.db.models import Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -19,6 +22,7 @@ from appease.context import Actor
 from appease.exceptions import ApplicationError
 from appease.models import Issuance
 from appease.roles import CSR, SUPERVISOR, has_role, role_emails
+from appease.selectors import staff_languages
 from appease.services.issuance import issuance_create
 from coupons.models import Offer
 from feedback.models import ApologyTemplate, Case, CaseEvent, Intervention
@@ -47,22 +51,33 @@ def _require_owner_or_supervisor(actor: Actor, case: Case) -> None:
         raise ApplicationError("not_yours", _("This case is assigned to someone else."), status=403)
 
 
-def _responded(case: Case, now) -> None:
-    if case.first_response_at is None:
-        case.first_response_at = now
+def case_responded(*, case_id, now) -> bool:
+    """The customer received something (a message, an appeasement, a logged call): the
+    case's first response, if it had none. One conditional UPDATE, so two at once
+    stamp it once; True when this was the first."""
+    return bool(Case.objects.filter(pk=case_id, first_response_at__isnull=True).update(first_response_at=now))
 
 
 def case_claim_next(*, actor: Actor) -> Case | None:
     """The highest-priority unclaimed case, now the actor's; None when the queue is empty.
+
+    Cases in the rep's languages come first (their profile's `languages`); the others
+    after them, so nobody sits idle while a case waits.
 
     On PostgreSQL the candidate row is locked with FOR UPDATE SKIP LOCKED, so reps
     claiming at once each get a different case without waiting for each other. The
     conditional update (`status = open`) is the guard on every database.
     """
     _require_staff(actor)
+    languages = staff_languages(actor.user)
     for _attempt in range(5):
         with transaction.atomic():
-            queue = Case.objects.filter(status=Case.Status.OPEN).order_by("-priority_score", "created_at")
+            queue = Case.objects.filter(status=Case.Status.OPEN)
+            if languages:
+                foreign = Switch(When(language__in=languages, then=Value(0)), default=Value(1))
+                queue = queue.annotate(foreign=foreign).order_by("foreign", "-priority_score", "created_at")
+            else:
+                queue = queue.order_by("-priority_score", "created_at")
             if connection.features.has_select_for_update_skip_locked:
                 queue = queue.select_for_update(skip_locked=True)
             candidate = queue.values_list("pk", flat=True).first()
@@ -74,9 +89,6 @@ def case_claim_next(*, actor: Actor) -> Case | None:
             )
             if claimed:
                 case = Case.objects.select_related("customer").get(pk=candidate)
-                if case.first_response_at is None:
-                    Case.objects.filter(pk=candidate).update(first_response_at=now)
-                    case.first_response_at = now
                 _event(case, CaseEvent.Kind.CLAIMED, actor)
                 return case
     return None
@@ -93,7 +105,6 @@ def case_claim(*, actor: Actor, case_id) -> Case:
     case.status = Case.Status.CLAIMED
     case.assigned_to = actor.user
     case.claimed_at = now
-    _responded(case, now)
     case.save()
     _event(case, CaseEvent.Kind.CLAIMED, actor)
     return case
@@ -108,6 +119,21 @@ def case_note(*, actor: Actor, case_id, text: str) -> CaseEvent:
         raise ValidationError({"text": _("Keep the note under 4,000 characters.")})
     case = _lock(case_id)
     return _event(case, CaseEvent.Kind.NOTE, actor, text=text)
+
+
+@transaction.atomic
+def case_call_log(*, actor: Actor, case_id, text: str) -> CaseEvent:
+    """The rep spoke to the customer on the phone: a line on the timeline, and the
+    case's first response if it had none."""
+    _require_staff(actor)
+    if not text.strip():
+        raise ValidationError({"text": _("Say what was said on the call.")})
+    if len(text) > 4000:
+        raise ValidationError({"text": _("Keep the note under 4,000 characters.")})
+    case = _lock(case_id)
+    _require_owner_or_supervisor(actor, case)
+    case_responded(case_id=case.pk, now=timezone.now())
+    return _event(case, CaseEvent.Kind.CALL, actor, text=text)
 
 
 @transaction.atomic
@@ -192,14 +218,15 @@ def case_issue(
         channel=channel,
         note=note,
         complaint_started_at=case.created_at,
+        complaint_start_source=Issuance.StartSource.CASE,
         case=case,
         apology_text=apology_text,
         idempotency_key=idempotency_key,
     )
     with transaction.atomic():
         case = _lock(case_id)
-        _responded(case, timezone.now())
-        case.save(update_fields=["first_response_at"])
+        if issuance.status != Issuance.Status.PENDING_APPROVAL:  # waiting: nothing reached the customer yet
+            case_responded(case_id=case.pk, now=issuance.issued_at or timezone.now())
         kind = CaseEvent.Kind.APOLOGY if offer.is_soft else CaseEvent.Kind.ISSUED
         _event(
             case,
@@ -208,6 +235,7 @@ def case_issue(
             text=apology_text,
             issuance_id=str(issuance.pk),
             offer=offer.name,
+            offer_id=offer.pk,
             status=issuance.status,
         )
     return issuance
@@ -266,7 +294,6 @@ def case_resolve(*, actor: Actor, case_id, note: str, intervention: str = "") ->
     if not case.is_open:
         raise ApplicationError("closed", _("This case is already resolved."), status=409)
     now = timezone.now()
-    _responded(case, now)
     case.status = Case.Status.RESOLVED
     case.resolved_at = now
     case.resolved_by = actor.user

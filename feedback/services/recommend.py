@@ -183,7 +183,7 @@ def _offer_for(intervention: str, value: Decimal | None, currency: str, user) ->
     if not kinds:
         return None
     offers = offers_available_to(user) if user is not None else Offer.objects.filter(is_active=True)
-    candidates = list(offers.filter(kind__in=kinds).filter(Q(currency=currency) | Q(kind__in=["apology", "callback"])))
+    candidates = list(offers.filter(kind__in=kinds).filter(Offer.usable_in(currency)))
     if not candidates:
         return None
     if value is None:
@@ -192,6 +192,15 @@ def _offer_for(intervention: str, value: Decimal | None, currency: str, user) ->
     if under:
         return max(under, key=lambda offer: offer.value_amount)
     return min(candidates, key=lambda offer: offer.value_amount)
+
+
+def _rule_offer(rule: RecommendationRule, value: Decimal | None, customer, user) -> Offer | None:
+    """The rule's own offer, or the closest in its currency; never one the customer
+    cannot use (another currency: its code would be refused at their checkout)."""
+    offer = rule.offer if rule.offer_id else _offer_for(rule.intervention, value, rule.currency, user)
+    if offer is not None and customer is not None and not offer.usable_by(customer):
+        return None
+    return offer
 
 
 def recommend(case: Case, *, user=None) -> list[Recommendation]:
@@ -205,6 +214,7 @@ def recommend(case: Case, *, user=None) -> list[Recommendation]:
         min_past_incidents__lte=repeats,
     ).select_related("offer")
     outcomes = intervention_outcomes(case.incident_type)
+    currency = customer.currency if customer else settings.DEFAULT_CURRENCY
     chosen: dict[str, Recommendation] = {}
     for rule in sorted(rules, key=lambda rule: (rule.rank, -rule.min_past_incidents, rule.pk)):
         if rule.intervention in chosen:
@@ -214,7 +224,7 @@ def recommend(case: Case, *, user=None) -> list[Recommendation]:
         chosen[rule.intervention] = Recommendation(
             intervention=rule.intervention,
             reason=rule.reason,
-            offer=rule.offer if rule.offer_id else _offer_for(rule.intervention, value, rule.currency, user),
+            offer=_rule_offer(rule, value, customer, user),
             suggested_value=value,
             currency=rule.currency,
             evidence=evidence,
@@ -227,9 +237,9 @@ def recommend(case: Case, *, user=None) -> list[Recommendation]:
                 intervention=intervention,
                 reason=_("Learned from outcomes: %(rate)d%% solved, n=%(n)d.")
                 % {"rate": evidence.solved_percent, "n": evidence.n},
-                offer=_offer_for(intervention, None, settings.DEFAULT_CURRENCY, user),
+                offer=_offer_for(intervention, None, currency, user),
                 suggested_value=None,
-                currency=settings.DEFAULT_CURRENCY,
+                currency=currency,
                 evidence=evidence,
                 rule_id=None,
                 ranked_by="learned",

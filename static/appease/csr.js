@@ -1,21 +1,59 @@
-// The complaint timer: seconds since the customer's complaint was opened. The goal is
-// an appeasement given within 60 seconds; the timer stops when one is given.
+// The complaint timer: seconds since the complaint. The clock starts at the complaint:
+// a telephony or helpdesk link's start (already in the form), else when the rep presses
+// Start or types their first key (or picks an offer). It counts on the server's clock
+// (the page's render time plus the time elapsed here), so a browser whose clock is off
+// does not move it. The goal is an appeasement given within 60 seconds; the timer stops
+// when one is given.
 (function () {
   "use strict";
   function startTimer() {
-    var holder = document.querySelector(".timer[data-started]");
+    var holder = document.querySelector(".timer[data-rendered-at]");
     var out = document.getElementById("timer");
-    if (!holder || !out) return;
-    var started = Date.parse(holder.dataset.started);
-    if (isNaN(started)) return;
-    var handle = setInterval(function () {
-      var seconds = Math.max(0, Math.floor((Date.now() - started) / 1000));
+    var startedField = document.getElementById("id_complaint_started_at");
+    var sourceField = document.getElementById("id_complaint_start_source");
+    var button = document.getElementById("timer-start");
+    if (!holder || !out || !startedField) return;
+    var renderedAt = Date.parse(holder.dataset.renderedAt);
+    var loadedAt = Date.now();
+    var started = Date.parse(startedField.value || holder.dataset.started);
+    var handle = null;
+    function serverNow() {
+      return (isNaN(renderedAt) ? loadedAt : renderedAt) + (Date.now() - loadedAt);
+    }
+    function tick() {
+      var seconds = Math.max(0, Math.floor((serverNow() - started) / 1000));
       out.textContent = seconds;
       holder.classList.toggle("late", seconds >= 60);
-    }, 250);
+    }
+    function run() {
+      if (handle !== null) return;
+      tick();
+      handle = setInterval(tick, 250);
+    }
+    function start() {
+      if (!isNaN(started)) return;
+      started = serverNow();
+      // The issue form is swapped after each answer: look its fields up afresh.
+      var field = document.getElementById("id_complaint_started_at") || startedField;
+      var source = document.getElementById("id_complaint_start_source") || sourceField;
+      field.value = new Date(started).toISOString();
+      if (source) source.value = "rep";
+      holder.dataset.started = field.value;
+      holder.classList.add("running");
+      if (button) button.remove();
+      run();
+    }
+    if (!isNaN(started)) run();
+    if (button) button.addEventListener("click", start);
+    document.addEventListener("keydown", function (event) {
+      if (["Shift", "Control", "Alt", "Meta"].indexOf(event.key) === -1) start();
+    }, true);
+    document.addEventListener("change", function (event) {
+      if (event.target.closest && event.target.closest("#issue-form")) start();
+    });
     document.body.addEventListener("htmx:afterSettle", function () {
       if (document.querySelector("#issue-results [data-testid=issuance-result]")) {
-        clearInterval(handle);
+        if (handle !== null) clearInterval(handle);
         holder.classList.add("done");
       }
     });

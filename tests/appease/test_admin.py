@@ -89,7 +89,9 @@ def test_offer_changes_are_audited(admin_client):
     response = admin_client.post(
         f"/admin/coupons/offer/{offer.pk}/change/",
         {
-            "name": offer.name,
+            "name_en": offer.name,  # the short name is translatable, like the description
+            "name_es": "",
+            "name_pt_br": "",
             "kind": offer.kind,
             "description_en": "Now 6 off",
             "description_es": "",

@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from appease.context import Actor
 from feedback.models import Case, CaseEvent, PriorityLevel
-from feedback.services.cases import case_claim
+from feedback.services.cases import case_call_log, case_claim
 from feedback.services.sla import add_business_seconds, due_times, sla_breaches_escalate
 from tests.factories import customer_create
 from tests.feedback.conftest import open_case
@@ -72,6 +72,7 @@ def test_breaches_are_marked_escalated_and_counted_once(supervisor, csr):
     late = open_case(customer=vip("a@example.com"), incident_type="service_outage", rating=1)
     answered = open_case(customer=vip("b@example.com"), incident_type="service_outage", rating=1)
     case_claim(actor=Actor(user=csr), case_id=answered.pk)
+    case_call_log(actor=Actor(user=csr), case_id=answered.pk, text="Called: the outage is being fixed")
     frozen = late.created_at + timedelta(seconds=61)
 
     first = sla_breaches_escalate(now=frozen)
@@ -90,6 +91,7 @@ def test_breaches_are_marked_escalated_and_counted_once(supervisor, csr):
 def test_a_resolution_breach_is_its_own_breach(supervisor, csr):
     case = open_case(email="c@example.com")
     case_claim(actor=Actor(user=csr), case_id=case.pk)
+    case_call_log(actor=Actor(user=csr), case_id=case.pk, text="Called: looking into it")
     case.refresh_from_db()
 
     assert sla_breaches_escalate(now=case.resolution_due_at + timedelta(seconds=1)) == 1

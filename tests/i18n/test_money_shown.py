@@ -52,7 +52,8 @@ def test_the_csr_budget_in_portuguese_reais(client):
 def _brl_issuance():
     offer = offer_create(currency="BRL", value_amount=Decimal("25.00"), cost_amount=Decimal("1234.50"))
     rep = staff_user(policy=policy_create(currency="BRL", day_cost_amount=Decimal("5000")))
-    return issuance_create(actor=Actor(user=rep), customer=customer_create(), offer=offer, reason_code=reason_create())
+    customer = customer_create(currency="BRL")  # an offer in reais goes to a customer who pays in them
+    return issuance_create(actor=Actor(user=rep), customer=customer, offer=offer, reason_code=reason_create())
 
 
 def test_the_admin_lists_and_shows_amounts_in_the_supervisors_notation(client):

@@ -42,6 +42,7 @@ SELECTORS = {
     "approvals": selectors.approvals,
     "value redeemed": lambda f: selectors.value_redeemed(f, "USD"),
     "60-second goal": selectors.speed,
+    "60-second goal per start": selectors.speed_by_start,
     "delivery speed": selectors.delivery_speed,
     "delivery failures": selectors.delivery_failures,
     "cases": selectors.cases_by_type_and_priority,

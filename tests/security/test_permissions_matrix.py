@@ -174,6 +174,7 @@ URL_RULES: dict[str, Endpoint] = {
     "csr:customer-new": Endpoint("staff-web"),
     "csr:customer": Endpoint("staff-web"),
     "csr:issue": Endpoint("staff-web", POST),
+    "csr:customer-currency": Endpoint("staff-web", POST),
     "csr:issuance": Endpoint("staff-web"),
     "csr:resend": Endpoint("staff-web", POST),
     "csr:reveal": Endpoint("giver-web", POST),

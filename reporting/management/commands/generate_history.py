@@ -253,7 +253,8 @@ TABLES = {
             Issuance,
             "id:u csr_id:i case_id:i customer_id:i offer_id:i reason_code_id:i note:s apology_text:s "
             "channel:s code_id:i status:s currency:s face_value_amount:m cost_amount:m breached_limits:j "
-            "complaint_started_at:t created_at:t issued_at:t delivered_at:t decided_by_id:i decided_at:t "
+            "complaint_started_at:t complaint_start_source:s created_at:t issued_at:t delivered_at:t "
+            "decided_by_id:i decided_at:t "
             "decision_comment:s escalated_at:t voided_by_id:i voided_at:t void_reason:s",
         ),
         Table.of(
@@ -470,6 +471,7 @@ class ChunkMaker:
             "cost_amount": offer.cost,
             "breached_limits": [],
             "complaint_started_at": None,
+            "complaint_start_source": "",
             "created_at": created,
             "issued_at": created,
             "delivered_at": None,
@@ -487,6 +489,8 @@ class ChunkMaker:
             row["case_id"] = self.case_for_issuance(index, row, customer, incident, offer)
         elif rng.random() < 0.92:
             row["complaint_started_at"] = created - _complaint_delay(rng)
+            # the rep's Start, or one in five from a telephony or helpdesk link
+            row["complaint_start_source"] = "link" if index % 5 == 0 else "rep"
         given = row["status"] == Issuance.Status.ISSUED
         if given:
             self.give(index, row, customer, offer)
@@ -503,8 +507,7 @@ class ChunkMaker:
         limit = 10000
         row["breached_limits"] = [
             {
-                "limit": "day_cost",
-                "message": "Over today's cost limit",
+                "limit": "day_cost",  # data only: worded when shown, in the reader's language
                 "limit_value": f"{limit / 100:.2f}",
                 "attempted": f"{(limit + offer.cost + 100) / 100:.2f}",
                 "over_by": f"{(offer.cost + 100) / 100:.2f}",
@@ -894,6 +897,7 @@ class ChunkMaker:
             source = rng.choice((Case.Source.WIDGET, Case.Source.WIDGET, Case.Source.API, Case.Source.SURVEY))
             claimed = opened + (created - opened) * (0.2 + 0.6 * rng.random())
         row["complaint_started_at"] = opened  # case_issue: the clock started when the case opened
+        row["complaint_start_source"] = "case"
         case = self.new_case(plan.case_base + index + 1, customer, opened, incident, row["channel"], source)
         rep = row["csr_id"]
         self.work(case, rep=rep, claimed=claimed)
