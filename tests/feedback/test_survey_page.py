@@ -63,4 +63,3 @@ def test_not_solved_says_sorry_and_reopens_the_case(client, csr, language):
     case.refresh_from_db()
     assert (case.status, case.reopened_count) == (Case.Status.OPEN, 1)
     assert case.follow_ups.get().solved is False
-
