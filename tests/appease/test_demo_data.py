@@ -149,3 +149,35 @@ def test_loading_the_demo_twice_gives_no_second_appeasement(settings):
     load_demo()
 
     assert Issuance.objects.count() == first == 3
+
+
+def test_the_demo_prints_a_staff_token_and_has_an_administrator_for_staff_keys(settings, client):
+    # given the demo, loaded twice (a restart)
+    settings.DEBUG = True
+    first = load_demo()
+    out = load_demo()
+    token = re.search(r"STAFF_TOKEN='([^']+)'", out).group(1)
+    coupon, gift_card = re.search(r"export COUPON='([^']+)' GIFT_CARD='([^']+)'", out).groups()
+
+    # then the token printed is the same, and acts as ana on the issuance API
+    assert re.search(r"STAFF_TOKEN='([^']+)'", first).group(1) == token
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    issued = api.post(
+        "/api/v1/issuances",
+        {"customer_id": 1, "offer_id": 2, "reason_code": "late-delivery", "note": "parcel 3 days late"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="call-5531",
+    )
+    assert issued.status_code == 201, issued.json()
+    assert (issued.json()["csr"], issued.json()["offer"]) == ("ana", "$5 off next order")
+    # the README's COUPON and GIFT_CARD are the $5 coupon and the $25 gift card
+    assert re.search(rf"^  {re.escape(coupon)}\s+\$5 off next order \(USD\)$", out, re.MULTILINE)
+    assert re.search(rf"^  {re.escape(gift_card)}\s+\$25 gift card \(USD\)$", out, re.MULTILINE)
+    # the supervisor may not mint staff tokens; the demo's administrator may
+    supervisor, admin = User.objects.get(username="supervisor"), User.objects.get(username="admin")
+    assert admin.check_password("appease-demo") and admin.is_superuser
+    client.force_login(supervisor)
+    assert client.get("/admin/appease/staffapikey/").status_code == 403
+    client.force_login(admin)
+    assert client.get("/admin/appease/staffapikey/").status_code == 200

@@ -21,7 +21,16 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from appease.context import Actor
-from appease.models import Customer, CustomerOrder, LimitBudget, LimitPolicy, ReasonCode, StaffProfile, Team
+from appease.models import (
+    Customer,
+    CustomerOrder,
+    LimitBudget,
+    LimitPolicy,
+    ReasonCode,
+    StaffAPIKey,
+    StaffProfile,
+    Team,
+)
 from appease.roles import CSR, SUPERVISOR
 from appease.services.issuance import issuance_create
 from coupons import codes
@@ -44,11 +53,23 @@ HISTORY_REPS = 12
 HISTORY_SITE = "History web shop"  # generate_history's feedback site: there once the history is
 
 
-def demo_merchant_key() -> str:
-    """The demo merchant's API key, `<prefix>.<secret>`: a keyed hash of SECRET_KEY, so it
-    is the same on every load of the same demo and never one a real deployment uses."""
-    digest = salted_hmac("appease.demo.merchant-key", "Demo Shop", algorithm="sha256").hexdigest()
+def demo_key(purpose: str) -> str:
+    """A demo API key, `<prefix>.<secret>`: a keyed hash of SECRET_KEY, so it is the same
+    on every load of the same demo and never one a real deployment uses."""
+    digest = salted_hmac("appease.demo.api-key", purpose, algorithm="sha256").hexdigest()
     return f"{digest[:8]}.{digest[8:40]}"
+
+
+def demo_merchant_key() -> str:
+    return demo_key("merchant:Demo Shop")
+
+
+def demo_staff_token() -> str:
+    return demo_key(f"staff:{STAFF_TOKEN_USER}")
+
+
+STAFF_TOKEN_USER = "ana"  # noqa: S105  (a username: the README's issuance API example acts as her)
+ADMIN = ("admin", "Alex", "Admin")  # the demo's administrator: users, staff API keys, everything
 
 
 PEOPLE = [
@@ -272,14 +293,16 @@ class Command(BaseCommand):
             people = self._people()
             self._reasons()
             self._customers()
+            self._admin()
             _merchant, key = self._merchant_key()
+            token = self._staff_token()
             site = self._feedback(offers, people)
         for offer in offers:
             self._stock(offer)
         samples = self._samples(offers, people["supervisor"])
         self._appeasements(offers, people)
         self._history(history)
-        self._report(key, samples)
+        self._report(key, token, samples)
         self.stdout.write("")
         self.stdout.write(
             _("Feedback widget on a demo shop page: %(url)s") % {"url": f"{settings.PUBLIC_URL}/demo/shop/"}
@@ -403,26 +426,49 @@ class Command(BaseCommand):
         return site
 
     def _merchant_key(self):
-        """The same key on every load: derived from SECRET_KEY, so a key exported after one
-        `make demo` still works after the next (and after a fresh database)."""
+        """The same key on every load, so a key exported after one `make demo` still works
+        after the next (and after a fresh database)."""
         merchant, _created = Merchant.objects.get_or_create(name="Demo Shop")
         key = demo_merchant_key()
+        self._stable_key(MerchantAPIKey, key=key, name="demo checkout", merchant=merchant)
+        return merchant, key
+
+    def _staff_token(self) -> str:
+        token = demo_staff_token()
+        user = get_user_model().objects.get(username=STAFF_TOKEN_USER)
+        self._stable_key(StaffAPIKey, key=token, name="demo CRM", user=user)
+        return token
+
+    @staticmethod
+    def _stable_key(model, *, key: str, name: str, **owner) -> None:
+        """`key` usable under `name` for `owner`; an earlier demo's random key of that name
+        is revoked. Stored hashed like any other key."""
         prefix = key.partition(".")[0]
-        hashed = MerchantAPIKey.objects.key_generator.hash(key)
-        MerchantAPIKey.objects.filter(merchant=merchant, name="demo checkout").exclude(prefix=prefix).update(
-            revoked=True  # an earlier demo's random key
-        )
-        current = MerchantAPIKey.objects.filter(prefix=prefix).first()
-        if current is not None and (current.revoked or current.merchant_id != merchant.pk or not current.is_valid(key)):
+        hashed = model.objects.key_generator.hash(key)
+        model.objects.filter(name=name, **owner).exclude(prefix=prefix).update(revoked=True)
+        current = model.objects.filter(prefix=prefix).first()
+        if current is not None and (
+            current.revoked
+            or any(getattr(current, field) != value for field, value in owner.items())
+            or not current.is_valid(key)
+        ):
             # Revoked in the admin (or another database's row): revocation is final for a
             # row, so the demo's key comes back as a new one.
             current.delete()
             current = None
         if current is None:
-            MerchantAPIKey.objects.create(
-                id=f"{prefix}.{hashed}", prefix=prefix, hashed_key=hashed, name="demo checkout", merchant=merchant
-            )
-        return merchant, key
+            model.objects.create(id=f"{prefix}.{hashed}", prefix=prefix, hashed_key=hashed, name=name, **owner)
+
+    def _admin(self) -> None:
+        username, first, last = ADMIN
+        user, created = get_user_model().objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "email": f"{username}@demo.appease.local"},
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+        user.is_staff = user.is_superuser = True
+        user.save()
 
     def _stock(self, offer: Offer) -> None:
         if offer.is_soft:
@@ -501,7 +547,7 @@ class Command(BaseCommand):
         else:
             rollups_refresh()
 
-    def _report(self, key: str, samples: list[tuple[Offer, str]]) -> None:
+    def _report(self, key: str, token: str, samples: list[tuple[Offer, str]]) -> None:
         out = self.stdout
         out.write("")
         out.write(self.style.SUCCESS(_("Demo data loaded.")))
@@ -509,10 +555,18 @@ class Command(BaseCommand):
         for username, first, last, role, language, time_zone in PEOPLE:
             speaks = f", {language} {time_zone}".rstrip() if language else ""
             out.write(f"  {username:<11} {first} {last} ({role}{speaks})")
+        out.write(f"  {ADMIN[0]:<11} {ADMIN[1]} {ADMIN[2]} ({_('administrator: users, staff API keys, everything')})")
         out.write("")
         out.write(_("Merchant API key for “Demo Shop” (the same on every load of this demo):"))
         out.write(f"  export APPEASE_KEY='{key}'")
+        out.write(
+            _("Staff API token of %(user)s (the issuance API; the same on every load):") % {"user": STAFF_TOKEN_USER}
+        )
+        out.write(f"  export STAFF_TOKEN='{token}'")
         out.write("")
         out.write(_("Issued codes to try the checkout API with:"))
         for offer, plaintext in samples:
             out.write(f"  {plaintext:<28} {offer.name} ({offer.currency})")
+        by_name = {offer.name: plaintext for offer, plaintext in samples}
+        out.write(_("The README's examples use two of them:"))
+        out.write(f"  export COUPON='{by_name['$5 off next order']}' GIFT_CARD='{by_name['$25 gift card']}'")
