@@ -160,12 +160,18 @@ def test_the_demo_prints_a_staff_token_and_has_an_administrator_for_staff_keys(s
     coupon, gift_card = re.search(r"export COUPON='([^']+)' GIFT_CARD='([^']+)'", out).groups()
 
     # then the token printed is the same, and acts as ana on the issuance API
+    from appease.models import Customer
+
     assert re.search(r"STAFF_TOKEN='([^']+)'", first).group(1) == token
+    # the README's customer 1 and offer 2 on a fresh database: the first customer and the second offer
+    emily = Customer.objects.order_by("pk").first()
+    five_off = Offer.objects.order_by("pk")[1]
+    assert (emily.email, five_off.name) == ("emily.carter@example.com", "$5 off next order")
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     issued = api.post(
         "/api/v1/issuances",
-        {"customer_id": 1, "offer_id": 2, "reason_code": "late-delivery", "note": "parcel 3 days late"},
+        {"customer_id": emily.pk, "offer_id": five_off.pk, "reason_code": "late-delivery", "note": "parcel late"},
         format="json",
         HTTP_IDEMPOTENCY_KEY="call-5531",
     )
