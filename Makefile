@@ -28,15 +28,22 @@ install: $(STAMP) ## Create .venv and install the pinned dependencies
 migrate: install ## Apply database migrations
 	$(PY) manage.py migrate --no-input
 
-demo: install ## Start the demo: web, worker and beat on SQLite, no servers needed
-	mkdir -p var
+# The demo's web port (PORT=8001 make demo) and follow-up delay: a resolved case's
+# "was it solved?" goes out a minute later, so the loop closes while you watch.
+PORT ?= 8000
+demo: export PORT := $(PORT)
+demo: export PUBLIC_URL ?= http://127.0.0.1:$(PORT)
+demo: export FOLLOW_UP_DELAY_MINUTES ?= 1
+demo: install ## Start the demo: web, worker and beat on SQLite, no servers needed (PORT=8001 for another port)
+	mkdir -p $${APPEASE_VAR_DIR:-var}
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py demo_data
 	@echo ""
-	@echo "  Appease demo: reps at http://127.0.0.1:8000/  supervisors at /admin/  API docs at /api/docs/"
+	@echo "  Appease demo: reps at $$PUBLIC_URL/  supervisors at $$PUBLIC_URL/admin/  API docs at $$PUBLIC_URL/api/docs/"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
-	$(BIN)/honcho start -f Procfile.demo
+	@# Ctrl-C stops every process; honcho then exits 130, which is how a demo ends, not an error.
+	@$(BIN)/honcho start -f Procfile.demo || [ $$? -eq 130 ]
 
 test: install ## Run ruff and the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so)
 	$(BIN)/ruff check .

@@ -16,8 +16,9 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
 
@@ -210,6 +211,22 @@ def customer_panel(request, customer_id: int):
     return render(request, "csr/customer.html", context)
 
 
+def frequent_claimant_text(summary: dict) -> str:
+    """ "Frequent claimant: 1 appeasement …, from 1 rep.": each number with its own plural."""
+    appeasements = ngettext("%(count)d appeasement", "%(count)d appeasements", summary["count"]) % {
+        "count": summary["count"]
+    }
+    reps = ngettext("%(count)d rep", "%(count)d reps", summary["reps"]) % {"count": summary["reps"]}
+    days = ngettext("in the last %(count)d day", "in the last %(count)d days", summary["window_days"]) % {
+        "count": summary["window_days"]
+    }
+    return gettext("Frequent claimant: %(appeasements)s %(days)s, from %(reps)s.") % {
+        "appeasements": appeasements,
+        "days": days,
+        "reps": reps,
+    }
+
+
 def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
     # The warning counts every rep's appeasements; the list shows only what this user
     # may see (a rep their own, a supervisor their team's).
@@ -220,6 +237,7 @@ def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
         "form": form,
         "summary": summary,
         "frequent": summary["count"] >= FREQUENT_CLAIMANT_COUNT,
+        "frequent_text": frequent_claimant_text(summary),
         "history": history,
         "open_cases": customer.cases.filter(status__in=["open", "claimed"]).order_by("-priority_score")[:5],
         "offers": form.fields["offer"].queryset,
@@ -565,3 +583,10 @@ def two_factor(request):
             "config_url": device.config_url,
         },
     )
+
+
+@require_GET
+def favicon(request):
+    """/favicon.ico, asked for by browsers on pages that name no icon (the API's JSON):
+    the site's icon from the static files (a hashed name in production)."""
+    return redirect(static("appease/favicon.svg"))

@@ -407,7 +407,8 @@ def survey(request, token: str):
         elif request.method == "POST":
             solved = {"yes": True, "no": False}.get(request.POST.get("solved", ""))
             try:
-                survey_answer(
+                # The answer just given, for the thank-you page (the row read above has none yet).
+                follow_up = survey_answer(
                     token=token,
                     solved=solved,
                     csat=request.POST.get("csat", ""),  # the service checks it: a word is a field error

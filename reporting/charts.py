@@ -45,11 +45,46 @@ def separators(language: str | None = None) -> str:
         return ".,"
 
 
+# plotly.js's own locales (months and days on date axes, its menus), shipped in our
+# static files next to plotly.min.js (static/vendor/plotly-locale-*.js, from the plotly.js
+# release that plotly.min.js is) and loaded by templates/reporting/base.html.
+PLOTLY_LOCALES = {"es": "es", "pt-br": "pt-BR"}
+PLOTLY_JS_VERSION = "4.1.1"  # the release the locale files come from (tests check plotly.min.js is too)
+
+DAY_MS = 86_400_000
+# Ticks on a time axis are never finer than a bar (plotly labels the one bar of a single
+# day at "00:00:00.000", millisecond ticks), and say only the date.
+DATE_TICKS = {
+    "day": {"dtick": DAY_MS, "tickformat": "%-d %b"},
+    "week": {"dtick": 7 * DAY_MS, "tickformat": "%-d %b"},
+    "month": {"dtick": "M1", "tickformat": "%b %Y"},
+}
+FIXED_TICKS_UP_TO = 12  # periods; above, plotly spaces the ticks (never finer than a day then)
+
+
+def plotly_locale(language: str | None = None) -> str:
+    """plotly's locale name for the active language ("en" when it has none)."""
+    return PLOTLY_LOCALES.get(language or translation.get_language() or "en", "en")
+
+
+def date_axis(figure: go.Figure, periods: list, bucket: str) -> None:
+    """The x axis of a chart of period starts (`bucket`: day, week or month)."""
+    ticks = DATE_TICKS[bucket]
+    axis = {"type": "date", "tickformat": ticks["tickformat"], "hoverformat": "%-d %b %Y"}
+    if len(set(periods)) <= FIXED_TICKS_UP_TO:
+        axis.update(dtick=ticks["dtick"], tick0=min(periods, default=None))
+    figure.update_xaxes(**axis)
+
+
 def render(figure: go.Figure, chart_id: str) -> str:
     figure.update_layout(**LAYOUT, separators=separators())
     figure.update_yaxes(gridcolor="#e5e9f0", rangemode="tozero")
     return figure.to_html(
-        include_plotlyjs=False, full_html=False, div_id=chart_id, config=CONFIG, post_script=DRILL_DOWN
+        include_plotlyjs=False,
+        full_html=False,
+        div_id=chart_id,
+        config={**CONFIG, "locale": plotly_locale()},
+        post_script=DRILL_DOWN,
     )
 
 
@@ -63,8 +98,10 @@ def stacked_bars(
     title: str,
     y_title: str,
     chart_id: str,
+    bucket: str | None = None,
 ) -> str:
-    """One bar per x, stacked by `stack` (e.g. per rep, stacked by reason code)."""
+    """One bar per x, stacked by `stack` (e.g. per rep, stacked by reason code); with
+    `bucket`, x is a period's start (a date axis)."""
     series: dict[str, dict[str, list]] = {}
     for row in rows:
         trace = series.setdefault(str(stack(row)), {"x": [], "y": [], "url": []})
@@ -75,6 +112,8 @@ def stacked_bars(
         [go.Bar(name=str(name), x=t["x"], y=t["y"], customdata=t["url"]) for name, t in sorted(series.items())]
     )
     figure.update_layout(barmode="stack", title=str(title), yaxis_title=str(y_title))
+    if bucket:
+        date_axis(figure, [x for trace in series.values() for x in trace["x"]], bucket)
     return render(figure, chart_id)
 
 
@@ -88,8 +127,10 @@ def bars(
     y_title: str,
     chart_id: str,
     percent: bool = False,
+    bucket: str | None = None,
 ) -> str:
-    """Grouped bars: one series per entry of `ys` (e.g. issued and redeemed value)."""
+    """Grouped bars: one series per entry of `ys` (e.g. issued and redeemed value); with
+    `bucket`, x is a period's start (a date axis)."""
     rows = list(rows)
     figure = go.Figure(
         [
@@ -105,6 +146,8 @@ def bars(
     figure.update_layout(barmode="group", title=str(title), yaxis_title=str(y_title))
     if percent:
         figure.update_yaxes(tickformat=".0%", range=[0, 1])
+    if bucket:
+        date_axis(figure, [str(x(row)) for row in rows], bucket)
     return render(figure, chart_id)
 
 
@@ -117,7 +160,9 @@ def line(
     y_title: str,
     chart_id: str,
     percent: bool = False,
+    bucket: str | None = None,
 ) -> str:
+    """One line per entry of `ys`; with `bucket`, x is a period's start (a date axis)."""
     rows = list(rows)
     figure = go.Figure(
         [
@@ -133,4 +178,6 @@ def line(
     figure.update_layout(title=str(title), yaxis_title=str(y_title))
     if percent:
         figure.update_yaxes(tickformat=".0%", range=[0, 1])
+    if bucket:
+        date_axis(figure, [x(row) for row in rows], bucket)
     return render(figure, chart_id)

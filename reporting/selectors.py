@@ -47,6 +47,13 @@ def given(issuances: QuerySet[Issuance]) -> QuerySet[Issuance]:
     return issuances.filter(status__in=GIVEN)
 
 
+def listed(filters: ReportFilter) -> QuerySet[Issuance]:
+    """The issuances behind a chart (the list page and its CSV): given, in the period,
+    under every filter of the page the chart was on, its currency included (a bar of
+    dollars lists no reais)."""
+    return given(filters.qs).filter(currency=filters.selected_currency)
+
+
 def _money(facts: Facts, currency: str) -> dict:
     return {
         "face": facts.total("face_value_amount", Q(currency=currency)),

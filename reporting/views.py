@@ -182,6 +182,7 @@ def issuances(request):
             title=_("Over time, by reason code"),
             y_title=y_title,
             chart_id="chart-over-time",
+            bucket=bucket,
         ),
     }
     for name, field in (
@@ -270,6 +271,7 @@ def redemption(request):
         title=_("Value given and redeemed, by month given"),
         y_title=currency,
         chart_id="chart-value",
+        bucket="month",
     )
     return render(
         request,
@@ -319,6 +321,7 @@ def speed(request):
             y_title=_("Share"),
             chart_id="chart-sixty",
             percent=True,
+            bucket="week",
         ),
         "delivery": charts.bars(
             channels,
@@ -582,8 +585,15 @@ def anomalies_page(request):
 @supervisor_view
 def customers(request):
     """The customers appeased in the page's period and filters: a distinct count over
-    every issuance of it, so the issuances page fetches it after it has drawn."""
-    return JsonResponse({"customers": selectors.customers(ReportFilter(request.GET))})
+    every issuance of it, so the issuances page fetches it (as JSON) after it has drawn.
+    A person who opens the address gets a page."""
+    filters = ReportFilter(request.GET)
+    count = selectors.customers(filters)
+    if request.get_preferred_type(["application/json", "text/html"]) == "text/html":
+        return render(
+            request, "reporting/customers.html", _context(request, filters, _("Customers appeased"), customers=count)
+        )
+    return JsonResponse({"customers": count})
 
 
 LIST_COLUMNS = [
@@ -606,7 +616,7 @@ def issuance_list(request):
     """The issuances behind a chart (its filters in the query string)."""
     filters = ReportFilter(request.GET)
     qs = (
-        selectors.given(filters.qs)
+        selectors.listed(filters)
         .select_related("csr", "auto_rule", "customer", "offer", "reason_code", "code")
         .order_by("-created_at", "pk")
     )
@@ -636,7 +646,7 @@ def _export_rows(filters: ReportFilter):
     (no model instances), the offers' names read once."""
     offers = selectors.labels(filters, "offer", Offer.objects.values_list("pk", flat=True))
     rows = (
-        selectors.given(filters.qs)
+        selectors.listed(filters)
         .annotate(used=ExpressionWrapper(USED, output_field=BooleanField()))
         .order_by("-created_at", "pk")
         .values_list(

@@ -163,6 +163,7 @@ URL_RULES: dict[str, Endpoint] = {
     "set_language": Endpoint("public", POST),
     "survey": Endpoint("token"),
     "demo-shop": Endpoint("public"),
+    "favicon": Endpoint("public"),  # a redirect to the static icon
     "schema": Endpoint("public"),
     "api-docs": Endpoint("public"),
     # Operations (appease/health.py): probes for the load balancer, metrics for Prometheus.

@@ -1,31 +1,76 @@
 """Load the demo: people, offers with codes, a merchant key and a few issued codes.
 
-Safe to run again: existing rows are kept, a fresh API key replaces the previous demo
-key (keys are stored hashed, so the old one cannot be shown again).
+Safe to run again: existing rows are kept and the merchant key is the same on every run
+(derived from SECRET_KEY; stored hashed like any other key, printed each time).
 """
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
+from io import StringIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 
 from appease.context import Actor
-from appease.models import Customer, CustomerOrder, LimitBudget, LimitPolicy, ReasonCode, StaffProfile, Team
+from appease.models import (
+    Customer,
+    CustomerOrder,
+    LimitBudget,
+    LimitPolicy,
+    ReasonCode,
+    StaffAPIKey,
+    StaffProfile,
+    Team,
+)
 from appease.roles import CSR, SUPERVISOR
 from appease.services.issuance import issuance_create
-from coupons.models import Code, Merchant, MerchantAPIKey, Offer
+from coupons import codes
+from coupons.models import Code, CodeEvent, Merchant, MerchantAPIKey, Offer
 from coupons.services.inventory import code_batch_generate, code_batch_request, code_issue
 from feedback.models import ApologyTemplate, AutoRule, Case, FeedbackSite
 from feedback.services.intake import feedback_submit
+from reporting.services import rollups_refresh
 
 DEMO_PASSWORD = "appease-demo"  # noqa: S105  (printed on screen; the demo refuses to run with DEBUG off)
 CODES_PER_OFFER = 200
+# The history behind the reports, made on the first load (generate_history): ~4,000
+# appeasements, ~1,300 cases and ~600 answered follow-ups over four months, by a dozen
+# reps besides the demo's own, so every report and the recommendations' evidence have
+# real figures on first start.
+SAMPLE_REASON = "demo sample for the API walkthrough"
+HISTORY_ISSUANCES = 4000
+HISTORY_DAYS = 120
+HISTORY_REPS = 12
+HISTORY_SITE = "History web shop"  # generate_history's feedback site: there once the history is
+
+
+def demo_key(purpose: str) -> str:
+    """A demo API key, `<prefix>.<secret>`: a keyed hash of SECRET_KEY, so it is the same
+    on every load of the same demo and never one a real deployment uses."""
+    digest = salted_hmac("appease.demo.api-key", purpose, algorithm="sha256").hexdigest()
+    return f"{digest[:8]}.{digest[8:40]}"
+
+
+def demo_merchant_key() -> str:
+    return demo_key("merchant:Demo Shop")
+
+
+def demo_staff_token() -> str:
+    return demo_key(f"staff:{STAFF_TOKEN_USER}")
+
+
+STAFF_TOKEN_USER = "ana"  # noqa: S105  (a username: the README's issuance API example acts as her)
+ADMIN = ("admin", "Alex", "Admin")  # the demo's administrator: users, staff API keys, everything
+
 
 PEOPLE = [
     # username, first name, last name, role, language, time zone ("": the browser's / TIME_ZONE)
@@ -228,7 +273,18 @@ class Command(BaseCommand):
         "a merchant API key."
     )
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--history",
+            type=int,
+            default=HISTORY_ISSUANCES,
+            help=_(
+                "Appeasements in the generated history behind the reports (default %(default)d; 0: none). "
+                "Made on the first load only."
+            ),
+        )
+
+    def handle(self, *args, history: int = HISTORY_ISSUANCES, **options):
         if not settings.DEBUG:
             raise CommandError(_("The demo data has public passwords: it loads only with DEBUG on."))
         with transaction.atomic():
@@ -237,15 +293,20 @@ class Command(BaseCommand):
             people = self._people()
             self._reasons()
             self._customers()
+            self._admin()
             _merchant, key = self._merchant_key()
+            token = self._staff_token()
             site = self._feedback(offers, people)
         for offer in offers:
             self._stock(offer)
         samples = self._samples(offers, people["supervisor"])
         self._appeasements(offers, people)
-        self._report(key, samples)
+        self._history(history)
+        self._report(key, token, samples)
         self.stdout.write("")
-        self.stdout.write(_("Feedback widget on a demo shop page: http://127.0.0.1:8000/demo/shop/"))
+        self.stdout.write(
+            _("Feedback widget on a demo shop page: %(url)s") % {"url": f"{settings.PUBLIC_URL}/demo/shop/"}
+        )
         self.stdout.write(f"  site key {site.public_key}")
 
     def _policies(self, offers: list[Offer]) -> None:
@@ -365,26 +426,81 @@ class Command(BaseCommand):
         return site
 
     def _merchant_key(self):
+        """The same key on every load, so a key exported after one `make demo` still works
+        after the next (and after a fresh database)."""
         merchant, _created = Merchant.objects.get_or_create(name="Demo Shop")
-        MerchantAPIKey.objects.filter(merchant=merchant, name="demo checkout").update(revoked=True)
-        _api_key, key = MerchantAPIKey.objects.create_key(name="demo checkout", merchant=merchant)
+        key = demo_merchant_key()
+        self._stable_key(MerchantAPIKey, key=key, name="demo checkout", merchant=merchant)
         return merchant, key
+
+    def _staff_token(self) -> str:
+        token = demo_staff_token()
+        user = get_user_model().objects.get(username=STAFF_TOKEN_USER)
+        self._stable_key(StaffAPIKey, key=token, name="demo CRM", user=user)
+        return token
+
+    @staticmethod
+    def _stable_key(model, *, key: str, name: str, **owner) -> None:
+        """`key` usable under `name` for `owner`; an earlier demo's random key of that name
+        is revoked. Stored hashed like any other key."""
+        prefix = key.partition(".")[0]
+        hashed = model.objects.key_generator.hash(key)
+        model.objects.filter(name=name, **owner).exclude(prefix=prefix).update(revoked=True)
+        current = model.objects.filter(prefix=prefix).first()
+        if current is not None and (
+            current.revoked
+            or any(getattr(current, field) != value for field, value in owner.items())
+            or not current.is_valid(key)
+        ):
+            # Revoked in the admin (or another database's row): revocation is final for a
+            # row, so the demo's key comes back as a new one.
+            current.delete()
+            current = None
+        if current is None:
+            model.objects.create(id=f"{prefix}.{hashed}", prefix=prefix, hashed_key=hashed, name=name, **owner)
+
+    def _admin(self) -> None:
+        username, first, last = ADMIN
+        user, created = get_user_model().objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "email": f"{username}@demo.appease.local"},
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+        user.is_staff = user.is_superuser = True
+        user.save()
 
     def _stock(self, offer: Offer) -> None:
         if offer.is_soft:
             return
         missing = CODES_PER_OFFER - offer.codes.filter(status=Code.Status.AVAILABLE).count()
-        if missing > 0:
+        if missing > CODES_PER_OFFER // 4:  # topped up when a quarter is gone, not on every load
             batch = code_batch_request(offer=offer, quantity=missing)
             code_batch_generate(batch_id=batch.pk)
 
     def _samples(self, offers: list[Offer], supervisor) -> list[tuple[Offer, str]]:
+        """One issued code per code offer for the checkout walkthrough: the one an earlier
+        load issued while it is still unused, else a new one (the README redeems it)."""
         samples = []
         for offer in offers:
             if offer.is_soft:
                 continue
+            unused = (
+                Code.objects.filter(
+                    offer=offer,
+                    status=Code.Status.ISSUED,
+                    expires_at__gt=timezone.now(),
+                    events__kind=CodeEvent.Kind.ISSUED,
+                    events__reason=SAMPLE_REASON,
+                )
+                .order_by("-issued_at", "-pk")
+                .first()
+            )
+            if unused is not None:
+                samples.append((offer, codes.decrypt(unused.ciphertext)))
+                continue
             with transaction.atomic():
-                issued = code_issue(offer=offer, actor=supervisor, reason="demo sample for the API walkthrough")
+                issued = code_issue(offer=offer, actor=supervisor, reason=SAMPLE_REASON)
             samples.append((offer, issued.plaintext))
         return samples
 
@@ -408,7 +524,30 @@ class Command(BaseCommand):
                 reason_code=ReasonCode.objects.get(code=reason),
             )
 
-    def _report(self, key: str, samples: list[tuple[Offer, str]]) -> None:
+    def _history(self, issuances: int) -> None:
+        """A past for the reports: HISTORY_DAYS days of appeasements, cases, answered and
+        unanswered follow-ups and redemptions (generate_history), made once; then the
+        rollups, which the reports read, brought up to date (beat does it from then on)."""
+        if issuances > 0 and not FeedbackSite.objects.filter(name=HISTORY_SITE).exists():
+            started = time.perf_counter()
+            call_command(
+                "generate_history",
+                issuances=issuances,
+                reps=HISTORY_REPS,
+                customers=max(50, issuances // 10),
+                days=HISTORY_DAYS,
+                seed=1,
+                yes=True,
+                stdout=StringIO(),
+            )
+            self.stdout.write(
+                _("History for the reports: %(issuances)d appeasements over %(days)d days, made in %(seconds).1f s.")
+                % {"issuances": issuances, "days": HISTORY_DAYS, "seconds": time.perf_counter() - started}
+            )
+        else:
+            rollups_refresh()
+
+    def _report(self, key: str, token: str, samples: list[tuple[Offer, str]]) -> None:
         out = self.stdout
         out.write("")
         out.write(self.style.SUCCESS(_("Demo data loaded.")))
@@ -416,10 +555,18 @@ class Command(BaseCommand):
         for username, first, last, role, language, time_zone in PEOPLE:
             speaks = f", {language} {time_zone}".rstrip() if language else ""
             out.write(f"  {username:<11} {first} {last} ({role}{speaks})")
+        out.write(f"  {ADMIN[0]:<11} {ADMIN[1]} {ADMIN[2]} ({_('administrator: users, staff API keys, everything')})")
         out.write("")
-        out.write(_("Merchant API key for “Demo Shop” (shown once, stored hashed):"))
+        out.write(_("Merchant API key for “Demo Shop” (the same on every load of this demo):"))
         out.write(f"  export APPEASE_KEY='{key}'")
+        out.write(
+            _("Staff API token of %(user)s (the issuance API; the same on every load):") % {"user": STAFF_TOKEN_USER}
+        )
+        out.write(f"  export STAFF_TOKEN='{token}'")
         out.write("")
         out.write(_("Issued codes to try the checkout API with:"))
         for offer, plaintext in samples:
             out.write(f"  {plaintext:<28} {offer.name} ({offer.currency})")
+        by_name = {offer.name: plaintext for offer, plaintext in samples}
+        out.write(_("The README's examples use two of them:"))
+        out.write(f"  export COUPON='{by_name['$5 off next order']}' GIFT_CARD='{by_name['$25 gift card']}'")
