@@ -34,7 +34,16 @@ def world():
 
 
 def _give(client, world, **extra):
-    body = {"offer": world["offer"].pk, "reason_code": world["reason"].pk, "channel": "email", "note": "", **extra}
+    # confirm_repeat: these tests give the same offer to one customer several times
+    # (otherwise the page asks the rep to confirm a repeat within minutes).
+    body = {
+        "offer": world["offer"].pk,
+        "reason_code": world["reason"].pk,
+        "channel": "email",
+        "note": "",
+        "confirm_repeat": "1",
+        **extra,
+    }
     return client.post(f"/csr/customers/{world['customer'].pk}/issue/", body)
 
 
