@@ -6,14 +6,14 @@ One stack per run (package scope), shared by every journey:
 - a fresh PostgreSQL database `journeys_<pid>` on the server DATABASE_URL names (dropped
   at the end), and the Redis database REDIS_URL names (flushed before and after: broker
   and cache);
-- the release steps (`migrate`, `collectstatic` into a temporary STATIC_ROOT), then the
-  data: `demo_data` (the only step with DEBUG on: it refuses to run otherwise), the
-  journeys' own customers and offers (tests/journeys/seed.py) and a small history for the
-  reports (`generate_history`);
-- gunicorn with deploy/gunicorn.conf.py, a Celery worker and beat, all with DEBUG=0 and
-  fresh secrets, the production settings: https behind the TLS proxy's
-  `X-Forwarded-Proto` header (the browser sends it on every request), HSTS, secure
-  cookies;
+- `deploy/entrypoint.sh release` (migrate, collectstatic into a temporary STATIC_ROOT),
+  then the data: `demo_data` (the only step with DEBUG on: it refuses to run otherwise),
+  the journeys' own customers and offers (tests/journeys/seed.py) and a small history for
+  the reports (`generate_history`);
+- `deploy/entrypoint.sh web`, `worker` and `beat`, as the Procfile and the Dockerfile run
+  them, with DEBUG=0 and fresh secrets: static files from the application, https behind
+  the TLS proxy's `X-Forwarded-Proto` header (the browser sends it on every request), HSTS,
+  secure cookies;
 - an in-process SMTP server (aiosmtpd) that every email reaches, and a local HTTP server
   standing in for the SMS provider and the chat and social gateways.
 

@@ -11,9 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+import pytest
+
 from appease.money import format_money
+from tests.conftest import ON_POSTGRES, ON_REDIS
 from tests.journeys.conftest import Mail, Product
 from tests.journeys.seed import BIG_GIFT_CARDS, CUSTOMERS
+
+# Every journey module's marks: it needs PostgreSQL and Redis (skipped elsewhere, saying why).
+MARKS = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.skipif(
+        not (ON_POSTGRES and ON_REDIS),
+        reason="the journeys run the product on PostgreSQL and Redis: set DATABASE_URL and REDIS_URL (docs/testing.md)",
+    ),
+]
 
 SUPERVISOR_LANGUAGE = "es"  # demo_data's supervisor works in Spanish
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.journeys.journeys import REPS, Rep, gift_record
+from tests.journeys.journeys import MARKS, REPS, Rep, gift_record
 from tests.journeys.pages import CSR, Customer, Supervisor
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = MARKS
 
 
 @pytest.mark.parametrize("rep", REPS, ids=[rep.language for rep in REPS])

@@ -8,10 +8,10 @@ import pytest
 from django.utils import translation
 
 from tests.journeys.conftest import in_language
-from tests.journeys.journeys import REPS, gift_for
+from tests.journeys.journeys import MARKS, REPS, gift_for
 from tests.journeys.pages import CSR, Customer
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = MARKS
 
 # What each customer saw after answering the survey (language -> (solved, page text)),
 # for the wording check below.

@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from tests.journeys.journeys import REPS, gift_for
+from tests.journeys.journeys import MARKS, REPS, gift_for
 from tests.journeys.pages import Checkout
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = MARKS
 
 
 @pytest.mark.parametrize("language", [rep.language for rep in REPS])

@@ -8,12 +8,10 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
-
-from tests.journeys.journeys import SUPERVISOR_LANGUAGE
+from tests.journeys.journeys import MARKS, SUPERVISOR_LANGUAGE
 from tests.journeys.pages import Supervisor
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = MARKS
 
 ADMIN_HEADER_BACKGROUND = "rgb(65, 118, 144)"  # Django admin's --header-bg (#417690), from base.css
 
