@@ -1,4 +1,10 @@
-"""Typed access to environment variables: the only way settings read the environment."""
+"""Typed access to environment variables: the only way settings read the environment.
+
+Every variable may instead be given as a file: `NAME_FILE=/run/secrets/name` reads the
+value from that file (its trailing newline dropped), which is how Docker and compose
+secrets, systemd's LoadCredential= and Kubernetes secret volumes hand secrets over
+without putting them in the environment. Setting both NAME and NAME_FILE is an error.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,26 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def _get(name: str, default: str | None = None) -> str | None:
+    """NAME from the environment, else the contents of the file NAME_FILE names, else `default`."""
+    path = os.environ.get(f"{name}_FILE")
+    if path is None:
+        return os.environ.get(name, default)
+    if name in os.environ:
+        raise ImproperlyConfigured(f"Set {name} or {name}_FILE, not both.")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().rstrip("\r\n")
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}_FILE: cannot read {path!r} ({exc.strerror}).") from exc
+
+
 def env_str(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name, default)
+    return _get(name, default)
 
 
 def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+    raw = _get(name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -28,7 +48,7 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
+    raw = _get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -38,7 +58,7 @@ def env_int(name: str, default: int) -> int:
 
 
 def env_decimal(name: str, default: str) -> Decimal:
-    raw = os.environ.get(name, default)
+    raw = _get(name, default)
     try:
         return Decimal(raw)
     except ArithmeticError as exc:
@@ -46,7 +66,7 @@ def env_decimal(name: str, default: str) -> Decimal:
 
 
 def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
+    raw = _get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -56,15 +76,16 @@ def env_float(name: str, default: float) -> float:
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
+    """Comma-separated (in a file, one a line works too)."""
+    raw = _get(name)
     if raw is None:
         return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    return [item.strip() for item in raw.replace("\n", ",").split(",") if item.strip()]
 
 
 def env_secret(name: str, *, debug: bool, demo_default: str) -> str:
     """A secret: the demo default is only allowed while DEBUG is on."""
-    value = os.environ.get(name)
+    value = _get(name)
     if value:
         return value
     if debug:

@@ -2,7 +2,9 @@
 
 - `/healthz`: liveness. The process answers; nothing else is checked.
 - `/readyz`: readiness. The database answers a query and the broker accepts a
-  connection, each within about a second; 503 with the failing check otherwise.
+  connection, each within about a second; 503 with the failing check otherwise. It
+  also reports beat's heartbeat and its age (`beat`, `beat_age_s`), which never makes
+  it 503.
   Both are answered by `HealthProbeMiddleware` before the HTTPS redirect and
   ALLOWED_HOSTS (a load balancer probes over plain HTTP with an IP Host header).
 - `/metrics`: Prometheus text format: request counts and latencies per view
@@ -69,7 +71,23 @@ def readyz(request):
             checks[name] = f"error: {type(error).__name__}"
             ready = False
         checks[f"{name}_ms"] = round((time.monotonic() - started) * 1000)
+    checks.update(_beat())
     return JsonResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+def _beat() -> dict:
+    """Beat's heartbeat and its age: detail for the operator, not a reason to take this
+    web process out of the load balancer (beat runs elsewhere, and one at a time)."""
+    from appease.beat import beat_heartbeat_get
+
+    try:
+        heartbeat = beat_heartbeat_get()
+    except Exception as error:  # the cache is down: the broker check says so too
+        return {"beat": f"error: {type(error).__name__}", "beat_age_s": None}
+    if not heartbeat:
+        return {"beat": "never", "beat_age_s": None}
+    age = max(0, round(time.time() - heartbeat["at"]))
+    return {"beat": "ok" if age <= settings.BEAT_STALE_SECONDS else "stale", "beat_age_s": age}
 
 
 class BusinessCollector:
@@ -172,6 +190,16 @@ class BusinessCollector:
         sla.add_metric(["first_response"], breaches["first"])
         sla.add_metric(["resolution"], breaches["resolution"])
         yield sla
+
+        from appease.beat import beat_heartbeat_get
+
+        heartbeat = beat_heartbeat_get()
+        if heartbeat:  # absent until beat first ticks: alert on absent() too
+            yield GaugeMetricFamily(
+                "appease_beat_heartbeat_timestamp_seconds",
+                "When beat last ticked (Unix time): alert when time() minus this passes a few minutes.",
+                value=heartbeat["at"],
+            )
 
 
 BUSINESS = CollectorRegistry(auto_describe=False)

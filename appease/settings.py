@@ -34,6 +34,9 @@ _DEMO_CODE_HASH_KEY = "demo-insecure-code-hash-key"
 _DEMO_CODE_ENCRYPTION_KEY = "ZGVtby1pbnNlY3VyZS1jb2RlLWVuY3J5cHRpb24ta2U="
 
 SECRET_KEY = env_secret("SECRET_KEY", debug=DEBUG, demo_default=_DEMO_SECRET_KEY)
+# Rotation: the new key in SECRET_KEY, the old one here (comma-separated) until the
+# sessions, password-reset links and signed values it made have expired (docs/deploy.md).
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 # HMAC-SHA256 key for looking codes up by hash. Changing it makes every stored code
 # unfindable, so it is never rotated in place (see docs/adr/0002-codes-at-rest.md).
 CODE_HASH_KEY = env_secret("CODE_HASH_KEY", debug=DEBUG, demo_default=_DEMO_CODE_HASH_KEY)
@@ -56,6 +59,7 @@ for _key in CODE_ENCRYPTION_KEYS:
         ) from exc
 if not DEBUG and (
     SECRET_KEY == _DEMO_SECRET_KEY
+    or _DEMO_SECRET_KEY in SECRET_KEY_FALLBACKS
     or CODE_HASH_KEY == _DEMO_CODE_HASH_KEY
     or _DEMO_CODE_ENCRYPTION_KEY in CODE_ENCRYPTION_KEYS
 ):
@@ -403,6 +407,17 @@ CELERY_TIMEZONE = TIME_ZONE
 # The worker logs through Django's LOGGING (JSON, redacted, with request ids).
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Beat is safe as a singleton (appease/beat.py, docs/deploy.md "Beat"): with Redis,
+# RedBeat (the schedule in Redis, one beat at a time under a lock); without (the demo),
+# Celery's default scheduler. Either writes a heartbeat every tick, at least every
+# CELERY_BEAT_MAX_LOOP_INTERVAL seconds; /readyz calls it stale after BEAT_STALE_SECONDS.
+_BEAT_REDIS_URL = REDIS_URL or (CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "")
+CELERY_BEAT_SCHEDULER = "appease.beat:RedBeatScheduler" if _BEAT_REDIS_URL else "appease.beat:PersistentScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = env_int("BEAT_MAX_INTERVAL_SECONDS", 30)
+CELERY_REDBEAT_REDIS_URL = _BEAT_REDIS_URL or None
+CELERY_REDBEAT_REDIS_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 5}
+CELERY_REDBEAT_KEY_PREFIX = env_str("BEAT_KEY_PREFIX", "redbeat:")
+BEAT_STALE_SECONDS = env_int("BEAT_STALE_SECONDS", 4 * CELERY_BEAT_MAX_LOOP_INTERVAL)
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "idempotency-keys-purge": {
@@ -454,6 +469,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "feedback.tasks.team_digests_send_task",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
     },
+    "sessions-clear": {"task": "appease.tasks.sessions_clear_task", "schedule": crontab(hour=3, minute=45)},
 }
 
 # --- Email ----------------------------------------------------------------------------

@@ -36,3 +36,11 @@ def personal_data_expire_task() -> dict:
     from appease.services.privacy import personal_data_expire
 
     return personal_data_expire()
+
+
+@shared_task(time_limit=600, soft_time_limit=540)
+def sessions_clear_task() -> None:
+    """Expired sessions out of the database (Django's `clearsessions`), every night."""
+    from django.core.management import call_command
+
+    call_command("clearsessions")

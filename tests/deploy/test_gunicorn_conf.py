@@ -25,7 +25,7 @@ CONF = ROOT / "deploy" / "gunicorn.conf.py"
 
 def load_conf(monkeypatch, **env):
     names = ("DEBUG", "LOG_FORMAT", "APPEASE_METRICS_DIR", "PROMETHEUS_MULTIPROC_DIR", "RUNTIME_DIRECTORY")
-    for name in (*names, "APPEASE_UNIT", "BIND"):
+    for name in (*names, "APPEASE_UNIT", "BIND", "GUNICORN_BIND", "PORT"):
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -164,3 +164,9 @@ def test_gunicorn_started_with_the_config_writes_json_lines(tmp_path):
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def test_it_binds_gunicorn_bind_else_every_interface_on_port(monkeypatch):
+    assert load_conf(monkeypatch).bind == "0.0.0.0:8000"
+    assert load_conf(monkeypatch, PORT="5123").bind == "0.0.0.0:5123"  # a PaaS's
+    assert load_conf(monkeypatch, PORT="5123", GUNICORN_BIND="127.0.0.1:9001").bind == "127.0.0.1:9001"
