@@ -202,6 +202,15 @@ def fresh_database(server_url: str) -> Iterator[str]:
     name = f"journeys_{os.getpid()}"
     admin_url = _with_database(server_url, "postgres")
     with psycopg.connect(admin_url, autocommit=True) as admin:
+        # Left by a run that was killed (SIGKILL: no teardown): its process is gone and
+        # nothing is connected. A run still going, here or elsewhere, is connected.
+        stale = admin.execute(
+            "SELECT datname FROM pg_database WHERE datname ~ '^journeys_[0-9]+$' AND datname NOT IN "
+            "(SELECT datname FROM pg_stat_activity WHERE datname IS NOT NULL)"
+        ).fetchall()
+        for (old,) in stale:
+            if not Path(f"/proc/{old.removeprefix('journeys_')}").exists():
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(old)))
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
