@@ -96,7 +96,6 @@ class Mail:
     to: tuple[str, ...]
     subject: str
     text: str
-    language: str  # Content-Language, if the message says
     message_id: str
 
 
@@ -114,7 +113,6 @@ class Mailbox:
             to=tuple(address.lower() for address in envelope.rcpt_tos),
             subject=str(message["Subject"] or ""),
             text=body.get_content() if body is not None else "",
-            language=str(message["Content-Language"] or ""),
             message_id=str(message["Message-ID"] or ""),
         )
         with self._lock:
@@ -381,34 +379,35 @@ def product(tmp_path_factory) -> Iterator[Product]:
                 "FOLLOW_UP_DELAY_MINUTES": "0",
                 "REPORTING_REFRESH_SECONDS": "10",
             }
-            # The release, as an operator runs it, then the data.
-            stack.entrypoint("release", "release")
-            demo = stack.entrypoint("demo_data", "python", "manage.py", "demo_data", extra={"DEBUG": "1"})
-            stack.entrypoint("seed", *SEED)
-            stack.entrypoint("history", "python", "manage.py", "generate_history", *HISTORY)
-            merchant_key = _printed(demo, r"export APPEASE_KEY='([^']+)'", "the merchant API key")
-            site_key = _printed(demo, r"site key (\S+)", "the feedback site key")
+            # Every process is stopped before the database is dropped and Redis emptied.
+            try:
+                # The release, as an operator runs it, then the data.
+                stack.entrypoint("release", "release")
+                demo = stack.entrypoint("demo_data", "python", "manage.py", "demo_data", extra={"DEBUG": "1"})
+                stack.entrypoint("seed", *SEED)
+                stack.entrypoint("history", "python", "manage.py", "generate_history", *HISTORY)
+                merchant_key = _printed(demo, r"export APPEASE_KEY='([^']+)'", "the merchant API key")
+                site_key = _printed(demo, r"site key (\S+)", "the feedback site key")
 
-            # The processes, as the Procfile and the Dockerfile run them.
-            web_settings = {"PORT": str(port), "WEB_CONCURRENCY": "2", "WEB_THREADS": "4"}
-            web = stack.spawn("web", [ENTRYPOINT, "web"], web_settings)
-            worker = stack.spawn("worker", [ENTRYPOINT, "worker"], {"WORKER_CONCURRENCY": "2"})
-            beat = stack.spawn("beat", [ENTRYPOINT, "beat"], {})
-            stack.wait_web(web, url)
-            stack.wait_worker(worker)
-            stack.wait_beat(beat)
-            yield Product(url, mailbox, gateways, merchant_key, site_key, stack, artefacts)
-            for process in (web, worker, beat):
-                process.assert_running()
+                # The processes, as the Procfile and the Dockerfile run them.
+                web_settings = {"PORT": str(port), "WEB_CONCURRENCY": "2", "WEB_THREADS": "4"}
+                web = stack.spawn("web", [ENTRYPOINT, "web"], web_settings)
+                worker = stack.spawn("worker", [ENTRYPOINT, "worker"], {"WORKER_CONCURRENCY": "2"})
+                beat = stack.spawn("beat", [ENTRYPOINT, "beat"], {})
+                stack.wait_web(web, url)
+                stack.wait_worker(worker)
+                stack.wait_beat(beat)
+                yield Product(url, mailbox, gateways, merchant_key, site_key, stack, artefacts)
+                for process in (web, worker, beat):
+                    process.assert_running()
+            finally:
+                stop()
     finally:
-        try:
-            stop()
-        finally:
-            atexit.unregister(stop)
-            gateways.stop()
-            with contextlib.suppress(AttributeError):  # never started
-                smtp.stop()
-            print(f"journeys: logs, screenshots and pages under {artefacts}")
+        atexit.unregister(stop)
+        gateways.stop()
+        with contextlib.suppress(AttributeError):  # never started
+            smtp.stop()
+        print(f"journeys: logs, screenshots and pages under {artefacts}")
 
 
 # --- The browser -------------------------------------------------------------------------------
