@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
+from playwright.sync_api import expect
 
 from tests.journeys.conftest import PAGE_TIMEOUT, Mail, Product, in_language
 
@@ -39,21 +40,23 @@ def log_in(page, username: str, *, path: str = "/accounts/login/") -> None:
 
 @dataclass
 class IssuanceResult:
-    """The result panel of an appeasement on the customer's page."""
+    """The result panel of the appeasement just given, on the customer's page: the first
+    one (a page that lists every appeasement given puts the newest first)."""
 
     page: object
 
     @property
     def panel(self):
-        return self.page.locator("[data-testid=issuance-result]")
+        return self.page.locator("[data-testid=issuance-result]").first
 
     def wait_status(self, status: str, timeout: float = DELIVERY_TIMEOUT) -> IssuanceResult:
-        self.page.locator(f"[data-testid=issuance-result][data-status={status}]").wait_for(timeout=timeout)
+        # The panel is swapped as it updates: the locator finds the current one each time.
+        expect(self.panel).to_have_attribute("data-status", status, timeout=timeout)
         return self
 
     @property
     def last4(self) -> str:
-        return self.panel.locator(".code").inner_text().rsplit("-", 1)[-1]
+        return self.panel.locator(".code").first.inner_text().rsplit("-", 1)[-1]
 
     def text(self) -> str:
         return self.panel.inner_text()
