@@ -39,8 +39,8 @@ def production(collected, settings):
 
 def fetch(client, url, **headers):
     response = client.get(url, secure=True, headers=headers)
+    # (read to the end, the test client closes the file itself)
     body = b"".join(response.streaming_content) if response.streaming else response.content
-    response.close()
     return response, body
 
 

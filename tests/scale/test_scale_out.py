@@ -4,11 +4,12 @@ settings, with traffic across both web processes and a worker SIGKILLed mid-send
 
 - Web: two `gunicorn --config deploy/gunicorn.conf.py` (2 workers, 2 threads each),
   each on its own free port. Worker: two `celery worker -Ofair` (concurrency 2); beat:
-  `celery beat` with the production schedule (the delivery sweeper every 15 s), the
-  Procfile's commands. All on the pytest database, a private redis-server as broker
-  (db 0) and shared cache (db 1), with DEBUG off: fresh secrets (this process uses the
-  same code keys, to read the codes), SECURE_SSL_REDIRECT on, and every request sent
-  as the TLS-terminating proxy would forward it (`X-Forwarded-Proto: https`).
+  `celery beat` with the production schedule (the delivery sweeper every 15 s), each
+  started by `deploy/entrypoint.sh` as every deployment starts them. All on the pytest
+  database, a private redis-server as broker (db 0) and shared cache (db 1), with DEBUG
+  off: fresh secrets (this process uses the same code keys, to read the codes),
+  SECURE_SSL_REDIRECT on, and every request sent as the TLS-terminating proxy would
+  forward it (`X-Forwarded-Proto: https`).
 - Email goes to an aiosmtpd sink in this process. Each worker sends through its own
   port of the sink (two relays, one mailbox), so the test knows which worker a message
   came from; every message is held a moment before the 250, so sends are in flight.
@@ -70,6 +71,7 @@ pytestmark = [
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
+ENTRYPOINT = ROOT / "deploy" / "entrypoint.sh"
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60  # seconds, for a process to answer or be ready
 DELIVERED_WITHIN = 90  # seconds after the kill, for every delivery to be sent
@@ -210,6 +212,7 @@ class Cluster:
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
+        env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"  # the entrypoint's celery
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": "appease.settings",
@@ -246,18 +249,18 @@ class Cluster:
         return process
 
     def web(self, name: str) -> tuple[Process, str]:
-        """The Procfile's `web`: gunicorn with deploy/gunicorn.conf.py."""
+        """`deploy/entrypoint.sh web`: gunicorn with deploy/gunicorn.conf.py."""
         port = free_port()
-        command = [str(BIN / "gunicorn"), "appease.wsgi:application", "--config", "deploy/gunicorn.conf.py"]
+        command = [str(ENTRYPOINT), "web"]
         # JSON lines (as in production): the access log is counted per path.
         extra = {"BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "2", "WEB_THREADS": "2", "LOG_FORMAT": "json"}
         return self.spawn(name, command, extra), f"http://127.0.0.1:{port}"
 
     def worker(self, name: str, *, smtp_port: int) -> Process:
-        """The Procfile's `worker`, sending email through `smtp_port`."""
-        command = [str(BIN / "celery"), "-A", "appease", "worker", "--loglevel=INFO", "--concurrency=2"]
-        command += ["--without-gossip", "--without-mingle", "-Ofair", f"--hostname={name}@%h"]
+        """`deploy/entrypoint.sh worker`, sending email through `smtp_port`."""
+        command = [str(ENTRYPOINT), "worker", f"--hostname={name}@%h"]
         extra = {
+            "WORKER_CONCURRENCY": "2",
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_PORT": str(smtp_port),
@@ -267,10 +270,8 @@ class Cluster:
         return self.spawn(name, command, extra)
 
     def beat(self, name: str) -> Process:
-        """The Procfile's `beat`: the production schedule, its state in this run's folder."""
-        schedule = self.directory / "celerybeat-schedule"
-        command = [str(BIN / "celery"), "-A", "appease", "beat", "--loglevel=INFO", f"--schedule={schedule}"]
-        return self.spawn(name, command, {})
+        """`deploy/entrypoint.sh beat`: the production schedule (RedBeat, in this run's Redis)."""
+        return self.spawn(name, [str(ENTRYPOINT), "beat"], {})
 
     def wait_web(self, process: Process, url: str) -> None:
         def ready() -> bool:
