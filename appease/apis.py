@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -31,7 +32,14 @@ from appease.selectors import customer_appeasement_summary, customer_search, iss
 from appease.services.customers import customer_create
 from appease.services.delivery import delivery_resend
 from appease.services.idempotency import idempotency_key_release
-from appease.services.issuance import issuance_approve, issuance_create, issuance_reject, issuance_void
+from appease.services.issuance import (
+    issuance_approve,
+    issuance_create,
+    issuance_record,
+    issuance_reject,
+    issuance_transaction,
+    issuance_void,
+)
 from appease.services.limits import limits_remaining
 from coupons.apis import ERROR, IDEMPOTENCY_HEADER, money
 from coupons.models import Offer
@@ -164,6 +172,15 @@ class CustomerInputSerializer(serializers.Serializer):
     consent_social = serializers.BooleanField(required=False)
 
 
+def _inline_customer_create(*, actor: Actor, fields: dict) -> Customer:
+    """Create the request's inline customer; its errors are named as the caller sent
+    them, under `customer` (`customer.email`), not as top-level fields."""
+    try:
+        return customer_create(actor=actor, **fields)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({"customer": error.message_dict}) from None
+
+
 class IssuanceListCreateApi(APIView):
     """GET: issuances you may see, filtered and paginated. POST: give an appeasement."""
 
@@ -245,18 +262,23 @@ class IssuanceListCreateApi(APIView):
             if record is not None:
                 idempotency_key_release(record=record)
             raise serializers.ValidationError(errors)
+        give = {
+            "actor": actor,
+            "offer": offer,
+            "reason_code": reason,
+            "channel": data.get("channel"),
+            "note": data["note"],
+            "complaint_started_at": data.get("complaint_started_at"),
+            "idempotency_key": record,
+        }
         if "customer" in data:
-            customer = customer_create(actor=actor, **data["customer"])
-        issuance = issuance_create(
-            actor=actor,
-            customer=customer,
-            offer=offer,
-            reason_code=reason,
-            channel=data.get("channel"),
-            note=data["note"],
-            complaint_started_at=data.get("complaint_started_at"),
-            idempotency_key=record,
-        )
+            # One transaction: a refused issuance (400 on the channel, 403 over a limit)
+            # leaves no customer behind, and a retry does not add another.
+            with issuance_transaction(idempotency_key=record):
+                customer = _inline_customer_create(actor=actor, fields=data["customer"])
+                issuance = issuance_record(customer=customer, **give)
+        else:
+            issuance = issuance_create(customer=customer, **give)
         return Response(self._created(request, issuance), status=status.HTTP_201_CREATED)
 
     def _created(self, request, issuance: Issuance) -> dict:

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from appease.context import Actor
 from appease.events import audit_event_record, snapshot
-from appease.models import Customer
+from appease.models import Channel, Customer
 
 EDITABLE = [
     "external_id",
@@ -42,11 +42,25 @@ def customer_create(*, actor: Actor, **fields) -> Customer:
         raise ValidationError({name: _("Unknown field.") for name in unknown})
     if fields.get("external_id") == "":
         fields["external_id"] = None
+    if "preferred_channel" not in fields:
+        fields["preferred_channel"] = _channel_from_contacts(fields)
     customer = Customer(created_by=actor.user, **fields)
     customer.full_clean()
     customer.save()
     audit_event_record(actor=actor, action="customer.create", obj=customer, after=snapshot(customer, EDITABLE))
     return customer
+
+
+def _channel_from_contacts(fields: dict) -> str:
+    """The preferred channel when none is given: the first contact detail given (email,
+    then phone, then a chat handle); none at all (known only by the shop's id) is ""."""
+    if fields.get("email"):
+        return Channel.EMAIL
+    if fields.get("phone"):
+        return Channel.SMS
+    if fields.get("channel_handle"):
+        return Channel.CHAT
+    return ""
 
 
 def customers_import(*, actor: Actor, text: str) -> int:
