@@ -44,7 +44,10 @@ from appease.services.limits import limits_remaining
 from coupons.apis import ERROR, IDEMPOTENCY_HEADER, money
 from coupons.models import Offer
 
-STAFF_AUTH = [SessionAuthentication, StaffApiKeyAuthentication]
+# The token first: DRF answers a request that authenticated as nobody with the first
+# class's challenge, so a missing or invalid token is 401 with `WWW-Authenticate: Token`
+# (with the session first it was 403, a refusal the client cannot act on).
+STAFF_AUTH = [StaffApiKeyAuthentication, SessionAuthentication]
 
 
 def filter_parameters(filterset_class) -> list[OpenApiParameter]:
@@ -315,7 +318,7 @@ class IssuanceDecisionApi(APIView):
         return Response(IssuanceOutputSerializer(issuance).data)
 
 
-DECISION_RESPONSES = {200: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+DECISION_RESPONSES = {200: IssuanceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
 
 
 class ApproveInputSerializer(serializers.Serializer):
@@ -373,7 +376,7 @@ class IssuanceResendApi(APIView):
     @extend_schema(
         operation_id="issuances_resend",
         request=InputSerializer,
-        responses={202: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        responses={202: IssuanceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request, issuance_id):
         serializer = self.InputSerializer(data=request.data)
@@ -417,7 +420,7 @@ class CustomerListCreateApi(APIView):
     @extend_schema(
         operation_id="customers_search",
         parameters=[OpenApiParameter("q", str, required=True)],
-        responses={200: CustomerOutputSerializer(many=True), 400: ERROR, 403: ERROR},
+        responses={200: CustomerOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR},
     )
     def get(self, request):
         if "q" not in request.query_params:
@@ -428,7 +431,7 @@ class CustomerListCreateApi(APIView):
     @extend_schema(
         operation_id="customers_create",
         request=CustomerInputSerializer,
-        responses={201: CustomerOutputSerializer, 400: ERROR, 403: ERROR},
+        responses={201: CustomerOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR},
     )
     def post(self, request):
         serializer = CustomerInputSerializer(data=request.data)
@@ -454,6 +457,7 @@ class CustomerDetailApi(APIView):
                     "issuances": IssuanceOutputSerializer(many=True),
                 },
             ),
+            401: ERROR,
             403: ERROR,
             404: ERROR,
         },

@@ -358,3 +358,25 @@ def test_a_phone_only_customer_is_accepted_and_reached_by_sms(world):
     assert response.json()["channel"] == "sms"
     assert Customer.objects.get(name="Lucía Pérez").preferred_channel == "sms"
     assert (created.status_code, created.json()["preferred_channel"]) == (201, "sms")
+
+
+@pytest.mark.parametrize("authorization", [None, "Token not-a-real-token", "Api-Key some-merchant-key"])
+def test_without_a_valid_staff_token_the_staff_api_answers_401_with_a_challenge(world, authorization):
+    """It was 403 (session authentication was listed first and has no challenge)."""
+    client = APIClient()
+    if authorization:
+        client.credentials(HTTP_AUTHORIZATION=authorization)
+    for method, path in (("get", ISSUANCES), ("post", ISSUANCES), ("get", "/api/v1/customers?q=a")):
+        response = getattr(client, method)(path, {}, format="json") if method == "post" else client.get(path)
+        assert response.status_code == 401, (path, response.json())
+        assert response["WWW-Authenticate"] == "Token"
+    assert Issuance.objects.count() == 0
+
+
+def test_a_signed_in_user_without_a_role_is_still_403(world):
+    from django.contrib.auth.models import User
+
+    nobody = User.objects.create_user("nobody-else", password="pw")
+    response = client_for(nobody).get(ISSUANCES)
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response
