@@ -106,3 +106,23 @@ def schema_no_nul_characters(result, generator, request, public):
                 if parameter.get("in") == "query":
                     mark(parameter.get("schema"))
     return result
+
+
+def schema_body_limits(result, generator, request, public):
+    """drf-spectacular post-processing: every operation that takes a body may answer
+    413 (over DATA_UPLOAD_MAX_MEMORY_SIZE, appease/parsers.py) and 400 (malformed or
+    too deeply nested JSON): the schema says so, in the one error shape."""
+    if "Error" not in (result.get("components", {}).get("schemas") or {}):
+        return result
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    described = {
+        "400": "Invalid fields, or a body that is not JSON or nests too deep.",
+        "413": "The body is larger than the server accepts.",
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                for code, description in described.items():
+                    responses.setdefault(code, {"content": content, "description": description})
+    return result

@@ -25,7 +25,7 @@ from rest_framework.views import APIView
 
 from appease.api import idempotency_begin, replay
 from appease.context import Actor
-from appease.filters import IssuanceFilter
+from appease.filters import BIGINT_MAX, IssuanceFilter
 from appease.models import Channel, Customer, Issuance, ReasonCode
 from appease.permissions import IsStaffMember, IsSupervisor, StaffApiKeyAuthentication
 from appease.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
@@ -194,9 +194,10 @@ class IssuanceListCreateApi(APIView):
 
     @extend_schema_serializer(component_name="IssuanceCreateInput")
     class InputSerializer(serializers.Serializer):
-        customer_id = serializers.IntegerField(required=False)
+        # Ids are bigints: a number beyond one names no row, and is refused as the field's error.
+        customer_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
         customer = CustomerInputSerializer(required=False)
-        offer_id = serializers.IntegerField()
+        offer_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
         reason_code = serializers.CharField(max_length=40)
         channel = serializers.ChoiceField(choices=Channel.choices, required=False)
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")

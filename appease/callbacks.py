@@ -93,7 +93,7 @@ def _missing(data, fields: list[str]) -> Response | None:
     cannot store a NUL, so it was a 500 there). The messages are DRF's own."""
     errors = {}
     for name in fields:
-        field = serializers.CharField()
+        field = serializers.CharField(max_length=200)  # a provider id or status, never a megabyte
         value = data.get(name)
         if value is None:
             errors[name] = [field.error_messages["required"]]

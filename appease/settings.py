@@ -261,6 +261,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "appease.api.schema_no_nul_characters",
+        "appease.api.schema_body_limits",
     ],
 }
 

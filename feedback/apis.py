@@ -117,7 +117,9 @@ class FeedbackIntakeApi(APIView):
         channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True, default="")
         page_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
         language = serializers.CharField(max_length=10, required=False, allow_blank=True, default="")
-        website = serializers.CharField(required=False, allow_blank=True, default="", help_text="Leave empty.")
+        website = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default="", help_text="Leave empty."
+        )
         source = serializers.ChoiceField(
             choices=[Case.Source.WIDGET.value, Case.Source.API.value],
             required=False,
