@@ -33,6 +33,7 @@ from rest_framework.test import APIClient
 from appease.callbacks import twilio_signature
 from appease.channels.webhook import sign
 from tests.api.conftest import WORLD
+from tests.api.hostile import DEEP, FOR_ANY, MARK
 
 WRITES = {"POST", "PUT", "PATCH"}
 
@@ -116,21 +117,6 @@ def _base(schema: dict) -> dict:
 
 # --- what hostile clients send ------------------------------------------------------------
 
-MARK = "\u2603hostile\u2603"
-DEEP = "[" * 5000 + "]" * 5000
-MEGABYTE = '"' + "x" * 1_000_000 + '"'
-# Raw JSON for any field: what no field of ours may take.
-FOR_ANY = {
-    "lone high surrogate": '"\\ud800"',
-    "lone low surrogate": '"a\\udc00b"',
-    "NUL": '"a\\u0000b"',
-    "overflow to infinity": "1e400",
-    "overflow to minus infinity": "-1e400",
-    "NaN literal": "NaN",
-    "Infinity literal": "Infinity",
-    "deep nesting": DEEP,
-    "1 MB string": MEGABYTE,
-}
 WRONG_TYPES = {
     "string": {"array": "[]", "object": "{}", "boolean": "true"},
     "integer": {"text": '"abc"', "array": "[]", "object": "{}", "fraction": "1.5", "overflowing": "1" + "0" * 30},
