@@ -21,19 +21,21 @@ MAX_ERRORS = 20  # a megabyte of bad strings is named by its first few, not a me
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
+def _text_problem(text: str, *, nul: bool = True) -> str | None:
+    if nul and "\x00" in text:
         return str(ProhibitNullCharactersValidator.message)
     if _SURROGATE.search(text):
         return _("This text is not valid Unicode (it holds a lone surrogate).")
     return None
 
 
-def json_value_errors(value, *, path: str = "") -> dict[str, list[str]]:
+def json_value_errors(value, *, path: str = "", nul: bool = True) -> dict[str, list[str]]:
     """{path: [message]} for every part of `value` that cannot be stored; empty if none.
 
     `value` is what json.loads returned (nesting already bounded by the caller: the
-    parser refuses deep nesting before parsing)."""
+    parser refuses deep nesting before parsing). `nul=False` lets NUL through: the
+    parser's choice, as every text field refuses one itself (a schema-valid request may
+    carry one in a name the API ignores), and storing services check with `nul=True`."""
     errors: dict[str, list[str]] = {}
 
     def add(at: str, message: str) -> None:
@@ -43,7 +45,7 @@ def json_value_errors(value, *, path: str = "") -> dict[str, list[str]]:
         if len(errors) >= MAX_ERRORS:
             return
         if isinstance(item, str):
-            problem = _text_problem(item)
+            problem = _text_problem(item, nul=nul)
             if problem:
                 add(at, problem)
         elif isinstance(item, float):
@@ -51,7 +53,7 @@ def json_value_errors(value, *, path: str = "") -> dict[str, list[str]]:
                 add(at, _("This number is out of range."))
         elif isinstance(item, dict):
             for key, child in item.items():
-                problem = _text_problem(key) if isinstance(key, str) else None
+                problem = _text_problem(key, nul=nul) if isinstance(key, str) else None
                 if problem:
                     # The key itself cannot be echoed back: name the object that holds it.
                     add(at, _("A name in this object: %(problem)s") % {"problem": problem})

@@ -3,9 +3,10 @@
 Every body is read up to DATA_UPLOAD_MAX_MEMORY_SIZE bytes (413 past it, without
 reading the rest), its JSON nesting is counted by a linear scan before it is parsed
 (400 past API_JSON_MAX_DEPTH: Python's parser recurses, and about 1,000 levels were a
-RecursionError, a 500), and what it holds is checked once for everything the database
-cannot store (appease.jsonvalues: NUL, lone surrogates, numbers beyond a double), with
-the field's path in the 400. docs/adr/0008-request-body-limits.md says why.
+RecursionError, a 500), and what it holds is checked once for what no field can take
+(appease.jsonvalues: lone surrogates, numbers beyond a double), with the field's path
+in the 400. NUL is refused by each text field, and by services that store free-form
+JSON (the same check). docs/adr/0008-request-body-limits.md says why.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ class BoundedJSONParser(parsers.JSONParser):
             data = json.loads(text, parse_constant=strict_constant if api_settings.STRICT_JSON else None)
         except (ValueError, RecursionError) as error:
             raise exceptions.ParseError(_("JSON parse error - %(error)s") % {"error": error}) from None
-        errors = json_value_errors(data)
+        errors = json_value_errors(data, nul=False)  # NUL: each text field refuses its own
         if errors:
             raise serializers.ValidationError(errors)
         return data

@@ -94,11 +94,19 @@ def test_nul_non_finite_numbers_and_bad_keys_are_named_by_their_path(site):
     response = post_raw(body)
     assert response.status_code == 400
     assert response.json()["fields"] == {
-        "text": ["Null characters are not allowed."],
         "rating": ["This number is out of range."],
         "customer.tags[1]": ["This text is not valid Unicode (it holds a lone surrogate)."],
         "meta": ["A name in this object: This text is not valid Unicode (it holds a lone surrogate)."],
     }
+
+
+def test_a_nul_is_refused_by_the_field_that_holds_it(site):
+    """Not by the parser: a NUL in a name the API ignores harms nothing (and the schema
+    allows it); every text field refuses one, and stored JSON is checked where stored."""
+    response = post_raw(f'{{"site_key": "{site.public_key}", "text": "a\\u0000", "extra\\u0000": 1}}')
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"text": ["Null characters are not allowed."]}
+    assert Feedback.objects.count() == 0
 
 
 def test_malformed_and_mis_encoded_bodies_are_400(site):
