@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -22,7 +23,13 @@ def exception_handler(exc, context):
 
     Validation errors add `fields`: a list of messages per input field.
     """
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit (a view read request.body)
+        from appease.parsers import RequestTooLarge
+
+        exc = RequestTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    elif isinstance(exc, TooManyFieldsSent):
+        exc = exceptions.ParseError(_("The form has too many fields."))
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -113,4 +120,24 @@ def schema_no_nul_characters(result, generator, request, public):
             for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
                 if parameter.get("in") == "query":
                     mark(parameter.get("schema"))
+    return result
+
+
+def schema_body_limits(result, generator, request, public):
+    """drf-spectacular post-processing: every operation that takes a body may answer
+    413 (over DATA_UPLOAD_MAX_MEMORY_SIZE, appease/parsers.py) and 400 (malformed or
+    too deeply nested JSON): the schema says so, in the one error shape."""
+    if "Error" not in (result.get("components", {}).get("schemas") or {}):
+        return result
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    described = {
+        "400": "Invalid fields, or a body that is not JSON or nests too deep.",
+        "413": "The body is larger than the server accepts.",
+    }
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "requestBody" in operation:
+                responses = operation.setdefault("responses", {})
+                for code, description in described.items():
+                    responses.setdefault(code, {"content": content, "description": description})
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
@@ -24,19 +25,29 @@ from rest_framework.views import APIView
 
 from appease.api import idempotency_begin, replay
 from appease.context import Actor
-from appease.filters import IssuanceFilter
+from appease.filters import BIGINT_MAX, IssuanceFilter
 from appease.models import Channel, Customer, Issuance, ReasonCode
 from appease.permissions import IsStaffMember, IsSupervisor, StaffApiKeyAuthentication
 from appease.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
 from appease.services.customers import customer_create
 from appease.services.delivery import delivery_resend
 from appease.services.idempotency import idempotency_key_release
-from appease.services.issuance import issuance_approve, issuance_create, issuance_reject, issuance_void
+from appease.services.issuance import (
+    issuance_approve,
+    issuance_create,
+    issuance_record,
+    issuance_reject,
+    issuance_transaction,
+    issuance_void,
+)
 from appease.services.limits import breach_message, limits_remaining
 from coupons.apis import ERROR, IDEMPOTENCY_HEADER, money
 from coupons.models import Offer
 
-STAFF_AUTH = [SessionAuthentication, StaffApiKeyAuthentication]
+# The token first: DRF answers a request that authenticated as nobody with the first
+# class's challenge, so a missing or invalid token is 401 with `WWW-Authenticate: Token`
+# (with the session first it was 403, a refusal the client cannot act on).
+STAFF_AUTH = [StaffApiKeyAuthentication, SessionAuthentication]
 
 
 def filter_parameters(filterset_class) -> list[OpenApiParameter]:
@@ -175,6 +186,15 @@ class CustomerInputSerializer(serializers.Serializer):
     consent_social = serializers.BooleanField(required=False)
 
 
+def _inline_customer_create(*, actor: Actor, fields: dict) -> Customer:
+    """Create the request's inline customer; its errors are named as the caller sent
+    them, under `customer` (`customer.email`), not as top-level fields."""
+    try:
+        return customer_create(actor=actor, **fields)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({"customer": error.message_dict}) from None
+
+
 class IssuanceListCreateApi(APIView):
     """GET: issuances you may see, filtered and paginated. POST: give an appeasement."""
 
@@ -185,9 +205,10 @@ class IssuanceListCreateApi(APIView):
 
     @extend_schema_serializer(component_name="IssuanceCreateInput")
     class InputSerializer(serializers.Serializer):
-        customer_id = serializers.IntegerField(required=False)
+        # Ids are bigints: a number beyond one names no row, and is refused as the field's error.
+        customer_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
         customer = CustomerInputSerializer(required=False)
-        offer_id = serializers.IntegerField()
+        offer_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
         reason_code = serializers.CharField(max_length=40)
         channel = serializers.ChoiceField(choices=Channel.choices, required=False)
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
@@ -256,18 +277,23 @@ class IssuanceListCreateApi(APIView):
             if record is not None:
                 idempotency_key_release(record=record)
             raise serializers.ValidationError(errors)
+        give = {
+            "actor": actor,
+            "offer": offer,
+            "reason_code": reason,
+            "channel": data.get("channel"),
+            "note": data["note"],
+            "complaint_started_at": data.get("complaint_started_at"),
+            "idempotency_key": record,
+        }
         if "customer" in data:
-            customer = customer_create(actor=actor, **data["customer"])
-        issuance = issuance_create(
-            actor=actor,
-            customer=customer,
-            offer=offer,
-            reason_code=reason,
-            channel=data.get("channel"),
-            note=data["note"],
-            complaint_started_at=data.get("complaint_started_at"),
-            idempotency_key=record,
-        )
+            # One transaction: a refused issuance (400 on the channel, 403 over a limit)
+            # leaves no customer behind, and a retry does not add another.
+            with issuance_transaction(idempotency_key=record):
+                customer = _inline_customer_create(actor=actor, fields=data["customer"])
+                issuance = issuance_record(customer=customer, **give)
+        else:
+            issuance = issuance_create(customer=customer, **give)
         return Response(self._created(request, issuance), status=status.HTTP_201_CREATED)
 
     def _created(self, request, issuance: Issuance) -> dict:
@@ -304,7 +330,7 @@ class IssuanceDecisionApi(APIView):
         return Response(IssuanceOutputSerializer(issuance).data)
 
 
-DECISION_RESPONSES = {200: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+DECISION_RESPONSES = {200: IssuanceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
 
 
 class ApproveInputSerializer(serializers.Serializer):
@@ -362,7 +388,7 @@ class IssuanceResendApi(APIView):
     @extend_schema(
         operation_id="issuances_resend",
         request=InputSerializer,
-        responses={202: IssuanceOutputSerializer, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        responses={202: IssuanceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
     )
     def post(self, request, issuance_id):
         serializer = self.InputSerializer(data=request.data)
@@ -407,7 +433,7 @@ class CustomerListCreateApi(APIView):
     @extend_schema(
         operation_id="customers_search",
         parameters=[OpenApiParameter("q", str, required=True)],
-        responses={200: CustomerOutputSerializer(many=True), 400: ERROR, 403: ERROR},
+        responses={200: CustomerOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR},
     )
     def get(self, request):
         if "q" not in request.query_params:
@@ -418,7 +444,7 @@ class CustomerListCreateApi(APIView):
     @extend_schema(
         operation_id="customers_create",
         request=CustomerInputSerializer,
-        responses={201: CustomerOutputSerializer, 400: ERROR, 403: ERROR},
+        responses={201: CustomerOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR},
     )
     def post(self, request):
         serializer = CustomerInputSerializer(data=request.data)
@@ -444,6 +470,7 @@ class CustomerDetailApi(APIView):
                     "issuances": IssuanceOutputSerializer(many=True),
                 },
             ),
+            401: ERROR,
             403: ERROR,
             404: ERROR,
         },

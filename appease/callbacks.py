@@ -13,12 +13,12 @@ from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser, JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from appease.channels.webhook import verify
+from appease.parsers import BoundedFormParser, BoundedJSONParser
 from appease.services.delivery import delivery_status_record
 from coupons.apis import ERROR
 
@@ -36,7 +36,7 @@ class SmsStatusCallbackApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    parser_classes = [FormParser]
+    parser_classes = [BoundedFormParser]
 
     @extend_schema(
         operation_id="delivery_callback_sms",
@@ -65,7 +65,7 @@ class WebhookStatusCallbackApi(APIView):
 
     authentication_classes = []
     permission_classes = [AllowAny]
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         operation_id="delivery_callback_webhook",
@@ -93,7 +93,7 @@ def _missing(data, fields: list[str]) -> Response | None:
     cannot store a NUL, so it was a 500 there). The messages are DRF's own."""
     errors = {}
     for name in fields:
-        field = serializers.CharField()
+        field = serializers.CharField(max_length=200)  # a provider id or status, never a megabyte
         value = data.get(name)
         if value is None:
             errors[name] = [field.error_messages["required"]]

@@ -262,7 +262,9 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Bounded before parsing (body size, JSON nesting) and checked after it (NUL, lone
+    # surrogates, numbers beyond a double): docs/adr/0009-request-body-limits.md.
+    "DEFAULT_PARSER_CLASSES": ["appease.parsers.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "appease.api.exception_handler",
@@ -273,6 +275,11 @@ REST_FRAMEWORK = {
     # can write: a rotating header would walk past every per-IP limit.)
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
+# Request bodies: at most this many bytes (Django's forms and the API's parsers; 413
+# past it), and JSON nested at most this deep (400 past it). The largest real request
+# (a merchant event naming 1,000 customers) is about 100 KiB.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Appease API",
     "DESCRIPTION": "Customer appeasement and service recovery: checkout redemption API.",
@@ -288,6 +295,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "appease.api.schema_no_nul_characters",
+        "appease.api.schema_body_limits",
     ],
 }
 

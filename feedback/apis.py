@@ -118,15 +118,19 @@ class FeedbackIntakeApi(APIView):
         nps = serializers.IntegerField(min_value=0, max_value=10, required=False, allow_null=True)
         text = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
         incident_type = serializers.ChoiceField(choices=IncidentType.choices, required=False, allow_blank=True)
-        email = serializers.EmailField(required=False, allow_blank=True, default="")
+        # No default: the schema would give "" as the default of an `email` (or `uri`)
+        # string, which a strict OpenAPI validator refuses; absent reads as "" below.
+        email = serializers.EmailField(required=False, allow_blank=True)
         phone = PhoneNumberField(required=False, allow_blank=True, default="")
         external_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
         order_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
         channel = serializers.ChoiceField(choices=Channel.choices, required=False, allow_blank=True, default="")
-        page_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+        page_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
         language = serializers.CharField(max_length=10, required=False, allow_blank=True, default="")
-        website = serializers.CharField(required=False, allow_blank=True, default="", help_text="Leave empty.")
+        website = serializers.CharField(
+            max_length=200, required=False, allow_blank=True, default="", help_text="Leave empty."
+        )
         source = serializers.ChoiceField(
             choices=[Case.Source.WIDGET.value, Case.Source.API.value],
             required=False,
@@ -168,7 +172,7 @@ class FeedbackIntakeApi(APIView):
             source=data["source"],
             site=site,
             ref=CustomerRef(
-                email=data["email"],
+                email=data.get("email", ""),
                 phone=str(data["phone"]) if data["phone"] else "",
                 external_id=data["external_id"],
                 name=data["name"],
@@ -179,7 +183,7 @@ class FeedbackIntakeApi(APIView):
             incident_type=data.get("incident_type", ""),
             order_reference=data["order_reference"],
             channel=data["channel"],
-            page_url=data["page_url"],
+            page_url=data.get("page_url", ""),
             language=data["language"],
         )
         body = {"id": feedback.pk, "disposition": feedback.disposition, "case_id": feedback.case_id}

@@ -7,7 +7,6 @@ issuances behind it; every table exports as CSV, streamed.
 
 from __future__ import annotations
 
-import csv
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from functools import wraps
@@ -29,6 +28,7 @@ from appease.models import Channel, IncidentType, Issuance
 from appease.models.delivery import failure_reason_label
 from appease.roles import SUPERVISOR, has_role
 from appease.services.limits import limits_remaining, policy_for
+from appease.spreadsheets import csv_response
 from coupons.models import Offer
 from feedback.models import Priority
 from reporting import charts, selectors
@@ -88,22 +88,8 @@ def _list_url(filters: ReportFilter, **override) -> str:
 
 
 def _csv(filename: str, header: list[str], rows) -> StreamingHttpResponse:
-    """Stream a CSV: rows are written as the database hands them over, never all in memory."""
-
-    class Echo:
-        def write(self, value):
-            return value
-
-    writer = csv.writer(Echo())
-
-    def lines():
-        yield writer.writerow(header)
-        for row in rows:
-            yield writer.writerow(row)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+    """Stream a CSV a spreadsheet opens safely: with the UTF-8 BOM, formulas neutralised."""
+    return csv_response(filename, header, rows)
 
 
 def _table_csv(request, name: str, header: list[str], rows: list[dict], keys: list[str]):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from appease.context import Actor
 from appease.events import audit_event_record, snapshot
-from appease.models import Customer
+from appease.models import Channel, Customer
 from appease.money import default_currency
 
 EDITABLE = [
@@ -45,6 +45,8 @@ def customer_create(*, actor: Actor, **fields) -> Customer:
         fields["external_id"] = None
     if "currency" in fields:
         fields["currency"] = str(fields["currency"] or "").strip().upper()
+    if "preferred_channel" not in fields:
+        fields["preferred_channel"] = _channel_from_contacts(fields)
     customer = Customer(created_by=actor.user, **fields)
     customer.full_clean()
     customer.save()
@@ -65,6 +67,18 @@ def customer_currency_set(*, actor: Actor, customer_id: int, currency: str) -> C
         actor=actor, action="customer.change", obj=customer, before=before, after=snapshot(customer, EDITABLE)
     )
     return customer
+
+
+def _channel_from_contacts(fields: dict) -> str:
+    """The preferred channel when none is given: the first contact detail given (email,
+    then phone, then a chat handle); none at all (known only by the shop's id) is ""."""
+    if fields.get("email"):
+        return Channel.EMAIL
+    if fields.get("phone"):
+        return Channel.SMS
+    if fields.get("channel_handle"):
+        return Channel.CHAT
+    return ""
 
 
 def customers_import(*, actor: Actor, text: str) -> int:

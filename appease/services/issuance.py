@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -108,6 +110,20 @@ def _validate(
         raise ValidationError(errors)
 
 
+@contextmanager
+def issuance_transaction(*, idempotency_key: IdempotencyKey | None = None) -> Iterator[None]:
+    """The durable transaction of an entry point that gives an appeasement. If anything
+    in it fails, nothing of it stays, and the request's idempotency key is settled: a
+    business refusal is kept as the answer a retry replays, anything else is forgotten
+    so a corrected retry runs."""
+    try:
+        with transaction.atomic(durable=True):
+            yield
+    except BaseException as error:
+        idempotency_key_settle(record=idempotency_key, error=error)
+        raise
+
+
 def issuance_create(
     *,
     actor: Actor,
@@ -122,12 +138,49 @@ def issuance_create(
     case=None,
     apology_text: str = "",
 ) -> Issuance:
-    """Give `offer` to `customer`, as `actor.user`.
+    """Give `offer` to `customer`, as `actor.user`, in a transaction of its own (the
+    entry point; `issuance_record` is the same inside a caller's transaction).
 
     Within every limit: issued at once, with a code claimed from the inventory. Over a
     limit: per the rep's policy, waiting for a supervisor (nothing spent, no code yet),
     or refused with 403 naming each limit, by how much, and what remains.
     """
+    with issuance_transaction(idempotency_key=idempotency_key):
+        return issuance_record(
+            actor=actor,
+            customer=customer,
+            offer=offer,
+            reason_code=reason_code,
+            channel=channel,
+            note=note,
+            complaint_started_at=complaint_started_at,
+            complaint_start_source=complaint_start_source,
+            idempotency_key=idempotency_key,
+            case=case,
+            apology_text=apology_text,
+        )
+
+
+def issuance_record(
+    *,
+    actor: Actor,
+    customer: Customer,
+    offer: Offer,
+    reason_code: ReasonCode,
+    channel: str | None = None,
+    note: str = "",
+    complaint_started_at=None,
+    complaint_start_source: str = "",
+    idempotency_key: IdempotencyKey | None = None,
+    case=None,
+    apology_text: str = "",
+) -> Issuance:
+    """Give `offer` to `customer` inside the caller's open transaction: the issuance,
+    its code, its delivery row, its audit row and the idempotency key's answer are
+    written there, and a refusal (ValidationError, LimitRefused) leaves the caller to
+    roll back everything it did with it, e.g. the customer it just created."""
+    if not transaction.get_connection().in_atomic_block:
+        raise transaction.TransactionManagementError("issuance_record runs inside the caller's transaction")
     channel = channel or customer.preferred_channel
     if complaint_started_at is None:
         complaint_start_source = ""
@@ -150,46 +203,39 @@ def issuance_create(
         apology=apology_text,
     )
     csr = actor.user
+    now = timezone.now()
+    issuance = Issuance(
+        csr=csr,
+        customer=customer,
+        offer=offer,
+        reason_code=reason_code,
+        channel=channel,
+        note=note,
+        apology_text=apology_text,
+        case=case,
+        currency=offer.currency,
+        face_value_amount=offer.value_amount,
+        cost_amount=offer.cost_amount,
+        complaint_started_at=complaint_started_at,
+        complaint_start_source=complaint_start_source,
+    )
     try:
-        with transaction.atomic(durable=True):
-            now = timezone.now()
-            issuance = Issuance(
-                csr=csr,
-                customer=customer,
-                offer=offer,
-                reason_code=reason_code,
-                channel=channel,
-                note=note,
-                apology_text=apology_text,
-                case=case,
-                currency=offer.currency,
-                face_value_amount=offer.value_amount,
-                cost_amount=offer.cost_amount,
-                complaint_started_at=complaint_started_at,
-                complaint_start_source=complaint_start_source,
-            )
-            try:
-                limits_spend(user=csr, offer=offer, customer=customer, now=now)
-            except LimitsExceeded as exceeded:
-                policy = policy_for(csr)
-                if policy is None or policy.over_limit == LimitPolicy.OverLimit.REFUSE:
-                    raise LimitRefused(exceeded.breaches) from None
-                issuance.status = Issuance.Status.PENDING_APPROVAL
-                issuance.breached_limits = [breach.as_dict() for breach in exceeded.breaches]
-            else:
-                issuance_give(issuance=issuance, by=csr, now=now)
-            issuance.save()
-            if issuance.status == Issuance.Status.ISSUED:
-                delivery_create(issuance=issuance, actor=actor)
-            issuance_created_event(actor=actor, issuance=issuance)
-            if idempotency_key is not None:
-                idempotency_key_complete(
-                    record=idempotency_key, response_status=201, result={"issuance_id": str(issuance.pk)}
-                )
-        return issuance
-    except BaseException as error:
-        idempotency_key_settle(record=idempotency_key, error=error)
-        raise
+        limits_spend(user=csr, offer=offer, customer=customer, now=now)
+    except LimitsExceeded as exceeded:
+        policy = policy_for(csr)
+        if policy is None or policy.over_limit == LimitPolicy.OverLimit.REFUSE:
+            raise LimitRefused(exceeded.breaches) from None
+        issuance.status = Issuance.Status.PENDING_APPROVAL
+        issuance.breached_limits = [breach.as_dict() for breach in exceeded.breaches]
+    else:
+        issuance_give(issuance=issuance, by=csr, now=now)
+    issuance.save()
+    if issuance.status == Issuance.Status.ISSUED:
+        delivery_create(issuance=issuance, actor=actor)
+    issuance_created_event(actor=actor, issuance=issuance)
+    if idempotency_key is not None:
+        idempotency_key_complete(record=idempotency_key, response_status=201, result={"issuance_id": str(issuance.pk)})
+    return issuance
 
 
 def issuance_give(*, issuance: Issuance, by, now) -> None:

@@ -28,6 +28,7 @@ from phonenumber_field.phonenumber import PhoneNumber, to_python
 from appease.context import SYSTEM, Actor
 from appease.events import issuance_created_event
 from appease.exceptions import ApplicationError
+from appease.jsonvalues import json_value_errors
 from appease.models import Customer, IncidentType, Issuance
 from appease.queue import enqueue_on_commit
 from appease.services.delivery import delivery_create
@@ -47,6 +48,9 @@ EVENT_INCIDENTS = {
     "service_outage": IncidentType.SERVICE_OUTAGE,
 }
 MAX_CUSTOMERS_PER_EVENT = 1000
+# An event's data as JSON, at most: 1,000 customers with long names and emails fit; a
+# megabyte of free text does not belong in an event.
+MAX_EVENT_DATA_CHARS = 512 * 1024
 
 
 def _text(value) -> str:
@@ -113,9 +117,13 @@ def _validate(event_id: str, event_type: str, data) -> None:
         errors["event_id"] = _("Give the event's id (at most 100 characters).")
     if not event_type or len(event_type) > 50 or not event_type.replace("_", "").isalnum():
         errors["event_type"] = _("Give the event type, e.g. delivery_delayed.")
-    if not isinstance(data, dict) or "\\u0000" in json.dumps(data):
-        # A NUL anywhere (PostgreSQL's jsonb cannot hold one: it was a 500 there).
+    unstorable = json_value_errors(data, path="data")  # what jsonb cannot hold: NUL, surrogates, 1e400
+    if not isinstance(data, dict):
         errors["data"] = _("The event's data must be an object.")
+    elif unstorable:
+        errors.update({path: messages[0] for path, messages in unstorable.items()})
+    elif len(json.dumps(data)) > MAX_EVENT_DATA_CHARS:
+        errors["data"] = _("The event's data must be at most %(n)d characters of JSON.") % {"n": MAX_EVENT_DATA_CHARS}
     else:
         customers = data.get("customers")
         if customers is not None and not isinstance(customers, list):

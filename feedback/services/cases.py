@@ -23,7 +23,7 @@ from appease.exceptions import ApplicationError
 from appease.models import Issuance
 from appease.roles import CSR, SUPERVISOR, has_role, role_emails
 from appease.selectors import staff_languages
-from appease.services.issuance import issuance_create
+from appease.services.issuance import issuance_record, issuance_transaction
 from coupons.models import Offer
 from feedback.models import ApologyTemplate, Case, CaseEvent, Intervention
 from feedback.services.surveys import follow_up_schedule
@@ -210,20 +210,21 @@ def case_issue(
         raise ApplicationError("no_customer", _("This case has no customer to give anything to."), status=409)
     if not case.is_open:
         raise ApplicationError("closed", _("This case is closed."), status=409)
-    issuance = issuance_create(
-        actor=actor,
-        customer=case.customer,
-        offer=offer,
-        reason_code=reason_code,
-        channel=channel,
-        note=note,
-        complaint_started_at=case.created_at,
-        complaint_start_source=Issuance.StartSource.CASE,
-        case=case,
-        apology_text=apology_text,
-        idempotency_key=idempotency_key,
-    )
-    with transaction.atomic():
+    # One transaction: the appeasement and the case's record of it commit together.
+    with issuance_transaction(idempotency_key=idempotency_key):
+        issuance = issuance_record(
+            actor=actor,
+            customer=case.customer,
+            offer=offer,
+            reason_code=reason_code,
+            channel=channel,
+            note=note,
+            complaint_started_at=case.created_at,
+            complaint_start_source=Issuance.StartSource.CASE,
+            case=case,
+            apology_text=apology_text,
+            idempotency_key=idempotency_key,
+        )
         case = _lock(case_id)
         if issuance.status != Issuance.Status.PENDING_APPROVAL:  # waiting: nothing reached the customer yet
             case_responded(case_id=case.pk, now=issuance.issued_at or timezone.now())

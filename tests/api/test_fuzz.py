@@ -29,6 +29,7 @@ from appease.callbacks import twilio_signature
 from appease.channels.webhook import sign
 from appease.wsgi import application
 from tests.api.conftest import WORLD
+from tests.api.hostile import FOR_ANY, WHOLE_BODY, with_raw
 
 MERCHANT_OPERATIONS = ["codes_validate", "redemptions_create", "redemptions_reverse", "events_create"]
 STAFF_OPERATIONS = [
@@ -217,10 +218,13 @@ def _signed(case) -> None:
         signature = twilio_signature(django_settings.SMS_AUTH_TOKEN, url, params)
         case.headers = {**(case.headers or {}), "X-Twilio-Signature": signature}
     elif case.path.endswith("/callbacks/webhook"):
-        try:
-            body = json.dumps(case.body)  # as the transport serialises it
-        except TypeError:
-            return  # no body at all (a negative case): nothing to sign
+        if isinstance(case.body, bytes):
+            body = case.body  # raw (a hostile case): sent as it is
+        else:
+            try:
+                body = json.dumps(case.body)  # as the transport serialises it
+            except TypeError:
+                return  # no body at all (a negative case): nothing to sign
         signature = sign(django_settings.WEBHOOK_SECRET, now, body)
         case.headers = {**(case.headers or {}), "X-Appease-Timestamp": now, "X-Appease-Signature": signature}
 
@@ -297,6 +301,98 @@ def test_the_fuzzers_signatures_are_the_providers(world):
 
 def _media_type(operation_id: str) -> str:
     return "application/x-www-form-urlencoded" if operation_id.endswith("sms") else "application/json"
+
+
+# --- Hostile input (tests/api/test_hostile.py sends it exhaustively; here Hypothesis mixes
+# it into schema-generated requests): one field of a generated body, or the body as a
+# whole, made hostile. Every answer must be a 4xx, and every other check still holds
+# (the schema documents 400 and 413 for every operation with a body). Only the check
+# that a schema-valid request is accepted is off: these requests are not valid.
+
+HOSTILE_OPERATIONS = {
+    "merchant": ["codes_validate", "redemptions_create", "redemptions_reverse", "events_create"],
+    "staff": [
+        "issuances_create",
+        "issuances_approve",
+        "issuances_reject",
+        "issuances_void",
+        "issuances_resend",
+        "customers_create",
+        "cases_resolve",
+    ],
+    "public": ["feedback_create", "delivery_callback_webhook"],
+}
+
+hostile_schema = schemathesis.openapi.from_wsgi(
+    SCHEMA_URL,
+    application,
+    config=schemathesis.Config.from_dict(
+        {
+            "generation": {"mode": "positive"},
+            "phases": {"coverage": {"enabled": False}, "examples": {"enabled": False}},
+            "checks": {"positive_data_acceptance": {"enabled": False}},
+        }
+    ),
+)
+
+
+def hostile_body(context, body):
+    """A generated body (real ids swapped in, as above) with one of the operation's
+    fields, or the body as a whole, replaced by hostile raw JSON: sent as the bytes it is."""
+    fields = _fields(context.operation.definition.raw)
+    return flatmap_body(context, body).flatmap(lambda real: _hostile_variants(real, fields))
+
+
+def _fields(operation: dict) -> list[str]:
+    """The fields the operation's body schema names (the generator may add others,
+    which the API ignores: a hostile value there proves nothing)."""
+    schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    while "$ref" in schema:
+        schema = hostile_schema.raw_schema["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return sorted(schema.get("properties") or {})
+
+
+def _hostile_variants(body, fields: list[str]):
+    if not isinstance(body, dict):
+        body = {}
+    valid = json.dumps(body)
+    whole = st.sampled_from(sorted(WHOLE_BODY)).map(lambda name: WHOLE_BODY[name](valid).encode())
+    if not fields:
+        return whole
+    per_field = st.tuples(st.sampled_from(fields), st.sampled_from(sorted(FOR_ANY))).map(
+        lambda pick: with_raw(body, pick[0], FOR_ANY[pick[1]]).encode()
+    )
+    return st.one_of(per_field, whole)
+
+
+hostile_schema.hook("flatmap_body")(hostile_body)
+hostile_schema.hook(flatmap_path_parameters)
+
+
+def _refused(case):
+    response = case.call_and_validate()
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:500])
+
+
+@hostile_schema.include(operation_id=HOSTILE_OPERATIONS["merchant"]).parametrize()
+@hostile_schema.auth.apply(MerchantKey, refresh_interval=None)
+@FUZZ
+def test_merchant_api_refuses_hostile_input(case, world):
+    _refused(case)
+
+
+@hostile_schema.include(operation_id=HOSTILE_OPERATIONS["staff"]).parametrize()
+@hostile_schema.auth.apply(SupervisorToken, refresh_interval=None)
+@FUZZ
+def test_staff_api_refuses_hostile_input(case, world):
+    _refused(case)
+
+
+@hostile_schema.include(operation_id=HOSTILE_OPERATIONS["public"]).parametrize()
+@FUZZ
+def test_public_api_refuses_hostile_input(case, world):
+    _signed(case)
+    _refused(case)
 
 
 def test_every_operation_is_fuzzed():

@@ -278,3 +278,105 @@ def test_date_filters_take_any_iso_offset_and_refuse_instants_out_of_range(world
     assert after_far_west.status_code == 200 and after_far_west.json()["count"] == 1
     assert out_of_range.status_code == 400
     assert "created_after" in str(out_of_range.json())
+
+
+# --- Issue to a new customer: one transaction, errors named as sent ---
+
+
+def new_customer_body(world, customer: dict, **overrides) -> dict:
+    body = issue_body(world, customer=customer, **overrides)
+    del body["customer_id"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("policy", "overrides", "status"),
+    [
+        ({"day_cost_amount": Decimal("10.00")}, {"channel": "sms"}, 400),  # no phone for the SMS asked for
+        ({"day_cost_amount": Decimal("1.00"), "over_limit": "refuse"}, {}, 403),  # over the rep's limit
+    ],
+)
+def test_a_refused_issuance_to_a_new_customer_leaves_no_customer_and_a_retry_adds_none(
+    world, policy, overrides, status
+):
+    # given
+    csr = staff_user(policy=policy_create(**policy))
+    body = new_customer_body(world, {"name": "Ana Ruiz", "email": "ana@example.com"}, **overrides)
+    customers = Customer.objects.count()
+
+    # when: refused, then retried as it was, with and without an idempotency key
+    answers = [
+        client_for(csr).post(ISSUANCES, body, format="json").status_code,
+        client_for(csr).post(ISSUANCES, body, format="json").status_code,
+        client_for(csr).post(ISSUANCES, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1").status_code,
+        client_for(csr).post(ISSUANCES, body, format="json", HTTP_IDEMPOTENCY_KEY="k-1").status_code,
+    ]
+
+    # then
+    assert answers == [status] * 4
+    assert Customer.objects.count() == customers
+    assert not Customer.objects.filter(email="ana@example.com").exists()
+    assert Issuance.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)  # outside any transaction, as a careless caller would be
+def test_issuance_record_needs_the_callers_transaction(world):
+    from django.db import transaction
+
+    from appease.context import Actor
+    from appease.services.issuance import issuance_record
+
+    with pytest.raises(transaction.TransactionManagementError):
+        issuance_record(
+            actor=Actor(user=world["csr"]),
+            customer=world["customer"],
+            offer=world["offer"],
+            reason_code=world["reason"],
+        )
+    assert Issuance.objects.count() == 0
+
+
+def test_an_inline_customers_error_is_named_as_the_caller_sent_it(world):
+    # when: SMS preferred, no phone (a rule of the customer, not of one input field)
+    body = new_customer_body(world, {"name": "Ana", "email": "ana@example.com", "preferred_channel": "sms"})
+    response = client_for(world["csr"]).post(ISSUANCES, body, format="json")
+
+    # then: under `customer`, as sent; nothing at the top level the request does not have
+    assert response.status_code == 400, response.json()
+    assert response.json()["fields"] == {"customer": {"phone": ["The preferred channel needs this contact detail."]}}
+    assert not Customer.objects.filter(email="ana@example.com").exists()
+
+
+def test_a_phone_only_customer_is_accepted_and_reached_by_sms(world):
+    # when: no preferred channel sent
+    body = new_customer_body(world, {"name": "Lucía Pérez", "phone": "+34612345678"})
+    response = client_for(world["csr"]).post(ISSUANCES, body, format="json")
+    created = client_for(world["csr"]).post("/api/v1/customers", {"name": "Bo", "phone": "+14155550123"}, format="json")
+
+    # then: the preferred channel comes from the contact details given
+    assert response.status_code == 201, response.json()
+    assert response.json()["channel"] == "sms"
+    assert Customer.objects.get(name="Lucía Pérez").preferred_channel == "sms"
+    assert (created.status_code, created.json()["preferred_channel"]) == (201, "sms")
+
+
+@pytest.mark.parametrize("authorization", [None, "Token not-a-real-token", "Api-Key some-merchant-key"])
+def test_without_a_valid_staff_token_the_staff_api_answers_401_with_a_challenge(world, authorization):
+    """It was 403 (session authentication was listed first and has no challenge)."""
+    client = APIClient()
+    if authorization:
+        client.credentials(HTTP_AUTHORIZATION=authorization)
+    for method, path in (("get", ISSUANCES), ("post", ISSUANCES), ("get", "/api/v1/customers?q=a")):
+        response = getattr(client, method)(path, {}, format="json") if method == "post" else client.get(path)
+        assert response.status_code == 401, (path, response.json())
+        assert response["WWW-Authenticate"] == "Token"
+    assert Issuance.objects.count() == 0
+
+
+def test_a_signed_in_user_without_a_role_is_still_403(world):
+    from django.contrib.auth.models import User
+
+    nobody = User.objects.create_user("nobody-else", password="pw")
+    response = client_for(nobody).get(ISSUANCES)
+    assert response.status_code == 403
+    assert "WWW-Authenticate" not in response

@@ -394,8 +394,36 @@ def test_the_rules_list_shows_budget_and_spend_with_their_currency(admin_client,
     assert "$9.00" in page and "$3.00" in page  # the offer's currency, USD
 
 
-def test_an_event_whose_data_holds_a_nul_is_refused(api):
-    """Found by the fuzzer on PostgreSQL: jsonb cannot hold a NUL, the insert was a 500."""
-    response = send(api, event_id="E-nul", delay_minutes=200, note="a\x00b")
-    assert (response.status_code, list(response.json()["fields"])) == (400, ["data"])
+@pytest.mark.parametrize(
+    ("raw_data", "path"),
+    [
+        ('{"note": "a\\u0000b"}', "data.note"),  # a NUL: jsonb cannot hold one
+        ('{"customers": [{"name": "\\ud800", "email": "a@example.com"}]}', "data.customers[0].name"),  # lone surrogate
+        ('{"delay_minutes": 1e400}', "data.delay_minutes"),  # overflows to infinity
+        ('{"x": [-1e400]}', "data.x[0]"),
+    ],
+)
+def test_an_event_whose_data_jsonb_cannot_store_is_refused_naming_the_value(api, raw_data, path):
+    """NUL (found by the fuzzer), a lone surrogate and 1e400 were each a 500 on
+    PostgreSQL (jsonb refused the insert); SQLite stored them."""
+    body = f'{{"event_id": "E-bad", "event_type": "delivery_delayed", "data": {raw_data}}}'
+    response = api.generic("POST", URL, body, content_type="application/json")
+    assert (response.status_code, list(response.json()["fields"])) == (400, [path])
+    assert not MerchantEvent.objects.exists()
+
+
+def test_the_event_service_refuses_what_jsonb_cannot_store_too(merchant_key):
+    """The same check in the service, for a caller that is not the API's parser."""
+    from django.core.exceptions import ValidationError
+
+    from feedback.services.automation import event_receive
+
+    for data, path in (({"a": ["x\x00"]}, "data.a[0]"), ({"b": float("inf")}, "data.b"), ({"c": "\udfff"}, "data.c")):
+        with pytest.raises(ValidationError) as refused:
+            event_receive(merchant=merchant_key[0], event_id="E-svc", event_type="delivery_delayed", data=data)
+        assert list(refused.value.message_dict) == [path]
+    big = {"text": "x" * (512 * 1024)}
+    with pytest.raises(ValidationError) as refused:
+        event_receive(merchant=merchant_key[0], event_id="E-big", event_type="delivery_delayed", data=big)
+    assert list(refused.value.message_dict) == ["data"]
     assert not MerchantEvent.objects.exists()

@@ -4,6 +4,8 @@ the streamed CSV exports."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import timedelta
 from decimal import Decimal
 
@@ -308,12 +310,39 @@ def test_csv_exports_stream(client, history):
     table = client.get("/admin/reports/?export=issuances-by-reason")
 
     assert listing.streaming and table.streaming
-    lines = b"".join(listing.streaming_content).decode().splitlines()
+    lines = b"".join(listing.streaming_content).decode("utf-8-sig").splitlines()
     assert lines[0].startswith("When,Given by,Customer")
     assert len(lines) == 1 + 6  # the page's currency (dollars by default): the euro one is in its own list
     assert sum(1 for line in lines if line.endswith(",yes")) == 2
-    reasons = b"".join(table.streaming_content).decode().splitlines()
+    reasons = b"".join(table.streaming_content).decode("utf-8-sig").splitlines()
     assert len(reasons) == 1 + 2
+
+
+def test_csv_exports_open_in_a_spreadsheet_as_data_and_in_the_right_encoding(client, history):
+    """A cell starting with = + - @ ran as a formula in Excel; without a byte-order mark
+    Excel on Windows showed the Spanish header "Cuándo" as "CuÃ¡ndo"."""
+    # given: names typed by people, made to look like formulas
+    history["five"].name = '=HYPERLINK("http://evil.example","Click")'
+    history["five"].save()
+    history["gift"].name = "@SUM(1+1)*cmd|' /C calc'!A0"
+    history["gift"].save()
+    history["euro"].name = "-2+3"
+    history["euro"].save()
+    client.force_login(staff_user("Supervisor"))
+
+    # when
+    table = b"".join(client.get("/admin/reports/?export=issuances-by-offer").streaming_content)
+    spanish = b"".join(
+        client.get("/admin/reports/issuances/?export=issuances", HTTP_ACCEPT_LANGUAGE="es").streaming_content
+    )
+
+    # then: the BOM first, the formulas as text, numbers (a negative one too) as numbers
+    assert table.startswith(b"\xef\xbb\xbf") and spanish.startswith(b"\xef\xbb\xbf")
+    assert spanish.decode("utf-8-sig").startswith("Cuándo,")
+    cells = [cell for row in csv.reader(io.StringIO(table.decode("utf-8-sig"))) for cell in row]
+    assert '\'=HYPERLINK("http://evil.example","Click")' in cells
+    assert "'@SUM(1+1)*cmd|' /C calc'!A0" in cells
+    assert not any(cell[:1] in ("=", "+", "@") or (cell[:1] == "-" and not cell[1:2].isdigit()) for cell in cells)
 
 
 def test_the_rep_page_compares_with_peers(client, history):
