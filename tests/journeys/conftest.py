@@ -296,9 +296,18 @@ class Product:
     site_key: str  # the demo feedback site's public key, printed by demo_data
     stack: Stack
     artefacts: Path
+    database_url: str  # the run's database: for what a journey counts behind the pages
 
     def logs(self) -> str:
         return self.stack.logs()
+
+    def query(self, sql: str, *params) -> list[tuple]:
+        """Rows from the running product's database (its own connection, autocommit)."""
+        import psycopg
+
+        with psycopg.connect(self.database_url, autocommit=True) as connection:
+            cursor = connection.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
 
     def api(self, method: str, path: str, **kwargs) -> httpx.Response:
         headers = {**PROXIED, **kwargs.pop("headers", {})}
@@ -397,7 +406,7 @@ def product(tmp_path_factory) -> Iterator[Product]:
                 stack.wait_web(web, url)
                 stack.wait_worker(worker)
                 stack.wait_beat(beat)
-                yield Product(url, mailbox, gateways, merchant_key, site_key, stack, artefacts)
+                yield Product(url, mailbox, gateways, merchant_key, site_key, stack, artefacts, database_url)
                 for process in (web, worker, beat):
                     process.assert_running()
             finally:

@@ -61,6 +61,21 @@ class IssuanceResult:
     def text(self) -> str:
         return self.panel.inner_text()
 
+    def reveal(self, label: str) -> str:
+        """ "Show the full code" (`label`, in the rep's language): the code, once shown and
+        focused."""
+        self.panel.get_by_role("button", name=label).click()
+        shown = self.page.locator("[data-testid=revealed-code]:focus")
+        shown.wait_for()
+        return shown.inner_text().strip()
+
+    def resend(self, *, summary: str, field: str, button: str, address: str) -> None:
+        """ "Send again", to `address`: the panel says it was sent again."""
+        self.panel.locator("summary", has_text=summary).click()
+        self.panel.get_by_label(field).fill(address)
+        self.panel.get_by_role("button", name=button).click()
+        self.panel.locator("[data-testid=resent]").wait_for()
+
 
 class CSR:
     """A rep on the CSR pages, in `language` (their profile's, or their browser's)."""
@@ -95,8 +110,9 @@ class CSR:
         results.filter(has_text=name).first.click()
         self.page.get_by_role("heading", name=name, level=1).wait_for()
 
-    def create_customer(self, *, name: str, email: str, language: str) -> None:
-        """From a search that finds nobody, "New customer", the form, "Create and continue"."""
+    def create_customer(self, *, name: str, email: str, language: str, currency: str = "") -> None:
+        """From a search that finds nobody, "New customer", the form (the currency too, if
+        given), "Create and continue"."""
         results = self.search(name)
         assert results.count() == 0, results.all_inner_texts()
         self.page.locator("#results").get_by_role("link", name=self.t("New customer")).click()
@@ -105,6 +121,8 @@ class CSR:
         form.locator("#id_email").fill(email)
         form.locator("#id_preferred_channel").select_option("email")
         form.locator("#id_language").select_option(language)
+        if currency:
+            form.get_by_label(self.t("Currency")).select_option(currency)
         form.get_by_role("button", name=self.t("Create and continue")).click()
         self.page.get_by_role("heading", name=name, level=1).wait_for()
 
@@ -124,6 +142,39 @@ class CSR:
         result = IssuanceResult(self.page)
         result.panel.wait_for()
         return result
+
+    def result(self) -> IssuanceResult:
+        """The newest appeasement's panel on the customer's page, once it shows."""
+        result = IssuanceResult(self.page)
+        result.panel.wait_for()
+        return result
+
+    def offers(self) -> list[str]:
+        """The offers the customer's page lists, in order (their descriptions)."""
+        return self.page.locator("#issue-form label.offer .offer-name").all_inner_texts()
+
+    def refused(self, text: str):
+        """The refusal now in the form: it says `text`, is announced (role=alert) and has
+        the focus. Its box."""
+        box = self.page.locator("#issue-form [data-testid=refused]")
+        box.filter(has_text=text).wait_for()
+        assert box.get_attribute("role") == "alert"
+        self.page.locator("#issue-form [data-testid=refused]:focus").wait_for()  # focus moves once htmx settles
+        return box
+
+    def press_give(self, *, offer: str | None = None, reason: str | None = None, channel: str | None = None):
+        """Choose what is given (what is None stays as it is) and press "Give it now",
+        once: the answer's status (the form is swapped when it comes)."""
+        form = self.page.locator("#issue-form")
+        if offer is not None:
+            form.locator("label.offer", has=self.page.get_by_text(offer, exact=True)).locator("input").check()
+        if reason is not None:
+            form.get_by_role("combobox", name=self.t("Reason")).select_option(label=reason)
+        if channel is not None:
+            form.get_by_role("combobox", name=self.t("Send by")).select_option(channel)
+        with self.page.expect_response(lambda r: r.request.method == "POST" and "/issue/" in r.url) as answer:
+            form.get_by_role("button", name=self.t("Give it now")).click()
+        return answer.value.status
 
     # Cases
 
@@ -153,6 +204,12 @@ class CasePage:
     @property
     def status(self) -> str:
         return self.page.locator("[data-testid=case-status]").inner_text()
+
+    @property
+    def score(self) -> int:
+        """The priority score ("Why priority score N")."""
+        summary = self.page.locator("details:has([data-testid=score-reasons]) > summary")
+        return int(re.search(r"\d+", summary.inner_text()).group(0))
 
     def take(self) -> None:
         self.page.get_by_role("button", name=self.t("Take this case")).click()

@@ -1,6 +1,8 @@
 """The rep's journey, in English, Spanish and Portuguese, on the production stack.
 
-Log in; find a customer and create a new one; give within limits and see it delivered
+Log in; find a customer and create a new one, with a currency,
+and give to them (that currency's offers only);
+give within limits and see it delivered
 (the status on the page, the message at the SMTP server); give over the limit, a
 supervisor approves it, and the rep's open page turns delivered by itself; take the next
 case from the queue, read the recommended intervention, resolve with it.
@@ -12,6 +14,7 @@ import pytest
 
 from tests.journeys.journeys import MARKS, REPS, Rep, gift_record
 from tests.journeys.pages import CSR, Customer, Supervisor
+from tests.journeys.seed import BIG_GIFT_CARDS
 
 pytestmark = MARKS
 
@@ -23,7 +26,18 @@ def test_a_rep_finds_creates_gives_gets_an_approval_and_resolves_the_next_case(p
     # Find a customer; create a new one (the search that finds nobody offers it).
     results = csr.search(rep.customer.name.split()[0])
     assert any(rep.customer.name in text for text in results.all_inner_texts()), results.all_inner_texts()
-    csr.create_customer(name=rep.newcomer, email=rep.newcomer_email, language=rep.language)
+    csr.create_customer(name=rep.newcomer, email=rep.newcomer_email, language=rep.language, currency=rep.offer.currency)
+    # ...in the currency set on the form: that currency's offers, none chosen; given to them.
+    assert csr.page.get_by_label(csr.t("Currency")).input_value() == rep.offer.currency
+    assert rep.offer.description in csr.offers()
+    assert rep.big_offer.description in csr.offers()
+    others = [big[f"description_{rep.language.replace('-', '_')}"] for big in BIG_GIFT_CARDS]
+    assert [d for d in others if d in csr.offers()] == [rep.big_offer.description]
+    assert csr.page.locator("#issue-form input[name=offer]:checked").count() == 0
+    result = csr.give(offer=rep.offer.description, reason=rep.reason, note="journey: a new customer")
+    newcomer = Customer(product, rep.newcomer_email, rep.language)
+    mail, _code = newcomer.wait_for_code(result.wait_status("delivered").last4)
+    assert rep.offer.face in mail.text
 
     # Within limits: given at once, delivered, and the customer has it.
     csr.open_customer(rep.customer.name)
