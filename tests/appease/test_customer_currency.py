@@ -250,3 +250,24 @@ def test_the_backfill_puts_every_customer_in_a_usable_currency(settings):
     # then
     found = dict(Customer.objects.values_list("pk", "currency"))
     assert (found[lower.pk], found[empty.pk], found[euro.pk], found[plain.pk]) == ("BRL", "USD", "EUR", "USD")
+
+
+def test_an_empty_offer_list_says_whether_it_is_the_currency_or_the_policy(world, client):
+    # given a customer in euros, while the only offers are in dollars and reais (or soft:
+    # retired here), and a rep reading Spanish
+    Offer.objects.filter(pk=world["apology"].pk).update(is_active=False)
+    euro_customer = customer_create(currency="EUR")
+    client.force_login(world["csr"])
+
+    # when the rep opens the customer
+    page = client.get(f"/csr/customers/{euro_customer.pk}/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+    # then the list says it is the currency, not the policy
+    assert "Ninguna oferta que puedas dar está en la moneda de este cliente (EUR)." in page
+    assert "Tu política no permite ninguna oferta." not in page
+
+    # and with no active offer at all, it is the policy
+    Offer.objects.update(is_active=False)
+    page = client.get(f"/csr/customers/{euro_customer.pk}/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Tu política no permite ninguna oferta." in page
+    assert "Ninguna oferta que puedas dar" not in page
