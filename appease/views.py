@@ -227,6 +227,16 @@ def frequent_claimant_text(summary: dict) -> str:
     }
 
 
+def _offers_context(user, form: IssueForm) -> dict:
+    """The offers the form lists; when it lists none, whether that is the customer's
+    currency (the policy allows offers, none in it) rather than the policy. Asked only
+    then: the template calls it in the list's empty branch."""
+    return {
+        "offers": form.fields["offer"].queryset,
+        "offers_in_other_currencies": lambda: offers_available_to(user).exists(),
+    }
+
+
 def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
     # The warning counts every rep's appeasements; the list shows only what this user
     # may see (a rep their own, a supervisor their team's).
@@ -240,7 +250,7 @@ def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
         "frequent_text": frequent_claimant_text(summary),
         "history": history,
         "open_cases": customer.cases.filter(status__in=["open", "claimed"]).order_by("-priority_score")[:5],
-        "offers": form.fields["offer"].queryset,
+        **_offers_context(request.user, form),
         "idempotency_key": uuid.uuid4().hex,
         "currency_form": CustomerCurrencyForm(customer=customer),
         "rendered_at": timezone.now().isoformat(),  # the timer counts on our clock, not the browser's
@@ -324,7 +334,7 @@ def issue(request, customer_id: int):
         "refusal": refusal,
         "repeat": repeat,
         "customer": customer,
-        "offers": form.fields["offer"].queryset,
+        **_offers_context(request.user, form),
         "channels": Channel.choices,
         "idempotency_key": uuid.uuid4().hex,
     }

@@ -155,9 +155,10 @@ def test_the_panel_lists_only_offers_the_customer_can_use_none_preselected(world
 
     page = client.get(f"/csr/customers/{world['brl_customer'].pk}/").content.decode()
 
-    radios = re.findall(r'<input type="radio" name="offer" value="(\d+)"([^>]*)>', page)
-    assert {int(value) for value, _rest in radios} == {world["brl_offer"].pk, world["apology"].pk}
-    assert not any("checked" in rest for _value, rest in radios)
+    radios = re.findall(r'<input type="radio"[^>]*\bname="offer"[^>]*>', page)
+    values = {int(re.search(r'\bvalue="(\d+)"', radio).group(1)) for radio in radios}
+    assert values == {world["brl_offer"].pk, world["apology"].pk}
+    assert not any(re.search(r"\bchecked\b", radio) for radio in radios)
     assert 'name="currency"' in page and '<option value="BRL" selected>' in page
 
 
@@ -244,8 +245,29 @@ def test_the_backfill_puts_every_customer_in_a_usable_currency(settings):
     CustomerOrder.objects.create(customer=euro, reference="ES-1", currency="EUR")
 
     # when the migration's backfill runs
-    import_module("appease.migrations.0016_customer_currency").backfill(apps, None)
+    import_module("appease.migrations.0018_customer_currency").backfill(apps, None)
 
     # then
     found = dict(Customer.objects.values_list("pk", "currency"))
     assert (found[lower.pk], found[empty.pk], found[euro.pk], found[plain.pk]) == ("BRL", "USD", "EUR", "USD")
+
+
+def test_an_empty_offer_list_says_whether_it_is_the_currency_or_the_policy(world, client):
+    # given a customer in euros, while the only offers are in dollars and reais (or soft:
+    # retired here), and a rep reading Spanish
+    Offer.objects.filter(pk=world["apology"].pk).update(is_active=False)
+    euro_customer = customer_create(currency="EUR")
+    client.force_login(world["csr"])
+
+    # when the rep opens the customer
+    page = client.get(f"/csr/customers/{euro_customer.pk}/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+    # then the list says it is the currency, not the policy
+    assert "Ninguna oferta que puedas dar está en la moneda de este cliente (EUR)." in page
+    assert "Tu política no permite ninguna oferta." not in page
+
+    # and with no active offer at all, it is the policy
+    Offer.objects.update(is_active=False)
+    page = client.get(f"/csr/customers/{euro_customer.pk}/", HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Tu política no permite ninguna oferta." in page
+    assert "Ninguna oferta que puedas dar" not in page

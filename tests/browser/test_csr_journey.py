@@ -43,7 +43,7 @@ def refused(page, text: str):
 def test_every_refusal_of_giving_is_shown_announced_and_focused_and_a_double_click_gives_once(page):
     # given: a rep whose policy refuses what is over their limit
     staff_user(username="rep", policy=policy_create(over_limit="refuse", day_cost_amount=Decimal("10.00")))
-    customer = customer_create(name="Ana Lima", phone="+34612345678", consent_sms=False)
+    customer = customer_create(name="Ana Lima", phone="+34612345678", consent_sms=False, currency="USD")
     fine = offer_create(description="Five off", cost_amount=Decimal("3.00"))
     offer_create(description="A big gift card", cost_amount=Decimal("30.00"), value_amount=Decimal("40"))
     offer_create(description="Out of codes", generate_on_demand=False)
@@ -52,6 +52,9 @@ def test_every_refusal_of_giving_is_shown_announced_and_focused_and_a_double_cli
     log_in(page, "rep")
     page.goto(f"/csr/customers/{customer.pk}/")
     give = page.get_by_role("button", name="Give it now")
+    # nothing is preselected (nothing is recommended here): the rep picks the offer
+    assert page.locator("#offer-choices input[name=offer]:checked").count() == 0
+    page.get_by_label("Five off").check()
 
     # no reason chosen
     give.click()
@@ -106,7 +109,9 @@ def test_every_refusal_of_giving_is_shown_announced_and_focused_and_a_double_cli
     assert page.locator("#id_reason_code").input_value() == ""
     assert page.locator("#issue-form [data-testid=refused]").count() == 0
 
-    # when: the same offer again at once
+    # when: the same offer again at once (the blank form preselects nothing)
+    assert page.locator("#offer-choices input[name=offer]:checked").count() == 0
+    page.get_by_label("Five off").check()
     page.get_by_label("Reason").select_option(index=1)
     give.click()
     # then: the rep is asked, and only a yes gives it

@@ -35,8 +35,9 @@ def log_in(page, username: str) -> None:
 def test_a_rep_works_in_their_language(page, language, currency, customer_language):
     rep = staff_user(username="rep", policy=policy_create(currency=currency, day_cost_amount=Decimal("5000")))
     StaffProfile.objects.filter(user=rep).update(language=language)
-    customer_create(name="Cliente Uno", email="uno@example.com", language=customer_language)
-    offer_create(
+    # the customer pays in the offer's currency (only offers in it are listed)
+    customer_create(name="Cliente Uno", email="uno@example.com", language=customer_language, currency=currency)
+    offer = offer_create(
         name="Cupón",
         description="Un descuento",
         value_amount=Decimal("1234.50"),
@@ -59,6 +60,8 @@ def test_a_rep_works_in_their_language(page, language, currency, customer_langua
     assert cost in page.locator("fieldset.offers").text_content()
     assert cost != "1500.25" and ("," in cost)  # 1.500,25 € / R$ 1.500,25
 
+    # nothing is preselected: the rep picks the offer
+    page.locator(f"#offer-{offer.pk}").check()
     page.locator("select[name=reason_code]").select_option(index=1)
     page.get_by_role("button", name=give_now).click()
     page.locator("[data-testid=issuance-result]").wait_for()

@@ -208,7 +208,8 @@ def test_a_rep_logging_a_case_without_text_sees_the_error_and_nothing_is_saved(c
 
     response = client.post(f"/csr/cases/new/?customer={customer.pk}", {"customer": customer.pk, "text": ""})
 
-    assert response.status_code == 200
+    # a refusal answers 400 with the form again (docs/csr.md, "Refusals are shown where the rep is looking")
+    assert response.status_code == 400
     assert "text" in response.context["form"].errors
     assert not Case.objects.exists() and not Feedback.objects.exists()
 
