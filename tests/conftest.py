@@ -39,6 +39,33 @@ def _fast_and_isolated(settings):
     translation.deactivate()
 
 
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium for the whole run, shared by tests/browser and tests/journeys:
+    Playwright's sync API runs an event loop in this thread, so a second `sync_playwright()`
+    started while the first is alive fails ("Sync API inside the asyncio loop")."""
+    import os
+    import shutil
+
+    from tests.browser.conftest import CHROMIUM, _launch
+
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    # The ORM calls the tests make between browser steps are plain synchronous code all
+    # the same, while Playwright's loop runs in this thread.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        yield from _launch(sync_playwright)
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
 @pytest.fixture
 def merchant_key(db):
     """(merchant, plaintext API key)."""

@@ -6,6 +6,7 @@ real gunicorn is in test_entrypoint.py."""
 from __future__ import annotations
 
 import gzip
+import logging
 import re
 
 import pytest
@@ -107,11 +108,19 @@ def test_an_unknown_static_file_is_404(production):
     assert response.status_code == 404
 
 
-def test_a_file_missing_from_the_manifest_links_its_plain_name_instead_of_a_500(settings, tmp_path, caplog):
+def test_a_file_missing_from_the_manifest_links_its_plain_name_instead_of_a_500(
+    settings, tmp_path, caplog, monkeypatch
+):
     # given production storage whose manifest is missing (collectstatic never ran there)
     settings.DEBUG = False
     settings.STATIC_ROOT = tmp_path
     settings.STORAGES = PRODUCTION_STORAGES
+
+    # (a worker or gunicorn test earlier in the run may have reconfigured logging: capture
+    # this logger's warnings whatever state it was left in)
+    logger = logging.getLogger("appease.staticfiles")
+    monkeypatch.setattr(logger, "disabled", False)
+    caplog.set_level(logging.WARNING, logger="appease.staticfiles")
 
     # when a page links a file
     url = static("appease/app.css")

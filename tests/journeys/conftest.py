@@ -52,7 +52,7 @@ from aiosmtpd.controller import Controller
 from cryptography.fernet import Fernet
 from django.utils import translation
 
-from tests.browser.conftest import CHROMIUM, _launch
+from tests.browser.conftest import CHROMIUM
 from tests.channels.conftest import free_port
 from tests.scale.test_scale_out import PROXIED, Cluster, Process
 
@@ -423,10 +423,9 @@ def product(tmp_path_factory) -> Iterator[Product]:
 
 
 @pytest.fixture(scope="package")
-def browser(product):
-    from playwright.sync_api import sync_playwright
-
-    yield from _launch(sync_playwright)
+def browser(product, chromium):
+    # The run's one Chromium (tests/conftest.py), once the product is up.
+    return chromium
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
