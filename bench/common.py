@@ -272,8 +272,10 @@ def pgbench(*, script: Path, defines: dict[str, object], clients: int, jobs: int
     if url.password:
         env["PGPASSWORD"] = url.password
     out = subprocess.run(
-        command, check=True, capture_output=True, text=True, env=env, timeout=duration + 120, cwd=run_dir
+        command, check=False, capture_output=True, text=True, env=env, timeout=duration + 120, cwd=run_dir
     )
+    if out.returncode != 0:  # say why: a schema change the script missed shows up here first
+        raise SystemExit(f"pgbench failed ({out.returncode}) on {script}:\n{out.stderr[-2000:]}")
     transactions = int(re.search(r"number of transactions actually processed: (\d+)", out.stdout).group(1))
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out.stdout).group(1))
     latencies = []

@@ -240,7 +240,7 @@ def main() -> None:
         smoke={
             "reps": 2,
             "customers": 50,
-            "codes": 500,
+            "codes": 10_000,  # pgbench runs for the duration: enough codes for a quiet machine too
             "budget_issuances": 5,
             "duration": 2,
             "workers": 1,

@@ -28,9 +28,10 @@ UPDATE coupons_code SET status = 'issued', issued_at = now(), expires_at = now()
 INSERT INTO coupons_codeevent (code_id, kind, from_status, to_status, currency, reason, created_at)
   VALUES (:code_id, 'issued', 'available', 'issued', 'USD', 'bench', now());
 INSERT INTO appease_issuance (id, csr_id, customer_id, offer_id, reason_code_id, note, apology_text, channel, code_id,
-  status, currency, face_value_amount, cost_amount, breached_limits, created_at, issued_at, decision_comment, void_reason)
+  status, currency, face_value_amount, cost_amount, breached_limits, created_at, issued_at, decision_comment, void_reason,
+  complaint_start_source)
   VALUES (gen_random_uuid(), :uid, :cid, :offer, (SELECT min(id) FROM appease_reasoncode), 'bench', '', 'email', :code_id,
-          'issued', 'USD', 5, 3, '[]', now(), now(), '', '');
+          'issued', 'USD', 5, 3, '[]', now(), now(), '', '', '');
 INSERT INTO appease_auditevent (actor_id, actor_label, action, object_type, object_id, after, request_id, created_at)
   VALUES (:uid, 'user:bench', 'issuance.create', 'appease.issuance', 'bench', '{"status": "issued"}', '', now());
 COMMIT;
