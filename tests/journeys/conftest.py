@@ -54,7 +54,7 @@ from django.utils import translation
 
 from tests.browser.conftest import CHROMIUM
 from tests.channels.conftest import free_port
-from tests.scale.test_scale_out import PROXIED, Cluster, Process
+from tests.scale.test_scale_out import PROXIED, Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -249,28 +249,13 @@ class Stack(Cluster):
     database, Redis, mail and gateways. (Cluster: tests/scale/test_scale_out.py.)"""
 
     settings: dict[str, str] = field(default_factory=dict)
+    preexec = staticmethod(_die_with_parent)
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         env = {key: os.environ[key] for key in ("HOME", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
         # This virtualenv's python, gunicorn and celery first on PATH, as in the image.
         env["PATH"] = os.pathsep.join([str(BIN), os.environ.get("PATH", "/usr/bin:/bin")])
         return {**env, **self.settings, **extra}
-
-    def spawn(self, name: str, command: list[str], extra: dict[str, str]) -> Process:
-        log = self.directory / f"{name}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(  # noqa: S603 (fixed commands; only the environment varies)
-                command,
-                cwd=ROOT,
-                env=self.environment(extra),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: stopped or killed as one
-                preexec_fn=_die_with_parent,
-            )
-        process = Process(name, popen, log)
-        self.started.append(process)
-        return process
 
     def entrypoint(self, name: str, *args: str, extra: dict[str, str] | None = None) -> str:
         """`deploy/entrypoint.sh args...` run to its end (a release step, a data load):

@@ -210,6 +210,8 @@ class Cluster:
     broker_port: int
     secret_key: str = field(default_factory=lambda: token_urlsafe(50))
     started: list[Process] = field(default_factory=list)
+    # Run in each child before exec (a subclass may ask the kernel to stop it with us).
+    preexec = None
 
     def environment(self, extra: dict[str, str]) -> dict[str, str]:
         env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR") if key in os.environ}
@@ -243,6 +245,7 @@ class Cluster:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stopped or killed as one
+                preexec_fn=self.preexec,
             )
         process = Process(name, popen, log)
         self.started.append(process)
