@@ -37,7 +37,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
 
-from appease.cache import BREAKER, CacheUnavailable
+from appease.core.cache import BREAKER, CacheUnavailable
 
 LATENCY_BUCKETS = [1, 2, 5, 10, 30, 60, 300]
 CACHE_KEY = "metrics:business"
@@ -66,7 +66,7 @@ def _check_broker() -> str:
 
 def _check_cache() -> str:
     """The shared cache answers, within its socket timeout. Without it this process is
-    degraded, not unavailable: rate limits count in the database (appease/cache.py)."""
+    degraded, not unavailable: rate limits count in the database (appease/core/cache.py)."""
     backend = caches[DEFAULT_CACHE_ALIAS]
     if not isinstance(backend, RedisCache):
         return "ok (per process)"
@@ -135,7 +135,8 @@ class BusinessCollector:
         yield from families
 
     def _families(self):
-        from appease.models import Delivery, Issuance
+        from appease.delivery.models import Delivery
+        from appease.issuance.models import Issuance
         from coupons.models import Redemption
         from feedback.models import Case, Feedback
 

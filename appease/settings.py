@@ -90,10 +90,13 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "appease",
+    "appease.core",
+    "appease.delivery",
     "coupons",
+    "appease.issuance",
     "feedback",
     "reporting",
+    "appease.demo",
 ]
 
 MIDDLEWARE = [
@@ -137,7 +140,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "csp.context_processors.nonce",
             ],
-            "builtins": ["appease.templatetags.money"],
+            "builtins": ["appease.issuance.templatetags.money"],
         },
     },
 ]
@@ -166,7 +169,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache (rate-limit counters live here) -----------------------------------------
 REDIS_URL = env_str("REDIS_URL")
-# Redis down or hung must not take requests down with it (appease/cache.py, ADR 0008):
+# Redis down or hung must not take requests down with it (appease/core/cache.py, ADR 0008):
 # every call gives up after CACHE_TIMEOUT_SECONDS (Redis on the LAN answers in a
 # millisecond), and after a failure this process leaves Redis alone for
 # CACHE_RETRY_SECONDS (rate limits count in the database meanwhile).
@@ -175,7 +178,7 @@ CACHE_RETRY_SECONDS = env_float("CACHE_RETRY_SECONDS", 5)
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "appease.cache.ResilientRedisCache",
+            "BACKEND": "appease.core.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
                 "socket_connect_timeout": CACHE_TIMEOUT_SECONDS,
@@ -264,10 +267,10 @@ REST_FRAMEWORK = {
     ],
     # Bounded before parsing (body size, JSON nesting) and checked after it (NUL, lone
     # surrogates, numbers beyond a double): docs/adr/0009-request-body-limits.md.
-    "DEFAULT_PARSER_CLASSES": ["appease.parsers.BoundedJSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["appease.core.parsers.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "appease.api.exception_handler",
+    "EXCEPTION_HANDLER": "appease.core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     # Number of reverse proxies in front of the web processes: the client IP used for
     # rate limits is read from X-Forwarded-For only that far back. 0 (no proxy): the
@@ -291,11 +294,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "appease.models.customers.Channel"},
+    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "appease.delivery.models.Channel"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "appease.api.schema_no_nul_characters",
-        "appease.api.schema_body_limits",
+        "appease.core.api.schema_no_nul_characters",
+        "appease.core.api.schema_body_limits",
     ],
 }
 
@@ -455,11 +458,11 @@ BEAT_STALE_SECONDS = env_int("BEAT_STALE_SECONDS", 4 * CELERY_BEAT_MAX_LOOP_INTE
 # Every periodic task, in one place.
 CELERY_BEAT_SCHEDULE = {
     "idempotency-keys-purge": {
-        "task": "appease.tasks.idempotency_keys_purge_task",
+        "task": "appease.core.tasks.idempotency_keys_purge_task",
         "schedule": timedelta(hours=1),
     },
     "failure-counters-purge": {
-        "task": "appease.tasks.failure_counters_purge_task",
+        "task": "appease.core.tasks.failure_counters_purge_task",
         "schedule": timedelta(hours=1),
     },
     "codes-expire": {
@@ -467,11 +470,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=5),
     },
     "approvals-escalate": {
-        "task": "appease.tasks.approvals_escalate_task",
+        "task": "appease.issuance.tasks.approvals_escalate_task",
         "schedule": timedelta(minutes=1),
     },
     "deliveries-sweep": {
-        "task": "appease.tasks.deliveries_sweep_task",
+        "task": "appease.delivery.tasks.deliveries_sweep_task",
         "schedule": DELIVERY_SWEEP_EVERY,  # follows the lease (half of it)
     },
     "code-batches-sweep": {
@@ -484,7 +487,7 @@ CELERY_BEAT_SCHEDULE = {
     "follow-ups-send": {"task": "feedback.tasks.follow_ups_send_task", "schedule": timedelta(minutes=1)},
     "follow-ups-expire": {"task": "feedback.tasks.follow_ups_expire_task", "schedule": timedelta(minutes=15)},
     "personal-data-expire": {
-        "task": "appease.tasks.personal_data_expire_task",
+        "task": "appease.core.tasks.personal_data_expire_task",
         "schedule": crontab(hour=3, minute=15),
     },
     "rollups-refresh": {
@@ -507,7 +510,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "feedback.tasks.team_digests_send_task",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
     },
-    "sessions-clear": {"task": "appease.tasks.sessions_clear_task", "schedule": crontab(hour=3, minute=45)},
+    "sessions-clear": {"task": "appease.core.tasks.sessions_clear_task", "schedule": crontab(hour=3, minute=45)},
 }
 
 # --- Email ----------------------------------------------------------------------------
@@ -521,7 +524,7 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 
 # --- Delivery channels ----------------------------------------------------------------
-# Adapters in appease/channels/ (docs/delivery.md, "Channels"). A channel with no provider
+# Adapters in appease/delivery/channels/ (docs/delivery.md, "Channels"). A channel with no provider
 # configured goes to the demo log adapter (var/outbox/<channel>.log) with DEBUG on and is
 # disabled with DEBUG off: the log holds codes in plaintext (ADR 0002).
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
@@ -542,12 +545,14 @@ WEBHOOK_SECRET = (
 )
 WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 5)
 DELIVERY_LOG_DIR = VAR_DIR / "outbox"
-_UNCONFIGURED = "appease.channels.console.LogAdapter" if DEBUG else "appease.channels.base.DisabledAdapter"
+_UNCONFIGURED = (
+    "appease.delivery.channels.console.LogAdapter" if DEBUG else "appease.delivery.channels.base.DisabledAdapter"
+)
 DELIVERY_ADAPTERS = {
-    "email": "appease.channels.email.EmailAdapter",
-    "sms": "appease.channels.sms.TwilioSmsAdapter" if SMS_BASE_URL else _UNCONFIGURED,
-    "chat": "appease.channels.webhook.WebhookAdapter" if CHAT_WEBHOOK_URL else _UNCONFIGURED,
-    "social": "appease.channels.webhook.WebhookAdapter" if SOCIAL_WEBHOOK_URL else _UNCONFIGURED,
+    "email": "appease.delivery.channels.email.EmailAdapter",
+    "sms": "appease.delivery.channels.sms.TwilioSmsAdapter" if SMS_BASE_URL else _UNCONFIGURED,
+    "chat": "appease.delivery.channels.webhook.WebhookAdapter" if CHAT_WEBHOOK_URL else _UNCONFIGURED,
+    "social": "appease.delivery.channels.webhook.WebhookAdapter" if SOCIAL_WEBHOOK_URL else _UNCONFIGURED,
 }
 
 # --- Logging --------------------------------------------------------------------------
@@ -638,15 +643,15 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# The client address as the rest of the app takes it (NUM_PROXIES, appease.api.client_ip):
+# The client address as the rest of the app takes it (NUM_PROXIES, appease.core.api.client_ip):
 # behind the proxy REMOTE_ADDR is the proxy's, and one stranger could lock everyone out.
-AXES_CLIENT_IP_CALLABLE = "appease.api.login_client_ip"
+AXES_CLIENT_IP_CALLABLE = "appease.core.api.login_client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every process
 
 # Two-factor authentication (django-otp, TOTP) for the admin: on, every admin user
 # (supervisors, administrators) needs a verified authenticator app to get in
-# (appease/admin_site.py). ADMIN_REQUIRE_2FA is the setting's former name.
+# (appease/core/admin_site.py). ADMIN_REQUIRE_2FA is the setting's former name.
 APPEASE_SUPERVISOR_2FA = env_bool("APPEASE_SUPERVISOR_2FA", env_bool("ADMIN_REQUIRE_2FA", False))
 # Nobody sees another user's TOTP secret or QR code in the admin; each user enrols their
 # own device at /accounts/two-factor/.

@@ -5,13 +5,13 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from appease import health
-from appease import views as appease_views
+from appease.issuance import views as appease_views
 from feedback import views as feedback_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="csr:home", permanent=False)),
     path("csr/cases/", include("feedback.web_urls")),
-    path("csr/", include("appease.web_urls")),
+    path("csr/", include("appease.issuance.web_urls")),
     path("s/<str:token>/", feedback_views.survey, name="survey"),
     path("demo/shop/", feedback_views.demo_shop, name="demo-shop"),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
@@ -20,7 +20,8 @@ urlpatterns = [
     path("admin/reports/", include("reporting.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("coupons.urls")),
-    path("api/v1/", include("appease.api_urls")),
+    path("api/v1/", include("appease.issuance.api_urls")),
+    path("api/v1/", include("appease.delivery.urls")),
     path("api/v1/", include("feedback.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -216,7 +216,8 @@ def environment(**values: str) -> Iterator[None]:
 def seed(*, reps: int, customers: int, codes: int) -> dict:
     from django.contrib.auth.models import Group, User
 
-    from appease.models import Customer, LimitBudget, LimitPolicy, ReasonCode, StaffAPIKey, StaffProfile
+    from appease.core.models import StaffAPIKey
+    from appease.issuance.models import Customer, LimitBudget, LimitPolicy, ReasonCode, StaffProfile
     from coupons.models import Offer
     from coupons.services.inventory import code_batch_generate, code_batch_request
 
@@ -320,7 +321,7 @@ def wait_received(received: Received, keys: list[str], timeout: float) -> None:
 
 def delivery_keys(issued: list[Issued]) -> dict[str, tuple[str, str]]:
     """issuance id -> (delivery key, delivery id)."""
-    from appease.models import Delivery
+    from appease.delivery.models import Delivery
 
     ids = [item.issuance_id for item in issued if item.issuance_id]
     return {
@@ -331,7 +332,7 @@ def delivery_keys(issued: list[Issued]) -> dict[str, tuple[str, str]]:
 
 def measure(*, issued: list[Issued], received: Received, timeout: float) -> dict:
     """Latencies (ms) per channel, and the breakdown from the rows' timestamps."""
-    from appease.models import Delivery, DeliveryAttempt
+    from appease.delivery.models import Delivery, DeliveryAttempt
 
     keys = delivery_keys(issued)
     wait_received(received, [key for key, _ in keys.values()], timeout)
@@ -374,9 +375,9 @@ def measure(*, issued: list[Issued], received: Received, timeout: float) -> dict
 def ceiling(*, count: int, rate: float, received: Received) -> dict:
     """The same sends, straight through the adapters: the messages of deliveries from the
     warm-up, composed as the worker composes them, with fresh idempotency keys."""
-    from appease.channels.base import adapter_for
-    from appease.models import Delivery
-    from appease.services.messages import message_compose
+    from appease.delivery.channels.base import adapter_for
+    from appease.delivery.models import Delivery
+    from appease.issuance.messages import message_compose
 
     result = {}
     for channel in ("email", "sms"):

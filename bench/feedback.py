@@ -122,8 +122,9 @@ def flush_redis() -> None:
 def seed(args, run_dir: Path) -> dict:
     from django.contrib.auth.models import Group, User
 
-    from appease.models import Customer, ReasonCode, StaffAPIKey
-    from appease.roles import CSR
+    from appease.core.models import StaffAPIKey
+    from appease.core.roles import CSR
+    from appease.issuance.models import Customer, ReasonCode
     from coupons.models import Merchant, MerchantAPIKey, Offer
     from coupons.services.inventory import code_batch_generate, code_batch_request
     from feedback.models import AutoRule, Case, FeedbackSite, Priority
@@ -289,7 +290,7 @@ def claim_probe(rep) -> list[str]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from appease.context import Actor
+    from appease.core.context import Actor
     from feedback.services.cases import case_claim_next
 
     with CaptureQueriesContext(connection) as captured:
@@ -366,7 +367,7 @@ def reset_queue() -> None:
 
 
 def claims_in_process(*, rep, count: int) -> dict:
-    from appease.context import Actor
+    from appease.core.context import Actor
     from feedback.services.cases import case_claim_next
 
     actor = Actor(user=rep)
@@ -426,7 +427,7 @@ def report(checks) -> bool:
 
 def throttle_counts(site_key: str, *, since: float) -> dict[str, int]:
     """How many requests each intake throttle counted since `since`, read from the
-    limiter's own counters (appease.ratelimit: atomic INCRs per 60 s window) under the
+    limiter's own counters (appease.core.ratelimit: atomic INCRs per 60 s window) under the
     identities the throttles use (the key throttle hashes the site key)."""
     from types import SimpleNamespace
 
@@ -473,7 +474,7 @@ def print_queries(what: str, queries: list[str]) -> None:
 
 def explain_customer_lookup(email: str) -> str:
     """EXPLAIN ANALYZE of customer_find_or_create's look-up by email."""
-    from appease.models import Customer
+    from appease.issuance.models import Customer
 
     return Customer.objects.filter(email__iexact=email).order_by("pk")[:1].explain(analyze=True)
 
@@ -524,7 +525,7 @@ def post_events(*, port: int, api_key: str, tag: str, count: int, rate: float, d
 
 
 def wait_sent(event_ids: list[int], timeout: float) -> int:
-    from appease.models import Delivery
+    from appease.delivery.models import Delivery
 
     sent = Delivery.objects.filter(issuance__event_id__in=event_ids, status=Delivery.Status.SENT)
     deadline = time.monotonic() + timeout
@@ -536,7 +537,7 @@ def wait_sent(event_ids: list[int], timeout: float) -> int:
 
 
 def measure_auto(*, posted: list[dict], received, timeout: float) -> dict:
-    from appease.models import Delivery
+    from appease.delivery.models import Delivery
     from feedback.models import MerchantEvent
 
     by_id = {item["id"]: item for item in posted if item["id"] is not None}
@@ -585,7 +586,8 @@ def measure_auto(*, posted: list[dict], received, timeout: float) -> dict:
 def check_auto(*, result: dict, received, rule_id: int) -> bool:
     from django.db.models import Count, Sum
 
-    from appease.models import Delivery, DeliveryAttempt, Issuance
+    from appease.delivery.models import Delivery, DeliveryAttempt
+    from appease.issuance.models import Issuance
     from feedback.models import AutoRule, MerchantEvent
 
     ids = result["ids"]

@@ -44,7 +44,8 @@ COST = Decimal("3.00")
 def seed(*, reps: int, customers: int, codes: int, budget_issuances: int, run_dir: Path) -> dict:
     from django.contrib.auth.models import Group, User
 
-    from appease.models import Customer, LimitBudget, LimitPolicy, ReasonCode, StaffAPIKey, StaffProfile
+    from appease.core.models import StaffAPIKey
+    from appease.issuance.models import Customer, LimitBudget, LimitPolicy, ReasonCode, StaffProfile
     from coupons.models import Offer
     from coupons.services.inventory import code_batch_generate, code_batch_request
 

@@ -96,8 +96,8 @@ def table_sizes() -> None:
 def supervisor():
     from django.contrib.auth.models import Group, User
 
-    from appease.models import StaffProfile
-    from appease.roles import SUPERVISOR
+    from appease.core.roles import SUPERVISOR
+    from appease.issuance.models import StaffProfile
 
     user = User.objects.create_user(username="bench.supervisor", password=None, is_staff=True)
     user.groups.add(Group.objects.get_or_create(name=SUPERVISOR)[0])
@@ -109,7 +109,7 @@ def typical_rep() -> int:
     """The rep with the median number of issuances over the year."""
     from django.db.models import Count
 
-    from appease.models import Issuance
+    from appease.issuance.models import Issuance
 
     counts = list(
         Issuance.objects.exclude(csr=None).values("csr").annotate(n=Count("pk")).order_by("n").values_list("csr", "n")
@@ -383,7 +383,7 @@ def main() -> None:
     rep = typical_rep()
     # The last 365 days (today included): one of the anomaly scans' standard windows.
     year = f"date_from={(timezone.localdate() - timedelta(days=364)).isoformat()}"
-    from appease.models import Team
+    from appease.issuance.models import Team
 
     team = Team.objects.order_by("pk").values_list("pk", flat=True).first()
     periods = [

@@ -106,8 +106,9 @@ def seed(args) -> dict:
     from django.contrib.auth.models import Group, User
     from django.db import connection, transaction
 
-    from appease.models import Customer, LimitBudget, LimitPolicy, ReasonCode, StaffAPIKey, StaffProfile
-    from appease.roles import CSR
+    from appease.core.models import StaffAPIKey
+    from appease.core.roles import CSR
+    from appease.issuance.models import Customer, LimitBudget, LimitPolicy, ReasonCode, StaffProfile
     from coupons.models import Merchant, MerchantAPIKey, Offer
     from coupons.services.inventory import code_batch_generate, code_batch_request, code_issue
     from feedback.models import AutoRule, FeedbackSite

@@ -14,9 +14,9 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from appease.admin_audit import AuditedAdminMixin, AuditedAPIKeyMixin, ReadOnlyAdmin
-from appease.admin_money import MoneyAdminMixin
-from appease.money import format_money
+from appease.core.admin import AuditedAdminMixin, AuditedAPIKeyMixin, ReadOnlyAdmin
+from appease.core.admin_money import MoneyAdminMixin
+from appease.core.money import format_money
 from coupons import codes
 from coupons.models import Code, CodeBatch, CodeEvent, Merchant, MerchantAPIKey, Offer, Redemption
 from coupons.services.inventory import code_batch_import, code_batch_request

@@ -11,25 +11,18 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
     extend_schema_serializer,
-    inline_serializer,
 )
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from appease.api import client_ip
-from appease.money import currency_exponent, fits_currency, is_known_currency, quantize
-from appease.ratelimit import FAILED_LOOKUPS, FailureLimiter
-from appease.services.idempotency import (
-    idempotency_key_begin,
-    idempotency_key_release,
-    request_fingerprint,
-)
+from appease.core.api import ERROR, IDEMPOTENCY_HEADER, client_ip, money
+from appease.core.idempotency import idempotency_key_begin, idempotency_key_release, request_fingerprint
+from appease.core.money import currency_exponent, fits_currency, is_known_currency
+from appease.core.ratelimit import FAILED_LOOKUPS, FailureLimiter
 from coupons import codes
 from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
 from coupons.models import Redemption
@@ -40,41 +33,6 @@ from coupons.services.redemption import (
     redemption_create,
     redemption_reverse,
 )
-
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": 255},  # longer or empty: 400 invalid_idempotency_key
-    OpenApiParameter.HEADER,
-    description="Any unique string up to 255 characters. A retry with the same key and body "
-    "returns the first response with no second effect; keys are kept at least 24 hours.",
-)
-
-
-@extend_schema_field(
-    {
-        "anyOf": [
-            {"type": "array", "items": {"type": "string"}},
-            {"type": "object", "additionalProperties": True, "description": "A nested input's errors, by field."},
-        ]
-    }
-)
-class FieldErrorsField(serializers.JSONField):
-    """One input field's errors: a list of messages or, for a nested input (`customer`
-    in an issuance), an object of the same shape."""
-
-
-ERROR = inline_serializer(
-    "Error",
-    {
-        "error": serializers.CharField(),
-        "detail": serializers.CharField(),
-        "fields": serializers.DictField(child=FieldErrorsField(), required=False),
-    },
-)
-
-
-def money(amount: Decimal | None, currency: str) -> str | None:
-    return None if amount is None else str(quantize(amount, currency))
 
 
 class TooManyFailedLookups(exceptions.Throttled):

@@ -17,8 +17,8 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import BaseAPIKeyManager
 
-from appease.models.apikeys import APIKey
-from appease.money import currency_exponent, fits_currency, is_known_currency
+from appease.core.models.apikeys import APIKey
+from appease.core.money import currency_exponent, fits_currency, is_known_currency
 
 AMOUNT = {"max_digits": 14, "decimal_places": 4}
 

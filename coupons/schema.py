@@ -12,16 +12,3 @@ class MerchantApiKeyScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "`Api-Key <key>`, as printed when the key was created in the admin.",
         }
-
-
-class StaffTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "appease.permissions.StaffApiKeyAuthentication"
-    name = "StaffToken"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "`Token <key>`: a staff API key, acting as its rep or supervisor.",
-        }

@@ -12,11 +12,11 @@ from django.utils.html import escape, format_html
 from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 
-from appease.admin_audit import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdmin
-from appease.admin_money import MoneyAdminMixin
-from appease.context import Actor
-from appease.money import format_money
-from appease.services.config import config_object_save, config_snapshot
+from appease.core.admin import AuditedAdminMixin, AuditedModelAdmin, ReadOnlyAdmin
+from appease.core.admin_money import MoneyAdminMixin
+from appease.core.config import config_object_save, config_snapshot
+from appease.core.context import Actor
+from appease.core.money import format_money
 from feedback.models import (
     ApologyTemplate,
     AutoRule,

@@ -23,13 +23,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from appease.apis import STAFF_AUTH, Pagination
-from appease.context import Actor
-from appease.models import Channel, IncidentType
-from appease.permissions import IsStaffMember
-from appease.ratelimit import FailureLimiter
-from appease.selectors import staff_languages
-from coupons.apis import ERROR
+from appease.core.api import ERROR
+from appease.core.context import Actor
+from appease.core.permissions import IsStaffMember
+from appease.core.ratelimit import FailureLimiter
+from appease.delivery.models import Channel
+from appease.issuance.apis import STAFF_AUTH, Pagination
+from appease.issuance.models import IncidentType
+from appease.issuance.selectors import staff_languages
 from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
 from feedback.models import Case, Feedback, FeedbackSite, Intervention, Priority
 from feedback.selectors import cases_queue, origin_allowed_by_a_site, site_allows_origin
@@ -51,7 +52,7 @@ def intake_cors_enabled(sender, request, **kwargs) -> bool:
 class _IntakeThrottle(BaseThrottle):
     """Intake is open to the internet: every request counts, per IP and per site key.
 
-    Counted with one atomic INCR per window (appease.ratelimit), not DRF's
+    Counted with one atomic INCR per window (appease.core.ratelimit), not DRF's
     read-modify-write history, which concurrent requests overwrite (bench/feedback
     measured 10–19 % of a flood going uncounted).
     """

@@ -28,9 +28,10 @@ from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from appease.models.customers import AMOUNT, Channel, Customer, IncidentType
-from appease.models.issuance import Issuance
-from appease.money import format_money, is_known_currency
+from appease.core.money import format_money, is_known_currency
+from appease.delivery.models import Channel
+from appease.issuance.models.customers import AMOUNT, Customer, IncidentType
+from appease.issuance.models.issuance import Issuance
 
 LANGUAGES = settings.LANGUAGES  # "en", "es", "pt-br": the codes Django and customers use
 
@@ -665,7 +666,7 @@ class FollowUp(models.Model):
     due_at = models.DateTimeField(_("due at"))
     expires_at = models.DateTimeField(_("expires at"), help_text=_("After this the survey link no longer works."))
     delivery = models.OneToOneField(
-        "appease.Delivery",
+        "delivery.Delivery",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from appease.models import Issuance
-from appease.selectors import issuances_with_status
+from appease.issuance.models import Issuance
+from appease.issuance.selectors import issuances_with_status
 from feedback.models import Case
 
 

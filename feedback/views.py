@@ -20,13 +20,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from appease.context import Actor
-from appease.exceptions import ApplicationError
-from appease.models import Channel, Customer, IncidentType, ReasonCode
-from appease.roles import CSR, SUPERVISOR
-from appease.selectors import offers_available_to, staff_languages
-from appease.services.idempotency import idempotency_key_begin, request_fingerprint
-from appease.views import staff_required
+from appease.core.context import Actor
+from appease.core.exceptions import ApplicationError
+from appease.core.idempotency import idempotency_key_begin, request_fingerprint
+from appease.core.roles import CSR, SUPERVISOR
+from appease.delivery.models import Channel
+from appease.issuance.models import Customer, IncidentType, ReasonCode
+from appease.issuance.selectors import offers_available_to, staff_languages
+from appease.issuance.views import staff_required
 from feedback.models import ApologyTemplate, Case, FeedbackSite, Intervention, Priority
 from feedback.selectors import case_history, case_issuances, cases_queue
 from feedback.services.cases import (

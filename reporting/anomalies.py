@@ -23,8 +23,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from appease.models import Issuance
-from appease.money import currency_exponent
+from appease.core.money import currency_exponent
+from appease.issuance.models import Issuance
 from reporting import selectors
 from reporting.facts import ISSUANCES, zone
 from reporting.filters import ReportFilter

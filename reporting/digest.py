@@ -10,8 +10,8 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.readers import readers_by_locale, reading_as
-from appease.roles import SUPERVISOR, role_emails
+from appease.core.readers import readers_by_locale, reading_as
+from appease.core.roles import SUPERVISOR, role_emails
 from reporting import selectors
 from reporting.anomalies import anomalies
 from reporting.facts import zone

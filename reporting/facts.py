@@ -39,7 +39,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Trunc, TruncDate
 
-from appease.models import Delivery, Issuance, StaffProfile
+from appease.delivery.models import Delivery
+from appease.issuance.models import Issuance, StaffProfile
 from coupons.models import Redemption
 from feedback import models as feedback
 from reporting import models as rollups

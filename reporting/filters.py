@@ -18,8 +18,9 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from appease.models import Channel, IncidentType, Issuance, ReasonCode, Team
-from appease.roles import CSR, SUPERVISOR
+from appease.core.roles import CSR, SUPERVISOR
+from appease.delivery.models import Channel
+from appease.issuance.models import IncidentType, Issuance, ReasonCode, Team
 from coupons.models import Offer
 from reporting.facts import Facts, Family, day_bounds, zone
 

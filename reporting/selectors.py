@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from appease.models import Issuance, ReasonCode
+from appease.issuance.models import Issuance, ReasonCode
 from coupons.models import Offer
 from feedback.models import Intervention
 from reporting.facts import (

@@ -29,7 +29,7 @@ from django.db.models import Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from appease.models import Issuance
+from appease.issuance.models import Issuance
 from coupons.models import Redemption
 from feedback.models import Case, FollowUp
 from reporting.facts import (

@@ -24,11 +24,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from appease.models import Channel, IncidentType, Issuance
-from appease.models.delivery import failure_reason_label
-from appease.roles import SUPERVISOR, has_role
-from appease.services.limits import limits_remaining, policy_for
-from appease.spreadsheets import csv_response
+from appease.core.roles import SUPERVISOR, has_role
+from appease.core.spreadsheets import csv_response
+from appease.delivery.models import Channel, failure_reason_label
+from appease.issuance.models import IncidentType, Issuance
+from appease.issuance.services.limits import limits_remaining, policy_for
 from coupons.models import Offer
 from feedback.models import Priority
 from reporting import charts, selectors

@@ -56,7 +56,7 @@ def merchant_with_key(name: str | None = None) -> tuple[Merchant, str]:
 def staff_user(role: str = "CSR", *, username: str | None = None, team=None, policy=None):
     from django.contrib.auth.models import Group, User
 
-    from appease.models import StaffProfile
+    from appease.issuance.models import StaffProfile
 
     user = User.objects.create_user(
         username=username or f"{role.lower()}{next(_seq)}", password="pw", email=f"u{next(_seq)}@example.com"
@@ -70,7 +70,7 @@ def staff_user(role: str = "CSR", *, username: str | None = None, team=None, pol
 
 
 def policy_create(*, currency: str = "USD", over_limit: str = "approval", max_per_customer=None, **budget):
-    from appease.models import LimitBudget, LimitPolicy
+    from appease.issuance.models import LimitBudget, LimitPolicy
 
     policy = LimitPolicy.objects.create(
         name=f"Policy {next(_seq)}", over_limit=over_limit, max_issuances_per_customer=max_per_customer
@@ -80,7 +80,7 @@ def policy_create(*, currency: str = "USD", over_limit: str = "approval", max_pe
 
 
 def customer_create(**fields):
-    from appease.models import Customer
+    from appease.issuance.models import Customer
 
     n = next(_seq)
     defaults = {"name": f"Customer {n}", "email": f"customer{n}@example.com", "preferred_channel": "email"}
@@ -92,7 +92,7 @@ def customer_create(**fields):
 
 
 def reason_create(code: str | None = None, incident_type: str = "late_delivery"):
-    from appease.models import ReasonCode
+    from appease.issuance.models import ReasonCode
 
     n = next(_seq)
     return ReasonCode.objects.create(code=code or f"reason-{n}", label=f"Reason {n}", incident_type=incident_type)

@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from appease.db import append_only
+from appease.core.db import append_only
 
 
 class Migration(migrations.Migration):

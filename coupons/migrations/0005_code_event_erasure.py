@@ -1,6 +1,6 @@
 from django.db import migrations
 
-from appease.db import append_only_except_erasure
+from appease.core.db import append_only_except_erasure
 
 
 class Migration(migrations.Migration):

@@ -8,8 +8,8 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.queue import enqueue_on_commit
-from appease.roles import SUPERVISOR, role_emails
+from appease.core.queue import enqueue_on_commit
+from appease.core.roles import SUPERVISOR, role_emails
 from coupons.models import Code, CodeBatch, Offer
 
 

@@ -17,9 +17,9 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.exceptions import ApplicationError
-from appease.money import fits_currency
-from appease.queue import enqueue_on_commit
+from appease.core.exceptions import ApplicationError
+from appease.core.money import fits_currency
+from appease.core.queue import enqueue_on_commit
 from coupons import codes
 from coupons.events import code_expired_events, code_issued_event, code_voided_event
 from coupons.models import AMOUNT, Code, CodeBatch, Offer

@@ -20,10 +20,10 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.exceptions import ApplicationError
-from appease.models import IdempotencyKey
-from appease.money import quantize
-from appease.services.idempotency import idempotency_key_complete, idempotency_key_settle
+from appease.core.exceptions import ApplicationError
+from appease.core.idempotency import idempotency_key_complete, idempotency_key_settle
+from appease.core.models import IdempotencyKey
+from appease.core.money import quantize
 from coupons.events import code_redeemed_event, code_redemption_reversed_event
 from coupons.models import Code, Merchant, Offer, Redemption
 from coupons.selectors import code_get_by_plaintext

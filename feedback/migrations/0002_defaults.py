@@ -3,7 +3,7 @@ on PostgreSQL."""
 
 from django.db import migrations
 
-from appease.db import append_only
+from appease.core.db import append_only
 from feedback.defaults import load_defaults
 
 

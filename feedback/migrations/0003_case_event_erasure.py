@@ -2,7 +2,7 @@
 
 from django.db import migrations
 
-from appease.db import append_only_except_erasure
+from appease.core.db import append_only_except_erasure
 
 
 class Migration(migrations.Migration):

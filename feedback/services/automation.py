@@ -25,14 +25,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from phonenumber_field.phonenumber import PhoneNumber, to_python
 
-from appease.context import SYSTEM, Actor
-from appease.events import issuance_created_event
-from appease.exceptions import ApplicationError
-from appease.jsonvalues import json_value_errors
-from appease.models import Customer, IncidentType, Issuance
-from appease.queue import enqueue_on_commit
-from appease.services.delivery import delivery_create
-from appease.services.issuance import issuance_give, offer_currency_errors
+from appease.core.context import SYSTEM, Actor
+from appease.core.exceptions import ApplicationError
+from appease.core.jsonvalues import json_value_errors
+from appease.core.queue import enqueue_on_commit
+from appease.delivery.services import delivery_create
+from appease.issuance.events import issuance_created_event
+from appease.issuance.models import Customer, IncidentType, Issuance
+from appease.issuance.services.issuance import issuance_give, offer_currency_errors
 from feedback.models import AutoRule, Case, MerchantEvent
 from feedback.services.intake import CustomerRef, customer_find_or_create, feedback_submit
 

@@ -18,12 +18,12 @@ from django.db.models import Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.context import Actor
-from appease.exceptions import ApplicationError
-from appease.models import Issuance
-from appease.roles import CSR, SUPERVISOR, has_role, role_emails
-from appease.selectors import staff_languages
-from appease.services.issuance import issuance_record, issuance_transaction
+from appease.core.context import Actor
+from appease.core.exceptions import ApplicationError
+from appease.core.roles import CSR, SUPERVISOR, has_role, role_emails
+from appease.issuance.models import Issuance
+from appease.issuance.selectors import staff_languages
+from appease.issuance.services.issuance import issuance_record, issuance_transaction
 from coupons.models import Offer
 from feedback.models import ApologyTemplate, Case, CaseEvent, Intervention
 from feedback.services.surveys import follow_up_schedule

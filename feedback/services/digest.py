@@ -12,7 +12,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.readers import readers_by_locale, reading_as
+from appease.core.readers import readers_by_locale, reading_as
 from feedback.models import Case, OwnerTeam
 
 

@@ -15,9 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from appease.context import Actor
-from appease.models import Channel, Customer, CustomerOrder, IncidentType
-from appease.services.customers import customer_create
+from appease.core.context import Actor
+from appease.delivery.models import Channel
+from appease.issuance.models import Customer, CustomerOrder, IncidentType
+from appease.issuance.services.customers import customer_create
 from feedback.models import Case, CaseEvent, Feedback, FeedbackSite, IncidentProfile, PriorityLevel
 from feedback.services.scoring import age_reason, level_for, past_incidents, priority_score
 from feedback.services.sla import due_times, rises, tightened_targets

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.db.models import Avg, Count, OuterRef, Q, Subquery
 from django.utils.translation import gettext as _
 
-from appease.models import CustomerOrder, Issuance
-from appease.selectors import offers_available_to
+from appease.issuance.models import CustomerOrder, Issuance
+from appease.issuance.selectors import offers_available_to
 from coupons.models import Offer
 from feedback.models import Case, FollowUp, Intervention, RecommendationRule
 from feedback.services.scoring import past_incidents

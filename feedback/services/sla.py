@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.roles import SUPERVISOR, role_emails
+from appease.core.roles import SUPERVISOR, role_emails
 from feedback.models import Case, CaseEvent, PriorityLevel
 
 logger = logging.getLogger(__name__)

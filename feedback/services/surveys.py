@@ -24,10 +24,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.context import SYSTEM
-from appease.exceptions import ApplicationError
-from appease.models import Delivery
-from appease.services.delivery import delivery_create
+from appease.core.context import SYSTEM
+from appease.core.exceptions import ApplicationError
+from appease.delivery.models import Delivery
+from appease.delivery.services import delivery_create
 from feedback.models import Case, CaseEvent, FollowUp, Priority, PriorityLevel
 from feedback.services.sla import due_times
 

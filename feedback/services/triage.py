@@ -27,7 +27,7 @@ from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from appease.models.customers import IncidentType
+from appease.issuance.models.customers import IncidentType
 from feedback.models import LANGUAGES, IncidentProfile, KeywordRule
 
 DEFAULT_LANGUAGE = "en"

@@ -20,7 +20,7 @@ def issuance_status(issuance) -> str:
     """What became of an issuance, in the reader's language (redeemed, if its code was)."""
     from django.utils.translation import gettext
 
-    from appease.models import Issuance
+    from appease.issuance.models import Issuance
 
     status = issuance.effective_status
     if status == "redeemed":

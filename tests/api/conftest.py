@@ -10,9 +10,10 @@ import pytest
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 
-from appease.context import SYSTEM, Actor
-from appease.models import Delivery, StaffAPIKey
-from appease.services.issuance import issuance_create
+from appease.core.context import SYSTEM, Actor
+from appease.core.models import StaffAPIKey
+from appease.delivery.models import Delivery
+from appease.issuance.services.issuance import issuance_create
 from coupons.services.redemption import redemption_create
 from feedback.models import Case, FeedbackSite
 from feedback.services.cases import case_claim_next

@@ -25,8 +25,8 @@ from django.conf import settings as django_settings
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from appease.callbacks import twilio_signature
-from appease.channels.webhook import sign
+from appease.delivery.callbacks import twilio_signature
+from appease.delivery.channels.webhook import sign
 from appease.wsgi import application
 from tests.api.conftest import WORLD
 from tests.api.hostile import FOR_ANY, WHOLE_BODY, with_raw

@@ -30,8 +30,8 @@ from django.http import QueryDict
 from drf_spectacular.generators import EndpointEnumerator, SchemaGenerator
 from rest_framework.test import APIClient
 
-from appease.callbacks import twilio_signature
-from appease.channels.webhook import sign
+from appease.delivery.callbacks import twilio_signature
+from appease.delivery.channels.webhook import sign
 from tests.api.conftest import WORLD
 from tests.api.hostile import DEEP, FOR_ANY, MARK
 

@@ -4,9 +4,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from appease.context import Actor
-from appease.models import AuditEvent, Customer, LimitBudget, LimitPolicy
-from appease.services.customers import customers_import
+from appease.core.context import Actor
+from appease.core.models import AuditEvent
+from appease.issuance.models import Customer, LimitBudget, LimitPolicy
+from appease.issuance.services.customers import customers_import
 from tests.factories import offer_create, policy_create, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -116,7 +117,7 @@ def test_offer_changes_are_audited(admin_client):
     [
         "/admin/appease/limitpolicy/",
         "/admin/appease/issuance/",
-        "/admin/appease/auditevent/",
+        "/admin/core/auditevent/",
         "/admin/coupons/offer/",
         "/admin/coupons/code/",
     ],
@@ -131,8 +132,8 @@ def test_supervisors_reach_the_admin_and_reps_do_not(client, url):
 def test_nobody_edits_the_audit_log(admin_client):
     policy = LimitPolicy.objects.create(name="P")
     event = AuditEvent.objects.create(actor_label="system", action="x", object_type="t", object_id=str(policy.pk))
-    assert admin_client.get(f"/admin/appease/auditevent/{event.pk}/delete/").status_code == 403
-    page = admin_client.get(f"/admin/appease/auditevent/{event.pk}/change/").content.decode()
+    assert admin_client.get(f"/admin/core/auditevent/{event.pk}/delete/").status_code == 403
+    page = admin_client.get(f"/admin/core/auditevent/{event.pk}/change/").content.decode()
     assert 'name="_save"' not in page
 
 

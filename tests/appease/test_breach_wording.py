@@ -10,10 +10,10 @@ import pytest
 from django.utils import translation
 from rest_framework.test import APIClient
 
-from appease.context import Actor
-from appease.models import StaffProfile, Team
-from appease.services.issuance import issuance_create
-from appease.services.limits import breach_message
+from appease.core.context import Actor
+from appease.issuance.models import StaffProfile, Team
+from appease.issuance.services.issuance import issuance_create
+from appease.issuance.services.limits import breach_message
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db

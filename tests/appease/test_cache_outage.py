@@ -16,9 +16,9 @@ import pytest
 from django.core.cache import cache
 from prometheus_client import REGISTRY
 
-from appease.cache import BREAKER
-from appease.models import FailureCounter
-from appease.ratelimit import FailureLimiter, database_incr_all
+from appease.core.cache import BREAKER
+from appease.core.models import FailureCounter
+from appease.core.ratelimit import FailureLimiter, database_incr_all
 from tests.channels.conftest import free_port
 from tests.coupons.test_concurrency import frozen_ratelimit_clock, post, run_together, validate_body  # noqa: F401
 from tests.delivery.test_faults import RedisServer
@@ -30,7 +30,7 @@ VALIDATE = "/api/v1/codes/validate"
 def resilient_cache(port: int) -> dict:
     return {
         "default": {
-            "BACKEND": "appease.cache.ResilientRedisCache",
+            "BACKEND": "appease.core.cache.ResilientRedisCache",
             "LOCATION": f"redis://127.0.0.1:{port}/0",
             "OPTIONS": {
                 "socket_connect_timeout": 0.5,
@@ -77,7 +77,7 @@ def degraded_gauge() -> float:
 
 def test_a_hung_cache_is_a_miss_and_is_not_asked_again_until_the_retry(hung_cache, caplog):
     # when: many reads and writes while the cache hangs
-    with caplog.at_level(logging.WARNING, logger="appease.cache"):
+    with caplog.at_level(logging.WARNING, logger="appease.core.cache"):
         first = cache.get("rules:en", "miss")
         connections = len(hung_cache._accepted)
         answers = [cache.get("rules:en", "miss") for _ in range(20)]
@@ -89,7 +89,7 @@ def test_a_hung_cache_is_a_miss_and_is_not_asked_again_until_the_retry(hung_cach
     assert first == "miss" and set(answers) == {"miss"}
     assert connections == 1 and len(hung_cache._accepted) == 1
     assert BREAKER.degraded
-    warnings = [r for r in caplog.records if r.name == "appease.cache"]
+    warnings = [r for r in caplog.records if r.name == "appease.core.cache"]
     assert len(warnings) == 1 and "cache unavailable (TimeoutError)" in warnings[0].getMessage()
     assert degraded_gauge() == 1
 
@@ -125,7 +125,7 @@ def test_the_guessing_guard_holds_its_limit_in_the_database(request, settings, m
 
 @pytest.mark.django_db
 def test_database_counters_count_a_group_at_once_and_purge_when_over():
-    from appease.ratelimit import failure_counters_purge
+    from appease.core.ratelimit import failure_counters_purge
 
     assert database_incr_all(["b", "a"], expires_in=60) == [1, 1]
     assert database_incr_all(["a", "c"], expires_in=60) == [2, 1]
@@ -167,7 +167,7 @@ def test_the_cache_comes_back_without_a_restart(settings, tmp_path, caplog):
         cache.set("k", "v")
         assert cache.get("k") == "v" and not BREAKER.degraded
         # when: it stops, then comes back
-        with caplog.at_level(logging.WARNING, logger="appease.cache"):
+        with caplog.at_level(logging.WARNING, logger="appease.core.cache"):
             proxy.down()
             assert cache.get("k", "miss") == "miss"
             limiter.record_failure(["ip:1"])  # counted in the database meanwhile
@@ -176,7 +176,7 @@ def test_the_cache_comes_back_without_a_restart(settings, tmp_path, caplog):
             assert cache.get("k") == "v"
         # then: back on Redis, said once each way
         assert not BREAKER.degraded and degraded_gauge() == 0
-        messages = [r.getMessage() for r in caplog.records if r.name == "appease.cache"]
+        messages = [r.getMessage() for r in caplog.records if r.name == "appease.core.cache"]
         assert len(messages) == 2 and messages[1].startswith("cache available again")
         assert FailureCounter.objects.filter(key__startswith="failures:test:ip:1:").get().count == 1
         limiter.record_failure(["ip:1"])

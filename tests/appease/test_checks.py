@@ -1,4 +1,4 @@
-"""Our deployment checks (appease/checks.py): each one speaks when, and only when, its
+"""Our deployment checks (appease/core/checks.py): each one speaks when, and only when, its
 demo default reaches production."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import warnings
 import pytest
 
 from appease import settings as defaults
-from appease.checks import production_settings_check, shared_cache_check
+from appease.core.checks import production_settings_check, shared_cache_check
 
 
 @pytest.fixture

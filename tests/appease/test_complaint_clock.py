@@ -11,8 +11,8 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from appease.context import Actor
-from appease.models import Issuance
+from appease.core.context import Actor
+from appease.issuance.models import Issuance
 from feedback.services.cases import case_claim, case_issue
 from reporting import selectors
 from reporting.filters import ReportFilter

@@ -6,10 +6,11 @@ from decimal import Decimal
 import pytest
 from django.db import DatabaseError, connection
 
-from appease.context import Actor
-from appease.exceptions import ApplicationError
-from appease.models import AuditEvent, BudgetCounter, Issuance
-from appease.services.issuance import issuance_create
+from appease.core.context import Actor
+from appease.core.exceptions import ApplicationError
+from appease.core.models import AuditEvent
+from appease.issuance.models import BudgetCounter, Issuance
+from appease.issuance.services.issuance import issuance_create
 from coupons.models import Code
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
@@ -124,7 +125,7 @@ def test_concurrent_requests_sharing_an_idempotency_key_issue_once_and_answer_al
     # given: a rep's API token, and eight retries of one request fired at once
     from rest_framework.test import APIClient
 
-    from appease.models import StaffAPIKey
+    from appease.core.models import StaffAPIKey
 
     csr = staff_user(policy=policy_create())
     _key, token = StaffAPIKey.objects.create_key(name="crm", user=csr)

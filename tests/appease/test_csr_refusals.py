@@ -9,9 +9,11 @@ from decimal import Decimal
 
 import pytest
 
-from appease.context import Actor
-from appease.models import AuditEvent, Delivery, Issuance
-from appease.services.issuance import issuance_create
+from appease.core.context import Actor
+from appease.core.models import AuditEvent
+from appease.delivery.models import Delivery
+from appease.issuance.models import Issuance
+from appease.issuance.services.issuance import issuance_create
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -197,7 +199,7 @@ def test_nobody_reveals_another_reps_code(client, rep):
 
 
 def test_reveals_are_rate_limited(client, rep, monkeypatch):
-    from appease.services import issuance as issuance_service
+    from appease.issuance.services import issuance as issuance_service
 
     monkeypatch.setattr(issuance_service, "CODE_REVEALS_PER_HOUR", 2)
     issuance = given(rep)
@@ -237,7 +239,7 @@ def test_a_bad_corrected_contact_is_a_400_on_the_address(client, rep):
 
 
 def test_the_budget_lists_the_customers_currency_first(client):
-    from appease.models import LimitBudget
+    from appease.issuance.models import LimitBudget
 
     policy = policy_create(currency="USD", day_cost_amount=Decimal("10"))
     for currency in ("BRL", "EUR"):

@@ -12,10 +12,10 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
-from appease.context import Actor
-from appease.models import BudgetCounter, Customer, CustomerOrder, Issuance
-from appease.services.issuance import issuance_create
-from appease.services.messages import message_compose
+from appease.core.context import Actor
+from appease.issuance.messages import message_compose
+from appease.issuance.models import BudgetCounter, Customer, CustomerOrder, Issuance
+from appease.issuance.services.issuance import issuance_create
 from coupons.models import Offer
 from feedback.models import AutoRule, MerchantEvent
 from feedback.services.automation import event_process
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def world():
     policy = policy_create(currency="USD", day_cost_amount=Decimal("100"))
-    from appease.models import LimitBudget
+    from appease.issuance.models import LimitBudget
 
     LimitBudget.objects.create(policy=policy, currency="BRL", day_cost_amount=Decimal("500"))
     return {
@@ -171,7 +171,7 @@ def test_the_rep_changes_the_customers_currency_on_the_page_audited(world, clien
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.currency == "BRL"
-    from appease.models import AuditEvent
+    from appease.core.models import AuditEvent
 
     event = AuditEvent.objects.get(action="customer.change", object_id=str(customer.pk))
     assert (event.before["currency"], event.after["currency"]) == ("USD", "BRL")
@@ -245,7 +245,7 @@ def test_the_backfill_puts_every_customer_in_a_usable_currency(settings):
     CustomerOrder.objects.create(customer=euro, reference="ES-1", currency="EUR")
 
     # when the migration's backfill runs
-    import_module("appease.migrations.0018_customer_currency").backfill(apps, None)
+    import_module("appease.issuance.migrations.0018_customer_currency").backfill(apps, None)
 
     # then
     found = dict(Customer.objects.values_list("pk", "currency"))

@@ -43,7 +43,7 @@ def test_demo_data_gives_people_offers_codes_and_a_working_key(settings):
 
 
 def test_demo_data_runs_twice_with_the_same_key_and_the_same_rows(settings):
-    from appease.models import Customer, Issuance
+    from appease.issuance.models import Customer, Issuance
     from feedback.models import Case, FollowUp
 
     # given a demo loaded once, with a small history, and its key exported
@@ -97,7 +97,7 @@ def test_a_redeemed_sample_is_replaced_and_a_key_revoked_in_the_admin_comes_back
 
 
 def test_the_demo_key_depends_on_the_secret_key(settings):
-    from appease.management.commands.demo_data import demo_merchant_key
+    from appease.demo.management.commands.demo_data import demo_merchant_key
 
     key = demo_merchant_key()
     settings.SECRET_KEY = "another-secret-key-for-another-demo"
@@ -114,8 +114,9 @@ def test_demo_data_refuses_debug_off(settings):
 
 
 def test_demo_reps_and_customers_speak_spanish_and_portuguese_with_their_currencies(settings):
-    from appease.models import Delivery, LimitBudget, StaffProfile
-    from appease.services.messages import message_compose
+    from appease.delivery.models import Delivery
+    from appease.issuance.messages import message_compose
+    from appease.issuance.models import LimitBudget, StaffProfile
 
     # given the demo
     settings.DEBUG = True
@@ -140,7 +141,7 @@ def test_demo_reps_and_customers_speak_spanish_and_portuguese_with_their_currenc
 
 
 def test_loading_the_demo_twice_gives_no_second_appeasement(settings):
-    from appease.models import Issuance
+    from appease.issuance.models import Issuance
 
     settings.DEBUG = True
     load_demo()
@@ -160,7 +161,7 @@ def test_the_demo_prints_a_staff_token_and_has_an_administrator_for_staff_keys(s
     coupon, gift_card = re.search(r"export COUPON='([^']+)' GIFT_CARD='([^']+)'", out).groups()
 
     # then the token printed is the same, and acts as ana on the issuance API
-    from appease.models import Customer
+    from appease.issuance.models import Customer
 
     assert re.search(r"STAFF_TOKEN='([^']+)'", first).group(1) == token
     # the README's customer 1 and offer 2 on a fresh database: the first customer and the second offer
@@ -184,6 +185,6 @@ def test_the_demo_prints_a_staff_token_and_has_an_administrator_for_staff_keys(s
     supervisor, admin = User.objects.get(username="supervisor"), User.objects.get(username="admin")
     assert admin.check_password("appease-demo") and admin.is_superuser
     client.force_login(supervisor)
-    assert client.get("/admin/appease/staffapikey/").status_code == 403
+    assert client.get("/admin/core/staffapikey/").status_code == 403
     client.force_login(admin)
-    assert client.get("/admin/appease/staffapikey/").status_code == 200
+    assert client.get("/admin/core/staffapikey/").status_code == 200

@@ -7,10 +7,11 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from appease.context import Actor
-from appease.exceptions import ApplicationError
-from appease.models import AuditEvent, BudgetCounter, Issuance
-from appease.services.issuance import (
+from appease.core.context import Actor
+from appease.core.exceptions import ApplicationError
+from appease.core.models import AuditEvent
+from appease.issuance.models import BudgetCounter, Issuance
+from appease.issuance.services.issuance import (
     LimitRefused,
     approvals_escalate,
     issuance_approve,

@@ -5,7 +5,8 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from appease.models import Customer, Issuance, StaffAPIKey
+from appease.core.models import StaffAPIKey
+from appease.issuance.models import Customer, Issuance
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -323,8 +324,8 @@ def test_a_refused_issuance_to_a_new_customer_leaves_no_customer_and_a_retry_add
 def test_issuance_record_needs_the_callers_transaction(world):
     from django.db import transaction
 
-    from appease.context import Actor
-    from appease.services.issuance import issuance_record
+    from appease.core.context import Actor
+    from appease.issuance.services.issuance import issuance_record
 
     with pytest.raises(transaction.TransactionManagementError):
         issuance_record(

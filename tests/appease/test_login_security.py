@@ -195,7 +195,7 @@ def test_the_admin_never_shows_anyones_totp_secret(client):
 
 
 def test_a_supervisor_cannot_raise_their_own_limits(client):
-    from appease.models import LimitPolicy, StaffProfile
+    from appease.issuance.models import LimitPolicy, StaffProfile
     from tests.factories import policy_create
 
     own = policy_create(day_cost_amount=100)

@@ -1,5 +1,5 @@
 """Request bodies are bounded before they are parsed and checked once after it
-(appease/parsers.py): every JSON endpoint at once, the unauthenticated intake included."""
+(appease/core/parsers.py): every JSON endpoint at once, the unauthenticated intake included."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from rest_framework.exceptions import ParseError
 from rest_framework.test import APIClient
 
-from appease.parsers import RequestTooLarge, json_depth_check, read_bounded
+from appease.core.parsers import RequestTooLarge, json_depth_check, read_bounded
 from feedback.models import Feedback, FeedbackSite
 
 pytestmark = pytest.mark.django_db

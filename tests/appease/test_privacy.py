@@ -11,9 +11,11 @@ from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from appease.context import Actor
-from appease.models import AuditEvent, Customer, Delivery, Issuance
-from appease.services.privacy import ERASED, EXPIRED, customer_erase, customer_export, personal_data_expire
+from appease.core.context import Actor
+from appease.core.models import AuditEvent
+from appease.core.privacy import ERASED, EXPIRED, customer_erase, customer_export, personal_data_expire
+from appease.delivery.models import Delivery
+from appease.issuance.models import Customer, Issuance
 from feedback.models import CaseEvent, Feedback
 from feedback.services.cases import case_claim, case_resolve
 from tests.factories import customer_create, offer_create, reason_create, staff_user
@@ -24,8 +26,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def customer_with_history():
-    from appease.services.customers import customer_create as service_create
-    from appease.services.issuance import issuance_create
+    from appease.issuance.services.customers import customer_create as service_create
+    from appease.issuance.services.issuance import issuance_create
 
     csr = staff_user(policy=policy_create(day_cost_amount=1000))
     customer = service_create(
@@ -202,7 +204,7 @@ def json_leaves(text: str) -> set[str]:
 def money_trail() -> dict:
     from django.db.models import Count, Sum
 
-    from appease.models import BudgetCounter
+    from appease.issuance.models import BudgetCounter
     from coupons.models import Code, CodeEvent
 
     return {
@@ -221,8 +223,8 @@ def customer_everywhere(customer_with_history):
     another customer, the admin's history, the audit trail."""
     from django.contrib.admin.models import CHANGE, LogEntry
 
-    from appease.models import DeliveryAttempt
-    from appease.services.issuance import issuance_create, issuance_void
+    from appease.delivery.models import DeliveryAttempt
+    from appease.issuance.services.issuance import issuance_create, issuance_void
     from coupons.models import Merchant
     from feedback.models import FollowUp
     from feedback.services.automation import event_process, event_receive
@@ -339,8 +341,8 @@ def test_retention_expires_old_words_everywhere_in_batches_and_once(clock, setti
 
     from django.db import connection as db
 
-    from appease.services.customers import customer_create as service_create
-    from appease.services.issuance import issuance_create
+    from appease.issuance.services.customers import customer_create as service_create
+    from appease.issuance.services.issuance import issuance_create
     from coupons.models import Merchant
     from feedback.services.automation import event_receive
     from feedback.services.cases import case_note

@@ -10,7 +10,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 
-from appease.models import AuditEvent, StaffAPIKey
+from appease.core.models import AuditEvent, StaffAPIKey
 from coupons.models import Merchant, MerchantAPIKey
 from tests.factories import staff_user
 
@@ -179,9 +179,9 @@ def test_merchant_api_keys_created_revoked_and_deleted_are_audited(admin_client)
 def test_staff_tokens_created_and_revoked_are_audited(admin_client):
     rep = staff_user("CSR", username="tom")
 
-    assert admin_client.post("/admin/appease/staffapikey/add/", {"name": "crm", "user": rep.pk}).status_code == 302
+    assert admin_client.post("/admin/core/staffapikey/add/", {"name": "crm", "user": rep.pk}).status_code == 302
     token = StaffAPIKey.objects.get()
-    change(admin_client, f"/admin/appease/staffapikey/{token.pk}/change/", revoked="on")
+    change(admin_client, f"/admin/core/staffapikey/{token.pk}/change/", revoked="on")
 
     create, revoke = only_event("staffapikey.create"), only_event("staffapikey.revoke")
     assert create.object_id == token.prefix and create.after["user"] == rep.pk

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from appease.spreadsheets import spreadsheet_cell
+from appease.core.spreadsheets import spreadsheet_cell
 
 
 @pytest.mark.parametrize(

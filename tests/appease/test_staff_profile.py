@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import translation
 
-from appease.models import StaffProfile
+from appease.issuance.models import StaffProfile
 from tests.factories import staff_user
 
 pytestmark = pytest.mark.django_db

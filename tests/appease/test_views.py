@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from appease.models import Issuance
+from appease.issuance.models import Issuance
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def test_a_user_without_a_role_gets_403(client):
 
 
 def test_search_finds_by_name_email_phone_and_order(client, csr):
-    from appease.models import CustomerOrder
+    from appease.issuance.models import CustomerOrder
 
     customer = customer_create(name="Lucía Pérez", email="lucia@example.com", phone="+34612345678")
     CustomerOrder.objects.create(customer=customer, reference="ORD-4411")
@@ -46,8 +46,8 @@ def test_customer_panel_shows_offers_cost_budget_timer_and_frequent_claimant_war
     customer = customer_create()
     offer = offer_create(description="Ten off", cost_amount=Decimal("3.00"))
     reason = reason_create()
-    from appease.context import Actor
-    from appease.services.issuance import issuance_create
+    from appease.core.context import Actor
+    from appease.issuance.services.issuance import issuance_create
 
     for _ in range(2):
         issuance_create(
@@ -111,8 +111,8 @@ def test_approval_queue_is_for_supervisors_only(client, csr):
 
 def test_supervisor_approves_from_the_queue(client):
     rep = staff_user(policy=policy_create(day_cost_amount=Decimal("0")))
-    from appease.context import Actor
-    from appease.services.issuance import issuance_create
+    from appease.core.context import Actor
+    from appease.issuance.services.issuance import issuance_create
 
     pending = issuance_create(
         actor=Actor(user=rep), customer=customer_create(), offer=offer_create(), reason_code=reason_create()

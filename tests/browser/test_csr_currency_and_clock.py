@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from appease.models import Issuance, LimitBudget
+from appease.issuance.models import Issuance, LimitBudget
 from tests.browser.test_csr_flow import log_in
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 

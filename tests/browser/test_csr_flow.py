@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from appease.models import Issuance
+from appease.issuance.models import Issuance
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -10,9 +10,11 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from appease.context import Actor
-from appease.models import AuditEvent, Delivery, Issuance, LimitBudget, StaffProfile
-from appease.services.issuance import issuance_create
+from appease.core.context import Actor
+from appease.core.models import AuditEvent
+from appease.delivery.models import Delivery
+from appease.issuance.models import Issuance, LimitBudget, StaffProfile
+from appease.issuance.services.issuance import issuance_create
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

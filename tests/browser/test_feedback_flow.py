@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from appease.models import Customer, Issuance
+from appease.issuance.models import Customer, Issuance
 from feedback.models import Case, CaseEvent, Feedback, FeedbackSite, FollowUp
 from tests.factories import offer_create, policy_create, reason_create, staff_user
 

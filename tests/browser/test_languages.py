@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from appease.models import StaffProfile
-from appease.money import format_money
+from appease.core.money import format_money
+from appease.issuance.models import StaffProfile
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from appease.models import Issuance, StaffProfile
+from appease.issuance.models import Issuance, StaffProfile
 from reporting.services import rollups_refresh
 from tests.factories import customer_create, issued_code, offer_create, reason_create, staff_user
 

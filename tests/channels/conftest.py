@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from appease.channels.base import OutboundMessage
+from appease.delivery.channels.base import OutboundMessage
 
 
 def free_port() -> int:

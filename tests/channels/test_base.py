@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from appease.channels.base import (
+from appease.delivery.channels.base import (
     ChannelAdapter,
     DisabledAdapter,
     PermanentError,
@@ -19,9 +19,9 @@ from appease.channels.base import (
     mask_address,
     retry_after_seconds,
 )
-from appease.channels.email import EmailAdapter
-from appease.channels.sms import TwilioSmsAdapter
-from appease.channels.webhook import WebhookAdapter
+from appease.delivery.channels.email import EmailAdapter
+from appease.delivery.channels.sms import TwilioSmsAdapter
+from appease.delivery.channels.webhook import WebhookAdapter
 from tests.channels.conftest import make_message
 
 
@@ -46,10 +46,10 @@ def test_a_message_is_immutable():
 def test_adapter_for_builds_each_configured_adapter_from_its_settings(settings, tmp_path):
     # given every channel configured
     settings.DELIVERY_ADAPTERS = {
-        "email": "appease.channels.email.EmailAdapter",
-        "sms": "appease.channels.sms.TwilioSmsAdapter",
-        "chat": "appease.channels.webhook.WebhookAdapter",
-        "social": "appease.channels.base.DisabledAdapter",
+        "email": "appease.delivery.channels.email.EmailAdapter",
+        "sms": "appease.delivery.channels.sms.TwilioSmsAdapter",
+        "chat": "appease.delivery.channels.webhook.WebhookAdapter",
+        "social": "appease.delivery.channels.base.DisabledAdapter",
     }
     settings.EMAIL_TIMEOUT = 12
     settings.SMS_BASE_URL = "https://sms.example.com"
@@ -74,7 +74,7 @@ def test_adapter_for_builds_each_configured_adapter_from_its_settings(settings, 
 
 
 def test_a_channel_with_no_adapter_is_improperly_configured(settings):
-    settings.DELIVERY_ADAPTERS = {"email": "appease.channels.email.EmailAdapter"}
+    settings.DELIVERY_ADAPTERS = {"email": "appease.delivery.channels.email.EmailAdapter"}
 
     with pytest.raises(ImproperlyConfigured, match="sms"):
         adapter_for("sms")
@@ -88,7 +88,7 @@ def test_a_path_to_something_that_cannot_send_is_improperly_configured(settings)
 
 
 def test_a_webhook_channel_without_its_url_is_improperly_configured(settings):
-    settings.DELIVERY_ADAPTERS = {"social": "appease.channels.webhook.WebhookAdapter"}
+    settings.DELIVERY_ADAPTERS = {"social": "appease.delivery.channels.webhook.WebhookAdapter"}
     settings.SOCIAL_WEBHOOK_URL = ""
 
     with pytest.raises(ImproperlyConfigured, match="social"):
@@ -96,7 +96,7 @@ def test_a_webhook_channel_without_its_url_is_improperly_configured(settings):
 
 
 def test_a_disabled_channel_fails_permanently(settings):
-    settings.DELIVERY_ADAPTERS = {"chat": "appease.channels.base.DisabledAdapter"}
+    settings.DELIVERY_ADAPTERS = {"chat": "appease.delivery.channels.base.DisabledAdapter"}
 
     with pytest.raises(PermanentError) as caught:
         adapter_for("chat").send(make_message(channel="chat", to="@maria"))

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 
-from appease.channels.base import adapter_for
-from appease.channels.console import LogAdapter
+from appease.delivery.channels.base import adapter_for
+from appease.delivery.channels.console import LogAdapter
 from tests.channels.conftest import make_message
 
 
 def test_the_message_is_appended_to_the_channel_log_and_printed(settings, tmp_path, capsys):
     # given
     settings.DELIVERY_LOG_DIR = tmp_path / "outbox"
-    settings.DELIVERY_ADAPTERS = {**settings.DELIVERY_ADAPTERS, "sms": "appease.channels.console.LogAdapter"}
+    settings.DELIVERY_ADAPTERS = {**settings.DELIVERY_ADAPTERS, "sms": "appease.delivery.channels.console.LogAdapter"}
     adapter = adapter_for("sms")
     first = make_message(channel="sms", to="+5511987654321", subject="", text="Seu código: ABCD-EFGH")
     second = make_message(channel="sms", to="+34600111222", subject="", text="Tu código: WXYZ-2345")
@@ -46,8 +46,8 @@ def test_each_channel_has_its_own_file(settings, tmp_path, capsys):
     settings.DELIVERY_LOG_DIR = tmp_path
     settings.DELIVERY_ADAPTERS = {
         **settings.DELIVERY_ADAPTERS,
-        "chat": "appease.channels.console.LogAdapter",
-        "social": "appease.channels.console.LogAdapter",
+        "chat": "appease.delivery.channels.console.LogAdapter",
+        "social": "appease.delivery.channels.console.LogAdapter",
     }
 
     adapter_for("chat").send(make_message(channel="chat", to="whatsapp:+34600111222", text="chat text"))

@@ -7,8 +7,8 @@ import time
 import pytest
 from django.core import mail
 
-from appease.channels.base import PermanentError, SendResult, TransientError, adapter_for
-from appease.channels.email import EmailAdapter, message_id
+from appease.delivery.channels.base import PermanentError, SendResult, TransientError, adapter_for
+from appease.delivery.channels.email import EmailAdapter, message_id
 from tests.channels.conftest import free_port, make_message
 
 TEXT = "Sorry about your order. Your code: ABCD-EFGH-JKLM"

@@ -51,10 +51,10 @@ def test_the_demo_sends_sms_chat_and_social_to_the_log_adapter():
     config = adapters(start_django(DEBUG="1"))
 
     assert config["adapters"] == {
-        "email": "appease.channels.email.EmailAdapter",
-        "sms": "appease.channels.console.LogAdapter",
-        "chat": "appease.channels.console.LogAdapter",
-        "social": "appease.channels.console.LogAdapter",
+        "email": "appease.delivery.channels.email.EmailAdapter",
+        "sms": "appease.delivery.channels.console.LogAdapter",
+        "chat": "appease.delivery.channels.console.LogAdapter",
+        "social": "appease.delivery.channels.console.LogAdapter",
     }
 
 
@@ -64,10 +64,10 @@ def test_production_uses_the_configured_providers_and_disables_the_rest():
     )
 
     assert config["adapters"] == {
-        "email": "appease.channels.email.EmailAdapter",
-        "sms": "appease.channels.sms.TwilioSmsAdapter",
-        "chat": "appease.channels.webhook.WebhookAdapter",
-        "social": "appease.channels.base.DisabledAdapter",
+        "email": "appease.delivery.channels.email.EmailAdapter",
+        "sms": "appease.delivery.channels.sms.TwilioSmsAdapter",
+        "chat": "appease.delivery.channels.webhook.WebhookAdapter",
+        "social": "appease.delivery.channels.base.DisabledAdapter",
     }
     assert config["sms_base_url"] == "https://api.twilio.com"
 
@@ -101,4 +101,4 @@ def test_a_webhook_without_its_secret_is_improperly_configured_with_debug_off():
 def test_with_debug_on_a_local_fake_provider_needs_no_real_secret():
     config = adapters(start_django(DEBUG="1", CHAT_WEBHOOK_URL="http://127.0.0.1:8025/chat"))
 
-    assert config["adapters"]["chat"] == "appease.channels.webhook.WebhookAdapter"
+    assert config["adapters"]["chat"] == "appease.delivery.channels.webhook.WebhookAdapter"

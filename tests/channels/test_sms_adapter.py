@@ -9,8 +9,8 @@ from email.utils import format_datetime
 import pytest
 from werkzeug import Response
 
-from appease.channels.base import PermanentError, SendResult, TransientError, adapter_for
-from appease.channels.sms import TwilioSmsAdapter
+from appease.delivery.channels.base import PermanentError, SendResult, TransientError, adapter_for
+from appease.delivery.channels.sms import TwilioSmsAdapter
 from tests.channels.conftest import free_port, make_message
 
 PATH = "/2010-04-01/Accounts/AC0123456789/Messages.json"
@@ -25,7 +25,7 @@ def sms(settings, httpserver):
     settings.SMS_AUTH_TOKEN = "token-xyz"
     settings.SMS_FROM = "+15005550006"
     settings.SMS_TIMEOUT = 0.5
-    settings.DELIVERY_ADAPTERS = {**settings.DELIVERY_ADAPTERS, "sms": "appease.channels.sms.TwilioSmsAdapter"}
+    settings.DELIVERY_ADAPTERS = {**settings.DELIVERY_ADAPTERS, "sms": "appease.delivery.channels.sms.TwilioSmsAdapter"}
     return httpserver
 
 

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from appease.channels.sms import ELLIPSIS, GSM_SEPTETS, SEPARATOR, SmsSegments, fit_sms, segments
+from appease.delivery.channels.sms import ELLIPSIS, GSM_SEPTETS, SEPARATOR, SmsSegments, fit_sms, segments
 
 # 3GPP TS 23.038 section 6.2.1, written out here independently of the library the table
 # is built from: the default alphabet (less 0x1B, the escape) and its extension table.

@@ -10,8 +10,8 @@ import time
 import pytest
 from werkzeug import Response
 
-from appease.channels.base import PermanentError, SendResult, TransientError, adapter_for
-from appease.channels.webhook import WebhookAdapter, sign, verify
+from appease.delivery.channels.base import PermanentError, SendResult, TransientError, adapter_for
+from appease.delivery.channels.webhook import WebhookAdapter, sign, verify
 from tests.channels.conftest import free_port, make_message
 
 SECRET = "whsec-test-secret"
@@ -26,8 +26,8 @@ def gateway(settings, httpserver):
     settings.WEBHOOK_TIMEOUT = 0.5
     settings.DELIVERY_ADAPTERS = {
         **settings.DELIVERY_ADAPTERS,
-        "chat": "appease.channels.webhook.WebhookAdapter",
-        "social": "appease.channels.webhook.WebhookAdapter",
+        "chat": "appease.delivery.channels.webhook.WebhookAdapter",
+        "social": "appease.delivery.channels.webhook.WebhookAdapter",
     }
     return httpserver
 

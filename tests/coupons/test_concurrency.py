@@ -22,8 +22,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from rest_framework.test import APIClient
 
-from appease.exceptions import ApplicationError
-from appease.ratelimit import FailureLimiter
+from appease.core.exceptions import ApplicationError
+from appease.core.ratelimit import FailureLimiter
 from coupons.models import Code, CodeEvent, Redemption
 from coupons.services.inventory import IssuedCode, code_batch_import, code_issue
 from tests import factories
@@ -111,7 +111,7 @@ def frozen_ratelimit_clock(monkeypatch):
     test and reset the counts (the windows are fixed, aligned on the epoch)."""
     window = 60
     now = (time.time() // window) * window + window / 2
-    monkeypatch.setattr("appease.ratelimit.time", SimpleNamespace(time=lambda: now))
+    monkeypatch.setattr("appease.core.ratelimit.time", SimpleNamespace(time=lambda: now))
     return window
 
 

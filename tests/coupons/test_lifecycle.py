@@ -11,9 +11,9 @@ from django.db import connection
 from django.utils import timezone
 
 from appease.celery import app
-from appease.exceptions import ApplicationError
-from appease.models import IdempotencyKey
-from appease.services.idempotency import idempotency_key_begin, idempotency_keys_purge
+from appease.core.exceptions import ApplicationError
+from appease.core.idempotency import idempotency_key_begin, idempotency_keys_purge
+from appease.core.models import IdempotencyKey
 from coupons import codes
 from coupons.models import Code, CodeBatch, CodeEvent, Offer
 from coupons.services.inventory import (

@@ -240,7 +240,7 @@ def test_a_replay_runs_no_statement_the_database_refuses(api):
 
 def test_same_key_while_first_is_running_waits_then_is_409(api, merchant_key, settings):
 
-    from appease.services.idempotency import idempotency_key_begin, request_fingerprint
+    from appease.core.idempotency import idempotency_key_begin, request_fingerprint
 
     # given: the first request has claimed the key and does not finish within the wait
     settings.IDEMPOTENCY_WAIT = timedelta(milliseconds=100)

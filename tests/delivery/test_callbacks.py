@@ -6,9 +6,10 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from appease.callbacks import twilio_signature
-from appease.channels.webhook import sign
-from appease.models import Delivery, Issuance
+from appease.delivery.callbacks import twilio_signature
+from appease.delivery.channels.webhook import sign
+from appease.delivery.models import Delivery
+from appease.issuance.models import Issuance
 from tests.delivery.test_outbox import issue
 
 pytestmark = pytest.mark.django_db
@@ -114,7 +115,7 @@ def test_a_twilio_signed_status_callback():
 def test_a_signed_callback_without_its_fields_is_400_and_records_nothing():
     """Found by the fuzzer (signed callbacks): a signed SMS callback without MessageStatus,
     or a webhook body that is a list, answered 204 and recorded an empty status."""
-    from appease.models import DeliveryStatusEvent
+    from appease.delivery.models import DeliveryStatusEvent
 
     # given
     sent_delivery("SM78")

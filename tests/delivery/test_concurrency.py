@@ -2,8 +2,8 @@
 
 import pytest
 
-from appease.models import Delivery
-from appease.services.delivery import delivery_send
+from appease.delivery.models import Delivery
+from appease.delivery.services import delivery_send
 from tests.appease.test_concurrency import run_together
 from tests.delivery.test_outbox import issue
 

@@ -42,8 +42,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from appease.celery import app
-from appease.models import Delivery, Issuance
-from appease.services.delivery import deliveries_sweep
+from appease.delivery.models import Delivery
+from appease.delivery.services import deliveries_sweep
+from appease.issuance.models import Issuance
 from tests.channels.conftest import free_port
 from tests.delivery.test_outbox import SMS_PATH, issue
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
@@ -584,7 +585,7 @@ def test_provider_500_three_times_then_201_is_retried_by_the_task_itself(broker,
 
 
 def test_the_same_task_in_two_worker_processes_at_once_sends_once(broker, workers):
-    from appease.tasks import delivery_send_task
+    from appease.delivery.tasks import delivery_send_task
 
     with serving(SmsProvider(hold_first=1)) as provider:
         # given: two workers, and a delivery whose own enqueue is held back

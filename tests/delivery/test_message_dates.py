@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from appease.context import Actor
-from appease.models import Delivery
-from appease.services.issuance import issuance_create
-from appease.services.messages import message_compose
+from appease.core.context import Actor
+from appease.delivery.models import Delivery
+from appease.issuance.messages import message_compose
+from appease.issuance.services.issuance import issuance_create
 from coupons.models import Code
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 

@@ -10,10 +10,11 @@ from celery.signals import before_task_publish
 from django.utils import timezone
 from werkzeug import Response
 
-from appease.context import Actor
-from appease.models import Delivery, DeliveryAttempt, Issuance
-from appease.services.delivery import deliveries_sweep, delivery_resend, delivery_send
-from appease.services.issuance import issuance_create
+from appease.core.context import Actor
+from appease.delivery.models import Delivery, DeliveryAttempt
+from appease.delivery.services import deliveries_sweep, delivery_resend, delivery_send
+from appease.issuance.models import Issuance
+from appease.issuance.services.issuance import issuance_create
 from coupons import codes
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
@@ -41,7 +42,7 @@ def sms_provider(settings, httpserver):
     settings.SMS_ACCOUNT_SID = "AC123"
     settings.SMS_AUTH_TOKEN = "token"
     settings.SMS_FROM = "+15550000000"
-    settings.DELIVERY_ADAPTERS = {**settings.DELIVERY_ADAPTERS, "sms": "appease.channels.sms.TwilioSmsAdapter"}
+    settings.DELIVERY_ADAPTERS = {**settings.DELIVERY_ADAPTERS, "sms": "appease.delivery.channels.sms.TwilioSmsAdapter"}
     return httpserver
 
 
@@ -70,7 +71,7 @@ def test_issuing_writes_a_pending_delivery_and_enqueues_only_its_id_on_commit(
     # then
     delivery = Delivery.objects.get(issuance=issuance)
     assert (delivery.status, delivery.channel, delivery.attempts) == ("pending", "email", 0)
-    assert published == [("appease.tasks.delivery_send_task", [str(delivery.pk)])]
+    assert published == [("appease.delivery.tasks.delivery_send_task", [str(delivery.pk)])]
     plaintext = codes.decrypt(issuance.code.ciphertext)
     assert plaintext not in json.dumps(published)
 
@@ -191,7 +192,7 @@ def test_an_invalid_number_fails_at_once_and_the_rep_resends_by_email(sms_provid
 
 
 def test_resend_is_refused_while_the_last_message_is_on_its_way(smtp_server):
-    from appease.exceptions import ApplicationError
+    from appease.core.exceptions import ApplicationError
 
     # given: the appeasement's message is still waiting to be sent
     issuance = issue()
@@ -219,7 +220,7 @@ def test_sweeper_enqueues_what_is_due_and_reclaims_an_expired_lease(published):
     # when
     deliveries_sweep(grace=timedelta(seconds=10))
     # then
-    sent_ids = {args[0] for name, args in published if name == "appease.tasks.delivery_send_task"}
+    sent_ids = {args[0] for name, args in published if name == "appease.delivery.tasks.delivery_send_task"}
     assert str(lost.pk) in sent_ids
     crashed.refresh_from_db()
     assert (crashed.status, crashed.lease_expires_at) == ("pending", None)
@@ -236,7 +237,7 @@ def test_soft_offer_sends_an_apology_without_a_code(smtp_server):
 
 
 def test_sms_fits_its_segments_and_keeps_the_whole_code(sms_provider, settings):
-    from appease.channels.sms import segments
+    from appease.delivery.channels.sms import segments
 
     settings.SMS_MAX_SEGMENTS = 2
     sms_provider.expect_request(SMS_PATH, method="POST").respond_with_json({"sid": "SM1"}, status=201)

@@ -15,11 +15,11 @@ from celery.signals import task_postrun
 from django.utils import timezone
 
 from appease.celery import app
-from appease.models import Delivery
-from appease.services.delivery import deliveries_sweep
+from appease.delivery.models import Delivery
+from appease.delivery.services import deliveries_sweep
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
-SEND_TASK = "appease.tasks.delivery_send_task"
+SEND_TASK = "appease.delivery.tasks.delivery_send_task"
 
 
 @pytest.fixture

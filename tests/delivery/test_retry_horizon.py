@@ -11,10 +11,12 @@ from django.core.management import call_command
 from django.db.models import F
 from django.utils import timezone
 
-from appease.channels.base import SendResult, TransientError
-from appease.context import Actor
-from appease.models import AuditEvent, Delivery, DeliveryAttempt, Issuance
-from appease.services.delivery import backoff_seconds, deliveries_requeue, delivery_send
+from appease.core.context import Actor
+from appease.core.models import AuditEvent
+from appease.delivery.channels.base import SendResult, TransientError
+from appease.delivery.models import Delivery, DeliveryAttempt
+from appease.delivery.services import backoff_seconds, deliveries_requeue, delivery_send
+from appease.issuance.models import Issuance
 from tests.delivery.test_outbox import SMS_PATH, due_now, issue
 from tests.factories import customer_create, staff_user
 
@@ -59,7 +61,7 @@ def test_the_default_schedule_retries_for_about_thirty_minutes_and_the_horizon_n
     assert fewest < most < django_settings.DELIVERY_MAX_ATTEMPTS
 
 
-SMS = "appease.channels.sms.TwilioSmsAdapter"
+SMS = "appease.delivery.channels.sms.TwilioSmsAdapter"
 
 
 def test_a_transient_error_within_the_horizon_is_retried_and_past_it_the_delivery_is_dead(sms_provider, settings):
@@ -225,7 +227,7 @@ def test_the_admin_action_requeues_the_selected_dead_deliveries_and_audits_who(c
     Delivery.objects.filter(pk=sent.pk).update(status="sent")
     client.force_login(supervisor)
     response = client.post(
-        "/admin/appease/delivery/",
+        "/admin/delivery/delivery/",
         {"action": "requeue_dead", "index": "0", "_selected_action": [str(dead.pk), str(sent.pk)]},
         follow=True,
     )

@@ -6,6 +6,6 @@ from datetime import timedelta
 from appease.settings import *  # noqa: F403
 
 CELERY_BEAT_SCHEDULE = {
-    "every-second": {"task": "appease.tasks.idempotency_keys_purge_task", "schedule": timedelta(seconds=1)},
-    "every-two-seconds": {"task": "appease.tasks.sessions_clear_task", "schedule": timedelta(seconds=2)},
+    "every-second": {"task": "appease.core.tasks.idempotency_keys_purge_task", "schedule": timedelta(seconds=1)},
+    "every-two-seconds": {"task": "appease.core.tasks.sessions_clear_task", "schedule": timedelta(seconds=2)},
 }

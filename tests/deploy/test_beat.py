@@ -23,7 +23,7 @@ from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from appease.beat import HEARTBEAT_KEY, PersistentScheduler, beat_heartbeat_get, beat_heartbeat_record
-from appease.tasks import sessions_clear_task
+from appease.core.tasks import sessions_clear_task
 from tests.channels.conftest import free_port
 from tests.delivery.test_faults import RedisServer, wait_until
 from tests.deploy.test_entrypoint import START_TIMEOUT, Started, production_env
@@ -122,7 +122,7 @@ def test_expired_sessions_are_cleared_by_the_nightly_task(settings):
 
     # then only the expired one is gone
     assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
-    assert settings.CELERY_BEAT_SCHEDULE["sessions-clear"]["task"] == "appease.tasks.sessions_clear_task"
+    assert settings.CELERY_BEAT_SCHEDULE["sessions-clear"]["task"] == "appease.core.tasks.sessions_clear_task"
 
 
 # --- Two beats at once, for real ---------------------------------------------------------
@@ -182,7 +182,7 @@ def test_two_beats_send_each_task_once_per_period_and_one_takes_over_from_the_ot
 
         # when several periods pass
         wait_until(
-            lambda: queued(broker).count("appease.tasks.idempotency_keys_purge_task") >= 8,
+            lambda: queued(broker).count("appease.core.tasks.idempotency_keys_purge_task") >= 8,
             what="eight sends of the every-second task",
             timeout=START_TIMEOUT,
             logs=first.text(),

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from appease.context import Actor
+from appease.core.context import Actor
 from feedback.models import Case, FeedbackSite
 from feedback.services.intake import CustomerRef, feedback_submit
 from tests.factories import policy_create, staff_user

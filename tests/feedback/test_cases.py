@@ -13,9 +13,9 @@ from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from appease.context import Actor
-from appease.exceptions import ApplicationError
-from appease.models import Issuance
+from appease.core.context import Actor
+from appease.core.exceptions import ApplicationError
+from appease.issuance.models import Issuance
 from feedback.models import Case, CaseEvent, Intervention
 from feedback.services.cases import (
     case_apologise,

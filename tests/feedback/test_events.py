@@ -10,7 +10,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from appease.models import AuditEvent, Customer, Delivery, Issuance
+from appease.core.models import AuditEvent
+from appease.delivery.models import Delivery
+from appease.issuance.models import Customer, Issuance
 from feedback.models import AutoRule, Case, MerchantEvent
 from feedback.services.automation import event_process, events_sweep
 from tests.factories import customer_create, offer_create, reason_create

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from appease.models import Customer, CustomerOrder
+from appease.issuance.models import Customer, CustomerOrder
 from feedback.models import Case, CaseEvent, Feedback, FeedbackSite
 from tests.factories import customer_create
 

@@ -9,9 +9,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from appease.context import Actor
-from appease.models import StaffProfile
-from appease.services.issuance import issuance_approve
+from appease.core.context import Actor
+from appease.issuance.models import StaffProfile
+from appease.issuance.services.issuance import issuance_approve
 from feedback.models import Case, CaseEvent
 from feedback.services.cases import (
     case_apologise,

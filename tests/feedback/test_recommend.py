@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.test import override_settings
 
-from appease.models import CustomerOrder
+from appease.issuance.models import CustomerOrder
 from feedback.models import Case, FollowUp, Intervention, RecommendationRule
 from feedback.services.recommend import intervention_outcomes, recommend, suggested_value, wilson
 from tests.factories import customer_create, offer_create, reason_create
@@ -123,7 +123,7 @@ def test_wilson_interval():
 
 
 def test_resolving_records_the_intervention_on_the_follow_up(csr):
-    from appease.context import Actor
+    from appease.core.context import Actor
     from feedback.services.cases import case_claim, case_resolve
 
     case = open_case(customer=customer_create(), incident_type="late_delivery")
@@ -135,7 +135,7 @@ def test_resolving_records_the_intervention_on_the_follow_up(csr):
 
 
 def test_a_reopened_cases_answers_are_credited_to_what_each_round_tried(csr):
-    from appease.context import Actor
+    from appease.core.context import Actor
     from feedback.services.cases import case_claim, case_issue
 
     # given: a case that got a gift card (a code) and a "not solved", then, reopened, a

@@ -11,7 +11,7 @@ import pytest
 from django.core import mail
 from django.test import override_settings
 
-from appease.context import Actor
+from appease.core.context import Actor
 from feedback.models import Case, CaseEvent, PriorityLevel
 from feedback.services.cases import case_call_log, case_claim
 from feedback.services.sla import add_business_seconds, due_times, sla_breaches_escalate

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from appease.context import Actor
+from appease.core.context import Actor
 from feedback.models import Case, FollowUp
 from feedback.services.cases import case_claim, case_resolve
 from feedback.services.surveys import follow_ups_send, survey_token

@@ -9,9 +9,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from appease.context import Actor
-from appease.exceptions import ApplicationError
-from appease.models import Delivery
+from appease.core.context import Actor
+from appease.core.exceptions import ApplicationError
+from appease.delivery.models import Delivery
 from feedback.models import Case, CaseEvent, FollowUp
 from feedback.services.cases import case_claim, case_resolve
 from feedback.services.surveys import (

@@ -50,7 +50,7 @@ def test_a_team_digest_reaches_each_reader_in_their_language_and_time_zone():
 
     from django.utils import timezone
 
-    from appease.models import StaffProfile
+    from appease.issuance.models import StaffProfile
     from tests.factories import staff_user
 
     madrid, sao_paulo = staff_user(), staff_user()

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import translation
 
-from appease.context import Actor
+from appease.core.context import Actor
 from feedback.models import ApologyTemplate, Case
 from feedback.services.cases import case_claim
 from tests.factories import customer_create, offer_create

@@ -227,7 +227,7 @@ def python_source_problems(source: str, where: str, *, filename: str = "module.p
 
 # The OpenAPI schema's descriptions are for developers, in English (error messages in
 # those modules are still checked).
-API_DOCS = {"apis.py", "schema.py", "callbacks.py"}
+API_DOCS = {"api.py", "apis.py", "schema.py", "callbacks.py"}
 # Operator- and developer-facing text is English on purpose (logs, management commands,
 # migrations, HTTP authentication errors a machine reads).
 SKIP_PY = ("migrations", "management")

@@ -8,9 +8,10 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from appease.context import Actor
-from appease.models import Delivery, StaffProfile
-from appease.services.issuance import issuance_create
+from appease.core.context import Actor
+from appease.delivery.models import Delivery
+from appease.issuance.models import StaffProfile
+from appease.issuance.services.issuance import issuance_create
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +108,7 @@ def test_the_delivery_admin_shows_failure_reasons_as_words(client):
     client.force_login(_speaking(staff_user("Supervisor"), "pt-br"))
 
     # when the deliveries are listed
-    page = client.get("/admin/appease/delivery/").content.decode()
+    page = client.get("/admin/delivery/delivery/").content.decode()
 
     # then the reason is the Portuguese words
     assert "Desistimos depois de todas as tentativas" in page

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from appease.money import format_money
+from appease.core.money import format_money
 from tests.conftest import ON_POSTGRES, ON_REDIS
 from tests.journeys.conftest import Mail, Product
 from tests.journeys.seed import BIG_GIFT_CARDS, CUSTOMERS

@@ -24,10 +24,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from appease.context import Actor
-from appease.models import Customer, LimitBudget, LimitPolicy, StaffProfile, Team
-from appease.roles import CSR
-from appease.services.customers import customer_create
+from appease.core.context import Actor
+from appease.core.roles import CSR
+from appease.issuance.models import Customer, LimitBudget, LimitPolicy, StaffProfile, Team
+from appease.issuance.services.customers import customer_create
 from coupons.models import Code, Offer
 from coupons.services.inventory import code_batch_generate, code_batch_request
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from appease.models import Issuance, Team
+from appease.issuance.models import Issuance, Team
 from coupons.models import Code
 from feedback.models import Case
 from reporting.anomalies import KINDS, anomalies

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.utils import translation
 
-from appease.models import StaffProfile
+from appease.issuance.models import StaffProfile
 from reporting import charts, selectors
 from tests.factories import staff_user
 from tests.reporting.test_reports import history  # noqa: F401  (the fixture)

@@ -34,7 +34,7 @@ def test_no_supervisors_no_digest(db):
 
 
 def _supervisor(language: str, time_zone: str):
-    from appease.models import StaffProfile
+    from appease.issuance.models import StaffProfile
 
     user = staff_user("Supervisor")
     StaffProfile.objects.filter(user=user).update(language=language, time_zone=time_zone)

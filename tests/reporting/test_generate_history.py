@@ -13,7 +13,8 @@ from django.db import connection
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from appease.models import Customer, Delivery, Issuance, StaffProfile
+from appease.delivery.models import Delivery
+from appease.issuance.models import Customer, Issuance, StaffProfile
 from coupons.models import Code, Redemption
 from feedback.models import Case, Feedback, FollowUp
 from tests.factories import staff_user

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.utils import timezone, translation
 
-from appease.views import frequent_claimant_text
+from appease.issuance.views import frequent_claimant_text
 from reporting.charts import PLOTLY_JS_VERSION
 from tests.factories import staff_user
 from tests.reporting.test_reports import history  # noqa: F401  (the fixture)

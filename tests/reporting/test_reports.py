@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from appease.models import Issuance
+from appease.issuance.models import Issuance
 from coupons.models import Code, Merchant, Redemption
 from feedback.models import Case, FollowUp
 from reporting import selectors

@@ -15,9 +15,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from appease.context import Actor
-from appease.models import Delivery, Issuance, ReasonCode, Team
-from appease.services.issuance import issuance_void
+from appease.core.context import Actor
+from appease.delivery.models import Delivery
+from appease.issuance.models import Issuance, ReasonCode, Team
+from appease.issuance.services.issuance import issuance_void
 from coupons.models import Merchant, Offer
 from coupons.services.redemption import redemption_create
 from feedback.models import Case, FollowUp

@@ -34,7 +34,7 @@ from cryptography.fernet import Fernet
 from django.apps import apps
 from django.db import connection, transaction
 
-from appease.models import StaffAPIKey
+from appease.core.models import StaffAPIKey
 from coupons.models import Code
 from feedback.models import FeedbackSite
 from tests import factories

@@ -58,7 +58,9 @@ from cryptography.fernet import Fernet
 from django.conf import settings
 from django.db import connection
 
-from appease.models import Delivery, IdempotencyKey, Issuance, StaffAPIKey
+from appease.core.models import IdempotencyKey, StaffAPIKey
+from appease.delivery.models import Delivery
+from appease.issuance.models import Issuance
 from coupons import codes
 from coupons.models import Code, Redemption
 from tests.channels.conftest import free_port

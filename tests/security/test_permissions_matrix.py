@@ -49,9 +49,9 @@ Rules (who is granted; everyone else is refused unless the rule says otherwise):
     admin-404     non-staff refused; staff 404 (the catch-all, view-on-site: no model here
                   has get_absolute_url).
     admin-perm    non-staff refused; supervisor granted iff the Supervisor role
-                  (appease.roles.ROLE_PERMISSIONS) has one of the permissions the page
+                  (appease.core.roles.ROLE_PERMISSIONS) has one of the permissions the page
                   needs, else 403; admin granted, except where the ModelAdmin itself
-                  refuses the page to everybody (add/delete on appease.admin_audit
+                  refuses the page to everybody (add/delete on appease.core.admin
                   .ReadOnlyAdmin and on django-axes' logs): 403 for everybody.
     admin-app     an app's index page: supervisor granted if the role has any permission in
                   the app, else 404 (the admin hides it); admin granted.
@@ -79,10 +79,11 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework_api_key.models import APIKey
 
-from appease import roles
-from appease.context import Actor
-from appease.models import Customer, Issuance, OfferMessage, StaffAPIKey, Team
-from appease.services.issuance import issuance_create
+from appease.core import roles
+from appease.core.context import Actor
+from appease.core.models import StaffAPIKey
+from appease.issuance.models import Customer, Issuance, OfferMessage, Team
+from appease.issuance.services.issuance import issuance_create
 from coupons.services.inventory import code_batch_request
 from coupons.services.redemption import redemption_create
 from feedback.models import ApologyTemplate, AutoRule, FeedbackSite
@@ -170,7 +171,7 @@ URL_RULES: dict[str, Endpoint] = {
     "healthz": Endpoint("public"),
     "readyz": Endpoint("public"),
     "metrics": Endpoint("operator"),
-    # The CSR web UI (appease/web_urls.py): staff_required / supervisor_required.
+    # The CSR web UI (appease/issuance/web_urls.py): staff_required / supervisor_required.
     "csr:home": Endpoint("staff-web"),
     "csr:customer-new": Endpoint("staff-web"),
     "csr:customer": Endpoint("staff-web"),
@@ -210,7 +211,7 @@ URL_RULES: dict[str, Endpoint] = {
     "coupons:code-validate": Endpoint("merchant", POST),
     "coupons:redemption-create": Endpoint("merchant", POST),
     "coupons:redemption-reverse": Endpoint("merchant", POST),
-    # The staff API (appease/api_urls.py).
+    # The staff API (appease/issuance/api_urls.py).
     "appease-api:issuances": Endpoint("staff", BOTH),
     "appease-api:issuance-approve": Endpoint("supervisor", POST),
     "appease-api:issuance-reject": Endpoint("supervisor", POST),
@@ -218,8 +219,8 @@ URL_RULES: dict[str, Endpoint] = {
     "appease-api:issuance-resend": Endpoint("staff", POST),
     "appease-api:customers": Endpoint("staff", BOTH),
     "appease-api:customer-detail": Endpoint("staff"),
-    "appease-api:delivery-callback-sms": Endpoint("signed", POST, form=True),
-    "appease-api:delivery-callback-webhook": Endpoint("signed", POST),
+    "delivery-api:delivery-callback-sms": Endpoint("signed", POST, form=True),
+    "delivery-api:delivery-callback-webhook": Endpoint("signed", POST),
     # The feedback API (feedback/api_urls.py).
     "feedback-api:feedback": Endpoint("public", POST, site_key=True),
     "feedback-api:events": Endpoint("merchant", POST),

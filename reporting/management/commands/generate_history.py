@@ -51,8 +51,9 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.models import Customer, Delivery, IncidentType, Issuance, ReasonCode, StaffProfile, Team
-from appease.roles import CSR, SUPERVISOR
+from appease.core.roles import CSR, SUPERVISOR
+from appease.delivery.models import Delivery
+from appease.issuance.models import Customer, IncidentType, Issuance, ReasonCode, StaffProfile, Team
 from coupons import codes
 from coupons.models import Code, Merchant, Offer, Redemption
 from feedback.models import Case, Feedback, FeedbackSite, FollowUp, Intervention, OwnerTeam, PriorityLevel

@@ -1,0 +1,491 @@
+"""The issuance API: used by the CSR web UI (session) and by API clients (token)."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    extend_schema_view,
+    inline_serializer,
+)
+from phonenumber_field.serializerfields import PhoneNumberField
+from rest_framework import serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from appease.core.api import ERROR, IDEMPOTENCY_HEADER, idempotency_begin, money, replay
+from appease.core.context import Actor
+from appease.core.idempotency import idempotency_key_release
+from appease.core.permissions import IsStaffMember, IsSupervisor, StaffApiKeyAuthentication
+from appease.delivery.models import Channel
+from appease.delivery.services import delivery_resend
+from appease.issuance.filters import BIGINT_MAX, IssuanceFilter
+from appease.issuance.models import Customer, Issuance, ReasonCode
+from appease.issuance.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
+from appease.issuance.services.customers import customer_create
+from appease.issuance.services.issuance import (
+    issuance_approve,
+    issuance_create,
+    issuance_record,
+    issuance_reject,
+    issuance_transaction,
+    issuance_void,
+)
+from appease.issuance.services.limits import breach_message, limits_remaining
+from coupons.models import Offer
+
+# The token first: DRF answers a request that authenticated as nobody with the first
+# class's challenge, so a missing or invalid token is 401 with `WWW-Authenticate: Token`
+# (with the session first it was 403, a refusal the client cannot act on).
+STAFF_AUTH = [StaffApiKeyAuthentication, SessionAuthentication]
+
+
+def filter_parameters(filterset_class) -> list[OpenApiParameter]:
+    """Query parameters as the filter set reads them: numbers, ISO date-times and choices
+    typed, so the schema accepts exactly what the filters accept."""
+    import django_filters
+
+    from appease.issuance.filters import BIGINT_MAX, IdFilter
+
+    parameters = []
+    for name, spec in filterset_class.base_filters.items():
+        kind, enum = OpenApiTypes.STR, None
+        if isinstance(spec, IdFilter):
+            kind = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
+        elif isinstance(spec, django_filters.NumberFilter):
+            kind = OpenApiTypes.NUMBER
+        elif isinstance(spec, django_filters.IsoDateTimeFilter):
+            kind = OpenApiTypes.DATETIME
+        elif isinstance(spec, django_filters.ChoiceFilter):
+            enum = ["", *(value for value, _label in spec.extra["choices"])]  # empty: no filter
+        parameters.append(OpenApiParameter(name, kind, enum=enum, description=f"Filter by {name}"))
+    return parameters
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def get_page_size(self, request):
+        """A page_size that is not a whole number is a 400 (DRF silently used the
+        default; the schema says integer). Above the maximum it is capped, as before."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None:
+            field = serializers.IntegerField(min_value=1)  # DRF's own messages
+            try:
+                field.run_validation(raw)
+            except serializers.ValidationError as error:
+                raise serializers.ValidationError({self.page_size_query_param: error.detail}) from None
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+        return parameters
+
+
+class IssuanceOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.CharField(source="effective_status")
+    csr = serializers.CharField(source="csr.username", allow_null=True, help_text="Empty when a rule gave it.")
+    auto_rule_id = serializers.IntegerField(allow_null=True)
+    case_id = serializers.IntegerField(allow_null=True)
+    customer_id = serializers.IntegerField()
+    offer_id = serializers.IntegerField()
+    offer = serializers.CharField(source="offer.name")
+    kind = serializers.CharField(source="offer.kind")
+    reason_code = serializers.CharField(source="reason_code.code")
+    channel = serializers.CharField()
+    note = serializers.CharField()
+    code_last4 = serializers.SerializerMethodField()
+    face_value = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+    breached_limits = serializers.SerializerMethodField(
+        help_text="Each limit that sent it for approval, as data, with `message` worded in the caller's language."
+    )
+    complaint_started_at = serializers.DateTimeField(allow_null=True)
+    complaint_start_source = serializers.CharField(
+        help_text="Where the complaint's clock started: case, rep, link, api, event; empty when not timed."
+    )
+    created_at = serializers.DateTimeField()
+    issued_at = serializers.DateTimeField(allow_null=True)
+    delivered_at = serializers.DateTimeField(allow_null=True)
+    redeemed_at = serializers.DateTimeField(allow_null=True)
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    decision_comment = serializers.CharField()
+    delivery = serializers.SerializerMethodField(help_text="The latest delivery of this appeasement.")
+
+    def get_delivery(self, obj: Issuance) -> dict | None:
+        delivery = obj.latest_delivery
+        if delivery is None:
+            return None
+        return {
+            "id": str(delivery.pk),
+            "channel": delivery.channel,
+            "status": delivery.status,
+            "attempts": delivery.attempts,
+            "failure_reason": delivery.failure_reason or None,
+            "sent_at": delivery.sent_at,
+        }
+
+    def get_breached_limits(self, obj: Issuance) -> list[dict]:
+        return [{**limit, "message": breach_message(limit, offer=obj.offer)} for limit in obj.breached_limits or []]
+
+    def get_code_last4(self, obj: Issuance) -> str | None:
+        return obj.code.last4 if obj.code_id else None
+
+    def get_face_value(self, obj: Issuance) -> str:
+        return money(obj.face_value_amount, obj.currency)
+
+    def get_cost(self, obj: Issuance) -> str:
+        return money(obj.cost_amount, obj.currency)
+
+
+def limits_payload(user, currency: str) -> dict | None:
+    remaining = limits_remaining(user=user, currency=currency)
+    if remaining is None:
+        return None
+    return {
+        "currency": remaining.currency,
+        "remaining_today": remaining.remaining["day"],
+        "remaining_week": remaining.remaining["week"],
+        "remaining_month": remaining.remaining["month"],
+        "spent_today": remaining.spent["day"],
+    }
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    external_id = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    phone = PhoneNumberField(required=False, allow_blank=True)
+    preferred_channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    channel_handle = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    language = serializers.ChoiceField(choices=Customer._meta.get_field("language").choices, required=False)
+    tier = serializers.ChoiceField(choices=Customer.Tier.choices, required=False)
+    currency = serializers.CharField(
+        min_length=3, max_length=3, required=False, help_text="ISO 4217; the shop's DEFAULT_CURRENCY when left out."
+    )
+    consent_email = serializers.BooleanField(required=False)
+    consent_sms = serializers.BooleanField(required=False)
+    consent_chat = serializers.BooleanField(required=False)
+    consent_social = serializers.BooleanField(required=False)
+
+
+def _inline_customer_create(*, actor: Actor, fields: dict) -> Customer:
+    """Create the request's inline customer; its errors are named as the caller sent
+    them, under `customer` (`customer.email`), not as top-level fields."""
+    try:
+        return customer_create(actor=actor, **fields)
+    except DjangoValidationError as error:
+        raise serializers.ValidationError({"customer": error.message_dict}) from None
+
+
+class IssuanceListCreateApi(APIView):
+    """GET: issuances you may see, filtered and paginated. POST: give an appeasement."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    pagination_class = Pagination  # GET pages its answer: the schema says so too
+    scope = "issuances.create"
+
+    @extend_schema_serializer(component_name="IssuanceCreateInput")
+    class InputSerializer(serializers.Serializer):
+        # Ids are bigints: a number beyond one names no row, and is refused as the field's error.
+        customer_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+        customer = CustomerInputSerializer(required=False)
+        offer_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
+        reason_code = serializers.CharField(max_length=40)
+        channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        complaint_started_at = serializers.DateTimeField(required=False, allow_null=True)
+
+        def validate(self, attrs):
+            if ("customer_id" in attrs) == ("customer" in attrs):
+                raise serializers.ValidationError({"customer_id": _("Give either customer_id or customer.")})
+            return attrs
+
+    @extend_schema_serializer(component_name="IssuanceCreated")
+    class CreatedSerializer(IssuanceOutputSerializer):
+        limits = serializers.DictField(allow_null=True)
+
+    @extend_schema(
+        operation_id="issuances_list",
+        parameters=filter_parameters(IssuanceFilter),
+        responses={
+            200: IssuanceOutputSerializer(many=True),
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: OpenApiResponse(ERROR, description="No such page."),
+        },
+    )
+    def get(self, request):
+        queryset = issuances_visible_to(request.user).order_by("-created_at")
+        filterset = IssuanceFilter(request.query_params, queryset=queryset, request=request)
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        return paginator.get_paginated_response(IssuanceOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="issuances_create",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={201: CreatedSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
+    )
+    @method_decorator(sensitive_variables())  # the claimed code's plaintext is a local below
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        actor = Actor.from_request(request)
+
+        record = idempotency_begin(request, scope=self.scope, owner=f"user:{request.user.pk}")
+        if record is not None and record.is_completed:
+            return self._replay(request, record)
+
+        offer = Offer.objects.filter(pk=data["offer_id"]).first()
+        reason = ReasonCode.objects.filter(code=data["reason_code"]).first()
+        errors = {}
+        if offer is None:
+            errors["offer_id"] = [_("No such offer.")]
+        if reason is None:
+            errors["reason_code"] = [_("No such reason code.")]
+        if "customer_id" in data:
+            customer = Customer.objects.filter(pk=data["customer_id"]).first()
+            if customer is None:
+                errors["customer_id"] = [_("No such customer.")]
+        if errors:
+            # Nothing happened: forget the key, so a corrected retry runs (and a
+            # concurrent twin does not wait for an answer that will never come).
+            if record is not None:
+                idempotency_key_release(record=record)
+            raise serializers.ValidationError(errors)
+        give = {
+            "actor": actor,
+            "offer": offer,
+            "reason_code": reason,
+            "channel": data.get("channel"),
+            "note": data["note"],
+            "complaint_started_at": data.get("complaint_started_at"),
+            "idempotency_key": record,
+        }
+        if "customer" in data:
+            # One transaction: a refused issuance (400 on the channel, 403 over a limit)
+            # leaves no customer behind, and a retry does not add another.
+            with issuance_transaction(idempotency_key=record):
+                customer = _inline_customer_create(actor=actor, fields=data["customer"])
+                issuance = issuance_record(customer=customer, **give)
+        else:
+            issuance = issuance_create(customer=customer, **give)
+        return Response(self._created(request, issuance), status=status.HTTP_201_CREATED)
+
+    def _created(self, request, issuance: Issuance) -> dict:
+        body = IssuanceOutputSerializer(issuance).data
+        body["limits"] = limits_payload(request.user, issuance.currency)
+        return body
+
+    def _replay(self, request, record) -> Response:
+        result = record.result or {}
+        if "issuance_id" in result:
+            issuance = issuances_visible_to(request.user).get(pk=result["issuance_id"])
+            body = self._created(request, issuance)
+        else:
+            body = result
+        return replay(record, body)
+
+
+class IssuanceDecisionApi(APIView):
+    """A supervisor's decision on one issuance: validate, check the supervisor may see
+    it, call the one service, answer the issuance. Subclasses name the service and input."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsSupervisor]
+    InputSerializer: type[serializers.Serializer]
+    service = None
+
+    def post(self, request, issuance_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+        issuance = type(self).service(
+            actor=Actor.from_request(request), issuance_id=issuance_id, **serializer.validated_data
+        )
+        return Response(IssuanceOutputSerializer(issuance).data)
+
+
+DECISION_RESPONSES = {200: IssuanceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+
+
+class ApproveInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class RejectInputSerializer(serializers.Serializer):
+    comment = serializers.CharField(max_length=2000)
+
+
+class VoidInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)
+
+
+@extend_schema_view(
+    post=extend_schema(operation_id="issuances_approve", request=ApproveInputSerializer, responses=DECISION_RESPONSES)
+)
+class IssuanceApproveApi(IssuanceDecisionApi):
+    """A supervisor gives a pending issuance (within the supervisor's own limits)."""
+
+    InputSerializer = ApproveInputSerializer
+    service = staticmethod(issuance_approve)
+
+
+@extend_schema_view(
+    post=extend_schema(operation_id="issuances_reject", request=RejectInputSerializer, responses=DECISION_RESPONSES)
+)
+class IssuanceRejectApi(IssuanceDecisionApi):
+    """A supervisor refuses a pending issuance, saying why."""
+
+    InputSerializer = RejectInputSerializer
+    service = staticmethod(issuance_reject)
+
+
+@extend_schema_view(
+    post=extend_schema(operation_id="issuances_void", request=VoidInputSerializer, responses=DECISION_RESPONSES)
+)
+class IssuanceVoidApi(IssuanceDecisionApi):
+    """A supervisor cancels a given, unredeemed appeasement: its code stops working."""
+
+    InputSerializer = VoidInputSerializer
+    service = staticmethod(issuance_void)
+
+
+class IssuanceResendApi(APIView):
+    """Send a failed appeasement again, through another channel (one click for the rep)."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    @extend_schema_serializer(component_name="IssuanceResendInput")
+    class InputSerializer(serializers.Serializer):
+        channel = serializers.ChoiceField(choices=Channel.choices)
+
+    @extend_schema(
+        operation_id="issuances_resend",
+        request=InputSerializer,
+        responses={202: IssuanceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    )
+    def post(self, request, issuance_id):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+        delivery_resend(
+            actor=Actor.from_request(request), issuance_id=issuance_id, channel=serializer.validated_data["channel"]
+        )
+        issuance = issuances_visible_to(request.user).get(pk=issuance_id)
+        return Response(IssuanceOutputSerializer(issuance).data, status=status.HTTP_202_ACCEPTED)
+
+
+class CustomerOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    external_id = serializers.CharField(allow_null=True)
+    name = serializers.CharField()
+    email = serializers.CharField(help_text="Empty when unknown.")  # so not format: email
+    phone = serializers.CharField()
+    preferred_channel = serializers.CharField()
+    channel_handle = serializers.CharField()
+    language = serializers.CharField()
+    tier = serializers.CharField()
+    currency = serializers.CharField()
+    orders_count = serializers.IntegerField()
+    total_spend = serializers.SerializerMethodField()
+    lifetime_value = serializers.SerializerMethodField()
+    last_order_at = serializers.DateTimeField(allow_null=True)
+
+    def get_total_spend(self, obj: Customer) -> str:
+        return money(obj.total_spend_amount, obj.currency)
+
+    def get_lifetime_value(self, obj: Customer) -> str:
+        return money(obj.lifetime_value_amount, obj.currency)
+
+
+class CustomerListCreateApi(APIView):
+    """GET: search customers (`q`: name, email, phone, external id or order). POST: create one."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(
+        operation_id="customers_search",
+        parameters=[OpenApiParameter("q", str, required=True)],
+        responses={200: CustomerOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR},
+    )
+    def get(self, request):
+        if "q" not in request.query_params:
+            raise serializers.ValidationError({"q": [serializers.CharField().error_messages["required"]]})
+        customers = customer_search(query=request.query_params["q"])
+        return Response(CustomerOutputSerializer(customers, many=True).data)
+
+    @extend_schema(
+        operation_id="customers_create",
+        request=CustomerInputSerializer,
+        responses={201: CustomerOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR},
+    )
+    def post(self, request):
+        serializer = CustomerInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = customer_create(actor=Actor.from_request(request), **serializer.validated_data)
+        return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+
+class CustomerDetailApi(APIView):
+    """A customer with their appeasement history (what you may see of it)."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+
+    @extend_schema(
+        operation_id="customers_retrieve",
+        responses={
+            200: inline_serializer(
+                "CustomerDetail",
+                {
+                    "customer": CustomerOutputSerializer(),
+                    "recent": serializers.DictField(),
+                    "issuances": IssuanceOutputSerializer(many=True),
+                },
+            ),
+            401: ERROR,
+            403: ERROR,
+            404: ERROR,
+        },
+    )
+    def get(self, request, customer_id: int):
+        customer = get_object_or_404(Customer, pk=customer_id)
+        summary = customer_appeasement_summary(customer=customer)
+        summary["by_currency"] = [
+            {**row, "face": money(row["face"], row["currency"])} for row in summary["by_currency"]
+        ]
+        issuances = issuances_visible_to(request.user).filter(customer=customer).order_by("-created_at")[:50]
+        return Response(
+            {
+                "customer": CustomerOutputSerializer(customer).data,
+                "recent": summary,
+                "issuances": IssuanceOutputSerializer(issuances, many=True).data,
+            }
+        )

@@ -1,0 +1,61 @@
+from datetime import UTC
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from django_filters.fields import IsoDateTimeField
+
+from appease.delivery.models import Channel
+from appease.issuance.models import IncidentType, Issuance
+
+BIGINT_MAX = 2**63 - 1
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A row id: a whole number the database's bigint can hold (a larger one was a 500,
+    found by the fuzzer: the number reached the SQL and overflowed)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(*args, **kwargs)
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 instant, handed to the database in UTC. Python accepts offsets up to
+    ±23:59 and PostgreSQL only up to ±15:59, so `0175-03-14T12:12:10+22:19` reached the SQL
+    as written and was a 500 (found by the fuzzer)."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError(_("Enter a date and time between the years 1 and 9999."), code="invalid") from None
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
+class IssuanceFilter(django_filters.FilterSet):
+    csr = django_filters.CharFilter(field_name="csr__username")
+    customer = IdFilter(field_name="customer_id")
+    reason_code = django_filters.CharFilter(field_name="reason_code__code")
+    incident_type = django_filters.ChoiceFilter(field_name="reason_code__incident_type", choices=IncidentType.choices)
+    offer = IdFilter(field_name="offer_id")
+    status = django_filters.ChoiceFilter(
+        field_name="effective_status_db", choices=[*Issuance.Status.choices, ("redeemed", "Redeemed")]
+    )
+    channel = django_filters.ChoiceFilter(choices=Channel.choices)
+    created_after = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Issuance
+        fields = []

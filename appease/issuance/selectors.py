@@ -1,0 +1,102 @@
+"""Reads of the issuance domain shared by the API, the CSR pages and reporting."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
+from django.utils import timezone
+
+from appease.core.roles import SUPERVISOR, has_role
+from appease.issuance.models import Customer, Issuance, StaffProfile
+
+
+def issuances_with_status() -> QuerySet[Issuance]:
+    """Issuances with `effective_status`: `redeemed` once their code is."""
+    return (
+        Issuance.objects.select_related("csr", "customer", "offer", "reason_code", "code", "decided_by")
+        .prefetch_related("deliveries")
+        .annotate(effective_status_db=Case(When(code__status="redeemed", then=Value("redeemed")), default=F("status")))
+    )
+
+
+def issuances_visible_to(user) -> QuerySet[Issuance]:
+    """A rep sees their own; a supervisor their team's (all, without a team); admins all."""
+    queryset = issuances_with_status()
+    if user.is_superuser:
+        return queryset
+    if has_role(user, SUPERVISOR):
+        team_id = StaffProfile.objects.filter(user=user).values_list("team_id", flat=True).first()
+        if team_id is None:
+            return queryset
+        return queryset.filter(Q(csr__profile__team_id=team_id) | Q(csr=user))
+    return queryset.filter(csr=user)
+
+
+def approvals_pending(user) -> QuerySet[Issuance]:
+    return (
+        issuances_visible_to(user)
+        .filter(status=Issuance.Status.PENDING_APPROVAL)
+        .exclude(csr=user)
+        .order_by("created_at")
+    )
+
+
+def customer_search(*, query: str, limit: int = 20) -> QuerySet[Customer]:
+    """By name, email, phone, external id or order reference."""
+    query = query.strip()
+    if not query:
+        return Customer.objects.none()
+    digits = "".join(ch for ch in query if ch.isdigit() or ch == "+")
+    condition = Q(name__icontains=query) | Q(email__iexact=query) | Q(external_id=query) | Q(orders__reference=query)
+    if len(digits) >= 6:
+        condition |= Q(phone__endswith=digits.lstrip("+")[-9:])
+    return Customer.objects.filter(condition).distinct().order_by("name")[:limit]
+
+
+def customer_appeasement_summary(*, customer: Customer, window_days: int = 30) -> dict:
+    """How often and how much this customer has been appeased lately, across reps."""
+    since = timezone.now() - timedelta(days=window_days)
+    recent = Issuance.objects.filter(customer=customer, created_at__gte=since).exclude(
+        status__in=[Issuance.Status.REJECTED, Issuance.Status.VOIDED]
+    )
+    totals = recent.values("currency").annotate(count=Count("pk"), face=Sum("face_value_amount")).order_by("currency")
+    return {
+        "window_days": window_days,
+        "count": sum(row["count"] for row in totals),
+        "reps": recent.values("csr").distinct().count(),
+        "by_currency": [{"currency": row["currency"], "count": row["count"], "face": row["face"]} for row in totals],
+    }
+
+
+def issuance_recent_repeat(*, customer: Customer, offer, within: timedelta) -> Issuance | None:
+    """The latest appeasement of the same offer to the same customer within `within`
+    (by any rep, not rejected or voided): giving it again asks the rep to confirm."""
+    return (
+        Issuance.objects.filter(customer=customer, offer=offer, created_at__gte=timezone.now() - within)
+        .exclude(status__in=[Issuance.Status.REJECTED, Issuance.Status.VOIDED])
+        .select_related("csr")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def offers_available_to(user, *, customer: Customer | None = None) -> QuerySet:
+    """Active offers the user's limit policy lets them give (all, if it names none);
+    with `customer`, only those the customer can use (their currency, or soft)."""
+    from appease.issuance.services.limits import policy_for
+    from coupons.models import Offer
+
+    policy = policy_for(user)
+    offers = Offer.objects.filter(is_active=True)
+    if customer is not None:
+        offers = offers.filter(Offer.usable_in(customer.currency))
+    if policy is not None and policy.allowed_offers.exists():
+        offers = offers.filter(pk__in=policy.allowed_offers.values("pk"))
+    return offers.order_by("kind", "name")
+
+
+def staff_languages(user) -> list[str]:
+    """The languages a member of staff works in (their profile); empty: any."""
+    profile = getattr(user, "profile", None) if user is not None else None
+    return list(profile.languages or []) if profile is not None else []
