@@ -165,7 +165,7 @@ def print_report(r: dict[str, Any]) -> None:
         print(f"  {b['from']} -> {b['to']}: {b['imports']}")
         print("".join(f"      {m}\n" for m in b["modules"]), end="")
     across = sum(imp["across_apps"] for imp in r["local_imports"])
-    print(f"function-local imports of our packages: {len(r['local_imports'])}  ({across} across apps: ACROSS)")
+    print(f"function-local imports of our packages: {len(r['local_imports'])}  ({across} across apps, marked ACROSS)")
     for imp in r["local_imports"]:
         print(f"  {imp['file']}:{imp['line']}  {imp['module']}{'  ACROSS' if imp['across_apps'] else ''}")
 
