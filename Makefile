@@ -74,6 +74,9 @@ BENCHMARKS := generate issue redeem feedback deliver reporting soak
 bench-smoke: install ## Every benchmark in smoke mode (tiny sizes, seconds): each still runs and checks; figures are kept nowhere
 	@set -e; for bench in $(BENCHMARKS); do echo "=== bench/$$bench --smoke"; bench/$$bench --smoke; done
 
+import-graph: install ## Count the import graph's cycles, back-arrows and function-local imports (LAYERS="a, b > c" to judge other layers)
+	$(PY) tests/architecture/import_graph.py $(if $(LAYERS),--layers "$(LAYERS)")
+
 ENV_FILE ?= deploy/production.env.example
 prod-check: install ## Django's and our deployment checks on ENV_FILE (/etc/appease.env; default: the example); fails on any warning
 	env -i PATH="$$PATH" HOME="$$HOME" bash -c 'set -a && . "$(ENV_FILE)" && set +a && DEBUG=0 exec $(PY) manage.py check --deploy --fail-level WARNING'
@@ -82,4 +85,4 @@ prod-check: install ## Django's and our deployment checks on ENV_FILE (/etc/appe
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) var/*.sqlite3* var/broker var/celerybeat-schedule*
 
-.PHONY: help install migrate demo test lint format lock messages bench-smoke prod-check clean
+.PHONY: help install migrate demo test lint format lock messages bench-smoke import-graph prod-check clean
