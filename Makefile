@@ -78,7 +78,7 @@ import-graph: install ## Count the import graph's cycles, back-arrows and functi
 	$(PY) tests/architecture/import_graph.py $(if $(LAYERS),--layers "$(LAYERS)")
 
 ENV_FILE ?= deploy/production.env.example
-prod-check: install ## Django's and our deployment checks on ENV_FILE (/etc/appease.env; default: the example); fails on any warning
+prod-check: install ## Django's and our deployment checks on ENV_FILE (/etc/appease.core.env; default: the example); fails on any warning
 	env -i PATH="$$PATH" HOME="$$HOME" bash -c 'set -a && . "$(ENV_FILE)" && set +a && DEBUG=0 exec $(PY) manage.py check --deploy --fail-level WARNING'
 
 

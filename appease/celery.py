@@ -10,7 +10,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Request ids travel with the tasks (task headers), in web and worker processes alike.
-import appease.observability  # noqa: E402, F401
+import appease.core.observability  # noqa: E402, F401
 
 
 @app.on_after_configure.connect

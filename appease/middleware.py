@@ -4,7 +4,7 @@ import zoneinfo
 
 from django.utils import timezone, translation
 
-from appease.observability import request_id_var
+from appease.core.observability import request_id_var
 
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 

@@ -1,4 +1,4 @@
-"""Appease settings: every value comes from the environment through `appease.env`.
+"""Appease settings: every value comes from the environment through `appease.core.env`.
 
 The defaults run the demo on one machine with nothing else installed (SQLite under
 `var/`, a file-system Celery transport, an in-process cache). With DEBUG off, every
@@ -19,8 +19,19 @@ from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from appease.env import env_bool, env_decimal, env_float, env_int, env_list, env_secret, env_str
-from appease.observability import JSON_FORMATTER
+from appease.core.env import (
+    DEMO_CODE_ENCRYPTION_KEY,
+    DEMO_CODE_HASH_KEY,
+    DEMO_SECRET_KEY,
+    env_bool,
+    env_decimal,
+    env_float,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
+from appease.core.observability import JSON_FORMATTER
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("APPEASE_VAR_DIR", str(BASE_DIR / "var")))
@@ -29,22 +40,19 @@ DEBUG = env_bool("DEBUG", True)
 
 # Demo-only values. They are public (they are in this file), so they are refused
 # whenever DEBUG is off.
-_DEMO_SECRET_KEY = "demo-insecure-secret-key-do-not-use-in-production"
-_DEMO_CODE_HASH_KEY = "demo-insecure-code-hash-key"
-_DEMO_CODE_ENCRYPTION_KEY = "ZGVtby1pbnNlY3VyZS1jb2RlLWVuY3J5cHRpb24ta2U="
 
-SECRET_KEY = env_secret("SECRET_KEY", debug=DEBUG, demo_default=_DEMO_SECRET_KEY)
+SECRET_KEY = env_secret("SECRET_KEY", debug=DEBUG, demo_default=DEMO_SECRET_KEY)
 # Rotation: the new key in SECRET_KEY, the old one here (comma-separated) until the
 # sessions, password-reset links and signed values it made have expired (docs/deploy.md).
 SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS", [])
 # HMAC-SHA256 key for looking codes up by hash. Changing it makes every stored code
 # unfindable, so it is never rotated in place (see docs/adr/0002-codes-at-rest.md).
-CODE_HASH_KEY = env_secret("CODE_HASH_KEY", debug=DEBUG, demo_default=_DEMO_CODE_HASH_KEY)
+CODE_HASH_KEY = env_secret("CODE_HASH_KEY", debug=DEBUG, demo_default=DEMO_CODE_HASH_KEY)
 # Fernet keys for the encrypted plaintext needed at delivery; comma-separated, the
 # first encrypts, all decrypt (rotation with MultiFernet).
 CODE_ENCRYPTION_KEYS = env_list(
     "CODE_ENCRYPTION_KEYS",
-    [_DEMO_CODE_ENCRYPTION_KEY] if DEBUG else [],
+    [DEMO_CODE_ENCRYPTION_KEY] if DEBUG else [],
 )
 if not CODE_ENCRYPTION_KEYS:
     raise ImproperlyConfigured("CODE_ENCRYPTION_KEYS must be set when DEBUG is off.")
@@ -58,10 +66,10 @@ for _key in CODE_ENCRYPTION_KEYS:
             "print(Fernet.generate_key().decode())'`."
         ) from exc
 if not DEBUG and (
-    SECRET_KEY == _DEMO_SECRET_KEY
-    or _DEMO_SECRET_KEY in SECRET_KEY_FALLBACKS
-    or CODE_HASH_KEY == _DEMO_CODE_HASH_KEY
-    or _DEMO_CODE_ENCRYPTION_KEY in CODE_ENCRYPTION_KEYS
+    SECRET_KEY == DEMO_SECRET_KEY
+    or DEMO_SECRET_KEY in SECRET_KEY_FALLBACKS
+    or CODE_HASH_KEY == DEMO_CODE_HASH_KEY
+    or DEMO_CODE_ENCRYPTION_KEY in CODE_ENCRYPTION_KEYS
 ):
     raise ImproperlyConfigured("The demo keys cannot be used with DEBUG off.")
 
@@ -560,18 +568,18 @@ DELIVERY_ADAPTERS = {
 # request_id, any `extra` fields), plain text for people in the demo. Every record is
 # redacted (message and arguments, exception, extra fields), and the finished line again:
 # codes, email addresses and phone numbers never reach a log line whole
-# (appease/observability.py).
+# (appease/core/observability.py).
 LOG_FORMAT = env_str("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_id": {"()": "appease.observability.RequestIdFilter"},
-        "redact": {"()": "appease.observability.RedactFilter"},
+        "request_id": {"()": "appease.core.observability.RequestIdFilter"},
+        "redact": {"()": "appease.core.observability.RedactFilter"},
     },
     "formatters": {
         "plain": {
-            "()": "appease.observability.RedactingFormatter",
+            "()": "appease.core.observability.RedactingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
         },
         "json": dict(JSON_FORMATTER),

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from appease.observability import JSON_FORMATTER
+from appease.core.observability import JSON_FORMATTER
 
 # GUNICORN_BIND (BIND, its former name), else every interface on PORT (a PaaS sets it).
 bind = os.environ.get("GUNICORN_BIND") or os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT') or '8000'}"
@@ -37,9 +37,9 @@ if LOG_FORMAT == "json":
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
-            "request_id": {"()": "appease.observability.RequestIdFilter"},
-            "redact": {"()": "appease.observability.RedactFilter"},
-            "access": {"()": "appease.observability.GunicornAccessFilter"},
+            "request_id": {"()": "appease.core.observability.RequestIdFilter"},
+            "redact": {"()": "appease.core.observability.RedactFilter"},
+            "access": {"()": "appease.core.observability.GunicornAccessFilter"},
         },
         "formatters": {"json": dict(JSON_FORMATTER)},
         "handlers": {

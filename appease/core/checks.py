@@ -16,6 +16,8 @@ fails on any warning): what Django's own checks cannot know about this applicati
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from appease.core.env import DEMO_CODE_ENCRYPTION_KEY, DEMO_CODE_HASH_KEY, DEMO_SECRET_KEY
+
 NOT_SENDING_EMAIL = ("console.EmailBackend", "filebased.EmailBackend", "locmem.EmailBackend", "dummy.EmailBackend")
 
 
@@ -38,8 +40,6 @@ def shared_cache_check(app_configs, **kwargs):
 @register(deploy=True)
 def production_settings_check(app_configs, **kwargs):
     """The demo's defaults that must not reach production."""
-    from appease import settings as defaults
-
     problems = []
     if settings.DEBUG:
         problems.append(
@@ -52,16 +52,16 @@ def production_settings_check(app_configs, **kwargs):
     demo_keys = [
         name
         for name, in_use in (
-            ("SECRET_KEY", settings.SECRET_KEY == defaults._DEMO_SECRET_KEY),
-            ("CODE_HASH_KEY", settings.CODE_HASH_KEY == defaults._DEMO_CODE_HASH_KEY),
-            ("CODE_ENCRYPTION_KEYS", defaults._DEMO_CODE_ENCRYPTION_KEY in settings.CODE_ENCRYPTION_KEYS),
+            ("SECRET_KEY", settings.SECRET_KEY == DEMO_SECRET_KEY),
+            ("CODE_HASH_KEY", settings.CODE_HASH_KEY == DEMO_CODE_HASH_KEY),
+            ("CODE_ENCRYPTION_KEYS", DEMO_CODE_ENCRYPTION_KEY in settings.CODE_ENCRYPTION_KEYS),
         )
         if in_use
     ]
     if demo_keys:
         problems.append(
             Error(
-                f"The demo value of {', '.join(demo_keys)} is in use: it is public (in appease/settings.py).",
+                f"The demo value of {', '.join(demo_keys)} is in use: it is public (in appease/core/env.py).",
                 hint="Set each to a secret of its own (docs/deploy.md, step 3).",
                 id="appease.E002",
             )

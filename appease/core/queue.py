@@ -19,7 +19,7 @@ def enqueue_on_commit(task, *args) -> None:
 
     The request id of the moment (not of whenever the commit runs) goes with the task.
     """
-    from appease.observability import request_id_var
+    from appease.core.observability import request_id_var
 
     request_id = request_id_var.get()
 

@@ -39,13 +39,13 @@ from phonenumber_field.phonenumber import to_python
 from appease.core.audit import audit_event_record
 from appease.core.context import Actor
 from appease.core.exceptions import ApplicationError
+from appease.core.observability import request_id_var
 from appease.core.queue import enqueue_on_commit
 from appease.delivery.channels.base import PermanentError, TransientError, adapter_for
 from appease.delivery.channels.sms import segments
 from appease.delivery.models import Channel, Delivery, DeliveryAttempt, DeliveryStatusEvent
 from appease.issuance.messages import message_compose
 from appease.issuance.models import Issuance
-from appease.observability import request_id_var
 
 logger = logging.getLogger(__name__)
 

@@ -47,9 +47,9 @@ def test_production_settings_raise_nothing(production):
     ("change", "expected"),
     [
         ({"DEBUG": True}, "appease.E001"),
-        ({"SECRET_KEY": defaults._DEMO_SECRET_KEY}, "appease.E002"),
-        ({"CODE_HASH_KEY": defaults._DEMO_CODE_HASH_KEY}, "appease.E002"),
-        ({"CODE_ENCRYPTION_KEYS": ["a" * 43 + "=", defaults._DEMO_CODE_ENCRYPTION_KEY]}, "appease.E002"),
+        ({"SECRET_KEY": defaults.DEMO_SECRET_KEY}, "appease.E002"),
+        ({"CODE_HASH_KEY": defaults.DEMO_CODE_HASH_KEY}, "appease.E002"),
+        ({"CODE_ENCRYPTION_KEYS": ["a" * 43 + "=", defaults.DEMO_CODE_ENCRYPTION_KEY]}, "appease.E002"),
         ({"CELERY_BROKER_URL": "filesystem://"}, "appease.E004"),
         ({"CELERY_BROKER_URL": "memory://"}, "appease.E004"),
         ({"METRICS_TOKEN": ""}, "appease.W002"),
@@ -85,8 +85,8 @@ def test_sqlite_in_production_is_an_error(production):
 
 def test_the_demo_keys_are_named_in_the_message(production):
     # given two demo keys left in
-    production.SECRET_KEY = defaults._DEMO_SECRET_KEY
-    production.CODE_HASH_KEY = defaults._DEMO_CODE_HASH_KEY
+    production.SECRET_KEY = defaults.DEMO_SECRET_KEY
+    production.CODE_HASH_KEY = defaults.DEMO_CODE_HASH_KEY
 
     # when the deployment checks run
     (problem,) = production_settings_check(None)

@@ -12,7 +12,7 @@ from django.core.cache import cache
 from pythonjsonlogger.json import JsonFormatter
 
 from appease.celery import app
-from appease.observability import RedactFilter, RequestIdFilter, redact, request_id_var
+from appease.core.observability import RedactFilter, RequestIdFilter, redact, request_id_var
 from tests.appease.test_issuance import give
 from tests.factories import staff_user
 

@@ -51,7 +51,7 @@ def test_a_missing_secret_with_debug_off_is_improperly_configured(missing):
 def test_demo_keys_are_refused_with_debug_off():
     from appease import settings as demo
 
-    result = start_django(**{**PROD, "CODE_HASH_KEY": demo._DEMO_CODE_HASH_KEY})
+    result = start_django(**{**PROD, "CODE_HASH_KEY": demo.DEMO_CODE_HASH_KEY})
     assert result.returncode != 0
     assert "demo keys" in result.stderr
 
@@ -111,7 +111,7 @@ def test_make_prod_check_passes_on_the_example_production_environment():
 def test_make_prod_check_fails_on_any_warning(tmp_path, line, check):
     # given the example environment with one thing wrong
     example = Path(__file__).resolve().parents[2] / "deploy" / "production.env.example"
-    env_file = tmp_path / "appease.env"
+    env_file = tmp_path / "appease.core.env"
     env_file.write_text(example.read_text() + line + "\n")
 
     # when the deployment checks run on it

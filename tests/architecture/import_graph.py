@@ -20,7 +20,13 @@ import grimp
 
 PACKAGES = ("appease", "coupons", "feedback", "reporting")
 # The layers, top to bottom; "a, b" puts two apps in one layer (--layers overrides it).
-LAYERS = ["reporting", "feedback", "appease", "coupons"]
+LAYERS = [
+    "appease, appease.demo, reporting",
+    "feedback",
+    "appease.issuance",
+    "coupons, appease.delivery",
+    "appease.core",
+]
 
 Graph = dict[str, set[str]]
 

@@ -248,7 +248,7 @@ def test_every_process_has_a_unit_that_restarts_it_through_the_entrypoint():
         service = unit(name)["Service"]
         assert service["Restart"] == "always", name
         assert shlex.split(service["ExecStart"])[:2] == ["/srv/appease/deploy/entrypoint.sh", subcommand], name
-        assert service["User"] == "appease" and service["EnvironmentFile"] == "/etc/appease.env"
+        assert service["User"] == "appease" and service["EnvironmentFile"] == "/etc/appease.core.env"
         assert unit(name)["Install"]["WantedBy"] == "appease.target"
     release = unit("appease-release.service")["Service"]
     assert release["Type"] == "oneshot" and release["ExecStart"] == "/srv/appease/deploy/entrypoint.sh release"

@@ -1,4 +1,4 @@
-"""Secrets from files (`NAME_FILE`, appease/env.py) and SECRET_KEY_FALLBACKS: how Docker
+"""Secrets from files (`NAME_FILE`, appease/core/env.py) and SECRET_KEY_FALLBACKS: how Docker
 and compose secrets, systemd credentials and Kubernetes volumes hand them over."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
-from appease.env import env_bool, env_int, env_list, env_secret, env_str
+from appease.core.env import env_bool, env_int, env_list, env_secret, env_str
 from tests.appease.test_settings import NOT_INHERITED, PROD
 
 SECRETS = ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "CODE_HASH_KEY", "CODE_ENCRYPTION_KEYS", "DATABASE_URL", "REDIS_URL")
@@ -104,7 +104,7 @@ def test_production_starts_with_every_secret_in_a_file(tmp_path):
 def test_the_demo_secret_key_is_refused_as_a_fallback_too():
     from appease import settings as demo
 
-    result = start_django(**{**PROD, "SECRET_KEY_FALLBACKS": demo._DEMO_SECRET_KEY})
+    result = start_django(**{**PROD, "SECRET_KEY_FALLBACKS": demo.DEMO_SECRET_KEY})
 
     assert result.returncode != 0
     assert "demo keys" in result.stderr

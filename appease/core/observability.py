@@ -118,7 +118,7 @@ class RedactingJsonFormatter(JsonFormatter):
 
 # The one JSON line format, for Django's LOGGING and gunicorn's logconfig_dict alike.
 JSON_FORMATTER = {
-    "()": "appease.observability.RedactingJsonFormatter",
+    "()": "appease.core.observability.RedactingJsonFormatter",
     "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
     "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
 }
