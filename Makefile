@@ -45,15 +45,17 @@ demo: install ## Start the demo: web, worker and beat on SQLite, no servers need
 	@# Ctrl-C stops every process; honcho then exits 130, which is how a demo ends, not an error.
 	@$(BIN)/honcho start -f Procfile.demo || [ $$? -eq 130 ]
 
-test: install ## Run ruff and the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so)
+test: install ## Run ruff, the import contracts and the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL say so)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install ## Ruff lint and format check only
+lint: install ## Ruff lint, format check and the import contracts only
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install ## Format the code with ruff
 	$(BIN)/ruff check --fix .

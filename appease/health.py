@@ -37,7 +37,13 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import REGISTRY
 
+from appease.beat import beat_heartbeat_get
+from appease.celery import app
 from appease.core.cache import BREAKER, CacheUnavailable
+from appease.delivery.models import Delivery
+from appease.issuance.models import Issuance
+from coupons.models import Redemption
+from feedback.models import Case, Feedback
 
 LATENCY_BUCKETS = [1, 2, 5, 10, 30, 60, 300]
 CACHE_KEY = "metrics:business"
@@ -57,7 +63,6 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    from appease.celery import app
 
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=1)
@@ -110,7 +115,6 @@ def readyz(request):
 def _beat() -> dict:
     """Beat's heartbeat and its age: detail for the operator, not a reason to take this
     web process out of the load balancer (beat runs elsewhere, and one at a time)."""
-    from appease.beat import beat_heartbeat_get
 
     try:
         heartbeat = beat_heartbeat_get()
@@ -135,10 +139,6 @@ class BusinessCollector:
         yield from families
 
     def _families(self):
-        from appease.delivery.models import Delivery
-        from appease.issuance.models import Issuance
-        from coupons.models import Redemption
-        from feedback.models import Case, Feedback
 
         issuances = GaugeMetricFamily("appease_issuances", "Issuances by status.", labels=["status"])
         for row in Issuance.objects.values("status").annotate(n=Count("pk")).order_by():
@@ -223,8 +223,6 @@ class BusinessCollector:
         sla.add_metric(["first_response"], breaches["first"])
         sla.add_metric(["resolution"], breaches["resolution"])
         yield sla
-
-        from appease.beat import beat_heartbeat_get
 
         heartbeat = beat_heartbeat_get()
         if heartbeat:  # absent until beat first ticks: alert on absent() too

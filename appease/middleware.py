@@ -4,6 +4,7 @@ import zoneinfo
 
 from django.utils import timezone, translation
 
+from appease import health
 from appease.core.observability import request_id_var
 
 _VALID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -20,7 +21,6 @@ class HealthProbeMiddleware:
     the whole stack."""
 
     def __init__(self, get_response):
-        from appease import health
 
         self.get_response = get_response
         self.probes = {"/healthz": health.healthz, "/readyz": health.readyz}

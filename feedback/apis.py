@@ -23,12 +23,11 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from appease.core.api import ERROR
+from appease.core.api import ERROR, STAFF_AUTH, Pagination
 from appease.core.context import Actor
 from appease.core.permissions import IsStaffMember
 from appease.core.ratelimit import FailureLimiter
 from appease.delivery.models import Channel
-from appease.issuance.apis import STAFF_AUTH, Pagination
 from appease.issuance.models import IncidentType
 from appease.issuance.selectors import staff_languages
 from coupons.auth import IsMerchant, MerchantApiKeyAuthentication

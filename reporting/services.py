@@ -32,6 +32,7 @@ from django.utils import timezone
 from appease.issuance.models import Issuance
 from coupons.models import Redemption
 from feedback.models import Case, FollowUp
+from reporting.anomalies import anomalies
 from reporting.facts import (
     CASES,
     DELIVERIES,
@@ -44,6 +45,7 @@ from reporting.facts import (
     day_bounds,
     zone,
 )
+from reporting.filters import ReportFilter
 from reporting.models import AnomalyScan, RollupState
 
 logger = logging.getLogger(__name__)
@@ -200,8 +202,6 @@ def anomaly_scans_run(*, now: datetime | None = None) -> int:
     """Compute the anomaly flags of each standard window (REPORTING_ANOMALY_WINDOWS, the
     last N days up to today) and keep them for the anomalies page (beat). Returns the
     number of flags kept."""
-    from reporting.anomalies import anomalies
-    from reporting.filters import ReportFilter
 
     now = now or timezone.now()
     today = now.astimezone(zone()).date()

@@ -1,16 +1,17 @@
 from celery import shared_task
 
+from reporting.digest import supervisor_digest_send
+from reporting.services import anomaly_scans_run, rollups_refresh
+
 
 @shared_task(time_limit=300, soft_time_limit=270)
 def supervisor_digest_send_task() -> int:
-    from reporting.digest import supervisor_digest_send
 
     return supervisor_digest_send()
 
 
 @shared_task(time_limit=600, soft_time_limit=570)
 def rollups_refresh_task() -> int:
-    from reporting.services import rollups_refresh
 
     state = rollups_refresh()
     return state.days_rewritten if state else 0
@@ -18,7 +19,6 @@ def rollups_refresh_task() -> int:
 
 @shared_task(time_limit=3600, soft_time_limit=3540)
 def rollups_restate_task() -> int:
-    from reporting.services import rollups_refresh
 
     state = rollups_refresh(restate=True)
     return state.days_rewritten if state else 0
@@ -26,6 +26,5 @@ def rollups_restate_task() -> int:
 
 @shared_task(time_limit=900, soft_time_limit=870)
 def anomaly_scans_run_task() -> int:
-    from reporting.services import anomaly_scans_run
 
     return anomaly_scans_run()

@@ -13,13 +13,18 @@ from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema_field, inline_serializer
 from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from appease.core.exceptions import ApplicationError
+from appease.core.idempotency import idempotency_key_begin, request_fingerprint
 from appease.core.money import quantize
+from appease.core.parsers import RequestTooLarge
+from appease.core.permissions import StaffApiKeyAuthentication
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -63,8 +68,6 @@ def exception_handler(exc, context):
     Validation errors add `fields`: a list of messages per input field.
     """
     if isinstance(exc, RequestDataTooBig):  # Django's own limit (a view read request.body)
-        from appease.core.parsers import RequestTooLarge
-
         exc = RequestTooLarge(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     elif isinstance(exc, TooManyFieldsSent):
         exc = exceptions.ParseError(_("The form has too many fields."))
@@ -116,7 +119,6 @@ def login_client_ip(request) -> str | None:
 def idempotency_begin(request, *, scope: str, owner: str):
     """Claim the request's Idempotency-Key, if it has one (None if not); a completed
     key comes back for `replay`. See appease.core.idempotency."""
-    from appease.core.idempotency import idempotency_key_begin, request_fingerprint
 
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -180,3 +182,34 @@ def schema_body_limits(result, generator, request, public):
                 for code, description in described.items():
                     responses.setdefault(code, {"content": content, "description": description})
     return result
+
+
+# The token first: DRF answers a request that authenticated as nobody with the first
+# class's challenge, so a missing or invalid token is 401 with `WWW-Authenticate: Token`
+# (with the session first it was 403, a refusal the client cannot act on).
+STAFF_AUTH = [StaffApiKeyAuthentication, SessionAuthentication]
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def get_page_size(self, request):
+        """A page_size that is not a whole number is a 400 (DRF silently used the
+        default; the schema says integer). Above the maximum it is capped, as before."""
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None:
+            field = serializers.IntegerField(min_value=1)  # DRF's own messages
+            try:
+                field.run_validation(raw)
+            except serializers.ValidationError as error:
+                raise serializers.ValidationError({self.page_size_query_param: error.detail}) from None
+        return super().get_page_size(request)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {**parameter["schema"], "minimum": 1}
+        return parameters

@@ -11,6 +11,8 @@ import logging
 
 from django.db import transaction
 
+from appease.core.observability import request_id_var
+
 logger = logging.getLogger(__name__)
 
 
@@ -19,7 +21,6 @@ def enqueue_on_commit(task, *args) -> None:
 
     The request id of the moment (not of whenever the commit runs) goes with the task.
     """
-    from appease.core.observability import request_id_var
 
     request_id = request_id_var.get()
 

@@ -9,25 +9,31 @@ mailing list) reads the shop's defaults: LANGUAGE_CODE and TIME_ZONE.
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
 from django.utils import timezone, translation
 
+# Where a reader's language and time zone are kept (the staff profile, in the issuance
+# app) is that app's business: it registers the look-up when it is ready, so the kernel
+# imports no app. Without one, every reader gets the shop's defaults.
+PreferencesLookup = Callable[[list[str]], dict[str, tuple[str, str]]]
+_preferences_lookup: PreferencesLookup | None = None
+
+
+def preferences_lookup_register(lookup: PreferencesLookup) -> None:
+    """`lookup(emails)` answers {lowercased email: (language, time zone)} for the active
+    staff among them; missing or empty values mean the defaults."""
+    global _preferences_lookup
+    _preferences_lookup = lookup
+
 
 def readers_by_locale(emails: Iterable[str]) -> dict[tuple[str, str], list[str]]:
     """The addresses grouped by their owner's (language, time zone), defaults filled in;
     in the order given."""
-    from appease.issuance.models import StaffProfile
-
     emails = list(dict.fromkeys(emails))
-    preferences = {
-        email.lower(): (language, zone)
-        for email, language, zone in StaffProfile.objects.filter(
-            user__email__in=emails, user__is_active=True
-        ).values_list("user__email", "language", "time_zone")
-    }
+    preferences = _preferences_lookup(emails) if _preferences_lookup is not None else {}
     groups: dict[tuple[str, str], list[str]] = {}
     for email in emails:
         language, zone = preferences.get(email.lower(), ("", ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
@@ -18,18 +19,16 @@ from drf_spectacular.utils import (
 )
 from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from appease.core.api import ERROR, IDEMPOTENCY_HEADER, idempotency_begin, money, replay
+from appease.core.api import ERROR, IDEMPOTENCY_HEADER, STAFF_AUTH, Pagination, idempotency_begin, money, replay
 from appease.core.context import Actor
 from appease.core.idempotency import idempotency_key_release
-from appease.core.permissions import IsStaffMember, IsSupervisor, StaffApiKeyAuthentication
+from appease.core.permissions import IsStaffMember, IsSupervisor
 from appease.delivery.models import Channel
 from appease.delivery.services import delivery_resend
-from appease.issuance.filters import BIGINT_MAX, IssuanceFilter
+from appease.issuance.filters import BIGINT_MAX, IdFilter, IssuanceFilter
 from appease.issuance.models import Customer, Issuance, ReasonCode
 from appease.issuance.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
 from appease.issuance.services.customers import customer_create
@@ -44,19 +43,10 @@ from appease.issuance.services.issuance import (
 from appease.issuance.services.limits import breach_message, limits_remaining
 from coupons.models import Offer
 
-# The token first: DRF answers a request that authenticated as nobody with the first
-# class's challenge, so a missing or invalid token is 401 with `WWW-Authenticate: Token`
-# (with the session first it was 403, a refusal the client cannot act on).
-STAFF_AUTH = [StaffApiKeyAuthentication, SessionAuthentication]
-
 
 def filter_parameters(filterset_class) -> list[OpenApiParameter]:
     """Query parameters as the filter set reads them: numbers, ISO date-times and choices
     typed, so the schema accepts exactly what the filters accept."""
-    import django_filters
-
-    from appease.issuance.filters import BIGINT_MAX, IdFilter
-
     parameters = []
     for name, spec in filterset_class.base_filters.items():
         kind, enum = OpenApiTypes.STR, None
@@ -70,31 +60,6 @@ def filter_parameters(filterset_class) -> list[OpenApiParameter]:
             enum = ["", *(value for value, _label in spec.extra["choices"])]  # empty: no filter
         parameters.append(OpenApiParameter(name, kind, enum=enum, description=f"Filter by {name}"))
     return parameters
-
-
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
-
-    def get_page_size(self, request):
-        """A page_size that is not a whole number is a 400 (DRF silently used the
-        default; the schema says integer). Above the maximum it is capped, as before."""
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None:
-            field = serializers.IntegerField(min_value=1)  # DRF's own messages
-            try:
-                field.run_validation(raw)
-            except serializers.ValidationError as error:
-                raise serializers.ValidationError({self.page_size_query_param: error.detail}) from None
-        return super().get_page_size(request)
-
-    def get_schema_operation_parameters(self, view):
-        parameters = super().get_schema_operation_parameters(view)
-        for parameter in parameters:
-            if parameter["name"] == self.page_size_query_param:
-                parameter["schema"] = {**parameter["schema"], "minimum": 1}
-        return parameters
 
 
 class IssuanceOutputSerializer(serializers.Serializer):

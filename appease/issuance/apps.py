@@ -10,3 +10,9 @@ class IssuanceConfig(AppConfig):
     name = "appease.issuance"
     label = "appease"
     verbose_name = _("Appeasement")
+
+    def ready(self) -> None:
+        from appease.core import readers
+        from appease.issuance.selectors import staff_reading_preferences
+
+        readers.preferences_lookup_register(staff_reading_preferences)

@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from appease.core.roles import SUPERVISOR, has_role
 from appease.issuance.models import Customer, Issuance, StaffProfile
+from appease.issuance.services.limits import policy_for
+from coupons.models import Offer
 
 
 def issuances_with_status() -> QuerySet[Issuance]:
@@ -84,8 +86,6 @@ def issuance_recent_repeat(*, customer: Customer, offer, within: timedelta) -> I
 def offers_available_to(user, *, customer: Customer | None = None) -> QuerySet:
     """Active offers the user's limit policy lets them give (all, if it names none);
     with `customer`, only those the customer can use (their currency, or soft)."""
-    from appease.issuance.services.limits import policy_for
-    from coupons.models import Offer
 
     policy = policy_for(user)
     offers = Offer.objects.filter(is_active=True)
@@ -100,3 +100,14 @@ def staff_languages(user) -> list[str]:
     """The languages a member of staff works in (their profile); empty: any."""
     profile = getattr(user, "profile", None) if user is not None else None
     return list(profile.languages or []) if profile is not None else []
+
+
+def staff_reading_preferences(emails: list[str]) -> dict[str, tuple[str, str]]:
+    """{lowercased email: (language, time zone)} of the active staff among `emails`, from
+    their profiles: how mail to them is worded and timed (appease.core.readers)."""
+    return {
+        email.lower(): (language, zone)
+        for email, language, zone in StaffProfile.objects.filter(
+            user__email__in=emails, user__is_active=True
+        ).values_list("user__email", "language", "time_zone")
+    }

@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import wraps
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -21,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_POST
+from django.views.i18n import set_language
 
 from appease.core.context import Actor
 from appease.core.exceptions import ApplicationError
@@ -29,7 +31,7 @@ from appease.core.money import default_currency
 from appease.core.roles import CSR, SUPERVISOR, has_role
 from appease.delivery.models import Channel
 from appease.delivery.services import delivery_resend
-from appease.issuance.models import Customer, Issuance, ReasonCode
+from appease.issuance.models import Customer, Issuance, ReasonCode, StaffProfile
 from appease.issuance.selectors import (
     approvals_pending,
     customer_appeasement_summary,
@@ -538,10 +540,6 @@ def approval_decide(request, issuance_id, decision: str):
 def language_set(request):
     """Django's set_language, and, for a signed-in member of staff, their profile keeps
     the choice (so it follows them to any browser)."""
-    from django.conf import settings
-    from django.views.i18n import set_language
-
-    from appease.issuance.models import StaffProfile
 
     response = set_language(request)
     language = request.POST.get("language", "")

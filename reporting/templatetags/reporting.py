@@ -4,6 +4,9 @@ import re
 
 from django import template
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+
+from appease.issuance.models import Issuance
 
 register = template.Library()
 SCRIPT = re.compile(r"<script(?=[\s>])")
@@ -18,9 +21,6 @@ def nonced(html: str, nonce) -> str:
 @register.filter
 def issuance_status(issuance) -> str:
     """What became of an issuance, in the reader's language (redeemed, if its code was)."""
-    from django.utils.translation import gettext
-
-    from appease.issuance.models import Issuance
 
     status = issuance.effective_status
     if status == "redeemed":

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from appease.core.money import format_money, quantize
 from appease.issuance.models import BudgetCounter, Customer, Issuance, LimitBudget, LimitPolicy
+from coupons.models import Offer
 
 PERIODS = (BudgetCounter.Period.DAY, BudgetCounter.Period.WEEK, BudgetCounter.Period.MONTH)
 MEASURES = ("cost", "face")
@@ -88,8 +89,6 @@ def breach_message(data: dict, *, offer=None) -> str:
     currency = data.get("currency")
     if limit == "offer_not_allowed":
         if offer is None and data.get("offer_id"):
-            from coupons.models import Offer
-
             offer = Offer.objects.filter(pk=data["offer_id"]).first()
         if offer is not None:
             return _("Your limit policy does not include “%(offer)s”.") % {"offer": offer.name}

@@ -5,6 +5,7 @@ language (builtins)."""
 from django import template
 
 from appease.core.money import format_money
+from appease.issuance.services.limits import breach_message as word
 
 register = template.Library()
 
@@ -16,6 +17,5 @@ def money(amount, currency) -> str:
 
 @register.filter
 def breach_message(breach: dict, offer=None) -> str:
-    from appease.issuance.services.limits import breach_message as word
 
     return word(breach, offer=offer)
