@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from appease.delivery.kinds import register
+
 
 class IssuanceConfig(AppConfig):
     """The issuance domain: customers, reason codes, limits and budgets, appeasements.
@@ -10,3 +12,15 @@ class IssuanceConfig(AppConfig):
     name = "appease.issuance"
     label = "appease"
     verbose_name = _("Appeasement")
+
+    def ready(self) -> None:
+        from appease.issuance.messages import appeasement_compose
+        from appease.issuance.services.deliveries import appeasement_delivery_outcome, appeasement_requeue_refusal
+
+        # The outbox's `appeasement` messages: composed here, and the issuance follows them.
+        register(
+            "appeasement",
+            compose=appeasement_compose,
+            on_outcome=appeasement_delivery_outcome,
+            requeue_refusal=appeasement_requeue_refusal,
+        )
