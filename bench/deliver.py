@@ -376,8 +376,8 @@ def ceiling(*, count: int, rate: float, received: Received) -> dict:
     """The same sends, straight through the adapters: the messages of deliveries from the
     warm-up, composed as the worker composes them, with fresh idempotency keys."""
     from appease.delivery.channels.base import adapter_for
+    from appease.delivery.messages import message_compose
     from appease.delivery.models import Delivery
-    from appease.issuance.messages import message_compose
 
     result = {}
     for channel in ("email", "sms"):

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from appease.delivery.kinds import register
+
 
 class FeedbackConfig(AppConfig):
     """Closed-loop feedback: the case queue, follow-ups, automatic appeasement rules."""
@@ -14,7 +16,9 @@ class FeedbackConfig(AppConfig):
 
         from feedback.apis import intake_cors_enabled
         from feedback.defaults import defaults_restore
+        from feedback.messages import follow_up_compose
         from feedback.services import triage  # noqa: F401  (connects its cache-clearing signals)
 
         check_request_enabled.connect(intake_cors_enabled, dispatch_uid="feedback-cors")
         post_migrate.connect(defaults_restore, sender=self, dispatch_uid="feedback-defaults")
+        register("follow_up", compose=follow_up_compose)  # the outbox's follow-ups: nothing to do on outcomes

@@ -41,6 +41,7 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     list_display = ["created_at", "issuance", "channel", "status", "attempts", "failure", "sent_at"]
     list_filter = [DeadLetterFilter, "status", "channel", "kind"]
+    # Through the `issuance` foreign key (Delivery.issuance), by name: no import of the app.
     list_select_related = ["issuance__offer", "issuance__customer"]
     readonly_fields = [
         "issuance",

@@ -18,8 +18,8 @@ class Channel(models.TextChoices):
 
 
 # Why a delivery failed, as `Delivery.failure_reason` stores it (a machine code: the
-# channel adapters' PermanentError reasons, "exhausted" from the outbox, or the word a
-# provider's status callback used), and the words a person reads for it.
+# channel adapters' PermanentError reasons, "exhausted" or "unknown_kind" from the
+# outbox, or the word a provider's status callback used), and the words a person reads.
 FAILURE_REASON_LABELS = {
     "invalid_address": _("The address, number or handle does not exist"),
     "opted_out": _("The customer unsubscribed or blocked us"),
@@ -27,6 +27,7 @@ FAILURE_REASON_LABELS = {
     "unauthorized": _("The provider refused our credentials"),
     "disabled": _("The channel is not set up"),
     "exhausted": _("Gave up after every attempt"),
+    "unknown_kind": _("No app sends this kind of message"),
     # provider callback words (Twilio and the chat/social webhooks)
     "failed": _("The provider could not send it"),
     "undelivered": _("The provider could not deliver it"),
@@ -60,6 +61,9 @@ class Delivery(models.Model):
         FOLLOW_UP = "follow_up", _("Follow-up")
 
     id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    # The one caller the outbox still names: by the model's string (no import), for the
+    # column the table always had. What an issuance does with its deliveries is the
+    # issuance app's, through the `appeasement` kind it registers (appease/delivery/kinds.py).
     issuance = models.ForeignKey(
         "appease.Issuance",
         null=True,

@@ -1,4 +1,4 @@
-"""Delivery: the outbox that gets every appeasement to the customer, once.
+"""Delivery: the outbox that gets every message to the customer, once.
 
 - `delivery_create` writes the row in the caller's transaction and enqueues the task
   on commit, with the delivery id only (never the code).
@@ -11,6 +11,9 @@
   jitter, or the provider's Retry-After) until DELIVERY_RETRY_HORIZON after the first
   attempt; then the row is `dead`. Permanent errors fail at once with the reason.
 - `deliveries_requeue` sends dead deliveries again in bulk (operators, after an outage).
+- Each kind of message is registered by the app that owns it (appease/delivery/kinds.py):
+  its composer, and the hook told of each outcome in the transaction that records it.
+  The outbox knows no caller.
 - `deliveries_sweep` (beat) re-enqueues rows left `pending` past their due time and
   rows stuck `sending` past their lease: a broker outage at commit time or a killed
   worker delays a delivery but never loses it.
@@ -31,34 +34,38 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Model
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from phonenumber_field.phonenumber import to_python
 
 from appease.core.audit import audit_event_record
 from appease.core.context import Actor
-from appease.core.exceptions import ApplicationError
 from appease.core.observability import request_id_var
 from appease.core.queue import enqueue_on_commit
 from appease.delivery.channels.base import PermanentError, TransientError, adapter_for
 from appease.delivery.channels.sms import segments
+from appease.delivery.kinds import Outcome, UnknownKind, kind_for
+from appease.delivery.messages import message_compose
 from appease.delivery.models import Channel, Delivery, DeliveryAttempt, DeliveryStatusEvent
-from appease.issuance.messages import message_compose
-from appease.issuance.models import Issuance
 
 logger = logging.getLogger(__name__)
 
 
-def _enqueue(delivery: Delivery) -> None:
+def _send_task():
+    # A service and its own task: the task module imports this one to call delivery_send.
     from appease.delivery.tasks import delivery_send_task
 
-    enqueue_on_commit(delivery_send_task, str(delivery.pk))
+    return delivery_send_task
+
+
+def _enqueue(delivery: Delivery) -> None:
+    enqueue_on_commit(_send_task(), str(delivery.pk))
 
 
 def delivery_create(
     *,
-    issuance: Issuance | None = None,
+    issuance: Model | None = None,
     customer=None,
     kind: str = Delivery.Kind.APPEASEMENT,
     channel: str | None = None,
@@ -66,9 +73,11 @@ def delivery_create(
     actor: Actor | None = None,
     address: str = "",
 ) -> Delivery:
-    """Queue a message (in the caller's transaction): the appeasement of `issuance`,
-    or a follow-up to `customer` through `channel`; to `address` when given (a contact
-    the rep corrected), else to the customer's own."""
+    """Queue a message of a registered `kind` (in the caller's transaction): the
+    appeasement of `issuance` (an `appease.Issuance`, the delivery's foreign key), or a
+    message to `customer` through `channel`; to `address` when given (a contact the rep
+    corrected), else to the customer's own. UnknownKind if no app registered `kind`."""
+    kind_for(kind)  # fail here, in the caller's transaction, not at send time
     customer = customer or issuance.customer
     channel = channel or issuance.channel
     delivery = Delivery.objects.create(
@@ -109,10 +118,12 @@ def delivery_send(*, delivery_id) -> str:
     )
     if not claimed:
         return "not_due"
-    delivery = Delivery.objects.select_related(
-        "customer", "issuance__customer", "issuance__offer", "issuance__reason_code", "issuance__code"
-    ).get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("customer").get(pk=delivery_id)
     started = timezone.now()
+    try:
+        kind_for(delivery.kind)
+    except UnknownKind as error:
+        return _unknown_kind(delivery, error, started)
     try:
         with _lease_kept(delivery):
             message = message_compose(delivery=delivery)
@@ -186,9 +197,7 @@ def _sent(delivery: Delivery, result, started, *, detail: str = "") -> str:
         lease_expires_at=None,
         last_error="",
     )
-    Issuance.objects.filter(
-        pk=delivery.issuance_id, status__in=[Issuance.Status.ISSUED, Issuance.Status.FAILED]
-    ).update(status=Issuance.Status.DELIVERED, delivered_at=now)
+    _outcome(delivery, Outcome(status=Delivery.Status.SENT, at=now))
     logger.info("delivery %s sent by %s after %d attempt(s)", delivery.pk, delivery.channel, delivery.attempts)
     return "sent"
 
@@ -208,11 +217,9 @@ def _transient(delivery: Delivery, error: TransientError, started) -> str:
         lease_expires_at=None,
         last_error=error.detail[:255],
     )
-    from appease.delivery.tasks import delivery_send_task
-
     # A short countdown for speed; the due time in the row is the truth, and the
     # sweeper sends it if this message is lost.
-    transaction.on_commit(lambda: _publish_later(delivery_send_task, str(delivery.pk), delay))
+    transaction.on_commit(lambda: _publish_later(_send_task(), str(delivery.pk), delay))
     return "retry"
 
 
@@ -239,6 +246,16 @@ def _permanent(delivery: Delivery, error: PermanentError, started) -> str:
     return "failed"
 
 
+@transaction.atomic
+def _unknown_kind(delivery: Delivery, error: UnknownKind, started) -> str:
+    """No app registered the row's kind: retrying cannot help until a worker knows it, so
+    the row is dead at once (a dead letter an operator can requeue), never retried."""
+    logger.error("delivery %s: %s", delivery.pk, error)
+    _attempt(delivery, started, DeliveryAttempt.Outcome.PERMANENT, None, str(error))
+    _give_up(delivery, status=Delivery.Status.DEAD, reason="unknown_kind", detail=str(error))
+    return "dead"
+
+
 def _give_up(delivery: Delivery, *, status: str, reason: str, detail: str) -> None:
     now = timezone.now()
     given_up = _ours(delivery).update(
@@ -247,10 +264,18 @@ def _give_up(delivery: Delivery, *, status: str, reason: str, detail: str) -> No
     if not given_up:
         # The lease expired meanwhile and the sweeper handed the row on: not ours to fail.
         return
-    Issuance.objects.filter(pk=delivery.issuance_id, status=Issuance.Status.ISSUED).update(
-        status=Issuance.Status.FAILED
-    )
+    _outcome(delivery, Outcome(status=status, at=now))
     logger.warning("delivery %s %s (%s) after %d attempt(s)", delivery.pk, status, reason, delivery.attempts)
+
+
+def _outcome(delivery: Delivery, outcome: Outcome) -> None:
+    """Tell the kind's owner, in the transaction that records the outcome."""
+    try:
+        hook = kind_for(delivery.kind).on_outcome
+    except UnknownKind:
+        return  # dead for that very reason: nobody to tell
+    if hook is not None:
+        hook(delivery, outcome)
 
 
 def _attempt(delivery: Delivery, started, outcome: str, status_code, detail: str) -> None:
@@ -284,8 +309,7 @@ def deliveries_sweep(*, now=None, grace: timedelta = timedelta(seconds=10)) -> i
         .order_by("next_attempt_at")
         .values_list("pk", "request_id")[:1000]
     )
-    from appease.delivery.tasks import delivery_send_task
-
+    delivery_send_task = _send_task()
     for pk, request_id in due:
         try:
             # The request id of the request that queued the delivery (kept on the row),
@@ -298,11 +322,9 @@ def deliveries_sweep(*, now=None, grace: timedelta = timedelta(seconds=10)) -> i
     return len(due)
 
 
-RESENDABLE = (Issuance.Status.ISSUED, Issuance.Status.DELIVERED, Issuance.Status.FAILED)
-
-
-def _checked_address(channel: str, address: str) -> str:
-    """A contact the rep typed for this message, checked as the customer form checks it."""
+def address_checked(channel: str, address: str) -> str:
+    """A contact someone typed for one message, checked as the customer form checks it
+    (normalised; "" when blank)."""
     address = address.strip()
     if not address:
         return ""
@@ -320,48 +342,6 @@ def _checked_address(channel: str, address: str) -> str:
     if len(address) > 255:
         raise ValidationError({"address": _("Keep the handle under 255 characters.")})
     return address
-
-
-@transaction.atomic
-def delivery_resend(*, actor: Actor, issuance_id, channel: str, address: str = "") -> Delivery:
-    """Send a given appeasement again, at any time, through any channel the customer
-    agreed to, to their contact or to `address` (a contact the rep corrected on the
-    call). Audited. Exactly once still holds: each resend is one new outbox row,
-    and while the last one is on its way a second is refused (a double click)."""
-    issuance = Issuance.objects.select_for_update(of=("self",)).select_related("customer").get(pk=issuance_id)
-    if channel not in Channel.values:
-        raise ValidationError({"channel": _("Choose one of: %(channels)s.") % {"channels": ", ".join(Channel.values)}})
-    address = _checked_address(channel, address)
-    customer = issuance.customer
-    if not address and not customer.address_for(channel):
-        raise ValidationError(
-            {"channel": _("We have no %(channel)s contact for this customer.") % {"channel": channel}}
-        )
-    if not customer.consents_to(channel):
-        raise ValidationError(
-            {"channel": _("The customer has not agreed to be contacted by %(channel)s.") % {"channel": channel}}
-        )
-    if issuance.status not in RESENDABLE:
-        raise ApplicationError("not_resendable", _("Only a given appeasement can be sent again."), status=409)
-    last = issuance.deliveries.order_by("-created_at").first()
-    if last is not None and last.status in (Delivery.Status.PENDING, Delivery.Status.SENDING):
-        raise ApplicationError(
-            "delivery_in_flight",
-            _("It is being sent right now: wait for the result before sending it again."),
-            status=409,
-        )
-    delivery = delivery_create(issuance=issuance, channel=channel, resend_of=last, actor=actor, address=address)
-    after = {"channel": channel}
-    if address:
-        after["address"] = address
-    audit_event_record(
-        actor=actor,
-        action="delivery.resend",
-        obj=delivery,
-        before={"delivery": str(last.pk), "channel": last.channel, "status": last.status} if last else None,
-        after=after,
-    )
-    return delivery
 
 
 @dataclass
@@ -385,9 +365,9 @@ def deliveries_requeue(
     """Send dead deliveries again, in place, after an outage: each row goes back to
     `pending` and due now, with its idempotency key (a provider that deduplicates on it
     does not send twice what reached it before), a fresh retry horizon and attempt
-    limit. Only a delivery nobody resent since, of an issuance still to be delivered, to
-    a customer we can still reach on its channel. Each one is audited
-    (`delivery.requeue`); a dry run changes nothing and records nothing."""
+    limit. Only a delivery nobody resent since, that its kind's owner lets go again
+    (`requeue_refusal`), to a customer we can still reach on its channel. Each one is
+    audited (`delivery.requeue`); a dry run changes nothing and records nothing."""
     dead = Delivery.objects.filter(status=Delivery.Status.DEAD, resends__isnull=True)
     if since is not None:
         dead = dead.filter(failed_at__gte=since)
@@ -400,7 +380,7 @@ def deliveries_requeue(
         with transaction.atomic():
             delivery = (
                 Delivery.objects.select_for_update(of=("self",))
-                .select_related("customer", "issuance")
+                .select_related("customer")
                 .filter(pk=pk, status=Delivery.Status.DEAD)
                 .first()
             )
@@ -435,13 +415,15 @@ def deliveries_requeue(
 
 
 def _not_requeueable(delivery: Delivery) -> str:
-    """Why a dead delivery is not sent again ("" when it is)."""
-    issuance = delivery.issuance
-    if issuance is not None:
-        if issuance.status not in (Issuance.Status.ISSUED, Issuance.Status.FAILED):
-            return f"issuance {issuance.status}"
-        if issuance.deliveries.order_by("-created_at").values_list("pk", flat=True).first() != delivery.pk:
-            return "a later delivery exists"
+    """Why a dead delivery is not sent again ("" when it is): its kind's owner may say
+    why (appease/delivery/kinds.py), then the customer must still be reachable."""
+    try:
+        refusal = kind_for(delivery.kind).requeue_refusal
+    except UnknownKind:
+        return "unknown kind"
+    reason = refusal(delivery) if refusal is not None else ""
+    if reason:
+        return reason
     customer = delivery.customer
     if not customer.address_for(delivery.channel):
         return "no address"
@@ -471,15 +453,11 @@ def delivery_status_record(*, provider_message_id: str, provider_status: str) ->
     now = timezone.now()
     if status == Delivery.Status.DELIVERED and delivery.status == Delivery.Status.SENT:
         Delivery.objects.filter(pk=delivery.pk).update(status=status, delivered_at=now)
-        Issuance.objects.filter(pk=delivery.issuance_id).filter(
-            Q(status=Issuance.Status.DELIVERED) | Q(status=Issuance.Status.ISSUED)
-        ).update(status=Issuance.Status.DELIVERED, delivered_at=now)
+        _outcome(delivery, Outcome(status=status, at=now, reported=True))
     elif status == Delivery.Status.FAILED and delivery.status in (Delivery.Status.SENT, Delivery.Status.DELIVERED):
         Delivery.objects.filter(pk=delivery.pk).update(
             status=status, failure_reason=provider_status[:40].lower(), failed_at=now
         )
-        Issuance.objects.filter(
-            pk=delivery.issuance_id, status__in=[Issuance.Status.ISSUED, Issuance.Status.DELIVERED]
-        ).update(status=Issuance.Status.FAILED)
+        _outcome(delivery, Outcome(status=status, at=now, reported=True))
     delivery.refresh_from_db()
     return delivery

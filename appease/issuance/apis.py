@@ -27,11 +27,11 @@ from appease.core.context import Actor
 from appease.core.idempotency import idempotency_key_release
 from appease.core.permissions import IsStaffMember, IsSupervisor
 from appease.delivery.models import Channel
-from appease.delivery.services import delivery_resend
 from appease.issuance.filters import BIGINT_MAX, IdFilter, IssuanceFilter
 from appease.issuance.models import Customer, Issuance, ReasonCode
 from appease.issuance.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
 from appease.issuance.services.customers import customer_create
+from appease.issuance.services.deliveries import delivery_resend
 from appease.issuance.services.issuance import (
     issuance_approve,
     issuance_create,

@@ -1,6 +1,8 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
+from appease.delivery.kinds import register
+
 
 class IssuanceConfig(AppConfig):
     """The issuance domain: customers, reason codes, limits and budgets, appeasements.
@@ -13,6 +15,15 @@ class IssuanceConfig(AppConfig):
 
     def ready(self) -> None:
         from appease.core import readers
+        from appease.issuance.messages import appeasement_compose
         from appease.issuance.selectors import staff_reading_preferences
+        from appease.issuance.services.deliveries import appeasement_delivery_outcome, appeasement_requeue_refusal
 
         readers.preferences_lookup_register(staff_reading_preferences)
+        # The outbox's `appeasement` messages: composed here, and the issuance follows them.
+        register(
+            "appeasement",
+            compose=appeasement_compose,
+            on_outcome=appeasement_delivery_outcome,
+            requeue_refusal=appeasement_requeue_refusal,
+        )

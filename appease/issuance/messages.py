@@ -1,38 +1,26 @@
-"""What the customer reads: the message for a delivery, per channel and language.
+"""The appeasement message: what the customer reads about what they were given.
 
-Templates live in templates/messages/ and are rendered in the customer's language, with
-dates and times on the shop's clock (SHOP_TIME_ZONE); a
-supervisor's wording for the offer (OfferMessage) replaces the default apology and
-redemption instructions. The code is decrypted here, at send time, and nowhere else.
+Registered as the `appeasement` kind of the delivery outbox (apps.py), which calls it at
+send time in the customer's language, on the shop's clock; the templates are in
+templates/messages/appeasement/. A supervisor's wording for the offer (OfferMessage)
+replaces the default apology and redemption instructions. The code is decrypted here,
+at send time, and nowhere else.
 """
 
 from __future__ import annotations
 
-import zoneinfo
-
 from django.conf import settings
-from django.template.loader import render_to_string
-from django.utils import formats, timezone, translation
 
 from appease.core.money import format_money
 from appease.delivery.channels.base import OutboundMessage
-from appease.delivery.channels.sms import fit_sms
+from appease.delivery.messages import message_render, shop_date
 from appease.delivery.models import Delivery
-from appease.issuance.models import OfferMessage
+from appease.issuance.models import Issuance, OfferMessage
 from coupons import codes
 
 
-def shop_zone() -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(settings.SHOP_TIME_ZONE)
-
-
-def shop_date(moment) -> str:
-    """The day of `moment` on the shop's clock, as the active language writes a date."""
-    return formats.date_format(timezone.localtime(moment, shop_zone()), "DATE_FORMAT")
-
-
 def _context(delivery: Delivery) -> dict:
-    issuance = delivery.issuance
+    issuance = Issuance.objects.select_related("customer", "offer", "reason_code", "code").get(pk=delivery.issuance_id)
     offer = issuance.offer
     wording = OfferMessage.objects.filter(offer=offer, language=delivery.language).first()
     code = codes.decrypt(issuance.code.ciphertext) if issuance.code_id else None
@@ -60,48 +48,6 @@ def _context(delivery: Delivery) -> dict:
     }
 
 
-def _follow_up_context(delivery: Delivery) -> dict:
-    from feedback.services.surveys import survey_url
-
-    follow_up = delivery.follow_up
-    return {
-        "customer": delivery.customer,
-        "first_name": delivery.customer.name.split(" ")[0],
-        "case": follow_up.case,
-        "code": survey_url(follow_up),  # the part an SMS must never cut
-        "survey_url": survey_url(follow_up),
-        "expires": shop_date(follow_up.expires_at),
-        "shop_name": settings.SHOP_NAME,
-        "shop_url": settings.SHOP_URL,
-    }
-
-
-def message_compose(*, delivery: Delivery) -> OutboundMessage:
-    """The message to send for this delivery, in the customer's language."""
-    folder = f"messages/{delivery.kind}"
-    # The customer's language, the shop's clock (for any |date in a template too).
-    with translation.override(delivery.language), timezone.override(shop_zone()):
-        context = _follow_up_context(delivery) if delivery.kind == Delivery.Kind.FOLLOW_UP else _context(delivery)
-        if delivery.channel == "email":
-            subject = " ".join(render_to_string(f"{folder}/subject.txt", context).split())
-            text = render_to_string(f"{folder}/body.txt", context).strip()
-            html = render_to_string(f"{folder}/body.html", context)
-        else:
-            subject, html = "", None
-            parts = [
-                " ".join(render_to_string(f"{folder}/short_{name}.txt", context).split())
-                for name in ("apology", "gift", "code", "redeem")
-            ]
-            if delivery.channel == "sms":
-                text = fit_sms([part for part in parts if part], context["code"], settings.SMS_MAX_SEGMENTS)
-            else:
-                text = "\n".join(part for part in parts if part)
-    return OutboundMessage(
-        channel=delivery.channel,
-        to=delivery.address,
-        subject=subject,
-        text=text,
-        html=html,
-        idempotency_key=delivery.idempotency_key,
-        metadata={"delivery_id": str(delivery.pk), "issuance_id": str(delivery.issuance_id or "")},
-    )
+def appeasement_compose(delivery: Delivery) -> OutboundMessage:
+    """The appeasement message for this delivery (the outbox sets the language and clock)."""
+    return message_render(delivery, _context(delivery), metadata={"issuance_id": str(delivery.issuance_id)})

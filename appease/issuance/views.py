@@ -30,7 +30,6 @@ from appease.core.idempotency import idempotency_key_begin, idempotency_key_rele
 from appease.core.money import default_currency
 from appease.core.roles import CSR, SUPERVISOR, has_role
 from appease.delivery.models import Channel
-from appease.delivery.services import delivery_resend
 from appease.issuance.models import Customer, Issuance, ReasonCode, StaffProfile
 from appease.issuance.selectors import (
     approvals_pending,
@@ -41,6 +40,7 @@ from appease.issuance.selectors import (
     offers_available_to,
 )
 from appease.issuance.services.customers import customer_create, customer_currency_set
+from appease.issuance.services.deliveries import delivery_resend
 from appease.issuance.services.issuance import (
     complaint_start_parse,
     issuance_approve,

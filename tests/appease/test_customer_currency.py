@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
 from appease.core.context import Actor
-from appease.issuance.messages import message_compose
+from appease.delivery.messages import message_compose
 from appease.issuance.models import BudgetCounter, Customer, CustomerOrder, Issuance
 from appease.issuance.services.issuance import issuance_create
 from coupons.models import Offer

@@ -114,8 +114,8 @@ def test_demo_data_refuses_debug_off(settings):
 
 
 def test_demo_reps_and_customers_speak_spanish_and_portuguese_with_their_currencies(settings):
+    from appease.delivery.messages import message_compose
     from appease.delivery.models import Delivery
-    from appease.issuance.messages import message_compose
     from appease.issuance.models import LimitBudget, StaffProfile
 
     # given the demo

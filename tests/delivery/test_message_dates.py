@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from appease.core.context import Actor
+from appease.delivery.messages import message_compose
 from appease.delivery.models import Delivery
-from appease.issuance.messages import message_compose
 from appease.issuance.services.issuance import issuance_create
 from coupons.models import Code
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user

@@ -12,8 +12,9 @@ from werkzeug import Response
 
 from appease.core.context import Actor
 from appease.delivery.models import Delivery, DeliveryAttempt
-from appease.delivery.services import deliveries_sweep, delivery_resend, delivery_send
+from appease.delivery.services import deliveries_sweep, delivery_send
 from appease.issuance.models import Issuance
+from appease.issuance.services.deliveries import delivery_resend
 from appease.issuance.services.issuance import issuance_create
 from coupons import codes
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
