@@ -29,10 +29,8 @@ from appease.core.context import SYSTEM, Actor
 from appease.core.exceptions import ApplicationError
 from appease.core.jsonvalues import json_value_errors
 from appease.core.queue import enqueue_on_commit
-from appease.delivery.services import delivery_create
-from appease.issuance.events import issuance_created_event
 from appease.issuance.models import Customer, IncidentType, Issuance
-from appease.issuance.services.issuance import issuance_give, offer_currency_errors
+from appease.issuance.services.issuance import issuance_record, offer_currency_errors
 from feedback.models import AutoRule, Case, MerchantEvent
 from feedback.services.intake import CustomerRef, customer_find_or_create, feedback_submit
 
@@ -202,11 +200,15 @@ def rules_for(event: MerchantEvent, now) -> list[AutoRule]:
     return [rule for rule in rules if _matches(rule, event.data)]
 
 
-def auto_issue(
+def auto_rule_issue(
     *, rule: AutoRule, event: MerchantEvent, customer: Customer, actor: Actor = SYSTEM
 ) -> tuple[Issuance | None, str]:
     """Give `rule`'s offer to `customer` for `event`, once. Returns (issuance, "issued")
-    or (None, why not): already, cap, currency_mismatch, budget, paused, no_channel, no_code."""
+    or (None, why not): already, cap, currency_mismatch, budget, paused, no_channel, no_code.
+
+    One transaction: the customer is locked, checked against the rule and the rule's
+    budget spent, then `issuance_record` writes the issuance, its code, delivery row and
+    audit row; with no code left, the spend rolls back with it."""
     offer = rule.offer
     with transaction.atomic():
         customer = Customer.objects.select_for_update().get(pk=customer.pk)
@@ -228,32 +230,24 @@ def auto_issue(
         if not spent:
             paused = AutoRule.objects.filter(pk=rule.pk, is_paused=True).exists()
             return None, "paused" if paused else "budget"
-        now = timezone.now()
-        issuance = Issuance(
-            csr=None,
-            auto_rule=rule,
-            event=event,
-            customer=customer,
-            offer=offer,
-            reason_code=rule.reason_code,
-            channel=channel,
-            note=f"{event.event_type} {event.event_id}"[:2000],
-            currency=offer.currency,
-            face_value_amount=offer.value_amount,
-            cost_amount=offer.cost_amount,
-            complaint_started_at=event.occurred_at or event.received_at,
-            complaint_start_source=Issuance.StartSource.EVENT,
-        )
         try:
             with transaction.atomic():
-                issuance_give(issuance=issuance, by=None, now=now)
-                issuance.save()
+                issuance = issuance_record(
+                    actor=actor,
+                    auto_rule=rule,
+                    event=event,
+                    customer=customer,
+                    offer=offer,
+                    reason_code=rule.reason_code,
+                    channel=channel,
+                    note=f"{event.event_type} {event.event_id}"[:2000],
+                    complaint_started_at=event.occurred_at or event.received_at,
+                    complaint_start_source=Issuance.StartSource.EVENT,
+                )
         except ApplicationError as error:  # out of codes: the budget spend rolls back too
             transaction.set_rollback(True)
             logger.warning("auto rule %s: %s", rule.pk, error.code)
             return None, "no_code"
-        delivery_create(issuance=issuance, actor=actor)
-        issuance_created_event(actor=actor, issuance=issuance)
     return issuance, "issued"
 
 
@@ -297,7 +291,7 @@ def event_process(*, event_id: int) -> dict:
         customers.append(customer)
         for rule in rules:
             try:
-                issuance, outcome = auto_issue(rule=rule, event=event, customer=customer)
+                issuance, outcome = auto_rule_issue(rule=rule, event=event, customer=customer)
                 if outcome == "already":
                     issuance = Issuance.objects.get(auto_rule=rule, event=event, customer=customer)
             except DATABASE_DOWN:

@@ -25,12 +25,17 @@ from appease.issuance.models import Issuance
 from appease.issuance.selectors import staff_languages
 from appease.issuance.services.issuance import issuance_record, issuance_transaction
 from coupons.models import Offer
+from feedback.events import (
+    case_call_event,
+    case_claimed_event,
+    case_escalated_event,
+    case_issued_event,
+    case_note_event,
+    case_reassigned_event,
+    case_resolved_event,
+)
 from feedback.models import ApologyTemplate, Case, CaseEvent, Intervention
 from feedback.services.surveys import follow_up_schedule
-
-
-def _event(case: Case, kind: str, actor: Actor, text: str = "", **data) -> CaseEvent:
-    return CaseEvent.objects.create(case=case, kind=kind, actor=actor.user, text=text, data=data)
 
 
 def _lock(case_id) -> Case:
@@ -89,7 +94,7 @@ def case_claim_next(*, actor: Actor) -> Case | None:
             )
             if claimed:
                 case = Case.objects.select_related("customer").get(pk=candidate)
-                _event(case, CaseEvent.Kind.CLAIMED, actor)
+                case_claimed_event(case=case, actor=actor)
                 return case
     return None
 
@@ -106,7 +111,7 @@ def case_claim(*, actor: Actor, case_id) -> Case:
     case.assigned_to = actor.user
     case.claimed_at = now
     case.save()
-    _event(case, CaseEvent.Kind.CLAIMED, actor)
+    case_claimed_event(case=case, actor=actor)
     return case
 
 
@@ -118,7 +123,7 @@ def case_note(*, actor: Actor, case_id, text: str) -> CaseEvent:
     if len(text) > 4000:
         raise ValidationError({"text": _("Keep the note under 4,000 characters.")})
     case = _lock(case_id)
-    return _event(case, CaseEvent.Kind.NOTE, actor, text=text)
+    return case_note_event(case=case, actor=actor, text=text)
 
 
 @transaction.atomic
@@ -133,7 +138,7 @@ def case_call_log(*, actor: Actor, case_id, text: str) -> CaseEvent:
     case = _lock(case_id)
     _require_owner_or_supervisor(actor, case)
     case_responded(case_id=case.pk, now=timezone.now())
-    return _event(case, CaseEvent.Kind.CALL, actor, text=text)
+    return case_call_event(case=case, actor=actor, text=text)
 
 
 @transaction.atomic
@@ -152,7 +157,7 @@ def case_reassign(*, actor: Actor, case_id, to_user_id) -> Case:
     case.status = Case.Status.CLAIMED
     case.claimed_at = now
     case.save()
-    _event(case, CaseEvent.Kind.REASSIGNED, actor, to=user.get_username(), from_user_id=before)
+    case_reassigned_event(case=case, actor=actor, to_user=user, from_user_id=before)
     return case
 
 
@@ -168,7 +173,7 @@ def case_escalate(*, actor: Actor, case_id, text: str) -> Case:
         raise ApplicationError("closed", _("Only an open case can be escalated."), status=409)
     case.escalated_at = timezone.now()
     case.save(update_fields=["escalated_at"])
-    _event(case, CaseEvent.Kind.ESCALATED, actor, text=text)
+    case_escalated_event(case=case, actor=actor, text=text)
     recipients = [email for email in role_emails(SUPERVISOR) if email != getattr(actor.user, "email", None)]
     if recipients:
         transaction.on_commit(
@@ -228,17 +233,7 @@ def case_issue(
         case = _lock(case_id)
         if issuance.status != Issuance.Status.PENDING_APPROVAL:  # waiting: nothing reached the customer yet
             case_responded(case_id=case.pk, now=issuance.issued_at or timezone.now())
-        kind = CaseEvent.Kind.APOLOGY if offer.is_soft else CaseEvent.Kind.ISSUED
-        _event(
-            case,
-            kind,
-            actor,
-            text=apology_text,
-            issuance_id=str(issuance.pk),
-            offer=offer.name,
-            offer_id=offer.pk,
-            status=issuance.status,
-        )
+        case_issued_event(case=case, actor=actor, issuance=issuance, apology_text=apology_text)
     return issuance
 
 
@@ -303,6 +298,6 @@ def case_resolve(*, actor: Actor, case_id, note: str, intervention: str = "") ->
     if case.assigned_to_id is None:
         case.assigned_to = actor.user
     case.save()
-    _event(case, CaseEvent.Kind.RESOLVED, actor, text=note, intervention=case.intervention)
+    case_resolved_event(case=case, actor=actor, note=note)
     follow_up_schedule(case=case, now=now)
     return case

@@ -19,7 +19,8 @@ from appease.core.context import Actor
 from appease.delivery.models import Channel
 from appease.issuance.models import Customer, CustomerOrder, IncidentType
 from appease.issuance.services.customers import customer_create
-from feedback.models import Case, CaseEvent, Feedback, FeedbackSite, IncidentProfile, PriorityLevel
+from feedback.events import case_feedback_event, case_opened_event
+from feedback.models import Case, Feedback, FeedbackSite, IncidentProfile, PriorityLevel
 from feedback.services.scoring import age_reason, level_for, past_incidents, priority_score
 from feedback.services.sla import due_times, rises, tightened_targets
 from feedback.services.triage import language_for, triage
@@ -205,13 +206,7 @@ def feedback_submit(
         feedback.full_clean(exclude=["case", "site", "customer", "created_by"])
         feedback.save()
         if feedback.case_id:
-            CaseEvent.objects.create(
-                case=feedback.case,
-                kind=CaseEvent.Kind.FEEDBACK,
-                actor=actor.user,
-                text=text[:4000],
-                data={"feedback_id": feedback.pk, "source": source, "rating": rating, "nps": nps},
-            )
+            case_feedback_event(case=feedback.case, actor=actor, feedback=feedback, text=text)
     return feedback
 
 
@@ -270,18 +265,7 @@ def _case_for(*, feedback: Feedback, existing: Case | None, judged, score, level
         resolution_due_at=resolution_due,
         created_at=now,
     )
-    CaseEvent.objects.create(
-        case=case,
-        kind=CaseEvent.Kind.OPENED,
-        actor=actor.user,
-        data={
-            "priority": case.priority,
-            "score": case.priority_score,
-            "incident_type": case.incident_type,
-            "inferred": judged.inferred,
-            "matched": list(judged.matched),
-        },
-    )
+    case_opened_event(case=case, actor=actor, judged=judged)
     return case
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from appease.core.roles import SUPERVISOR, role_emails
+from feedback.events import case_sla_breached_event
 from feedback.models import Case, CaseEvent, PriorityLevel
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def _mark_breaches(target: str, now: datetime) -> list[int]:
             if Case.objects.filter(
                 pk=pk, status__in=Case.OPEN_STATUSES, **{f"{met}__isnull": True, f"{breached}__isnull": True}
             ).update(**{breached: now, "escalated_at": now, count: F(count) + 1}):
-                CaseEvent.objects.create(case_id=pk, kind=CaseEvent.Kind.SLA_BREACHED, data={"target": target})
+                case_sla_breached_event(case_id=pk, target=target)
                 marked.append(pk)
     return marked
 

@@ -28,7 +28,15 @@ from appease.core.context import SYSTEM
 from appease.core.exceptions import ApplicationError
 from appease.delivery.models import Delivery
 from appease.delivery.services import delivery_create
-from feedback.models import Case, CaseEvent, FollowUp, Priority, PriorityLevel
+from feedback.events import (
+    case_closed_event,
+    case_reopened_event,
+    follow_up_scheduled_event,
+    follow_up_sent_event,
+    follow_up_skipped_event,
+    survey_answered_event,
+)
+from feedback.models import Case, FollowUp, Priority, PriorityLevel
 from feedback.services.sla import due_times
 
 logger = logging.getLogger(__name__)
@@ -73,7 +81,7 @@ def _quiet(customer, now, *, case: Case) -> bool:
 
 def _close(case: Case, status: str, now, reason: str) -> None:
     Case.objects.filter(pk=case.pk, status=Case.Status.RESOLVED).update(status=status, closed_at=now)
-    CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.CLOSED, data={"status": status, "reason": reason})
+    case_closed_event(case=case, status=status, reason=reason)
 
 
 def follow_up_schedule(*, case: Case, now=None) -> FollowUp | None:
@@ -81,11 +89,11 @@ def follow_up_schedule(*, case: Case, now=None) -> FollowUp | None:
     now = now or timezone.now()
     customer = case.customer
     if customer is None:
-        CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED, data={"reason": "no_customer"})
+        follow_up_skipped_event(case=case, reason="no_customer")
         _close(case, Case.Status.UNCONFIRMED, now, "no_customer")
         return None
     if _quiet(customer, now, case=case):
-        CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED, data={"reason": "quiet_period"})
+        follow_up_skipped_event(case=case, reason="quiet_period")
         _close(case, Case.Status.UNCONFIRMED, now, "quiet_period")
         return None
     due = now + settings.FOLLOW_UP_DELAY
@@ -96,11 +104,7 @@ def follow_up_schedule(*, case: Case, now=None) -> FollowUp | None:
         due_at=due,
         expires_at=due + settings.SURVEY_LINK_VALIDITY,
     )
-    CaseEvent.objects.create(
-        case=case,
-        kind=CaseEvent.Kind.FOLLOW_UP_SCHEDULED,
-        data={"due_at": due.isoformat(), "follow_up": str(follow_up.pk)},
-    )
+    follow_up_scheduled_event(case=case, follow_up=follow_up)
     return follow_up
 
 
@@ -133,9 +137,7 @@ def follow_ups_send(*, now=None, limit: int = 500) -> int:
             )
             if reason:
                 FollowUp.objects.filter(pk=pk).update(status=FollowUp.Status.SKIPPED, skip_reason=reason)
-                CaseEvent.objects.create(
-                    case=follow_up.case, kind=CaseEvent.Kind.FOLLOW_UP_SKIPPED, data={"reason": reason}
-                )
+                follow_up_skipped_event(case=follow_up.case, reason=reason)
                 _close(follow_up.case, Case.Status.UNCONFIRMED, now, reason)
                 continue
             delivery = delivery_create(customer=customer, kind=Delivery.Kind.FOLLOW_UP, channel=channel, actor=SYSTEM)
@@ -145,11 +147,7 @@ def follow_ups_send(*, now=None, limit: int = 500) -> int:
                 delivery=delivery,
                 expires_at=now + settings.SURVEY_LINK_VALIDITY,
             )
-            CaseEvent.objects.create(
-                case=follow_up.case,
-                kind=CaseEvent.Kind.FOLLOW_UP_SENT,
-                data={"channel": channel, "delivery": str(delivery.pk)},
-            )
+            follow_up_sent_event(case=follow_up.case, channel=channel, delivery=delivery)
             sent += 1
     return sent
 
@@ -201,17 +199,12 @@ def survey_answer(*, token: str, solved: bool | None, csat: int | str | None = N
                 )
             raise ApplicationError("expired", _("This survey link has expired."), status=410)
         case = Case.objects.select_for_update(of=("self",)).get(pk=follow_up.case_id)
-        CaseEvent.objects.create(
-            case=case,
-            kind=CaseEvent.Kind.SURVEY_ANSWERED,
-            text=comment,
-            data={"solved": solved, "csat": csat},
-        )
+        survey_answered_event(case=case, solved=solved, csat=csat, comment=comment)
         if solved:
             Case.objects.filter(pk=case.pk, status__in=[Case.Status.RESOLVED, Case.Status.UNCONFIRMED]).update(
                 status=Case.Status.CONFIRMED, closed_at=now
             )
-            CaseEvent.objects.create(case=case, kind=CaseEvent.Kind.CLOSED, data={"status": Case.Status.CONFIRMED})
+            case_closed_event(case=case, status=Case.Status.CONFIRMED)
         else:
             _reopen(case, now)
     follow_up.refresh_from_db()
@@ -246,9 +239,7 @@ def _reopen(case: Case, now) -> None:
     case.closed_at = None
     case.reopened_count += 1
     case.save()
-    CaseEvent.objects.create(
-        case=case, kind=CaseEvent.Kind.REOPENED, data={"priority": case.priority, "score": case.priority_score}
-    )
+    case_reopened_event(case=case)
 
 
 def follow_ups_expire(*, now=None) -> int:

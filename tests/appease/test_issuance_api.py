@@ -327,7 +327,7 @@ def test_issuance_record_needs_the_callers_transaction(world):
     from appease.core.context import Actor
     from appease.issuance.services.issuance import issuance_record
 
-    with pytest.raises(transaction.TransactionManagementError):
+    with pytest.raises(transaction.TransactionManagementError, match="inside the caller's transaction"):
         issuance_record(
             actor=Actor(user=world["csr"]),
             customer=world["customer"],

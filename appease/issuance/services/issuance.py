@@ -177,13 +177,29 @@ def issuance_record(
     idempotency_key: IdempotencyKey | None = None,
     case=None,
     apology_text: str = "",
+    auto_rule=None,
+    event=None,
 ) -> Issuance:
     """Give `offer` to `customer` inside the caller's open transaction: the issuance,
     its code, its delivery row, its audit row and the idempotency key's answer are
     written there, and a refusal (ValidationError, LimitRefused) leaves the caller to
-    roll back everything it did with it, e.g. the customer it just created."""
+    roll back everything it did with it, e.g. the customer it just created.
+
+    A rep's issuance (`actor.user`) is checked as the rep's input and spends the rep's
+    limits. A rule's (`auto_rule`, for the merchant's `event`) is given by the system:
+    the caller has checked the customer against the rule (its per-customer cap, the
+    currency, a channel it may use) and spent the rule's budget, under the customer's
+    lock, so no rep's limits or approval apply and the code is claimed at once; none
+    left is ApplicationError, for the caller to roll back its spend.
+
+    Outside a transaction it refuses (TransactionManagementError): on its own it would
+    commit row by row, and a refusal half-way would leave the first rows behind.
+    """
     if not transaction.get_connection().in_atomic_block:
-        raise transaction.TransactionManagementError("issuance_record runs inside the caller's transaction")
+        raise transaction.TransactionManagementError(
+            "issuance_record must run inside the caller's transaction.atomic(); "
+            "use issuance_create for an issuance of its own."
+        )
     channel = channel or customer.preferred_channel
     if complaint_started_at is None:
         complaint_start_source = ""
@@ -196,19 +212,22 @@ def issuance_record(
                 % {"sources": ", ".join(Issuance.StartSource.values)}
             }
         )
-    _validate(
-        customer=customer,
-        offer=offer,
-        reason_code=reason_code,
-        channel=channel,
-        note=note,
-        started_at=complaint_started_at,
-        apology=apology_text,
-    )
-    csr = actor.user
+    if auto_rule is None:
+        _validate(
+            customer=customer,
+            offer=offer,
+            reason_code=reason_code,
+            channel=channel,
+            note=note,
+            started_at=complaint_started_at,
+            apology=apology_text,
+        )
+    csr = actor.user if auto_rule is None else None
     now = timezone.now()
     issuance = Issuance(
         csr=csr,
+        auto_rule=auto_rule,
+        event=event,
         customer=customer,
         offer=offer,
         reason_code=reason_code,
@@ -222,16 +241,19 @@ def issuance_record(
         complaint_started_at=complaint_started_at,
         complaint_start_source=complaint_start_source,
     )
-    try:
-        limits_spend(user=csr, offer=offer, customer=customer, now=now)
-    except LimitsExceeded as exceeded:
-        policy = policy_for(csr)
-        if policy is None or policy.over_limit == LimitPolicy.OverLimit.REFUSE:
-            raise LimitRefused(exceeded.breaches) from None
-        issuance.status = Issuance.Status.PENDING_APPROVAL
-        issuance.breached_limits = [breach.as_dict() for breach in exceeded.breaches]
+    if auto_rule is not None:
+        issuance_give(issuance=issuance, by=None, now=now)
     else:
-        issuance_give(issuance=issuance, by=csr, now=now)
+        try:
+            limits_spend(user=csr, offer=offer, customer=customer, now=now)
+        except LimitsExceeded as exceeded:
+            policy = policy_for(csr)
+            if policy is None or policy.over_limit == LimitPolicy.OverLimit.REFUSE:
+                raise LimitRefused(exceeded.breaches) from None
+            issuance.status = Issuance.Status.PENDING_APPROVAL
+            issuance.breached_limits = [breach.as_dict() for breach in exceeded.breaches]
+        else:
+            issuance_give(issuance=issuance, by=csr, now=now)
     issuance.save()
     if issuance.status == Issuance.Status.ISSUED:
         delivery_create(issuance=issuance, actor=actor)
