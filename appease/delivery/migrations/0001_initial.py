@@ -7,18 +7,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
-def relabel(app_label_from, app_label_to, models):
-    """The moved models' content types (and so their permissions, and every group and
-    user that holds them) follow the models to their new app."""
-
-    def forwards(apps, schema_editor):
-        ContentType = apps.get_model("contenttypes", "ContentType")
-        ContentType.objects.using(schema_editor.connection.alias).filter(
-            app_label=app_label_from, model__in=models
-        ).update(app_label=app_label_to)
-
-    return forwards
+from appease.core.db import content_types_move
 
 
 class Migration(migrations.Migration):
@@ -126,8 +115,7 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(
-            relabel("appease", "delivery", ['delivery', 'deliveryattempt', 'deliverystatusevent']),
-            relabel("delivery", "appease", ['delivery', 'deliveryattempt', 'deliverystatusevent']),
-        ),
+        # The content types (and so the permissions, and the groups and users holding
+        # them) follow the models; back to appease when unapplied.
+        content_types_move(['delivery', 'deliveryattempt', 'deliverystatusevent'], "appease", "delivery"),
     ]

@@ -5,6 +5,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from appease.core.db import content_types_move
+
 
 class Migration(migrations.Migration):
     dependencies = [
@@ -71,5 +73,15 @@ class Migration(migrations.Migration):
                     name="StaffAPIKey",
                 ),
             ],
+        ),
+        # From here on the state has no appease.Delivery or appease.AuditEvent: merge the
+        # content types post_migrate made for them if the move took two `migrate` runs
+        # (e.g. `migrate delivery`, then `migrate`) into the moved ones. Unapplied, the
+        # moves in core and delivery's first migrations take them back.
+        content_types_move(
+            ["failurecounter", "idempotencykey", "staffapikey", "auditevent"], "appease", "core", reversible=False
+        ),
+        content_types_move(
+            ["delivery", "deliveryattempt", "deliverystatusevent"], "appease", "delivery", reversible=False
         ),
     ]
