@@ -211,7 +211,7 @@ URL_RULES: dict[str, Endpoint] = {
     "coupons:code-validate": Endpoint("merchant", POST),
     "coupons:redemption-create": Endpoint("merchant", POST),
     "coupons:redemption-reverse": Endpoint("merchant", POST),
-    # The staff API (appease/issuance/api_urls.py).
+    # The staff API (appease/issuance/urls.py).
     "appease-api:issuances": Endpoint("staff", BOTH),
     "appease-api:issuance-approve": Endpoint("supervisor", POST),
     "appease-api:issuance-reject": Endpoint("supervisor", POST),
@@ -221,7 +221,7 @@ URL_RULES: dict[str, Endpoint] = {
     "appease-api:customer-detail": Endpoint("staff"),
     "delivery-api:delivery-callback-sms": Endpoint("signed", POST, form=True),
     "delivery-api:delivery-callback-webhook": Endpoint("signed", POST),
-    # The feedback API (feedback/api_urls.py).
+    # The feedback API (feedback/urls.py).
     "feedback-api:feedback": Endpoint("public", POST, site_key=True),
     "feedback-api:events": Endpoint("merchant", POST),
     "feedback-api:cases": Endpoint("staff"),
