@@ -10,3 +10,8 @@ class IssuanceConfig(AppConfig):
     name = "appease.issuance"
     label = "appease"
     verbose_name = _("Appeasement")
+
+    def ready(self) -> None:
+        from appease.issuance.privacy import personal_data_register
+
+        personal_data_register()
