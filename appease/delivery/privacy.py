@@ -19,7 +19,7 @@ from appease.core.privacy import (
     register,
     set_values,
 )
-from appease.delivery.models import Delivery, DeliveryAttempt
+from appease.delivery.models import Delivery, DeliveryAttempt, DeliveryStatusEvent
 
 
 def objects(customer) -> dict:
@@ -80,6 +80,13 @@ PERSONAL_DATA = PersonalData(
     app_label="delivery",
     models=(Delivery,),
     objects=objects,
+    # These had the `appease` label until the outbox became its own app (issue 16);
+    # audit rows written before then name them so, and are still the customer's.
+    former_labels={
+        Delivery: ("appease.delivery",),
+        DeliveryAttempt: ("appease.deliveryattempt",),
+        DeliveryStatusEvent: ("appease.deliverystatusevent",),
+    },
     export=export,
     erase=erase,
     expire=expire,

@@ -60,6 +60,27 @@ def test_the_export_holds_everything_about_the_customer(customer_with_history):
     assert [event["kind"] for event in data["cases"][0]["timeline"]][:2] == ["opened", "feedback"]
 
 
+def test_audit_rows_that_name_a_model_by_its_former_label_are_the_customers(customer_with_history):
+    # given: an audit row written when deliveries had the `appease` label
+    customer, _issuance, _case = customer_with_history
+    delivery = Delivery.objects.get(customer=customer)
+    old = AuditEvent.objects.create(
+        action="delivery.retry",
+        object_type="appease.delivery",
+        object_id=str(delivery.pk),
+        after={"status": "sent", "note": "left with the neighbour at number 12"},  # no email, phone or id
+    )
+
+    # when / then: the export shows it, and an erasure treats it as hers
+    trail = customer_export(customer)["audit_trail"]
+    assert {"object": f"appease.delivery {delivery.pk}", "after": old.after} in [
+        {"object": row["object"], "after": row["after"]} for row in trail
+    ]
+    customer_erase(actor=Actor(user=staff_user("Supervisor")), customer=customer)
+    old.refresh_from_db()
+    assert old.after == {"status": "sent", "note": ERASED}
+
+
 def test_the_export_command_writes_json(customer_with_history, tmp_path):
     customer, _issuance, _case = customer_with_history
     out = tmp_path / "lucia.json"
