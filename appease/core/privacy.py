@@ -407,13 +407,49 @@ def _idle_customers(cutoff):
     return customers
 
 
+def _trail_expire(cutoff, *, size: int) -> dict:
+    """The audit trail's snapshots and the admin's history of rows about customers
+    (`PersonalData.models`, former labels included), older than `cutoff`: the personal
+    keys' values and the free text (`words`) of the snapshots, the admin's words."""
+    personal = [model for entry in registered() for model in entry.models]
+    labels = [label for model in personal for label in _labels(model)]
+    keys = personal_keys() | word_keys()
+
+    def expire_audit_event(row) -> dict:
+        before, after = expire_json(row.before, keys), expire_json(row.after, keys)
+        return {"before": before, "after": after} if (before, after) != (row.before, row.after) else {}
+
+    def expire_log_entries(rows):
+        entries = LogEntry.objects.filter(pk__in=[row.pk for row in rows])
+        entries.update(object_repr=EXPIRED)
+        entries.exclude(change_message="").update(change_message=EXPIRED)
+
+    content_types = ContentType.objects.get_for_models(*personal, for_concrete_models=False).values()
+    return {
+        "audit_events": json_in_batches(
+            AuditEvent.objects.filter(object_type__in=labels, created_at__lt=cutoff),
+            expire_audit_event,
+            size=size,
+            fields=("before", "after"),
+        ),
+        "admin_history": in_batches(
+            LogEntry.objects.filter(content_type__in=content_types, action_time__lt=cutoff).exclude(
+                object_repr=EXPIRED
+            ),
+            expire_log_entries,
+            size=size,
+        ),
+    }
+
+
 def personal_data_expire(*, now=None, batch_size: int | None = None) -> dict:
     """Pseudonymise what is older than RETENTION_MONTHS (beat, daily). Returns counts
     per kind; a second run the same day finds nothing more to do (every step excludes
     what is already `[expired]` or `[erased]`).
 
-    Words older than the cutoff become `[expired]`, as each app declares
-    (`PersonalData.expire`). Customers with no activity since the cutoff are erased
+    Words older than the cutoff become `[expired]`, in every table, as each app declares
+    (`PersonalData.expire`), and so do the personal values and free text of audit rows
+    and admin history about customers' rows. Customers with no activity since the cutoff are erased
     (`customer_erase`, one transaction each). Everything runs in batches of
     RETENTION_BATCH_SIZE rows, each its own transaction.
     """
@@ -427,6 +463,7 @@ def personal_data_expire(*, now=None, batch_size: int | None = None) -> dict:
     for entry in registered():
         if entry.expire is not None:
             done.update(entry.expire(cutoff, size=size))
+    done.update(_trail_expire(cutoff, size=size))
     done["customers"] = in_batches(
         _idle_customers(cutoff),
         lambda rows: [customer_erase(actor=Actor(), customer=row, reason="retention") for row in rows],

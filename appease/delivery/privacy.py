@@ -73,6 +73,11 @@ def expire(cutoff, *, size: int) -> dict:
         "delivery_errors": in_batches(
             old.exclude(last_error__in=DONE_WORDS), set_values(Delivery, last_error=EXPIRED), size=size
         ),
+        "delivery_attempts": in_batches(
+            DeliveryAttempt.objects.filter(started_at__lt=cutoff).exclude(detail__in=DONE_WORDS),
+            set_values(DeliveryAttempt, detail=EXPIRED),
+            size=size,
+        ),
     }
 
 
@@ -91,6 +96,7 @@ PERSONAL_DATA = PersonalData(
     erase=erase,
     expire=expire,
     keys=frozenset({"address"}),
+    words=frozenset({"last_error", "detail"}),
 )
 
 

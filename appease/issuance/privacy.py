@@ -111,11 +111,26 @@ def erase(customer, identity: Identity) -> dict:
 
 
 def expire(cutoff, *, size: int) -> dict:
+    """Notes and apologies of issuances given before `cutoff`; decision comments and
+    void reasons written before it (they may name the customer, whom we cannot look
+    for here: the whole text goes)."""
     old = Issuance.objects.filter(created_at__lt=cutoff)
+    decided = Q(decided_at__lt=cutoff) | Q(decided_at__isnull=True, created_at__lt=cutoff)
+    voided = Q(voided_at__lt=cutoff) | Q(voided_at__isnull=True, created_at__lt=cutoff)
     return {
         "issuance_notes": in_batches(old.exclude(note__in=DONE_WORDS), set_values(Issuance, note=EXPIRED), size=size),
         "apologies": in_batches(
             old.exclude(apology_text__in=DONE_WORDS), set_values(Issuance, apology_text=EXPIRED), size=size
+        ),
+        "issuance_decisions": in_batches(
+            Issuance.objects.filter(decided).exclude(decision_comment__in=DONE_WORDS),
+            set_values(Issuance, decision_comment=EXPIRED),
+            size=size,
+        ),
+        "void_reasons": in_batches(
+            Issuance.objects.filter(voided).exclude(void_reason__in=DONE_WORDS),
+            set_values(Issuance, void_reason=EXPIRED),
+            size=size,
         ),
     }
 
