@@ -8,3 +8,6 @@ class CouponsConfig(AppConfig):
 
     def ready(self) -> None:
         from coupons import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        from coupons.privacy import personal_data_register
+
+        personal_data_register()

@@ -17,8 +17,10 @@ class FeedbackConfig(AppConfig):
         from feedback.apis import intake_cors_enabled
         from feedback.defaults import defaults_restore
         from feedback.messages import follow_up_compose
+        from feedback.privacy import personal_data_register
         from feedback.services import triage  # noqa: F401  (connects its cache-clearing signals)
 
         check_request_enabled.connect(intake_cors_enabled, dispatch_uid="feedback-cors")
         post_migrate.connect(defaults_restore, sender=self, dispatch_uid="feedback-defaults")
         register("follow_up", compose=follow_up_compose)  # the outbox's follow-ups: nothing to do on outcomes
+        personal_data_register()

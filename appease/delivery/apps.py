@@ -9,3 +9,8 @@ class DeliveryConfig(AppConfig):
     name = "appease.delivery"
     label = "delivery"
     verbose_name = _("Delivery")
+
+    def ready(self) -> None:
+        from appease.delivery.privacy import personal_data_register
+
+        personal_data_register()

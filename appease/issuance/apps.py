@@ -16,6 +16,7 @@ class IssuanceConfig(AppConfig):
     def ready(self) -> None:
         from appease.core import readers
         from appease.issuance.messages import appeasement_compose
+        from appease.issuance.privacy import personal_data_register
         from appease.issuance.selectors import staff_reading_preferences
         from appease.issuance.services.deliveries import appeasement_delivery_outcome, appeasement_requeue_refusal
 
@@ -27,3 +28,4 @@ class IssuanceConfig(AppConfig):
             on_outcome=appeasement_delivery_outcome,
             requeue_refusal=appeasement_requeue_refusal,
         )
+        personal_data_register()  # the customer's personal data, for the kernel's privacy tools

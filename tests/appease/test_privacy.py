@@ -60,6 +60,27 @@ def test_the_export_holds_everything_about_the_customer(customer_with_history):
     assert [event["kind"] for event in data["cases"][0]["timeline"]][:2] == ["opened", "feedback"]
 
 
+def test_audit_rows_that_name_a_model_by_its_former_label_are_the_customers(customer_with_history):
+    # given: an audit row written when deliveries had the `appease` label
+    customer, _issuance, _case = customer_with_history
+    delivery = Delivery.objects.get(customer=customer)
+    old = AuditEvent.objects.create(
+        action="delivery.retry",
+        object_type="appease.delivery",
+        object_id=str(delivery.pk),
+        after={"status": "sent", "note": "left with the neighbour at number 12"},  # no email, phone or id
+    )
+
+    # when / then: the export shows it, and an erasure treats it as hers
+    trail = customer_export(customer)["audit_trail"]
+    assert {"object": f"appease.delivery {delivery.pk}", "after": old.after} in [
+        {"object": row["object"], "after": row["after"]} for row in trail
+    ]
+    customer_erase(actor=Actor(user=staff_user("Supervisor")), customer=customer)
+    old.refresh_from_db()
+    assert old.after == {"status": "sent", "note": ERASED}
+
+
 def test_the_export_command_writes_json(customer_with_history, tmp_path):
     customer, _issuance, _case = customer_with_history
     out = tmp_path / "lucia.json"
@@ -414,3 +435,177 @@ def test_retention_expires_old_words_everywhere_in_batches_and_once(clock, setti
     before = text_cells()
     assert set(personal_data_expire(batch_size=2).values()) == {0}
     assert text_cells() == before
+
+
+# --- retention everywhere: every text and JSON column of every table -----------------
+
+# The apps whose tables the sweep reads, and Django admin's history (erasure rewrites it too).
+OUR_APPS = ("core", "delivery", "appease", "coupons", "feedback", "reporting")
+APPEND_ONLY = {"appease_auditevent", "coupons_codeevent", "feedback_caseevent"}  # their times are the clock's
+# Columns that cannot hold a customer's words, and why. A column with `choices` holds one
+# of a fixed set of codes and is left out too. A new text or JSON column anywhere fails
+# the sweep until retention covers it or it is listed here with its reason.
+NOT_PERSONAL = {
+    # configuration, written by staff about the shop, never about one customer
+    "core.StaffAPIKey": "a rep's API key: its prefix, hash and the label staff gave it",
+    "coupons.Offer": "the offer catalogue",
+    "coupons.Merchant": "the merchant's name",
+    "coupons.MerchantAPIKey": "a merchant's API key: its prefix, hash and label",
+    "coupons.CodeBatch": "an import of codes: its file name and import error",
+    "appease.ReasonCode": "reason codes",
+    "appease.Team": "teams",
+    "appease.LimitPolicy": "limit policies",
+    "appease.LimitBudget": "budgets (a currency)",
+    "appease.StaffProfile": "a rep's languages and time zone",
+    "appease.BudgetCounter": "budget counters (a currency)",
+    "appease.OfferMessage": "message templates, with placeholders rather than names",
+    "feedback.OwnerTeam": "teams (their digest goes to staff addresses)",
+    "feedback.KeywordRule": "triage keywords",
+    "feedback.FeedbackSite": "a widget's site: name, public key and origins",
+    "feedback.RecommendationRule": "recommendation rules",
+    "feedback.ApologyTemplate": "apology templates, with placeholders rather than names",
+    "feedback.AutoRule": "automatic rules",
+    "reporting.": "daily aggregates: counts, sums and codes, no row of a person",
+    # identifiers, codes and machine words
+    "core.AuditEvent.actor_label": "the staff member or system that acted (kept by erasure too: who did what)",
+    "core.AuditEvent.action": "an action code",
+    "core.AuditEvent.object_type": "a model label",
+    "core.AuditEvent.object_id": "a row's id",
+    "core.AuditEvent.request_id": "a request id",
+    "core.IdempotencyKey": "deleted by housekeeping after IDEMPOTENCY_KEY_TTL (24 hours), long before the horizon",
+    "delivery.Delivery.language": "a language code",
+    "delivery.Delivery.provider_message_id": "the provider's id of the message",
+    "delivery.Delivery.failure_reason": "a machine code (failure_reason_label words it)",
+    "delivery.Delivery.request_id": "a request id",
+    "delivery.DeliveryStatusEvent": "a provider's status word and ours",
+    "coupons.Code": "the code itself (encrypted), its last four characters and currency",
+    "coupons.Redemption.order_id": "the merchant's order reference, kept by erasure too (the books)",
+    "coupons.Redemption.currency": "a currency",
+    "coupons.CodeEvent.currency": "a currency",
+    "appease.CustomerOrder": "the merchant's order reference and currency, kept by erasure too",
+    "appease.Issuance.currency": "a currency",
+    "appease.Issuance.breached_limits": "the codes of the limits an issuance went over",
+    "feedback.Case.order_reference": "the merchant's order reference, kept by erasure too",
+    "feedback.Case.score_reasons": "triage factors and their points (data, worded when shown)",
+    "feedback.Feedback.order_reference": "the merchant's order reference, kept by erasure too",
+    "feedback.FollowUp.skip_reason": "why a survey was not sent, in the system's words",
+    "feedback.MerchantEvent.event_id": "the merchant's id of the event",
+    "feedback.MerchantEvent.event_type": "the event's type",
+    "feedback.MerchantEvent.result": "what processing did: ids and counts",
+    "admin.LogEntry.object_id": "a row's id",
+    # the customer's live profile: retention erases it, with everything above, once the
+    # customer has been idle for the whole horizon (test_retention_expires_old_words_…)
+    "appease.Customer": "the profile of a customer still active",
+}
+
+
+def swept_columns() -> dict[type, list[str]]:
+    """{model: [column]} of every text and JSON column retention must cover."""
+    from django.apps import apps
+    from django.contrib.admin.models import LogEntry
+    from django.db import models
+
+    kinds = (models.CharField, models.TextField, models.JSONField)
+    configs = [config for config in apps.get_app_configs() if config.label in OUR_APPS]
+    columns = {}
+    for model in [m for config in configs for m in config.get_models()] + [LogEntry]:
+        label = model._meta.label
+        names = [
+            field.attname
+            for field in model._meta.concrete_fields
+            if isinstance(field, kinds)
+            and not field.primary_key
+            and not field.choices
+            and not any(key in NOT_PERSONAL for key in (label, f"{label}.{field.name}", f"{model._meta.app_label}."))
+        ]
+        if names:
+            columns[model] = names
+    return columns
+
+
+def cells_naming(columns, needles) -> dict[tuple[str, str, object], str]:
+    """{(model, column, pk): value} of the cells of `columns` that hold any of `needles`."""
+    found = {}
+    for model, names in columns.items():
+        for row in model._default_manager.values_list("pk", *names):
+            for name, value in zip(names, row[1:], strict=True):
+                text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+                if any(needle in (text or "").lower() for needle in needles):
+                    found[(model._meta.label, name, row[0])] = text
+    return found
+
+
+def test_retention_sweeps_every_text_and_json_column_of_every_table(clock, customer_everywhere, settings):
+    from datetime import timedelta as delta
+
+    from django.apps import apps
+    from django.contrib.admin.models import LogEntry
+    from django.db import models
+
+    from appease.core.audit import audit_event_record
+    from appease.issuance.models import CustomerOrder
+    from coupons.models import Merchant, Redemption
+    from feedback.models import Case, FollowUp
+
+    settings.RETENTION_MONTHS = 24
+    lucia = customer_everywhere
+    # given: Lucía's words in every column that can hold them, written in January 2024
+    issuance = Issuance.objects.filter(customer=lucia).exclude(code=None).first()
+    Issuance.objects.filter(pk=issuance.pk).update(decision_comment="Approved: Lucía is a gold member")
+    Redemption.objects.create(
+        code=issuance.code,
+        merchant=Merchant.objects.get(name="Shop"),
+        order_id="ORDER-9",
+        order_total_amount=50,
+        discount_amount=5,
+        currency=issuance.code.currency,
+        single_use=True,
+        status=Redemption.Status.REVERSED,
+        redeemed_at=clock.now,
+        reversed_at=clock.now,
+        reverse_reason="Lucía Pérez returned the parcel",
+    )
+    Feedback.objects.filter(customer=lucia).update(page_url="https://shop.example/account?email=lucia@example.com")
+    case = Case.objects.get(customer=lucia)
+    CaseEvent.objects.create(
+        case=case, kind="note", text="Called Lucía", data={"name": "Lucía Pérez", "phone": "+34612345678"}
+    )
+    audit_event_record(
+        actor=Actor(), action="customer.change", obj=lucia, before={"email": "lucia@example.com"}, after={"email": ""}
+    )
+    columns = swept_columns()
+    before = cells_naming(columns, LUCIA)
+    unseeded = {f"{m._meta.label}.{n}" for m, names in columns.items() for n in names} - {
+        f"{label}.{name}" for label, name, _pk in before
+    }
+    assert unseeded == set()  # every column holds her words somewhere
+    # … aged past the horizon: 25 months on, every row's times are old
+    long_ago = clock.now
+    for config in apps.get_app_configs():
+        if config.label not in OUR_APPS:
+            continue
+        for model in config.get_models():
+            if model._meta.db_table in APPEND_ONLY:
+                continue
+            for field in model._meta.concrete_fields:
+                if isinstance(field, models.DateTimeField):
+                    model._default_manager.filter(**{f"{field.name}__isnull": False}).update(**{field.name: long_ago})
+    LogEntry.objects.update(action_time=long_ago)
+    Case.objects.filter(pk=case.pk).update(status=Case.Status.CONFIRMED, closed_at=long_ago)
+    FollowUp.objects.filter(customer=lucia).update(answered_at=long_ago)
+    clock.now += delta(days=30 * 25)
+    # and Lucía is still a customer: she ordered yesterday, so retention keeps her profile
+    CustomerOrder.objects.create(customer=lucia, reference="ORDER-10", placed_at=clock.now - delta(days=1))
+    Customer.objects.filter(pk=lucia.pk).update(last_order_at=clock.now - delta(days=1))
+
+    # when
+    done = personal_data_expire()
+
+    # then: no column anywhere still names her; her live profile stays
+    left = cells_naming(columns, LUCIA)
+    assert sorted({(label, name) for label, name, _pk in left}) == []
+    lucia.refresh_from_db()
+    assert (lucia.erased_at, lucia.email) == (None, "lucia@example.com")
+    assert done["customers"] == 1  # Kim, of the same merchant event, has been idle all along
+    # and a second run finds nothing more to do
+    assert set(personal_data_expire().values()) == {0}
