@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from appease.issuance.models import Issuance
 from appease.issuance.selectors import issuances_with_status
-from feedback.models import Case
+from feedback.models import Case, FeedbackSite
 
 
 def cases_queue(
@@ -68,7 +68,6 @@ def site_allows_origin(site, origin: str | None, *, own_origin: str = "") -> boo
 
 def origin_allowed_by_a_site(origin: str) -> bool:
     """Is `origin` on the list of an active site (the CORS answer of the intake)?"""
-    from feedback.models import FeedbackSite
 
     origin = origin.rstrip("/")
     if not origin:

@@ -37,7 +37,7 @@ def inventory_check_low(*, offer: Offer) -> bool:
     )
     if not armed.update(low_inventory_alerted_at=timezone.now()):
         return False
-    from coupons.tasks import inventory_low_alert_task
+    from coupons.tasks import inventory_low_alert_task  # a service and its own task: the task module imports this one
 
     enqueue_on_commit(inventory_low_alert_task, offer.pk)
     return True

@@ -112,7 +112,7 @@ def _require_code_offer(offer: Offer) -> None:
 
 def code_batch_request(*, offer: Offer, quantity: int, actor=None) -> CodeBatch:
     """Ask for `quantity` new codes; a worker generates them (`code_batch_generate`)."""
-    from coupons.tasks import code_batch_generate_task
+    from coupons.tasks import code_batch_generate_task  # a service and its own task: the task module imports this one
 
     _require_code_offer(offer)
     if quantity < 1 or quantity > 10_000_000:
@@ -255,7 +255,7 @@ def _copy_text_value(value) -> str:
 
 def code_batches_sweep(*, lease: timedelta = timedelta(minutes=15)) -> list[int]:
     """Re-queue batches a crashed worker left running, and pending ones never picked up."""
-    from coupons.tasks import code_batch_generate_task
+    from coupons.tasks import code_batch_generate_task  # a service and its own task: the task module imports this one
 
     now = timezone.now()
     CodeBatch.objects.filter(status=CodeBatch.Status.RUNNING, started_at__lt=now - lease).update(

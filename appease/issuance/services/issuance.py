@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from appease.core.audit import audit_event_record, snapshot
@@ -18,6 +19,7 @@ from appease.core.context import Actor
 from appease.core.exceptions import ApplicationError
 from appease.core.idempotency import idempotency_key_complete, idempotency_key_settle
 from appease.core.models import IdempotencyKey
+from appease.core.ratelimit import FailureLimiter
 from appease.core.roles import SUPERVISOR, role_emails
 from appease.delivery.models import Channel
 from appease.delivery.services import delivery_create
@@ -48,7 +50,6 @@ def complaint_start_parse(value: str | None, *, field: str = "started_at"):
     """A complaint's start from text (a telephony or helpdesk link's `started_at`, the CSR
     form's hidden field): ISO 8601 with an offset, not in the future. None for no value;
     ValidationError on `field` for anything else."""
-    from django.utils.dateparse import parse_datetime
 
     value = (value or "").strip()
     if not value:
@@ -404,7 +405,6 @@ def issuance_code_reveal(*, actor: Actor, issuance_id) -> str:
     Raises ApplicationError: 403 `not_yours` for someone else's, 409 `no_code` for an
     appeasement without a usable code, 429 `too_many_reveals` past the hourly limit.
     """
-    from appease.core.ratelimit import FailureLimiter
 
     issuance = Issuance.objects.select_related("code").get(pk=issuance_id)
     user = actor.user
