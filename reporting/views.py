@@ -28,7 +28,7 @@ from appease.core.roles import SUPERVISOR, has_role
 from appease.core.spreadsheets import csv_response
 from appease.delivery.models import Channel, failure_reason_label
 from appease.issuance.models import IncidentType, Issuance
-from appease.issuance.services.limits import limits_remaining, policy_for
+from appease.issuance.selectors import budgets_remaining
 from coupons.models import Offer
 from feedback.models import Priority
 from reporting import charts, selectors
@@ -503,12 +503,7 @@ def rep_detail(request, user_id: int):
         granted=Count("pk", filter=~Q(status=Issuance.Status.REJECTED)),
         rejected=Count("pk", filter=Q(status=Issuance.Status.REJECTED)),
     )
-    policy = policy_for(rep)
-    budget = (
-        [limits_remaining(user=rep, currency=code) for code in policy.budgets.values_list("currency", flat=True)]
-        if policy
-        else []
-    )
+    budget = budgets_remaining(rep)
     handled = selectors.cases_handled(filters).get(rep.pk, 0)
     totals = selectors.totals(filters, currency)
     peers = peer_rate(everyone, rep_id=rep.pk, cases=handled)

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from appease.core.roles import SUPERVISOR, has_role
-from appease.issuance.models import Customer, Issuance, StaffProfile
-from appease.issuance.services.limits import policy_for
+from appease.issuance.models import BudgetCounter, Customer, Issuance, StaffProfile
+from appease.issuance.services.limits import (
+    MEASURES,
+    PERIODS,
+    amount_text,
+    budget_for,
+    period_starts,
+    policy_for,
+    user_zone,
+)
 from coupons.models import Offer
 
 
@@ -111,3 +121,49 @@ def staff_reading_preferences(emails: list[str]) -> dict[str, tuple[str, str]]:
             user__email__in=emails, user__is_active=True
         ).values_list("user__email", "language", "time_zone")
     }
+
+
+# --- Budgets ---------------------------------------------------------------------------
+# What a rep has left is a read of the counters that limits_spend (services.limits)
+# writes under its conditional UPDATE; reading them takes no lock and writes nothing.
+
+
+@dataclass(frozen=True)
+class Remaining:
+    currency: str
+    spent: dict[str, dict[str, str]]
+    remaining: dict[str, dict[str, str | None]]
+    limits: dict[str, dict[str, str | None]]
+
+
+def limits_remaining(*, user, currency: str, now=None) -> Remaining | None:
+    """What the user has spent and has left today, this week and this month."""
+    policy = policy_for(user)
+    if policy is None:
+        return None
+    budget = budget_for(policy, currency)
+    starts = period_starts(now or timezone.now(), user_zone(user))
+    counters = {
+        counter.period: counter
+        for counter in BudgetCounter.objects.filter(user=user, currency=currency, period__in=list(starts))
+        if counter.period_start == starts[counter.period]
+    }
+    spent, remaining, limits = {}, {}, {}
+    for period in PERIODS:
+        counter = counters.get(period)
+        spent[period], remaining[period], limits[period] = {}, {}, {}
+        for measure in MEASURES:
+            used = getattr(counter, f"spent_{measure}_amount") if counter else Decimal(0)
+            limit = budget.limit(period, measure) if budget else Decimal(0)
+            spent[period][measure] = amount_text(used, currency)
+            limits[period][measure] = amount_text(limit, currency)
+            remaining[period][measure] = None if limit is None else amount_text(max(limit - used, Decimal(0)), currency)
+    return Remaining(currency=currency, spent=spent, remaining=remaining, limits=limits)
+
+
+def budgets_remaining(user) -> list[Remaining]:
+    """What the user has left in each currency their policy budgets (none without a policy)."""
+    policy = policy_for(user)
+    if policy is None:
+        return []
+    return [limits_remaining(user=user, currency=code) for code in policy.budgets.values_list("currency", flat=True)]
