@@ -10,7 +10,8 @@ from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from appease.core.roles import SUPERVISOR, has_role
-from appease.issuance.models import BudgetCounter, Customer, Issuance, StaffProfile
+from appease.issuance.models import BudgetCounter, Customer, Issuance, ReasonCode, StaffProfile, Team
+from appease.issuance.models import IncidentType as IncidentType
 from appease.issuance.services.limits import (
     MEASURES,
     PERIODS,
@@ -21,6 +22,11 @@ from appease.issuance.services.limits import (
     user_zone,
 )
 from coupons.models import Offer
+
+# The domain's words other apps count and label issuances by (reporting's measures,
+# filters and rollup columns), beside the IncidentType choices above.
+IssuanceStatus = Issuance.Status
+StartSource = Issuance.StartSource
 
 
 def issuances_with_status() -> QuerySet[Issuance]:
@@ -167,3 +173,42 @@ def budgets_remaining(user) -> list[Remaining]:
     if policy is None:
         return []
     return [limits_remaining(user=user, currency=code) for code in policy.budgets.values_list("currency", flat=True)]
+
+
+# --- For reports: the live rows they count, the names they show -----------------------
+
+
+def issuances_for_reports() -> QuerySet[Issuance]:
+    """Every issuance, as it is (no joins, no annotations): what reports aggregate."""
+    return Issuance.objects.all()
+
+
+def issuances_changed_since(since) -> QuerySet[Issuance]:
+    """Issuances decided (approved or rejected) or voided since `since` (indexed timestamps)."""
+    return Issuance.objects.filter(Q(decided_at__gte=since) | Q(voided_at__gte=since))
+
+
+def approvals_decided(*, user, since, until) -> dict[str, int]:
+    """How many approval requests `user` granted and rejected in [since, until)."""
+    return Issuance.objects.filter(decided_by=user, decided_at__gte=since, decided_at__lt=until).aggregate(
+        granted=Count("pk", filter=~Q(status=Issuance.Status.REJECTED)),
+        rejected=Count("pk", filter=Q(status=Issuance.Status.REJECTED)),
+    )
+
+
+def team_member_ids(team) -> list[int]:
+    """The user ids of the team's members (their staff profiles)."""
+    return list(StaffProfile.objects.filter(team=team).values_list("user_id", flat=True))
+
+
+def teams() -> QuerySet[Team]:
+    return Team.objects.all()
+
+
+def reason_codes() -> QuerySet[ReasonCode]:
+    return ReasonCode.objects.all()
+
+
+def reason_code_labels() -> dict[int, str]:
+    """{reason code id: label} of every reason code."""
+    return {pk: reason.label for pk, reason in ReasonCode.objects.in_bulk().items()}
