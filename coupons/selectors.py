@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.db.models import Q, QuerySet
+
 from coupons import codes
-from coupons.models import Code
+from coupons.models import Code, Offer, Redemption
 
 
 def code_get_by_plaintext(*, raw_code: str) -> Code | None:
@@ -18,3 +20,28 @@ def code_get_by_plaintext(*, raw_code: str) -> Code | None:
         .filter(lookup_hash=codes.lookup_hash(normalised))
         .first()
     )
+
+
+def offers() -> QuerySet[Offer]:
+    """Every offer, as other apps list and filter by them."""
+    return Offer.objects.all()
+
+
+def offer_names() -> dict[int, str]:
+    """{offer id: name} of every offer."""
+    return {pk: offer.name for pk, offer in Offer.objects.in_bulk().items()}
+
+
+def offer_currencies() -> set[str]:
+    """The currencies offers are in."""
+    return set(Offer.objects.values_list("currency", flat=True).distinct())
+
+
+def redemptions_active() -> QuerySet[Redemption]:
+    """Redemptions that stand (not reversed): what checkouts took off codes."""
+    return Redemption.objects.filter(status=Redemption.Status.ACTIVE)
+
+
+def redemptions_changed_since(since) -> QuerySet[Redemption]:
+    """Redemptions made or reversed since `since` (indexed timestamps)."""
+    return Redemption.objects.filter(Q(redeemed_at__gte=since) | Q(reversed_at__gte=since))

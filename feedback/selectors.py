@@ -6,7 +6,14 @@ from django.db.models import QuerySet
 
 from appease.issuance.models import Issuance
 from appease.issuance.selectors import issuances_with_status
-from feedback.models import Case, FeedbackSite
+from feedback.models import Case, Feedback, FeedbackSite, FollowUp
+from feedback.models import Intervention as Intervention
+from feedback.models import Priority as Priority
+
+# Case words other apps count and label by (reporting's measures, rollup columns and
+# tables), beside the Priority and Intervention choices above.
+CaseStatus = Case.Status
+CASE_OPEN_STATUSES = Case.OPEN_STATUSES
 
 
 def cases_queue(
@@ -74,3 +81,28 @@ def origin_allowed_by_a_site(origin: str) -> bool:
         return False
     sites = FeedbackSite.objects.filter(is_active=True).exclude(allowed_origins="").only("allowed_origins")
     return any(origin in site.origins for site in sites)
+
+
+# --- For reports: the live rows they count -------------------------------------------
+
+
+def cases_for_reports() -> QuerySet[Case]:
+    return Case.objects.all()
+
+
+def follow_ups_answered() -> QuerySet[FollowUp]:
+    return FollowUp.objects.filter(status=FollowUp.Status.ANSWERED)
+
+
+def feedback_for_reports() -> QuerySet[Feedback]:
+    return Feedback.objects.all()
+
+
+def follow_ups_answered_since(since) -> QuerySet[FollowUp]:
+    """Follow-ups answered since `since` (an indexed timestamp)."""
+    return FollowUp.objects.filter(answered_at__gte=since)
+
+
+def cases_closed_since(since) -> QuerySet[Case]:
+    """Cases closed since `since` (an indexed timestamp)."""
+    return Case.objects.filter(closed_at__gte=since)

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from appease.core.money import currency_exponent
-from appease.issuance.models import Issuance
+from appease.issuance.selectors import IssuanceStatus
 from reporting import selectors
 from reporting.facts import ISSUANCES, zone
 from reporting.filters import ReportFilter
@@ -56,7 +56,7 @@ OFFER_MIN_CODES = 30
 OFFER_MATURITY = timedelta(days=14)
 OFFER_LOW_SHARE_OF_MEDIAN = 0.25
 
-NOT_GIVEN = (Issuance.Status.PENDING_APPROVAL, Issuance.Status.REJECTED, Issuance.Status.VOIDED)
+NOT_GIVEN = (IssuanceStatus.PENDING_APPROVAL, IssuanceStatus.REJECTED, IssuanceStatus.VOIDED)
 
 
 @dataclass(frozen=True)
@@ -282,7 +282,7 @@ def _how(facts: dict) -> str:
 # --- Customers -----------------------------------------------------------------------------
 
 
-def _given(filters: ReportFilter) -> QuerySet[Issuance]:
+def _given(filters: ReportFilter) -> QuerySet:
     # Customers are not in any rollup (a row per customer would be a row per issuance):
     # these read the live rows, as the list page does.
     return selectors.given(filters.qs).order_by()

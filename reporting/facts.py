@@ -39,17 +39,23 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Trunc, TruncDate
 
-from appease.delivery.models import Delivery
-from appease.issuance.models import Issuance, StaffProfile
-from coupons.models import Redemption
-from feedback import models as feedback
+from appease.delivery.selectors import DeliveryStatus, appeasement_deliveries
+from appease.issuance.selectors import IssuanceStatus, StartSource, issuances_for_reports, team_member_ids
+from coupons.selectors import redemptions_active
+from feedback.selectors import (
+    CASE_OPEN_STATUSES,
+    CaseStatus,
+    cases_for_reports,
+    feedback_for_reports,
+    follow_ups_answered,
+)
 from reporting import models as rollups
 
 GOAL_SECONDS = 60  # the 60-second recovery: complaint to appeasement
 SPEED_BANDS = (10, 60, 300, 3600)  # seconds from issuance to sent
 BUCKETS = {"day": "day", "week": "week", "month": "month"}
 
-GIVEN = (Issuance.Status.ISSUED, Issuance.Status.DELIVERED, Issuance.Status.FAILED)
+GIVEN = (IssuanceStatus.ISSUED, IssuanceStatus.DELIVERED, IssuanceStatus.FAILED)
 GIVEN_Q = Q(status__in=GIVEN)
 # A code counts as used once redeemed, or, for a gift card, once its balance went down.
 USED = Q(code__status="redeemed") | Q(code__balance_amount__lt=F("code__initial_balance_amount"))
@@ -57,7 +63,7 @@ NEEDED_APPROVAL = Q(breached_limits__isnull=False) & ~Q(breached_limits=[])
 TIMED = Q(complaint_started_at__isnull=False, issued_at__isnull=False)
 WITHIN_GOAL = Q(issued_at__lte=F("complaint_started_at") + timedelta(seconds=GOAL_SECONDS))
 # Where each timed appeasement's clock started; "" (older ones): the CSR page's opening.
-START_SOURCES = tuple(Issuance.StartSource.values)
+START_SOURCES = tuple(StartSource.values)
 OPEN_CODE = Q(code__status="issued")
 MONEY = DecimalField(max_digits=18, decimal_places=4)
 
@@ -94,7 +100,8 @@ def _sum(field_name: str, condition: Q | None = None, output=None) -> Measure:
 def _redeemed() -> Subquery:
     """What checkouts took off this issuance's code (active redemptions)."""
     return Subquery(
-        Redemption.objects.filter(code=OuterRef("code_id"), status=Redemption.Status.ACTIVE)
+        redemptions_active()
+        .filter(code=OuterRef("code_id"))
         .order_by()
         .values("code")
         .annotate(total=Sum("discount_amount"))
@@ -118,9 +125,9 @@ ISSUANCE_MEASURES: dict[str, Measure] = {
         for measure, extra in (("timed", Q()), ("within_goal", WITHIN_GOAL))
     },
     "approvals_requested": _count(NEEDED_APPROVAL),
-    "approvals_granted": _count(NEEDED_APPROVAL & (GIVEN_Q | Q(status=Issuance.Status.VOIDED))),
-    "approvals_rejected": _count(NEEDED_APPROVAL & Q(status=Issuance.Status.REJECTED)),
-    "approvals_waiting": _count(NEEDED_APPROVAL & Q(status=Issuance.Status.PENDING_APPROVAL)),
+    "approvals_granted": _count(NEEDED_APPROVAL & (GIVEN_Q | Q(status=IssuanceStatus.VOIDED))),
+    "approvals_rejected": _count(NEEDED_APPROVAL & Q(status=IssuanceStatus.REJECTED)),
+    "approvals_waiting": _count(NEEDED_APPROVAL & Q(status=IssuanceStatus.PENDING_APPROVAL)),
 }
 OPEN_MEASURES: dict[str, Measure] = {
     "open_codes": _count(GIVEN_Q & OPEN_CODE),
@@ -129,7 +136,7 @@ OPEN_MEASURES: dict[str, Measure] = {
 }
 
 SENT = Q(sent_at__isnull=False, issuance__status__in=GIVEN)
-FAILED = Q(status__in=(Delivery.Status.FAILED, Delivery.Status.DEAD))
+FAILED = Q(status__in=(DeliveryStatus.FAILED, DeliveryStatus.DEAD))
 DELIVERY_MEASURES: dict[str, Measure] = {
     "deliveries": _count(Q()),
     "sent": _count(SENT),
@@ -144,10 +151,10 @@ CASE_MEASURES: dict[str, Measure] = {
     # Cases that missed a target at least once (a reopened case keeps its breaches).
     "first_breached": _count(Q(first_response_breaches__gt=0)),
     "resolution_breached": _count(Q(resolution_breaches__gt=0)),
-    "confirmed": _count(Q(status=feedback.Case.Status.CONFIRMED)),
-    "unconfirmed": _count(Q(status=feedback.Case.Status.UNCONFIRMED)),
-    "resolved_waiting": _count(Q(status=feedback.Case.Status.RESOLVED)),
-    "still_open": _count(Q(status__in=feedback.Case.OPEN_STATUSES)),
+    "confirmed": _count(Q(status=CaseStatus.CONFIRMED)),
+    "unconfirmed": _count(Q(status=CaseStatus.UNCONFIRMED)),
+    "resolved_waiting": _count(Q(status=CaseStatus.RESOLVED)),
+    "still_open": _count(Q(status__in=CASE_OPEN_STATUSES)),
     "reopened": _count(Q(reopened_count__gt=0)),
 }
 
@@ -268,7 +275,7 @@ def _filtered(qs: QuerySet, paths: dict[str, str], active: dict) -> QuerySet:
         if name == "team" and path.endswith("__profile__team"):
             # The team's reps as ids: the (rep, day) indexes serve that, a join to the
             # profiles would not.
-            members = list(StaffProfile.objects.filter(team=value).values_list("user_id", flat=True))
+            members = team_member_ids(value)
             qs = qs.filter(**{f"{path.removesuffix('__profile__team')}__in": members})
         else:
             qs = qs.filter(**{path: value})
@@ -296,7 +303,7 @@ _REASON_PATHS = {"reason_code": "reason_code", "incident_type": "incident_type",
 
 ISSUANCES = Family(
     name="issuances",
-    live=lambda: Issuance.objects.all(),
+    live=issuances_for_reports,
     day_of="created_at",
     paths=ISSUANCE_PATHS,
     measures={**ISSUANCE_MEASURES, **OPEN_MEASURES},
@@ -344,7 +351,7 @@ ISSUANCES = Family(
 _FAILURE_STATUS = Case(When(FAILED, then=F("status")), default=Value(""), output_field=CharField())
 DELIVERIES = Family(
     name="deliveries",
-    live=lambda: Delivery.objects.filter(kind=Delivery.Kind.APPEASEMENT, issuance__isnull=False),
+    live=appeasement_deliveries,
     day_of="issuance__created_at",
     floor="created_at",
     paths={
@@ -392,7 +399,7 @@ CASE_PATHS = {
 }
 CASES = Family(
     name="cases",
-    live=lambda: feedback.Case.objects.all(),
+    live=cases_for_reports,
     day_of="created_at",
     paths=CASE_PATHS,
     measures=CASE_MEASURES,
@@ -416,7 +423,7 @@ CASES = Family(
 _THROUGH_CASE = {name: f"case__{path}" for name, path in CASE_PATHS.items() if name != "priority"}
 OUTCOMES = Family(
     name="outcomes",
-    live=lambda: feedback.FollowUp.objects.filter(status=feedback.FollowUp.Status.ANSWERED),
+    live=follow_ups_answered,
     day_of="case__created_at",
     # The intervention the customer was answering about: the case's in that round.
     paths={**_THROUGH_CASE, "intervention": "intervention"},
@@ -438,7 +445,7 @@ OUTCOMES = Family(
 
 RECOVERY_COSTS = Family(
     name="recovery costs",
-    live=lambda: Issuance.objects.filter(GIVEN_Q, case__isnull=False),
+    live=lambda: issuances_for_reports().filter(GIVEN_Q, case__isnull=False),
     day_of="case__created_at",
     floor="created_at",
     paths={**_THROUGH_CASE, "intervention": "case__intervention", "currency": "currency"},
@@ -461,7 +468,7 @@ RECOVERY_COSTS = Family(
 
 FEEDBACK = Family(
     name="feedback",
-    live=lambda: feedback.Feedback.objects.all(),
+    live=feedback_for_reports,
     day_of="created_at",
     paths={},
     measures=FEEDBACK_MEASURES,

@@ -19,9 +19,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from appease.core.roles import CSR, SUPERVISOR
-from appease.delivery.models import Channel
-from appease.issuance.models import IncidentType, Issuance, ReasonCode, Team
-from coupons.models import Offer
+from appease.delivery.selectors import Channel
+from appease.issuance.selectors import IncidentType, issuances_for_reports, reason_codes, teams
+from coupons.selectors import offer_currencies, offers
 from reporting.facts import Facts, Family, day_bounds, zone
 
 DEFAULT_DAYS = 90
@@ -41,34 +41,29 @@ class ReportFilter(django_filters.FilterSet):
     date_to = django_filters.DateFilter(
         label=_("To"), method="filter_nothing", widget=forms.DateInput(attrs={"type": "date"})
     )
-    team = django_filters.ModelChoiceFilter(
-        label=_("Team"), queryset=Team.objects.all(), field_name="csr__profile__team"
-    )
+    team = django_filters.ModelChoiceFilter(label=_("Team"), queryset=teams(), field_name="csr__profile__team")
     rep = django_filters.ModelChoiceFilter(label=_("Rep"), queryset=_staff(), field_name="csr")
-    reason_code = django_filters.ModelChoiceFilter(label=_("Reason"), queryset=ReasonCode.objects.all())
+    reason_code = django_filters.ModelChoiceFilter(label=_("Reason"), queryset=reason_codes())
     incident_type = django_filters.ChoiceFilter(
         label=_("Incident type"), field_name="reason_code__incident_type", choices=IncidentType.choices
     )
-    offer = django_filters.ModelChoiceFilter(label=_("Offer"), queryset=Offer.objects.all())
+    offer = django_filters.ModelChoiceFilter(label=_("Offer"), queryset=offers())
     channel = django_filters.ChoiceFilter(label=_("Channel"), choices=Channel.choices)
     customer = django_filters.NumberFilter(label=_("Customer"), field_name="customer_id", widget=forms.HiddenInput)
     currency = django_filters.ChoiceFilter(
         label=_("Currency"), method="filter_nothing", empty_label=None, choices=lambda: currency_choices()
     )
 
-    class Meta:
-        model = Issuance
-        fields = []
-
     DIMENSIONS = ("team", "rep", "reason_code", "incident_type", "offer", "channel", "customer")
 
-    def __init__(self, data=None, *args, rollups: bool = True, **kwargs):
+    def __init__(self, data=None, queryset=None, *, rollups: bool = True, **kwargs):
         # rollups=False reads every figure from the live rows (the tests compare both).
         self.rollups = rollups
         self.names: dict[str, dict] = {}  # labels of dimension keys, read once (selectors.labels)
         data = data.copy() if data is not None else {}
         data.setdefault("currency", settings.DEFAULT_CURRENCY)
-        super().__init__(data, *args, **kwargs)
+        # The issuances come from their own app's selectors (no Meta.model here).
+        super().__init__(data, issuances_for_reports() if queryset is None else queryset, **kwargs)
         self.form.fields["rep"].queryset = _staff()
 
     def filter_nothing(self, queryset, name, value):
@@ -120,6 +115,6 @@ class ReportFilter(django_filters.FilterSet):
 
 
 def currency_choices() -> list[tuple[str, str]]:
-    used = set(Offer.objects.values_list("currency", flat=True).distinct())
+    used = offer_currencies()
     used.add(settings.DEFAULT_CURRENCY)
     return [(code, code) for code in sorted(used)]

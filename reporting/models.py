@@ -15,9 +15,9 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from appease.delivery.models import Channel
-from appease.issuance.models import IncidentType
-from feedback.models import Intervention, Priority
+from appease.delivery.selectors import Channel
+from appease.issuance.selectors import IncidentType
+from feedback.selectors import Intervention, Priority
 
 AMOUNT = {"max_digits": 18, "decimal_places": 4, "default": 0}
 

@@ -18,9 +18,9 @@ from django.contrib.auth import get_user_model
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from appease.issuance.models import Issuance, ReasonCode
-from coupons.models import Offer
-from feedback.models import Intervention
+from appease.issuance.selectors import reason_code_labels
+from coupons.selectors import offer_names
+from feedback.selectors import Intervention
 from reporting.facts import (
     CASES,
     DELIVERIES,
@@ -42,12 +42,12 @@ SPEED_LABELS = {10: "≤ 10 s", 60: "≤ 60 s", 300: "≤ 5 min", 3600: "≤ 1 h
 DIMENSIONS = ("rep", "reason_code", "incident_type", "offer", "channel")
 
 
-def given(issuances: QuerySet[Issuance]) -> QuerySet[Issuance]:
+def given(issuances: QuerySet) -> QuerySet:
     """Appeasements the customer got (not waiting, rejected or voided)."""
     return issuances.filter(status__in=GIVEN)
 
 
-def listed(filters: ReportFilter) -> QuerySet[Issuance]:
+def listed(filters: ReportFilter) -> QuerySet:
     """The issuances behind a chart (the list page and its CSV): given, in the period,
     under every filter of the page the chart was on, its currency included (a bar of
     dollars lists no reais)."""
@@ -108,9 +108,9 @@ def labels(filters: ReportFilter, dimension: str, keys) -> dict:
     if missing and dimension == "rep":
         known.update(get_user_model().objects.filter(pk__in=missing).values_list("pk", "username"))
     elif missing and dimension == "reason_code":
-        known.update({pk: reason.label for pk, reason in ReasonCode.objects.in_bulk().items()})
+        known.update(reason_code_labels())
     elif missing and dimension == "offer":
-        known.update({pk: offer.name for pk, offer in Offer.objects.in_bulk().items()})
+        known.update(offer_names())
     elif missing:
         known.update({key: key for key in missing})
     return known

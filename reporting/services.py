@@ -29,9 +29,9 @@ from django.db.models import Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from appease.issuance.models import Issuance
-from coupons.models import Redemption
-from feedback.models import Case, FollowUp
+from appease.issuance.selectors import issuances_changed_since
+from coupons.selectors import redemptions_changed_since
+from feedback.selectors import cases_closed_since, follow_ups_answered_since
 from reporting.anomalies import anomalies
 from reporting.facts import (
     CASES,
@@ -69,10 +69,10 @@ def _days(values: Iterable[datetime | None]) -> set[date]:
 
 def _changed_days(since: datetime) -> dict[str, set[date]]:
     """Days of older rows that something changed since `since` (all indexed look-ups)."""
-    issuances = Issuance.objects.filter(Q(decided_at__gte=since) | Q(voided_at__gte=since))
-    redemptions = Redemption.objects.filter(Q(redeemed_at__gte=since) | Q(reversed_at__gte=since))
-    follow_ups = FollowUp.objects.filter(answered_at__gte=since)
-    cases = Case.objects.filter(closed_at__gte=since)
+    issuances = issuances_changed_since(since)
+    redemptions = redemptions_changed_since(since)
+    follow_ups = follow_ups_answered_since(since)
+    cases = cases_closed_since(since)
     return {
         "issuances": _days(issuances.values_list("created_at", flat=True).distinct())
         | _days(redemptions.values_list("code__issuance__created_at", flat=True).distinct()),

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import BooleanField, Count, ExpressionWrapper, Q
+from django.db.models import BooleanField, ExpressionWrapper
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -26,11 +26,10 @@ from django.utils.translation import gettext_lazy
 
 from appease.core.roles import SUPERVISOR, has_role
 from appease.core.spreadsheets import csv_response
-from appease.delivery.models import Channel, failure_reason_label
-from appease.issuance.models import IncidentType, Issuance
-from appease.issuance.services.limits import limits_remaining, policy_for
-from coupons.models import Offer
-from feedback.models import Priority
+from appease.delivery.selectors import Channel, failure_reason_label
+from appease.issuance.selectors import IncidentType, StartSource, approvals_decided, budgets_remaining
+from coupons.selectors import offers
+from feedback.selectors import Priority
 from reporting import charts, selectors
 from reporting.anomalies import KIND_LABELS, anomalies, anomalies_shown, peer_rate
 from reporting.facts import USED, zone
@@ -275,7 +274,7 @@ def speed(request):
     for row in weekly:
         row["share"] = row["within"] / row["timed"] if row["timed"] else None
     starts = selectors.speed_by_start(filters)
-    start_labels = {**dict(Issuance.StartSource.choices), "": _("the CSR page's opening (older appeasements)")}
+    start_labels = {**dict(StartSource.choices), "": _("the CSR page's opening (older appeasements)")}
     for row in starts:
         row["label"] = start_labels.get(row["source"], row["source"])
         row["share"] = row["within"] / row["timed"] if row["timed"] else None
@@ -499,16 +498,8 @@ def rep_detail(request, user_id: int):
         return exported
     as_requester = selectors.approvals(filters)
     since, until = filters.period
-    decided = Issuance.objects.filter(decided_by=rep, decided_at__gte=since, decided_at__lt=until).aggregate(
-        granted=Count("pk", filter=~Q(status=Issuance.Status.REJECTED)),
-        rejected=Count("pk", filter=Q(status=Issuance.Status.REJECTED)),
-    )
-    policy = policy_for(rep)
-    budget = (
-        [limits_remaining(user=rep, currency=code) for code in policy.budgets.values_list("currency", flat=True)]
-        if policy
-        else []
-    )
+    decided = approvals_decided(user=rep, since=since, until=until)
+    budget = budgets_remaining(rep)
     handled = selectors.cases_handled(filters).get(rep.pk, 0)
     totals = selectors.totals(filters, currency)
     peers = peer_rate(everyone, rep_id=rep.pk, cases=handled)
@@ -630,7 +621,7 @@ PAGE_SIZE = 100
 def _export_rows(filters: ReportFilter):
     """Every issuance of the list as CSV rows: plain columns from a server-side cursor
     (no model instances), the offers' names read once."""
-    offers = selectors.labels(filters, "offer", Offer.objects.values_list("pk", flat=True))
+    offer_labels = selectors.labels(filters, "offer", offers().values_list("pk", flat=True))
     rows = (
         selectors.listed(filters)
         .annotate(used=ExpressionWrapper(USED, output_field=BooleanField()))
@@ -671,7 +662,7 @@ def _export_rows(filters: ReportFilter):
             created.astimezone(here).isoformat(),
             rep or f"auto: {rule}",
             customer,
-            offers.get(offer, offer),
+            offer_labels.get(offer, offer),
             reason,
             channel,
             "redeemed" if code_status == "redeemed" else status,

@@ -29,7 +29,12 @@ from appease.core.permissions import IsStaffMember, IsSupervisor
 from appease.delivery.models import Channel
 from appease.issuance.filters import BIGINT_MAX, IdFilter, IssuanceFilter
 from appease.issuance.models import Customer, Issuance, ReasonCode
-from appease.issuance.selectors import customer_appeasement_summary, customer_search, issuances_visible_to
+from appease.issuance.selectors import (
+    customer_appeasement_summary,
+    customer_search,
+    issuances_visible_to,
+    limits_remaining,
+)
 from appease.issuance.services.customers import customer_create
 from appease.issuance.services.deliveries import delivery_resend
 from appease.issuance.services.issuance import (
@@ -40,7 +45,7 @@ from appease.issuance.services.issuance import (
     issuance_transaction,
     issuance_void,
 )
-from appease.issuance.services.limits import breach_message, limits_remaining
+from appease.issuance.services.limits import breach_message
 from coupons.models import Offer
 
 

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from appease.core.roles import SUPERVISOR, has_role
-from appease.issuance.models import Customer, Issuance, StaffProfile
-from appease.issuance.services.limits import policy_for
+from appease.issuance.models import BudgetCounter, Customer, Issuance, ReasonCode, StaffProfile, Team
+from appease.issuance.models import IncidentType as IncidentType
+from appease.issuance.services.limits import (
+    MEASURES,
+    PERIODS,
+    amount_text,
+    budget_for,
+    period_starts,
+    policy_for,
+    user_zone,
+)
 from coupons.models import Offer
+
+# The domain's words other apps count and label issuances by (reporting's measures,
+# filters and rollup columns), beside the IncidentType choices above.
+IssuanceStatus = Issuance.Status
+StartSource = Issuance.StartSource
 
 
 def issuances_with_status() -> QuerySet[Issuance]:
@@ -111,3 +127,88 @@ def staff_reading_preferences(emails: list[str]) -> dict[str, tuple[str, str]]:
             user__email__in=emails, user__is_active=True
         ).values_list("user__email", "language", "time_zone")
     }
+
+
+# --- Budgets ---------------------------------------------------------------------------
+# What a rep has left is a read of the counters that limits_spend (services.limits)
+# writes under its conditional UPDATE; reading them takes no lock and writes nothing.
+
+
+@dataclass(frozen=True)
+class Remaining:
+    currency: str
+    spent: dict[str, dict[str, str]]
+    remaining: dict[str, dict[str, str | None]]
+    limits: dict[str, dict[str, str | None]]
+
+
+def limits_remaining(*, user, currency: str, now=None) -> Remaining | None:
+    """What the user has spent and has left today, this week and this month."""
+    policy = policy_for(user)
+    if policy is None:
+        return None
+    budget = budget_for(policy, currency)
+    starts = period_starts(now or timezone.now(), user_zone(user))
+    counters = {
+        counter.period: counter
+        for counter in BudgetCounter.objects.filter(user=user, currency=currency, period__in=list(starts))
+        if counter.period_start == starts[counter.period]
+    }
+    spent, remaining, limits = {}, {}, {}
+    for period in PERIODS:
+        counter = counters.get(period)
+        spent[period], remaining[period], limits[period] = {}, {}, {}
+        for measure in MEASURES:
+            used = getattr(counter, f"spent_{measure}_amount") if counter else Decimal(0)
+            limit = budget.limit(period, measure) if budget else Decimal(0)
+            spent[period][measure] = amount_text(used, currency)
+            limits[period][measure] = amount_text(limit, currency)
+            remaining[period][measure] = None if limit is None else amount_text(max(limit - used, Decimal(0)), currency)
+    return Remaining(currency=currency, spent=spent, remaining=remaining, limits=limits)
+
+
+def budgets_remaining(user) -> list[Remaining]:
+    """What the user has left in each currency their policy budgets (none without a policy)."""
+    policy = policy_for(user)
+    if policy is None:
+        return []
+    return [limits_remaining(user=user, currency=code) for code in policy.budgets.values_list("currency", flat=True)]
+
+
+# --- For reports: the live rows they count, the names they show -----------------------
+
+
+def issuances_for_reports() -> QuerySet[Issuance]:
+    """Every issuance, as it is (no joins, no annotations): what reports aggregate."""
+    return Issuance.objects.all()
+
+
+def issuances_changed_since(since) -> QuerySet[Issuance]:
+    """Issuances decided (approved or rejected) or voided since `since` (indexed timestamps)."""
+    return Issuance.objects.filter(Q(decided_at__gte=since) | Q(voided_at__gte=since))
+
+
+def approvals_decided(*, user, since, until) -> dict[str, int]:
+    """How many approval requests `user` granted and rejected in [since, until)."""
+    return Issuance.objects.filter(decided_by=user, decided_at__gte=since, decided_at__lt=until).aggregate(
+        granted=Count("pk", filter=~Q(status=Issuance.Status.REJECTED)),
+        rejected=Count("pk", filter=Q(status=Issuance.Status.REJECTED)),
+    )
+
+
+def team_member_ids(team) -> list[int]:
+    """The user ids of the team's members (their staff profiles)."""
+    return list(StaffProfile.objects.filter(team=team).values_list("user_id", flat=True))
+
+
+def teams() -> QuerySet[Team]:
+    return Team.objects.all()
+
+
+def reason_codes() -> QuerySet[ReasonCode]:
+    return ReasonCode.objects.all()
+
+
+def reason_code_labels() -> dict[int, str]:
+    """{reason code id: label} of every reason code."""
+    return {pk: reason.label for pk, reason in ReasonCode.objects.in_bulk().items()}

@@ -37,6 +37,7 @@ from appease.issuance.selectors import (
     customer_search,
     issuance_recent_repeat,
     issuances_visible_to,
+    limits_remaining,
     offers_available_to,
 )
 from appease.issuance.services.customers import customer_create, customer_currency_set
@@ -48,7 +49,7 @@ from appease.issuance.services.issuance import (
     issuance_create,
     issuance_reject,
 )
-from appease.issuance.services.limits import limits_remaining, policy_for
+from appease.issuance.services.limits import policy_for
 from coupons.models import Offer
 
 FREQUENT_CLAIMANT_COUNT = 2

@@ -6,7 +6,7 @@ from django import template
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 
-from appease.issuance.models import Issuance
+from appease.issuance.selectors import IssuanceStatus
 
 register = template.Library()
 SCRIPT = re.compile(r"<script(?=[\s>])")
@@ -25,4 +25,4 @@ def issuance_status(issuance) -> str:
     status = issuance.effective_status
     if status == "redeemed":
         return gettext("Redeemed")
-    return str(dict(Issuance.Status.choices).get(status, status))
+    return str(dict(IssuanceStatus.choices).get(status, status))

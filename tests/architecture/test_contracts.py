@@ -57,3 +57,14 @@ def test_an_api_importing_another_apps_api_breaks_its_contract(tmp_path):
     result = lint_imports(tree)
     assert result.returncode == 1, result.stdout
     assert "feedback.apis is not allowed to import appease.issuance.apis" in " ".join(result.stdout.split())
+
+
+def test_reporting_importing_another_apps_models_breaks_its_contract(tmp_path):
+    tree = tree_copy(tmp_path)
+    views = tree / "reporting" / "views.py"
+    views.write_text(views.read_text() + "\nfrom appease.issuance.models import Issuance  # noqa: E402, F401\n")
+    result = lint_imports(tree)
+    assert result.returncode == 1, result.stdout
+    assert "Reporting reads the other apps only through their selectors BROKEN" in " ".join(result.stdout.split())
+    assert "reporting is not allowed to import appease.issuance" in " ".join(result.stdout.split())
+    assert "reporting.views -> appease.issuance.models" in result.stdout

@@ -1,4 +1,4 @@
-"""`manage.py generate_history` (reporting/management/commands/generate_history.py) with
+"""`manage.py generate_history` (appease/demo/management/commands/generate_history.py) with
 tiny numbers: the counts, the invariants, the planted anomalies, every report page on it."""
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def test_the_cases_page_renders_on_it(client, history):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_on_postgresql_worker_processes_make_the_rows_and_copy_writes_them(monkeypatch):
-    from reporting.management.commands import generate_history
+    from appease.demo.management.commands import generate_history
 
     # given: the parallel path from 100 issuances on, in chunks that do not divide evenly
     monkeypatch.setattr(generate_history, "PARALLEL_MIN_ISSUANCES", 100)

@@ -147,7 +147,8 @@ def policy_for(user) -> LimitPolicy | None:
     return user._appease_policy
 
 
-def _budget(policy: LimitPolicy, currency: str) -> LimitBudget | None:
+def budget_for(policy: LimitPolicy, currency: str) -> LimitBudget | None:
+    """The policy's budget in `currency`, if it has one."""
     return next((budget for budget in policy.budgets.all() if budget.currency == currency), None)
 
 
@@ -170,7 +171,8 @@ def period_starts(now: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, date]:
     }
 
 
-def _money(amount: Decimal | None, currency: str) -> str | None:
+def amount_text(amount: Decimal | None, currency: str) -> str | None:
+    """An amount as kept in breaches and shown in budgets: a string to the currency's exponent."""
     return None if amount is None else str(quantize(amount, currency))
 
 
@@ -189,10 +191,10 @@ def _static_breaches(*, policy: LimitPolicy, offer, budget: LimitBudget | None) 
         breaches.append(
             LimitBreach(
                 "max_face_per_issuance",
-                limit_value=_money(cap, offer.currency),
-                attempted=_money(offer.value_amount, offer.currency),
-                over_by=_money(offer.value_amount - cap, offer.currency),
-                remaining=_money(cap, offer.currency),
+                limit_value=amount_text(cap, offer.currency),
+                attempted=amount_text(offer.value_amount, offer.currency),
+                over_by=amount_text(offer.value_amount - cap, offer.currency),
+                remaining=amount_text(cap, offer.currency),
                 currency=offer.currency,
             )
         )
@@ -267,10 +269,10 @@ def _spend(*, counter: BudgetCounter, budget: LimitBudget, cost: Decimal, face: 
             breaches.append(
                 LimitBreach(
                     f"{counter.period}_{measure}",
-                    limit_value=_money(limit, counter.currency),
-                    attempted=_money(used + amount, counter.currency),
-                    remaining=_money(max(limit - used, Decimal(0)), counter.currency),
-                    over_by=_money(used + amount - limit, counter.currency),
+                    limit_value=amount_text(limit, counter.currency),
+                    attempted=amount_text(used + amount, counter.currency),
+                    remaining=amount_text(max(limit - used, Decimal(0)), counter.currency),
+                    over_by=amount_text(used + amount - limit, counter.currency),
                     currency=counter.currency,
                 )
             )
@@ -299,7 +301,7 @@ def limits_spend(*, user, offer, customer: Customer | None, check_customer: bool
     policy = policy_for(user)
     if policy is None:
         raise LimitsExceeded([LimitBreach("no_policy")])
-    budget = _budget(policy, offer.currency)
+    budget = budget_for(policy, offer.currency)
     breaches = _static_breaches(policy=policy, offer=offer, budget=budget)
     if check_customer and customer is not None and not offer.is_soft:
         # Serialise issuances to one customer so the count below cannot be raced.
@@ -321,36 +323,3 @@ def limits_spend(*, user, offer, customer: Customer | None, check_customer: bool
         if breaches:
             raise LimitsExceeded(breaches)
     return policy
-
-
-@dataclass(frozen=True)
-class Remaining:
-    currency: str
-    spent: dict[str, dict[str, str]]
-    remaining: dict[str, dict[str, str | None]]
-    limits: dict[str, dict[str, str | None]]
-
-
-def limits_remaining(*, user, currency: str, now=None) -> Remaining | None:
-    """What the user has spent and has left today, this week and this month."""
-    policy = policy_for(user)
-    if policy is None:
-        return None
-    budget = _budget(policy, currency)
-    starts = period_starts(now or timezone.now(), user_zone(user))
-    counters = {
-        counter.period: counter
-        for counter in BudgetCounter.objects.filter(user=user, currency=currency, period__in=list(starts))
-        if counter.period_start == starts[counter.period]
-    }
-    spent, remaining, limits = {}, {}, {}
-    for period in PERIODS:
-        counter = counters.get(period)
-        spent[period], remaining[period], limits[period] = {}, {}, {}
-        for measure in MEASURES:
-            used = getattr(counter, f"spent_{measure}_amount") if counter else Decimal(0)
-            limit = budget.limit(period, measure) if budget else Decimal(0)
-            spent[period][measure] = _money(used, currency)
-            limits[period][measure] = _money(limit, currency)
-            remaining[period][measure] = None if limit is None else _money(max(limit - used, Decimal(0)), currency)
-    return Remaining(currency=currency, spent=spent, remaining=remaining, limits=limits)
