@@ -683,7 +683,7 @@ def main() -> None:
             "workers": 1,
             "customers": 200,
             "fresh": 100,
-            "cases": 200,
+            "cases": 1000,  # 2 s of claims at a few hundred a second must not empty the queue
             "claims_inprocess": 10,
             "claim_clients": 2,
             "claim_duration": 2,
