@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from rest_framework.test import APIClient
 
 from feedback.models import Feedback, FeedbackSite
-from tests.appease.test_issuance import give
 from tests.factories import issued_code, policy_create, staff_user
+from tests.issuance.test_issuance import give
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 from appease.celery import app
 from appease.core.observability import RedactFilter, RequestIdFilter, redact, request_id_var
-from tests.appease.test_issuance import give
 from tests.factories import staff_user
+from tests.issuance.test_issuance import give
 
 pytestmark = pytest.mark.django_db
 
@@ -313,7 +313,7 @@ def test_readiness_over_plain_http_says_503_when_the_database_is_down(client, pr
     # given a database nothing listens on (a real connection attempt to a closed port)
     import psycopg
 
-    from tests.channels.conftest import free_port
+    from tests.delivery.channels.conftest import free_port
 
     def unreachable() -> str:
         psycopg.connect(host="127.0.0.1", port=free_port(), dbname="appease", connect_timeout=5)

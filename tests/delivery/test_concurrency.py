@@ -4,8 +4,8 @@ import pytest
 
 from appease.delivery.models import Delivery
 from appease.delivery.services import delivery_send
-from tests.appease.test_concurrency import run_together
 from tests.delivery.test_outbox import issue
+from tests.issuance.test_concurrency import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

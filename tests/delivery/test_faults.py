@@ -45,7 +45,7 @@ from appease.celery import app
 from appease.delivery.models import Delivery
 from appease.delivery.services import deliveries_sweep
 from appease.issuance.models import Issuance
-from tests.channels.conftest import free_port
+from tests.delivery.channels.conftest import free_port
 from tests.delivery.test_outbox import SMS_PATH, issue
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 
@@ -632,7 +632,7 @@ OLD_ATTEMPTS = 6
 def test_an_smtp_outage_longer_than_the_old_horizon_dead_letters_nothing_and_each_is_sent_once(broker, workers):
     from aiosmtpd.controller import Controller
 
-    from tests.channels.conftest import RecordingHandler
+    from tests.delivery.channels.conftest import RecordingHandler
 
     handler = RecordingHandler()
     port = free_port()

@@ -1,5 +1,5 @@
 """The delivery outbox, against a real SMTP server and a local HTTP server playing the
-SMS provider (tests/channels/conftest.py)."""
+SMS provider (tests/delivery/channels/conftest.py)."""
 
 import json
 from datetime import timedelta

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from appease.beat import HEARTBEAT_KEY, PersistentScheduler, beat_heartbeat_get, beat_heartbeat_record
 from appease.core.tasks import sessions_clear_task
-from tests.channels.conftest import free_port
+from tests.delivery.channels.conftest import free_port
 from tests.delivery.test_faults import RedisServer, wait_until
 from tests.deploy.test_entrypoint import START_TIMEOUT, Started, production_env
 

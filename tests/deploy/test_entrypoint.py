@@ -20,7 +20,7 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from tests.channels.conftest import free_port
+from tests.delivery.channels.conftest import free_port
 from tests.delivery.test_faults import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]

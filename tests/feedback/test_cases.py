@@ -27,9 +27,9 @@ from feedback.services.cases import (
     case_resolve,
 )
 from feedback.services.scoring import cases_age, priority_score
-from tests.appease.test_concurrency import run_together
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 from tests.feedback.conftest import open_case
+from tests.issuance.test_concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 

@@ -222,7 +222,7 @@ def test_the_intake_limit_holds_under_a_concurrent_flood(settings):
     (counted with atomic increments, not DRF's read-modify-write history)."""
     from rest_framework.test import APIClient
 
-    from tests.appease.test_concurrency import run_together
+    from tests.issuance.test_concurrency import run_together
 
     settings.FEEDBACK_RATE_PER_IP = 8
     site = FeedbackSite.objects.create(name="Flooded")

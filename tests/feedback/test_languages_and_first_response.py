@@ -22,9 +22,9 @@ from feedback.services.cases import (
     case_note,
     case_resolve,
 )
-from tests.appease.test_concurrency import run_together
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 from tests.feedback.conftest import open_case
+from tests.issuance.test_concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 

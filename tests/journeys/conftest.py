@@ -53,7 +53,7 @@ from cryptography.fernet import Fernet
 from django.utils import translation
 
 from tests.browser.conftest import CHROMIUM
-from tests.channels.conftest import free_port
+from tests.delivery.channels.conftest import free_port
 from tests.scale.test_scale_out import PROXIED, Cluster
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -38,7 +38,7 @@ from appease.core.models import StaffAPIKey
 from coupons.models import Code
 from feedback.models import FeedbackSite
 from tests import factories
-from tests.channels.conftest import free_port
+from tests.delivery.channels.conftest import free_port
 from tests.delivery.test_faults import RedisServer, wait_until
 from tests.factories import customer_create, merchant_with_key, offer_create, policy_create, reason_create, staff_user
 from tests.netfaults import TcpProxy

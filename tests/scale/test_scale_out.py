@@ -63,7 +63,7 @@ from appease.delivery.models import Delivery
 from appease.issuance.models import Issuance
 from coupons import codes
 from coupons.models import Code, Redemption
-from tests.channels.conftest import free_port
+from tests.delivery.channels.conftest import free_port
 from tests.delivery.test_faults import RedisServer, publishing_to, wait_until
 from tests.factories import customer_create, merchant_with_key, offer_create, policy_create, reason_create, staff_user
 

@@ -9,7 +9,7 @@ from django.core import mail
 
 from appease.delivery.channels.base import PermanentError, SendResult, TransientError, adapter_for
 from appease.delivery.channels.email import EmailAdapter, message_id
-from tests.channels.conftest import free_port, make_message
+from tests.delivery.channels.conftest import free_port, make_message
 
 TEXT = "Sorry about your order. Your code: ABCD-EFGH-JKLM"
 HTML = "<p>Sorry about your order.</p><p>Your code: <strong>ABCD-EFGH-JKLM</strong></p>"

@@ -12,7 +12,7 @@ from werkzeug import Response
 
 from appease.delivery.channels.base import PermanentError, SendResult, TransientError, adapter_for
 from appease.delivery.channels.webhook import WebhookAdapter, sign, verify
-from tests.channels.conftest import free_port, make_message
+from tests.delivery.channels.conftest import free_port, make_message
 
 SECRET = "whsec-test-secret"
 TEXT = "Sentimos el retraso. Tu código: ABCD-EFGH-JKLM"

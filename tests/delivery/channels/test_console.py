@@ -6,7 +6,7 @@ import json
 
 from appease.delivery.channels.base import adapter_for
 from appease.delivery.channels.console import LogAdapter
-from tests.channels.conftest import make_message
+from tests.delivery.channels.conftest import make_message
 
 
 def test_the_message_is_appended_to_the_channel_log_and_printed(settings, tmp_path, capsys):

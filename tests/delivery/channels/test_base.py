@@ -22,7 +22,7 @@ from appease.delivery.channels.base import (
 from appease.delivery.channels.email import EmailAdapter
 from appease.delivery.channels.sms import TwilioSmsAdapter
 from appease.delivery.channels.webhook import WebhookAdapter
-from tests.channels.conftest import make_message
+from tests.delivery.channels.conftest import make_message
 
 
 def test_a_message_needs_a_known_channel():

@@ -19,8 +19,8 @@ from prometheus_client import REGISTRY
 from appease.core.cache import BREAKER
 from appease.core.models import FailureCounter
 from appease.core.ratelimit import FailureLimiter, database_incr_all
-from tests.channels.conftest import free_port
 from tests.coupons.test_concurrency import frozen_ratelimit_clock, post, run_together, validate_body  # noqa: F401
+from tests.delivery.channels.conftest import free_port
 from tests.delivery.test_faults import RedisServer
 from tests.netfaults import HungListener, TcpProxy
 

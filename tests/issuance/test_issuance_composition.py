@@ -22,9 +22,9 @@ from coupons.models import Code, Merchant
 from feedback.models import AutoRule, Case, CaseEvent, MerchantEvent
 from feedback.services.automation import auto_rule_issue
 from feedback.services.cases import case_claim, case_issue
-from tests.appease.test_concurrency import run_together
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 from tests.feedback.conftest import open_case
+from tests.issuance.test_concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from werkzeug import Response
 
 from appease.delivery.channels.base import PermanentError, SendResult, TransientError, adapter_for
 from appease.delivery.channels.sms import TwilioSmsAdapter
-from tests.channels.conftest import free_port, make_message
+from tests.delivery.channels.conftest import free_port, make_message
 
 PATH = "/2010-04-01/Accounts/AC0123456789/Messages.json"
 TO = "+5511987654321"
