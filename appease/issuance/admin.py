@@ -37,10 +37,9 @@ from appease.issuance.models import (
     StaffProfile,
     Team,
 )
-from appease.issuance.selectors import issuances_visible_to
+from appease.issuance.selectors import issuances_visible_to, policy_for
 from appease.issuance.services.customers import customers_import
 from appease.issuance.services.issuance import issuance_approve, issuance_reject, issuance_void
-from appease.issuance.services.limits import policy_for
 
 
 class LimitBudgetInline(admin.TabularInline):

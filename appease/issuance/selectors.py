@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
+import zoneinfo
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Case, Count, F, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
+from appease.core.money import quantize
 from appease.core.roles import SUPERVISOR, has_role
-from appease.issuance.models import BudgetCounter, Customer, Issuance, ReasonCode, StaffProfile, Team
-from appease.issuance.models import IncidentType as IncidentType
-from appease.issuance.services.limits import (
-    MEASURES,
-    PERIODS,
-    amount_text,
-    budget_for,
-    period_starts,
-    policy_for,
-    user_zone,
+from appease.issuance.models import (
+    BudgetCounter,
+    Customer,
+    Issuance,
+    LimitBudget,
+    LimitPolicy,
+    ReasonCode,
+    StaffProfile,
+    Team,
 )
+from appease.issuance.models import IncidentType as IncidentType
 from coupons.models import Offer
 
 # The domain's words other apps count and label issuances by (reporting's measures,
@@ -212,3 +215,60 @@ def reason_codes() -> QuerySet[ReasonCode]:
 def reason_code_labels() -> dict[int, str]:
     """{reason code id: label} of every reason code."""
     return {pk: reason.label for pk, reason in ReasonCode.objects.in_bulk().items()}
+
+
+# --- Limit policies: whose, in which currency, on whose clock ---------------------------
+
+PERIODS = (BudgetCounter.Period.DAY, BudgetCounter.Period.WEEK, BudgetCounter.Period.MONTH)
+MEASURES = ("cost", "face")
+
+
+def policy_for(user) -> LimitPolicy | None:
+    """The user's own policy, else the default of one of their groups.
+
+    Kept on the user object for the rest of the request (an issuance asks three times).
+    """
+    if not hasattr(user, "_appease_policy"):
+        policy = (
+            LimitPolicy.objects.filter(staffprofile_users__user=user)
+            .prefetch_related("budgets", "allowed_offers")
+            .first()
+        )
+        if policy is None:
+            policy = (
+                LimitPolicy.objects.filter(group__in=user.groups.all())
+                .prefetch_related("budgets", "allowed_offers")
+                .order_by("name")
+                .first()
+            )
+        user._appease_policy = policy
+    return user._appease_policy
+
+
+def budget_for(policy: LimitPolicy, currency: str) -> LimitBudget | None:
+    """The policy's budget in `currency`, if it has one."""
+    return next((budget for budget in policy.budgets.all() if budget.currency == currency), None)
+
+
+def user_zone(user) -> zoneinfo.ZoneInfo:
+    """“Today” for budgets is the rep's day: their profile's zone, else the server's."""
+    profile = getattr(user, "profile", None)
+    name = (profile.time_zone if profile is not None else "") or settings.TIME_ZONE
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def period_starts(now: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, date]:
+    today = timezone.localtime(now, zone).date()
+    return {
+        BudgetCounter.Period.DAY: today,
+        BudgetCounter.Period.WEEK: today - timedelta(days=today.weekday()),
+        BudgetCounter.Period.MONTH: today.replace(day=1),
+    }
+
+
+def amount_text(amount: Decimal | None, currency: str) -> str | None:
+    """An amount as kept in breaches and shown in budgets: a string to the currency's exponent."""
+    return None if amount is None else str(quantize(amount, currency))

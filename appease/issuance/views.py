@@ -39,6 +39,7 @@ from appease.issuance.selectors import (
     issuances_visible_to,
     limits_remaining,
     offers_available_to,
+    policy_for,
 )
 from appease.issuance.services.customers import customer_create, customer_currency_set
 from appease.issuance.services.deliveries import delivery_resend
@@ -49,7 +50,6 @@ from appease.issuance.services.issuance import (
     issuance_create,
     issuance_reject,
 )
-from appease.issuance.services.limits import policy_for
 from coupons.models import Offer
 
 FREQUENT_CLAIMANT_COUNT = 2

@@ -25,7 +25,8 @@ from appease.delivery.models import Channel
 from appease.delivery.services import delivery_create
 from appease.issuance.events import ISSUANCE_FIELDS, issuance_created_event, issuance_decided_event
 from appease.issuance.models import Customer, Issuance, LimitPolicy, ReasonCode
-from appease.issuance.services.limits import LimitsExceeded, limits_spend, policy_for
+from appease.issuance.selectors import policy_for
+from appease.issuance.services.limits import LimitsExceeded, limits_spend
 from coupons import codes
 from coupons.models import Code, Offer
 from coupons.services.alerts import inventory_check_low

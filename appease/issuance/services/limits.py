@@ -15,23 +15,20 @@ customer row is locked before them (repeat-claim guard), always in that order.
 
 from __future__ import annotations
 
-import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from appease.core.money import format_money, quantize
+from appease.core.money import format_money
 from appease.issuance.models import BudgetCounter, Customer, Issuance, LimitBudget, LimitPolicy
+from appease.issuance.selectors import PERIODS, amount_text, budget_for, period_starts, policy_for, user_zone
 from coupons.models import Offer
 
-PERIODS = (BudgetCounter.Period.DAY, BudgetCounter.Period.WEEK, BudgetCounter.Period.MONTH)
-MEASURES = ("cost", "face")
 # Issuances that count against the repeat-claim guard: given or about to be given.
 COUNTED_STATUSES = [
     Issuance.Status.PENDING_APPROVAL,
@@ -123,57 +120,6 @@ class LimitsExceeded(Exception):
     def __init__(self, breaches: list[LimitBreach]) -> None:
         super().__init__(", ".join(breach.limit for breach in breaches))
         self.breaches = breaches
-
-
-def policy_for(user) -> LimitPolicy | None:
-    """The user's own policy, else the default of one of their groups.
-
-    Kept on the user object for the rest of the request (an issuance asks three times).
-    """
-    if not hasattr(user, "_appease_policy"):
-        policy = (
-            LimitPolicy.objects.filter(staffprofile_users__user=user)
-            .prefetch_related("budgets", "allowed_offers")
-            .first()
-        )
-        if policy is None:
-            policy = (
-                LimitPolicy.objects.filter(group__in=user.groups.all())
-                .prefetch_related("budgets", "allowed_offers")
-                .order_by("name")
-                .first()
-            )
-        user._appease_policy = policy
-    return user._appease_policy
-
-
-def budget_for(policy: LimitPolicy, currency: str) -> LimitBudget | None:
-    """The policy's budget in `currency`, if it has one."""
-    return next((budget for budget in policy.budgets.all() if budget.currency == currency), None)
-
-
-def user_zone(user) -> zoneinfo.ZoneInfo:
-    """“Today” for budgets is the rep's day: their profile's zone, else the server's."""
-    profile = getattr(user, "profile", None)
-    name = (profile.time_zone if profile is not None else "") or settings.TIME_ZONE
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
-
-
-def period_starts(now: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, date]:
-    today = timezone.localtime(now, zone).date()
-    return {
-        BudgetCounter.Period.DAY: today,
-        BudgetCounter.Period.WEEK: today - timedelta(days=today.weekday()),
-        BudgetCounter.Period.MONTH: today.replace(day=1),
-    }
-
-
-def amount_text(amount: Decimal | None, currency: str) -> str | None:
-    """An amount as kept in breaches and shown in budgets: a string to the currency's exponent."""
-    return None if amount is None else str(quantize(amount, currency))
 
 
 def _static_breaches(*, policy: LimitPolicy, offer, budget: LimitBudget | None) -> list[LimitBreach]:
