@@ -37,11 +37,11 @@ from feedback.services.cases import (
     case_claim_next,
     case_escalate,
     case_issue,
+    case_log,
     case_note,
     case_reassign,
     case_resolve,
 )
-from feedback.services.intake import feedback_submit
 from feedback.services.recommend import recommend
 from feedback.services.surveys import follow_up_from_token, survey_answer
 
@@ -154,23 +154,16 @@ def case_new(request):
     form = CaseForm(request.POST or None, initial={"customer": customer.pk, "channel": customer.preferred_channel})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        actor = Actor.from_request(request)
         try:
-            feedback = feedback_submit(
-                actor=actor,
-                source=Case.Source.CSR,
+            case = case_log(
+                actor=Actor.from_request(request),
                 customer=customer,
                 rating=data["rating"],
                 text=data["text"],
                 incident_type=data["incident_type"],
                 order_reference=data["order_reference"],
                 channel=data["channel"],
-                language=customer.language,
-                force_case=True,
             )
-            case = feedback.case
-            if case.status == Case.Status.OPEN:
-                case_claim(actor=actor, case_id=case.pk)
         except ValidationError as error:
             for field, field_messages in error.message_dict.items():
                 form.add_error(field if field in form.fields else None, field_messages)
@@ -316,19 +309,14 @@ def issue(request, case_id: int):
 @require_POST
 @staff_required
 def apologise(request, case_id: int):
-    case = _case_or_404(case_id)
+    _case_or_404(case_id)
     template = ApologyTemplate.objects.filter(pk=request.POST.get("template") or 0, is_active=True).first()
-    reason = (
-        ReasonCode.objects.filter(is_active=True, incident_type=case.incident_type).first()
-        or ReasonCode.objects.filter(is_active=True).first()
-    )
     try:
         case_apologise(
             actor=Actor.from_request(request),
             case_id=case_id,
             template=template,
             text=request.POST.get("text", ""),
-            reason_code=reason,
             channel=request.POST.get("channel") or None,
         )
     except (ValidationError, ApplicationError) as error:

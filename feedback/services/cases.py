@@ -20,8 +20,10 @@ from django.utils.translation import gettext as _
 
 from appease.core.context import Actor
 from appease.core.exceptions import ApplicationError
+from appease.core.idempotency import idempotency_key_complete, idempotency_key_settle
+from appease.core.models import IdempotencyKey
 from appease.core.roles import CSR, SUPERVISOR, has_role, role_emails
-from appease.issuance.models import Issuance
+from appease.issuance.models import Customer, Issuance, ReasonCode
 from appease.issuance.selectors import staff_languages
 from appease.issuance.services.issuance import issuance_record, issuance_transaction
 from coupons.models import Offer
@@ -35,6 +37,7 @@ from feedback.events import (
     case_resolved_event,
 )
 from feedback.models import ApologyTemplate, Case, CaseEvent, Intervention
+from feedback.services.intake import feedback_submit
 from feedback.services.surveys import follow_up_schedule
 
 
@@ -112,6 +115,48 @@ def case_claim(*, actor: Actor, case_id) -> Case:
     case.claimed_at = now
     case.save()
     case_claimed_event(case=case, actor=actor)
+    return case
+
+
+def case_log(
+    *,
+    actor: Actor,
+    customer: Customer,
+    text: str,
+    incident_type: str = "",
+    channel: str = "",
+    order_reference: str = "",
+    rating: int | None = None,
+    idempotency_key: IdempotencyKey | None = None,
+) -> Case:
+    """A rep logs a case for `customer` (from a call, a chat, a helpdesk ticket): the
+    feedback intake triages and scores it like any other, and the case is the rep's at
+    once. Feedback joining the customer's open case of the same incident type goes there
+    (claimed for the rep if nobody works it). `idempotency_key` (a claimed key) is
+    completed in the same transaction, so a retry replays this case."""
+    _require_staff(actor)
+    try:
+        with transaction.atomic(durable=True):
+            feedback = feedback_submit(
+                actor=actor,
+                source=Case.Source.CSR,
+                customer=customer,
+                rating=rating,
+                text=text,
+                incident_type=incident_type,
+                order_reference=order_reference,
+                channel=channel,
+                language=customer.language,
+                force_case=True,
+            )
+            case = feedback.case
+            if case.status == Case.Status.OPEN:
+                case = case_claim(actor=actor, case_id=case.pk)
+            if idempotency_key is not None:
+                idempotency_key_complete(record=idempotency_key, response_status=201, result={"case_id": case.pk})
+    except BaseException as error:
+        idempotency_key_settle(record=idempotency_key, error=error)
+        raise
     return case
 
 
@@ -209,14 +254,17 @@ def case_issue(
     """Give an appeasement from the case: the normal issuance flow, with its limits,
     linked to the case; the complaint's clock started when the case opened.
     `idempotency_key` (a claimed key) makes a second submission of the same form replay."""
-    case = Case.objects.select_related("customer").get(pk=case_id)
-    _require_owner_or_supervisor(actor, case)
-    if case.customer is None:
-        raise ApplicationError("no_customer", _("This case has no customer to give anything to."), status=409)
-    if not case.is_open:
-        raise ApplicationError("closed", _("This case is closed."), status=409)
-    # One transaction: the appeasement and the case's record of it commit together.
+    # One transaction: the appeasement and the case's record of it commit together. The
+    # checks run inside it, so a refusal settles the idempotency key like any other.
     with issuance_transaction(idempotency_key=idempotency_key):
+        case = Case.objects.select_related("customer").filter(pk=case_id).first()
+        if case is None:
+            raise ApplicationError("not_found", _("No such case."), status=404)
+        _require_owner_or_supervisor(actor, case)
+        if case.customer is None:
+            raise ApplicationError("no_customer", _("This case has no customer to give anything to."), status=409)
+        if not case.is_open:
+            raise ApplicationError("closed", _("This case is closed."), status=409)
         issuance = issuance_record(
             actor=actor,
             customer=case.customer,
@@ -237,9 +285,20 @@ def case_issue(
     return issuance
 
 
-def case_apologise(*, actor: Actor, case_id, template: ApologyTemplate | None, text: str, reason_code, channel=None):
+def case_apologise(
+    *,
+    actor: Actor,
+    case_id,
+    template: ApologyTemplate | None,
+    text: str,
+    reason_code: ReasonCode | None = None,
+    channel=None,
+    idempotency_key: IdempotencyKey | None = None,
+) -> Issuance:
     """A soft intervention: the rep's apology (from a template, edited) sent to the
-    customer through the delivery outbox as an apology (no code)."""
+    customer through the delivery outbox as an apology (no code), in the customer's
+    language and on their channel unless `channel` says otherwise. Without a
+    `reason_code`, the first active one for the case's incident type (else any)."""
     case = Case.objects.select_related("customer").filter(pk=case_id).first()
     if case is None:
         raise ApplicationError("not_found", _("No such case."), status=404)
@@ -252,8 +311,21 @@ def case_apologise(*, actor: Actor, case_id, template: ApologyTemplate | None, t
         raise ApplicationError(
             "no_apology_offer", _("Ask a supervisor to create an active Apology offer first."), status=409
         )
+    if reason_code is None:
+        reasons = ReasonCode.objects.filter(is_active=True)
+        reason_code = reasons.filter(incident_type=case.incident_type).first() or reasons.first()
+    if reason_code is None:
+        raise ApplicationError(
+            "no_reason_code", _("Ask a supervisor to create an active reason code first."), status=409
+        )
     return case_issue(
-        actor=actor, case_id=case_id, offer=offer, reason_code=reason_code, channel=channel, apology_text=text
+        actor=actor,
+        case_id=case_id,
+        offer=offer,
+        reason_code=reason_code,
+        channel=channel,
+        apology_text=text,
+        idempotency_key=idempotency_key,
     )
 
 
