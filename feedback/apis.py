@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextlib import contextmanager
 
+import django_filters
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -23,19 +28,40 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
-from appease.core.api import ERROR, STAFF_AUTH, Pagination
+from appease.core.api import ERROR, IDEMPOTENCY_HEADER, STAFF_AUTH, Pagination, idempotency_begin, money, replay
 from appease.core.context import Actor
+from appease.core.idempotency import idempotency_key_release
 from appease.core.permissions import IsStaffMember
 from appease.core.ratelimit import FailureLimiter
 from appease.delivery.models import Channel
-from appease.issuance.models import IncidentType
-from appease.issuance.selectors import staff_languages
+from appease.issuance.filters import BIGINT_MAX, IdFilter
+from appease.issuance.models import Customer, IncidentType, Issuance, ReasonCode
+from appease.issuance.services.limits import breach_message
 from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
-from feedback.models import Case, Feedback, FeedbackSite, Intervention, Priority
-from feedback.selectors import cases_queue, origin_allowed_by_a_site, site_allows_origin
+from coupons.models import Offer
+from feedback.filters import CaseFilter
+from feedback.models import ApologyTemplate, Case, Feedback, FeedbackSite, Intervention
+from feedback.selectors import (
+    case_issuances,
+    case_timeline,
+    cases_all,
+    origin_allowed_by_a_site,
+    site_allows_origin,
+    staff_id_by_username,
+)
 from feedback.services.automation import event_receive
-from feedback.services.cases import case_claim_next, case_resolve
+from feedback.services.cases import (
+    case_apologise,
+    case_claim,
+    case_claim_next,
+    case_escalate,
+    case_issue,
+    case_log,
+    case_reassign,
+    case_resolve,
+)
 from feedback.services.intake import CustomerRef, feedback_submit
+from feedback.services.recommend import recommend
 
 
 def intake_cors_enabled(sender, request, **kwargs) -> bool:
@@ -279,51 +305,107 @@ class CaseOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-CASE_LIST_STATUSES = ["open", "active", "mine", "closed", "all"]
+def filter_parameters(filterset_class) -> list[OpenApiParameter]:
+    """The filter set's query parameters, typed as the filters read them."""
+    parameters = []
+    for name, spec in filterset_class.base_filters.items():
+        kind, enum = OpenApiTypes.STR, None
+        if isinstance(spec, IdFilter):
+            kind = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
+        elif isinstance(spec, django_filters.IsoDateTimeFilter):
+            kind = OpenApiTypes.DATETIME
+        elif isinstance(spec, django_filters.ChoiceFilter):
+            enum = ["", *(value for value, _label in spec.extra["choices"])]  # empty: no filter
+        description = CASE_FILTER_HELP.get(name, f"Filter by {name}")
+        parameters.append(OpenApiParameter(name, kind, enum=enum, description=description))
+    return parameters
 
 
-def _languages(choice: str, user) -> list[str] | None:
-    if choice == "mine":
-        return staff_languages(user) or None
-    return [choice] if choice else None
+CASE_FILTER_HELP = {
+    "status": "A view of the queue: open (unclaimed, the default), active (open or being worked), mine (being "
+    "worked by you), closed, all; or one case status: claimed, resolved, confirmed, unconfirmed",
+    "assignee": "The username of the rep working the case",
+    "customer": "The customer's id",
+    "language": "A case language, or mine (the languages on your staff profile)",
+    "created_after": "Opened at or after this instant (ISO 8601 with its offset)",
+    "created_before": "Opened before this instant (ISO 8601 with its offset)",
+}
+
+CASE_EXAMPLE = {
+    "id": 42,
+    "status": "claimed",
+    "subject": "My parcel is three days late",
+    "source": "csr",
+    "customer_id": 7,
+    "incident_type": "late_delivery",
+    "incident_inferred": False,
+    "language": "es",
+    "priority": "high",
+    "priority_score": 64,
+    "score_reasons": [{"factor": "incident", "points": 30, "params": {}, "text": "impact weight of Late delivery"}],
+    "sentiment": -0.6,
+    "anger": 0.4,
+    "owner_team": "Logistics",
+    "assigned_to": "ana",
+    "first_response_due_at": "2026-12-07T10:30:00Z",
+    "resolution_due_at": "2026-12-08T09:30:00Z",
+    "first_response_at": None,
+    "resolved_at": None,
+    "intervention": "",
+    "created_at": "2026-12-07T09:30:00Z",
+}
+NOT_FOUND = OpenApiResponse(ERROR, description="No such case.")
+CASE_ID = OpenApiParameter("case_id", int, OpenApiParameter.PATH, description="The case's id")
+
+
+def _case_or_404(case_id) -> Case:
+    return get_object_or_404(cases_all(), pk=case_id)
+
+
+@contextmanager
+def _released_on_failure(record):
+    """Around a service call: if it fails without completing the Idempotency-Key (a 404
+    or a field error before the work, an unexpected error), forget the key so a corrected
+    retry runs; a refusal the service stored as the answer stays (only unfinished keys go)."""
+    try:
+        yield
+    except BaseException:
+        if record is not None:
+            idempotency_key_release(record=record)
+        raise
 
 
 class CaseListApi(APIView):
-    """The case queue, highest priority first."""
+    """GET: the case queue, highest priority first, filtered and paged. POST: log a case
+    for a customer (as a rep does from a call): triaged and scored like any feedback,
+    and yours at once."""
 
     authentication_classes = STAFF_AUTH
     permission_classes = [IsStaffMember]
     pagination_class = Pagination  # the answer is paged: the schema says so too
+    required_scope = "cases"
+    scope = "cases.create"
 
-    class FilterSerializer(serializers.Serializer):
-        """The query string: an unknown value is a 400, not silently the default queue."""
-
-        status = serializers.ChoiceField(choices=CASE_LIST_STATUSES, required=False, allow_blank=True)
-        priority = serializers.ChoiceField(choices=Priority.values, required=False, allow_blank=True)
-        incident_type = serializers.ChoiceField(choices=IncidentType.values, required=False, allow_blank=True)
-        language = serializers.ChoiceField(
-            choices=["mine", *(code for code, _name in settings.LANGUAGES)], required=False, allow_blank=True
+    @extend_schema_serializer(component_name="CaseCreateInput")
+    class InputSerializer(serializers.Serializer):
+        customer_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
+        text = serializers.CharField(max_length=4000, help_text="What happened, in the customer's words or yours.")
+        incident_type = serializers.ChoiceField(
+            choices=IncidentType.choices,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Left out: inferred from the text, as for any feedback.",
         )
+        channel = serializers.ChoiceField(
+            choices=Channel.choices, required=False, allow_blank=True, default="", help_text="How they contacted us."
+        )
+        order_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+        rating = serializers.IntegerField(min_value=1, max_value=5, required=False, allow_null=True, default=None)
 
     @extend_schema(
         operation_id="cases_list",
-        parameters=[
-            OpenApiParameter(
-                "status",
-                str,
-                enum=["", *CASE_LIST_STATUSES],
-                description="open (unclaimed, the default), active (open or being worked), mine (being worked "
-                "by you), closed, all",
-            ),
-            OpenApiParameter("priority", str, enum=["", *Priority.values]),
-            OpenApiParameter("incident_type", str, enum=["", *IncidentType.values]),
-            OpenApiParameter(
-                "language",
-                str,
-                enum=["", "mine", *(code for code, _name in settings.LANGUAGES)],
-                description="a case language, or mine (the languages on your staff profile)",
-            ),
-        ],
+        parameters=filter_parameters(CaseFilter),
         responses={
             200: CaseOutputSerializer(many=True),
             400: ERROR,
@@ -331,20 +413,181 @@ class CaseListApi(APIView):
             403: ERROR,
             404: OpenApiResponse(ERROR, description="No such page."),
         },
+        examples=[
+            OpenApiExample(
+                "A page of cases",
+                value={"count": 1, "next": None, "previous": None, "results": [CASE_EXAMPLE]},
+                response_only=True,
+            )
+        ],
     )
     def get(self, request):
-        filters = self.FilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        queryset = cases_queue(
-            status=filters.validated_data.get("status") or "open",
-            priority=filters.validated_data.get("priority") or "",
-            incident_type=filters.validated_data.get("incident_type") or "",
-            assigned_to=request.user,
-            languages=_languages(filters.validated_data.get("language") or "", request.user),
-        )
+        filterset = CaseFilter(request.query_params, queryset=cases_all(), request=request)
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, request, view=self)
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
         return paginator.get_paginated_response(CaseOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        operation_id="cases_create",
+        parameters=[IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={201: CaseOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
+        examples=[
+            OpenApiExample(
+                "Log a case from a helpdesk ticket",
+                value={
+                    "customer_id": 7,
+                    "text": "My parcel is three days late",
+                    "incident_type": "late_delivery",
+                    "channel": "email",
+                    "order_reference": "A-1001",
+                    "rating": 1,
+                },
+                request_only=True,
+            ),
+            OpenApiExample("The case, yours", value=CASE_EXAMPLE, response_only=True, status_codes=["201"]),
+        ],
+    )
+    def post(self, request):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        record = idempotency_begin(request, scope=self.scope, owner=f"user:{request.user.pk}")
+        if record is not None and record.is_completed:
+            result = record.result or {}
+            if "case_id" in result:
+                return replay(record, CaseOutputSerializer(_case_or_404(result["case_id"])).data)
+            return replay(record, result)
+        with _released_on_failure(record):
+            customer = Customer.objects.filter(pk=data.pop("customer_id")).first()
+            if customer is None:
+                raise serializers.ValidationError({"customer_id": [_("No such customer.")]})
+            case = case_log(actor=Actor.from_request(request), customer=customer, idempotency_key=record, **data)
+        return Response(CaseOutputSerializer(case).data, status=status.HTTP_201_CREATED)
+
+
+class TimelineLineSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    label = serializers.CharField(source="get_kind_display", help_text="The kind in the request's language.")
+    summary = serializers.CharField(help_text="What the line's data says, in the request's language.")
+    text = serializers.CharField(help_text="The note, apology or feedback text, as written.")
+    actor = serializers.CharField(source="actor.username", allow_null=True, default=None)
+    data = serializers.DictField()
+    created_at = serializers.DateTimeField()
+
+
+class CaseIssuanceSerializer(serializers.Serializer):
+    """An appeasement given from the case (an apology is one too, with no code)."""
+
+    id = serializers.UUIDField()
+    status = serializers.CharField(source="effective_status")
+    case_id = serializers.IntegerField(allow_null=True)
+    customer_id = serializers.IntegerField()
+    offer_id = serializers.IntegerField()
+    offer = serializers.CharField(source="offer.name")
+    kind = serializers.CharField(source="offer.kind")
+    reason_code = serializers.CharField(source="reason_code.code")
+    channel = serializers.CharField()
+    face_value = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+    apology_text = serializers.CharField()
+    breached_limits = serializers.SerializerMethodField(
+        help_text="Each limit that sent it for approval, as data, with `message` worded in the caller's language."
+    )
+    created_at = serializers.DateTimeField()
+    issued_at = serializers.DateTimeField(allow_null=True)
+    delivery = serializers.SerializerMethodField(help_text="The latest delivery of this appeasement.")
+
+    def get_face_value(self, obj) -> str:
+        return money(obj.face_value_amount, obj.currency)
+
+    def get_breached_limits(self, obj) -> list[dict]:
+        return [{**limit, "message": breach_message(limit, offer=obj.offer)} for limit in obj.breached_limits or []]
+
+    def get_cost(self, obj) -> str:
+        return money(obj.cost_amount, obj.currency)
+
+    @extend_schema_field(
+        inline_serializer(
+            "CaseIssuanceDelivery",
+            {
+                "id": serializers.UUIDField(),
+                "channel": serializers.CharField(),
+                "language": serializers.CharField(),
+                "status": serializers.CharField(),
+                "sent_at": serializers.DateTimeField(allow_null=True),
+            },
+            allow_null=True,
+        )
+    )
+    def get_delivery(self, obj) -> dict | None:
+        delivery = obj.latest_delivery
+        if delivery is None:
+            return None
+        return {
+            "id": str(delivery.pk),
+            "channel": delivery.channel,
+            "language": delivery.language,
+            "status": delivery.status,
+            "sent_at": delivery.sent_at,
+        }
+
+
+class RecommendationSerializer(serializers.Serializer):
+    intervention = serializers.CharField()
+    label = serializers.CharField()
+    reason = serializers.CharField()
+    offer_id = serializers.IntegerField(source="offer.pk", allow_null=True, default=None)
+    offer = serializers.CharField(source="offer.name", allow_null=True, default=None)
+    suggested_value = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+    ranked_by = serializers.CharField(help_text="learned (from past outcomes) or rule")
+    solved_percent = serializers.IntegerField(
+        source="evidence.solved_percent", allow_null=True, default=None, help_text="Of similar past cases."
+    )
+    sample_size = serializers.IntegerField(source="evidence.n", allow_null=True, default=None)
+
+    def get_suggested_value(self, obj) -> str | None:
+        return money(obj.suggested_value, obj.currency)
+
+
+class CaseDetailOutputSerializer(CaseOutputSerializer):
+    customer = serializers.CharField(source="customer.name", allow_null=True, default=None)
+    order_reference = serializers.CharField()
+    channel = serializers.CharField()
+    escalated_at = serializers.DateTimeField(allow_null=True)
+    resolved_by = serializers.CharField(source="resolved_by.username", allow_null=True, default=None)
+    resolution_note = serializers.CharField()
+    timeline = TimelineLineSerializer(many=True, help_text="Everything that happened, oldest first.")
+    issuances = CaseIssuanceSerializer(source="given", many=True, help_text="The appeasements given from this case.")
+    recommendations = RecommendationSerializer(
+        many=True, help_text="What to offer, best first, as the case page shows them (empty once closed)."
+    )
+
+
+class CaseDetailApi(APIView):
+    """One case as its page shows it: the case, its timeline, what was given from it
+    and (while open) the recommended interventions."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "cases"
+
+    @extend_schema(
+        operation_id="cases_retrieve",
+        parameters=[CASE_ID],
+        responses={200: CaseDetailOutputSerializer, 401: ERROR, 403: ERROR, 404: NOT_FOUND},
+    )
+    def get(self, request, case_id: int):
+        case = _case_or_404(case_id)
+        case.timeline = case_timeline(case)
+        case.given = case_issuances(case)
+        case.recommendations = recommend(case, user=request.user) if case.is_open else []
+        return Response(CaseDetailOutputSerializer(case).data)
 
 
 class CaseNextApi(APIView):
@@ -352,11 +595,17 @@ class CaseNextApi(APIView):
 
     authentication_classes = STAFF_AUTH
     permission_classes = [IsStaffMember]
+    required_scope = "cases"
 
     @extend_schema(
         operation_id="cases_next",
         request=None,
-        responses={200: CaseOutputSerializer, 204: None, 401: ERROR, 403: ERROR},
+        responses={
+            200: CaseOutputSerializer,
+            204: OpenApiResponse(description="The queue is empty."),
+            401: ERROR,
+            403: ERROR,
+        },
     )
     def post(self, request):
         case = case_claim_next(actor=Actor.from_request(request))
@@ -365,9 +614,195 @@ class CaseNextApi(APIView):
         return Response(CaseOutputSerializer(case).data)
 
 
+class CaseClaimApi(APIView):
+    """Take one particular unclaimed case. Two reps at once: one gets it, the other 409."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "cases"
+
+    @extend_schema(
+        operation_id="cases_claim",
+        parameters=[CASE_ID],
+        request=None,
+        responses={
+            200: CaseOutputSerializer,
+            401: ERROR,
+            403: ERROR,
+            404: NOT_FOUND,
+            409: OpenApiResponse(ERROR, description="Someone has it already (`not_open`)."),
+        },
+    )
+    def post(self, request, case_id: int):
+        case = case_claim(actor=Actor.from_request(request), case_id=case_id)
+        return Response(CaseOutputSerializer(case).data)
+
+
+class CaseReplyApi(APIView):
+    """Reply to the customer with an apology: sent through the delivery outbox, on their
+    channel and in their language, as the case page's apology does (the shop's active
+    Apology offer, no code), and written on the case's timeline. Its owner or a
+    supervisor may, while the case is open."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "cases"
+    scope = "cases.reply"
+
+    @extend_schema_serializer(component_name="CaseReplyInput")
+    class InputSerializer(serializers.Serializer):
+        text = serializers.CharField(
+            max_length=2000,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Your words. Left out: the template's, filled in for the customer.",
+        )
+        template_id = serializers.IntegerField(
+            min_value=1, max_value=BIGINT_MAX, required=False, allow_null=True, help_text="An apology template."
+        )
+        reason_code = serializers.CharField(
+            max_length=40, required=False, help_text="Left out: the first active one for the case's incident type."
+        )
+        channel = serializers.ChoiceField(
+            choices=Channel.choices, required=False, help_text="Left out: the customer's preferred channel."
+        )
+
+    @extend_schema(
+        operation_id="cases_reply",
+        parameters=[CASE_ID, IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={
+            201: CaseIssuanceSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: NOT_FOUND,
+            409: OpenApiResponse(ERROR, description="The case is closed, or the shop has no Apology offer."),
+            422: ERROR,
+        },
+        examples=[
+            OpenApiExample(
+                "An apology in your words",
+                value={"text": "Lo sentimos mucho: su pedido sale hoy.", "channel": "email"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request, case_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _case_or_404(case_id)
+        record = idempotency_begin(request, scope=self.scope, owner=f"user:{request.user.pk}")
+        if record is not None and record.is_completed:
+            return _replay_issuance(record)
+        with _released_on_failure(record):
+            errors, template, reason = {}, None, None
+            if data.get("template_id"):
+                template = ApologyTemplate.objects.filter(pk=data["template_id"], is_active=True).first()
+                if template is None:
+                    errors["template_id"] = [_("No such apology template.")]
+            if data.get("reason_code"):
+                reason = ReasonCode.objects.filter(code=data["reason_code"], is_active=True).first()
+                if reason is None:
+                    errors["reason_code"] = [_("No such reason code.")]
+            if errors:
+                raise serializers.ValidationError(errors)
+            issuance = case_apologise(
+                actor=Actor.from_request(request),
+                case_id=case_id,
+                template=template,
+                text=data["text"],
+                reason_code=reason,
+                channel=data.get("channel"),
+                idempotency_key=record,
+            )
+        return Response(CaseIssuanceSerializer(issuance).data, status=status.HTTP_201_CREATED)
+
+
+def _replay_issuance(record) -> Response:
+    result = record.result or {}
+    if "issuance_id" in result:
+        issuance = Issuance.objects.select_related("offer", "reason_code").get(pk=result["issuance_id"])
+        return replay(record, CaseIssuanceSerializer(issuance).data)
+    return replay(record, result)
+
+
+class CaseIssueApi(APIView):
+    """Give an appeasement from the case, as the case page's give button does: your
+    limits apply (over them, per your policy, it waits for a supervisor or is refused),
+    the complaint's clock started when the case opened, and the issuance is the case's."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "cases"
+    scope = "cases.issue"
+
+    @extend_schema_serializer(component_name="CaseIssueInput")
+    class InputSerializer(serializers.Serializer):
+        offer_id = serializers.IntegerField(min_value=1, max_value=BIGINT_MAX)
+        reason_code = serializers.CharField(max_length=40)
+        channel = serializers.ChoiceField(
+            choices=Channel.choices, required=False, help_text="Left out: the customer's preferred channel."
+        )
+        note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="cases_issue",
+        parameters=[CASE_ID, IDEMPOTENCY_HEADER],
+        request=InputSerializer,
+        responses={
+            201: CaseIssuanceSerializer,
+            400: ERROR,
+            401: ERROR,
+            403: OpenApiResponse(ERROR, description="Not your case, or over a limit your policy refuses."),
+            404: NOT_FOUND,
+            409: OpenApiResponse(ERROR, description="The case is closed or has no customer; no code left."),
+            422: ERROR,
+        },
+        examples=[
+            OpenApiExample(
+                "Give the recommended offer",
+                value={"offer_id": 3, "reason_code": "late-parcel", "channel": "email", "note": "Ticket #5521"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request, case_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        _case_or_404(case_id)
+        record = idempotency_begin(request, scope=self.scope, owner=f"user:{request.user.pk}")
+        if record is not None and record.is_completed:
+            return _replay_issuance(record)
+        with _released_on_failure(record):
+            offer = Offer.objects.filter(pk=data["offer_id"]).first()
+            reason = ReasonCode.objects.filter(code=data["reason_code"], is_active=True).first()
+            errors = {}
+            if offer is None:
+                errors["offer_id"] = [_("No such offer.")]
+            if reason is None:
+                errors["reason_code"] = [_("No such reason code.")]
+            if errors:
+                raise serializers.ValidationError(errors)
+            issuance = case_issue(
+                actor=Actor.from_request(request),
+                case_id=case_id,
+                offer=offer,
+                reason_code=reason,
+                channel=data.get("channel"),
+                note=data["note"],
+                idempotency_key=record,
+            )
+        return Response(CaseIssuanceSerializer(issuance).data, status=status.HTTP_201_CREATED)
+
+
 class CaseResolveApi(APIView):
     authentication_classes = STAFF_AUTH
     permission_classes = [IsStaffMember]
+    required_scope = "cases"
 
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(max_length=4000)
@@ -391,4 +826,63 @@ class CaseResolveApi(APIView):
         serializer.is_valid(raise_exception=True)
         get_object_or_404(Case, pk=case_id)
         case = case_resolve(actor=Actor.from_request(request), case_id=case_id, **serializer.validated_data)
+        return Response(CaseOutputSerializer(case).data)
+
+
+class CaseReassignApi(APIView):
+    """Hand the case to another rep or supervisor: its owner or a supervisor may, while it
+    is open (as on the case page)."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "cases"
+
+    @extend_schema_serializer(component_name="CaseReassignInput")
+    class InputSerializer(serializers.Serializer):
+        assigned_to = serializers.CharField(max_length=150, help_text="The username of an active rep or supervisor.")
+
+    @extend_schema(
+        operation_id="cases_reassign",
+        parameters=[CASE_ID],
+        request=InputSerializer,
+        responses={200: CaseOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: NOT_FOUND, 409: ERROR},
+        examples=[OpenApiExample("To a colleague", value={"assigned_to": "bruno"}, request_only=True)],
+    )
+    def post(self, request, case_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        _case_or_404(case_id)
+        to_user_id = staff_id_by_username(serializer.validated_data["assigned_to"])
+        case = case_reassign(actor=Actor.from_request(request), case_id=case_id, to_user_id=to_user_id or 0)
+        return Response(CaseOutputSerializer(case).data)
+
+
+class CaseEscalateApi(APIView):
+    """Ask the supervisors for help: they get an email and the case is marked escalated.
+    Its owner or a supervisor may, while the case is open (as on the case page)."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "cases"
+
+    @extend_schema_serializer(component_name="CaseEscalateInput")
+    class InputSerializer(serializers.Serializer):
+        text = serializers.CharField(max_length=4000, help_text="Why you escalate.")
+
+    @extend_schema(
+        operation_id="cases_escalate",
+        parameters=[CASE_ID],
+        request=InputSerializer,
+        responses={200: CaseOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: NOT_FOUND, 409: ERROR},
+        examples=[
+            OpenApiExample(
+                "Ask for help", value={"text": "Third late parcel this month; wants a refund."}, request_only=True
+            )
+        ],
+    )
+    def post(self, request, case_id: int):
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        _case_or_404(case_id)
+        case = case_escalate(actor=Actor.from_request(request), case_id=case_id, **serializer.validated_data)
         return Response(CaseOutputSerializer(case).data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from appease.issuance.models import Issuance
@@ -16,6 +17,23 @@ CaseStatus = Case.Status
 CASE_OPEN_STATUSES = Case.OPEN_STATUSES
 
 
+CASE_VIEWS = ("open", "active", "mine", "closed", "all")
+
+
+def cases_in_view(queryset: QuerySet[Case], *, view: str, user=None) -> QuerySet[Case]:
+    """`queryset` narrowed to one of the queue's views: open (unclaimed), active (open or
+    being worked), mine (being worked by `user`), closed, all."""
+    if view == "open":
+        return queryset.filter(status=Case.Status.OPEN)
+    if view == "active":
+        return queryset.filter(status__in=Case.OPEN_STATUSES)
+    if view == "mine":
+        return queryset.filter(status=Case.Status.CLAIMED, assigned_to=user)
+    if view == "closed":
+        return queryset.exclude(status__in=Case.OPEN_STATUSES)
+    return queryset
+
+
 def cases_queue(
     *,
     status: str = "open",
@@ -27,22 +45,31 @@ def cases_queue(
     """Cases by priority (score, then oldest first). `status`: open (unclaimed),
     active (open or being worked), mine (being worked by `assigned_to`), closed, all.
     `languages`: only cases in these (None or empty: any)."""
-    queryset = Case.objects.select_related("customer", "assigned_to", "owner_team")
-    if status == "open":
-        queryset = queryset.filter(status=Case.Status.OPEN)
-    elif status == "active":
-        queryset = queryset.filter(status__in=Case.OPEN_STATUSES)
-    elif status == "mine":
-        queryset = queryset.filter(status=Case.Status.CLAIMED, assigned_to=assigned_to)
-    elif status == "closed":
-        queryset = queryset.exclude(status__in=Case.OPEN_STATUSES)
+    queryset = cases_in_view(cases_all(), view=status, user=assigned_to)
     if priority:
         queryset = queryset.filter(priority=priority)
     if incident_type:
         queryset = queryset.filter(incident_type=incident_type)
     if languages:
         queryset = queryset.filter(language__in=languages)
-    return queryset.order_by("-priority_score", "created_at")
+    return queryset
+
+
+def cases_all() -> QuerySet[Case]:
+    """Every case with what a list shows beside it, highest priority first."""
+    return Case.objects.select_related("customer", "assigned_to", "owner_team").order_by(
+        "-priority_score", "created_at"
+    )
+
+
+def case_timeline(case: Case) -> QuerySet:
+    """The case's timeline, oldest first, with who did each thing."""
+    return case.events.select_related("actor").order_by("created_at", "id")
+
+
+def staff_id_by_username(username: str) -> int | None:
+    """The id of the active member of staff with this username (None: nobody)."""
+    return get_user_model().objects.filter(username=username, is_active=True).values_list("pk", flat=True).first()
 
 
 def case_history(case: Case) -> dict:

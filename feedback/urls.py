@@ -1,6 +1,18 @@
 from django.urls import path
 
-from feedback.apis import CaseListApi, CaseNextApi, CaseResolveApi, EventIntakeApi, FeedbackIntakeApi
+from feedback.apis import (
+    CaseClaimApi,
+    CaseDetailApi,
+    CaseEscalateApi,
+    CaseIssueApi,
+    CaseListApi,
+    CaseNextApi,
+    CaseReassignApi,
+    CaseReplyApi,
+    CaseResolveApi,
+    EventIntakeApi,
+    FeedbackIntakeApi,
+)
 
 app_name = "feedback-api"
 
@@ -9,5 +21,11 @@ urlpatterns = [
     path("events", EventIntakeApi.as_view(), name="events"),
     path("cases", CaseListApi.as_view(), name="cases"),
     path("cases/next", CaseNextApi.as_view(), name="case-next"),
+    path("cases/<int:case_id>", CaseDetailApi.as_view(), name="case-detail"),
+    path("cases/<int:case_id>/claim", CaseClaimApi.as_view(), name="case-claim"),
+    path("cases/<int:case_id>/reply", CaseReplyApi.as_view(), name="case-reply"),
+    path("cases/<int:case_id>/issue", CaseIssueApi.as_view(), name="case-issue"),
     path("cases/<int:case_id>/resolve", CaseResolveApi.as_view(), name="case-resolve"),
+    path("cases/<int:case_id>/reassign", CaseReassignApi.as_view(), name="case-reassign"),
+    path("cases/<int:case_id>/escalate", CaseEscalateApi.as_view(), name="case-escalate"),
 ]
