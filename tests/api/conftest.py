@@ -46,6 +46,7 @@ class World:
     issuance_ids: list[str] = field(default_factory=list)
     case_ids: list[int] = field(default_factory=list)
     provider_message_ids: list[str] = field(default_factory=list)
+    staff_usernames: list[str] = field(default_factory=list)
 
 
 # The hooks in test_fuzz.py draw from this while a fuzz test runs (and find it empty
@@ -134,6 +135,7 @@ def world(db, settings, wsgi_in_test_transaction):
         issuance_ids=[str(i.pk) for i in issuances],
         case_ids=[c.pk for c in cases],
         provider_message_ids=[f"SM-fuzz-{n}" for n in range(len(deliveries))],
+        staff_usernames=[csr.username, supervisor.username],
     )
     yield WORLD
     WORLD.__init__()

@@ -45,6 +45,13 @@ STAFF_OPERATIONS = [
     "cases_list",
     "cases_next",
     "cases_resolve",
+    "cases_create",
+    "cases_retrieve",
+    "cases_claim",
+    "cases_reply",
+    "cases_issue",
+    "cases_reassign",
+    "cases_escalate",
 ]
 PUBLIC_OPERATIONS = ["feedback_create", "delivery_callback_sms", "delivery_callback_webhook"]
 
@@ -77,6 +84,10 @@ DATA_DEPENDENT = {
     "issuances_create": "the offer, reason and customer must exist; customer_id or customer, not both",
     "issuances_resend": "the customer must have a contact on the chosen channel",
     "feedback_create": "the site key must be a known, active site's",
+    "cases_create": "the customer must exist",
+    "cases_reply": "the template and reason must exist; words of its own or a template's",
+    "cases_issue": "the offer and reason must exist; the customer must have a contact on the chosen channel",
+    "cases_reassign": "the username must be an active rep's or supervisor's",
 }
 # 422 is our documented business refusal (currency_mismatch, below_min_order, …): a
 # schema-valid request may get it.
@@ -157,6 +168,14 @@ def flatmap_body(context, body):
         return strategy.map(_one_customer)
     if label == "POST /api/v1/cases/{case_id}/resolve":
         return _swap(body, intervention=["apology", "discount", ""])
+    if label == "POST /api/v1/cases":
+        return _swap(body, customer_id=WORLD.customer_ids, text=["My parcel is three days late"])
+    if label == "POST /api/v1/cases/{case_id}/issue":
+        return _swap(body, offer_id=WORLD.offer_ids, reason_code=WORLD.reason_codes)
+    if label == "POST /api/v1/cases/{case_id}/reply":
+        return _swap(body, reason_code=WORLD.reason_codes, text=["So sorry about that."])
+    if label == "POST /api/v1/cases/{case_id}/reassign":
+        return _swap(body, assigned_to=WORLD.staff_usernames)
     if label == "POST /api/v1/delivery/callbacks/sms":
         return _swap(body, MessageSid=WORLD.provider_message_ids, MessageStatus=["delivered", "failed", "undelivered"])
     if label == "POST /api/v1/delivery/callbacks/webhook":
@@ -319,6 +338,11 @@ HOSTILE_OPERATIONS = {
         "issuances_resend",
         "customers_create",
         "cases_resolve",
+        "cases_create",
+        "cases_reply",
+        "cases_issue",
+        "cases_reassign",
+        "cases_escalate",
     ],
     "public": ["feedback_create", "delivery_callback_webhook"],
 }
