@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from appease.core.context import Actor
 from feedback.models import Case, FeedbackSite
 from feedback.services.intake import CustomerRef, feedback_submit
+from tests.delivery.channels.conftest import smtp_server  # noqa: F401  (a real SMTP server, for replies)
 from tests.factories import policy_create, staff_user
 
 

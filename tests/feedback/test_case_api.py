@@ -18,7 +18,6 @@ from appease.delivery.models import Delivery
 from appease.issuance.models import Issuance
 from feedback.models import ApologyTemplate, Case, CaseEvent, RecommendationRule
 from feedback.services.cases import case_claim, case_resolve
-from tests.delivery.channels.conftest import free_port, smtp_server  # noqa: F401
 from tests.factories import customer_create, offer_create, policy_create, reason_create, staff_user
 from tests.feedback.conftest import open_case
 from tests.issuance.test_concurrency import run_together
@@ -235,7 +234,7 @@ def test_a_reply_reaches_the_customer_by_email_in_their_language_through_the_out
     csr,
     eager,
     smtp_server,
-    django_capture_on_commit_callbacks,  # noqa: F811
+    django_capture_on_commit_callbacks,
 ):
     # given: a Spanish-speaking customer's case, claimed by the rep; the shop's apology offer
     customer = customer_create(name="Pat Doe", language="es")

@@ -224,9 +224,15 @@ URL_RULES: dict[str, Endpoint] = {
     # The feedback API (feedback/urls.py).
     "feedback-api:feedback": Endpoint("public", POST, site_key=True),
     "feedback-api:events": Endpoint("merchant", POST),
-    "feedback-api:cases": Endpoint("staff"),
+    "feedback-api:cases": Endpoint("staff", BOTH),
     "feedback-api:case-next": Endpoint("staff", POST),
     "feedback-api:case-resolve": Endpoint("staff", POST),
+    "feedback-api:case-detail": Endpoint("staff"),
+    "feedback-api:case-claim": Endpoint("staff", POST),
+    "feedback-api:case-reply": Endpoint("staff", POST),
+    "feedback-api:case-issue": Endpoint("staff", POST),
+    "feedback-api:case-reassign": Endpoint("staff", POST),
+    "feedback-api:case-escalate": Endpoint("staff", POST),
     # The admin's own pages (its model pages are the groups below).
     "admin:index": Endpoint("admin"),
     "admin:login": Endpoint("public"),
