@@ -292,6 +292,11 @@ def _row_validate(row: dict, *, actor: Actor, teams: dict[str, Team], seen: dict
         problems.append(ImportProblem(line, "name", gettext("A name is required.")))
     elif len(name) > 300:
         problems.append(ImportProblem(line, "name", gettext("The name is too long (300 characters at most).")))
+    elif name[0] in "=+-@" or any(ord(char) < 32 for char in name):
+        # A formula or control characters: a spreadsheet opening a later export would run it.
+        problems.append(
+            ImportProblem(line, "name", gettext("A name cannot start with = + - @ or hold control characters."))
+        )
     email = row.get("email", "")
     try:
         validate_email(email)

@@ -28,3 +28,7 @@ def sso(settings, oidc_provider):
     settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET
     settings.OIDC_RP_SIGN_ALGO = "RS256"
     return oidc_provider
+
+
+# A real SMTP server on 127.0.0.1 (aiosmtpd) with Django's SMTP backend pointed at it.
+from tests.delivery.channels.conftest import smtp_server  # noqa: E402, F401

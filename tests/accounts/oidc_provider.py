@@ -22,7 +22,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 CLIENT_ID = "appease-test"
-CLIENT_SECRET = "appease-test-secret"  # noqa: S105 (a test provider's)
+CLIENT_SECRET = "appease-test-secret"
 KEY_ID = "test-key-1"
 
 
@@ -31,7 +31,9 @@ class Provider:
     """People are claims by subject; `amr` goes only into the ID token, as real providers do."""
 
     people: dict[str, dict] = field(default_factory=dict)
-    key: rsa.RSAPrivateKey = field(default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    key: rsa.RSAPrivateKey = field(
+        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
     codes: dict[str, dict] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
     token_requests: int = 0
@@ -108,7 +110,10 @@ class _Handler(BaseHTTPRequestHandler):
                 f'<button type="submit" name="sub" value="{html.escape(sub)}">Continue as {html.escape(sub)}</button>'
                 for sub in provider.people
             )
-            page = f"<!doctype html><title>Test IdP</title><h1>Test identity provider</h1><form method=post>{hidden}{buttons}</form>"
+            page = (
+                "<!doctype html><title>Test IdP</title><h1>Test identity provider</h1>"
+                f"<form method=post>{hidden}{buttons}</form>"
+            )
             return self._send(200, page.encode(), "text/html; charset=utf-8")
         if parts.path == "/userinfo":
             token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
