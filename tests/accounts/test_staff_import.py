@@ -152,3 +152,8 @@ def test_invitations_go_through_smtp_after_the_import(
     link = body[body.index("/accounts/reset/") :].split()[0]
     form = client.get(link, follow=True)
     assert form.context["validlink"]
+
+
+def test_the_admin_index_links_to_the_import(client):
+    client.force_login(staff_user("Supervisor", username="boss"))
+    assert 'href="/admin/staff-import/"' in client.get("/admin/").content.decode()
