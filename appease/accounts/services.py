@@ -68,6 +68,8 @@ def _groups_claim(claims: dict) -> list[str]:
     groups = claims.get(settings.OIDC_GROUPS_CLAIM) or []
     if isinstance(groups, str):
         groups = [groups]
+    if not isinstance(groups, list):
+        return []
     return [str(group) for group in groups if isinstance(group, str | int)]
 
 
@@ -76,6 +78,8 @@ def sso_mfa_asserted(claims: dict) -> bool:
     amr = claims.get("amr") or []
     if isinstance(amr, str):
         amr = [amr]
+    if not isinstance(amr, list):
+        return False
     return any(str(method).lower() in settings.OIDC_MFA_AMR for method in amr if isinstance(method, str))
 
 
@@ -96,7 +100,12 @@ def staff_sso_sign_in(*, claims: dict, actor: Actor = SYSTEM):
 
     Raises SignInRefused (nothing written) when the email is missing or unverified, when
     no group maps to a role, or when the matching account is deactivated or ambiguous."""
-    email = (claims.get("email") or "").strip()
+    email = claims.get("email")
+    email = email.strip() if isinstance(email, str) else ""
+    try:
+        validate_email(email)
+    except ValidationError:
+        email = ""
     if not email:
         raise SignInRefused(gettext("Your identity provider did not send an email address, so you cannot sign in."))
     verified = claims.get("email_verified")

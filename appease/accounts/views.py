@@ -3,6 +3,9 @@ page of the admin."""
 
 from __future__ import annotations
 
+import logging
+
+import requests
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import views as auth_views
@@ -19,6 +22,8 @@ from appease.core.api import client_ip
 from appease.core.context import Actor
 from appease.core.ratelimit import FailureLimiter
 from appease.core.roles import SUPERVISOR, has_role
+
+logger = logging.getLogger(__name__)
 
 
 def _password_reset_offered() -> bool:
@@ -62,7 +67,19 @@ class SSOCallbackView(oidc_views.OIDCAuthenticationCallbackView):
     def get(self, request):
         if not settings.OIDC_ENABLED:
             raise Http404
-        return super().get(request)
+        try:
+            return super().get(request)
+        except requests.RequestException:
+            # The provider unreachable, or refusing the code (reused, expired): the
+            # person starts again from the login page, told so.
+            logger.warning("single sign-on: the identity provider failed", exc_info=True)
+            self.request.sso_refused = True
+            messages.error(
+                request,
+                gettext("%(provider)s did not answer as expected: please try again in a moment.")
+                % {"provider": settings.OIDC_PROVIDER_NAME},
+            )
+            return self.login_failure()
 
     def login_success(self):
         response = super().login_success()

@@ -39,6 +39,7 @@ class Provider:
     token_requests: int = 0
     audience: str = CLIENT_ID
     url: str = ""
+    server: ThreadingHTTPServer | None = None
 
     def jwks(self) -> dict:
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
@@ -171,5 +172,6 @@ def provider_start() -> tuple[Provider, ThreadingHTTPServer]:
     handler = type("Handler", (_Handler,), {"provider": provider})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     provider.url = f"http://127.0.0.1:{server.server_address[1]}"
+    provider.server = server
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return provider, server

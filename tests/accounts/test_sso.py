@@ -266,3 +266,54 @@ def test_roles_not_ours_are_kept(client, sso, mappings):
     user.groups.add(other)
     sso_login(client, sso, sub)
     assert sorted(user.groups.values_list("name", flat=True)) == ["Auditors", "CSR"]
+
+
+# --- The provider failing, hostile claims ------------------------------------------------
+
+
+def provider_chosen(client, provider, sub: str) -> str:
+    """Through the provider's page: the callback URL, not yet visited."""
+    start = client.get("/accounts/sso/start/")
+    query = {key: values[0] for key, values in parse_qs(urlsplit(start["Location"]).query).items()}
+    chosen = requests.post(f"{provider.url}/authorize", data={**query, "sub": sub}, allow_redirects=False, timeout=5)
+    callback = urlsplit(chosen.headers["Location"])
+    return f"{callback.path}?{callback.query}"
+
+
+def test_a_code_the_provider_refuses_sends_the_person_back_with_a_reason(client, sso, mappings):
+    callback = provider_chosen(client, sso, person(sso))
+    sso.codes.clear()  # expired at the provider
+    assert "did not answer as expected" in refusal(client, client.get(callback))
+    assert not User.objects.exists()
+
+
+def test_a_provider_gone_down_mid_login_sends_the_person_back_with_a_reason(client, oidc_provider, sso, mappings):
+    callback = provider_chosen(client, sso, person(sso))
+    server = oidc_provider.server
+    server.shutdown()
+    server.server_close()
+    assert "did not answer as expected" in refusal(client, client.get(callback))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"groups": {"helpdesk": True}},
+        {"groups": [["helpdesk"]], "amr": {"mfa": 1}},
+        {"email": ["ana@example.com"]},
+        {"email": "not an address"},
+        {"email_verified": "yes please"},
+        {"given_name": {"a": 1}, "family_name": "x" * 1000},
+    ],
+)
+def test_hostile_claims_are_refused_or_tamed_never_a_server_error(client, sso, mappings, claims):
+    sub = person(sso)
+    sso.people[sub].update(claims)
+    response = sso_login(client, sso, sub)
+    assert response.status_code == 302
+    if "given_name" in claims:
+        user = User.objects.get(email=sub)
+        assert len(user.last_name) == 150
+    else:
+        assert refusal(client, response)
+        assert not User.objects.exists()
