@@ -709,6 +709,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "appease.core.api.login_client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every process
+# Single sign-on's callback is not a password guess (appease/accounts/backends.py).
+AXES_WHITELIST_CALLABLE = "appease.accounts.backends.axes_exempt"
 
 # Two-factor authentication (django-otp, TOTP) for the admin: on, every admin user
 # (supervisors, administrators) needs a verified authenticator app to get in

@@ -65,3 +65,12 @@ class OIDCBackend(OIDCAuthenticationBackend):
             return None
         user.sso_mfa = sso_mfa_asserted(claims)
         return user
+
+
+def axes_exempt(request, credentials) -> bool:
+    """django-axes' AXES_WHITELIST_CALLABLE: the provider's callback is not a password
+    guess. Refusals there (no mapped group, say) must not count towards a lockout, which
+    would shut out every colleague behind the same office address."""
+    from django.urls import reverse
+
+    return request is not None and request.path_info == reverse("oidc_authentication_callback")

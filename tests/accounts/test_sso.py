@@ -317,3 +317,14 @@ def test_hostile_claims_are_refused_or_tamed_never_a_server_error(client, sso, m
     else:
         assert refusal(client, response)
         assert not User.objects.exists()
+
+
+def test_refused_single_sign_ons_never_lock_the_office_out(client, sso, mappings, settings):
+    # given: more refusals from one address than the password lockout allows
+    refused = person(sso, sub="eve@example.com", groups=["marketing"])
+    for _attempt in range(settings.AXES_FAILURE_LIMIT + 1):
+        assert "no group" in refusal(client, sso_login(client, sso, refused))
+    # when a colleague signs in from the same address
+    response = sso_login(client, sso, person(sso))
+    # then
+    assert response.status_code == 302 and response["Location"] == "/csr/"
