@@ -102,6 +102,7 @@ INSTALLED_APPS = [
     "appease.delivery",
     "coupons",
     "appease.issuance",
+    "appease.accounts",
     "feedback",
     "reporting",
     "appease.demo",
@@ -208,7 +209,10 @@ else:
 # django-axes first: it refuses a locked-out user before the password is even checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Passwords; with OIDC on and SSO_LOCAL_LOGIN_SUPERUSERS_ONLY, administrators only.
+    "appease.accounts.backends.LocalBackend",
+    # Single sign-on (OpenID Connect): answers only the provider's callback.
+    "appease.accounts.backends.OIDCBackend",
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -219,6 +223,55 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "csr:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Single sign-on for staff (OpenID Connect, mozilla-django-oidc; docs/integrations.md,
+# "Single sign-on for staff"). Off unless OIDC_ENABLED; the endpoints are the identity
+# provider's (its /.well-known/openid-configuration lists them).
+OIDC_ENABLED = env_bool("OIDC_ENABLED", False)
+OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "your organisation")
+OIDC_OP_ISSUER = env_str("OIDC_OP_ISSUER", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_OP_LOGOUT_ENDPOINT = env_str("OIDC_OP_LOGOUT_ENDPOINT", "")
+OIDC_RP_CLIENT_ID = env_str("OIDC_RP_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_secret("OIDC_RP_CLIENT_SECRET", debug=DEBUG, demo_default="") if OIDC_ENABLED else ""
+OIDC_RP_SIGN_ALGO = env_str("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = env_str("OIDC_RP_SCOPES", "openid email profile groups")
+# The claim that lists the person's groups (Keycloak, Okta: `groups`; Azure AD: `groups`
+# or `roles`); mapped to roles and teams by the admin's "Group mappings".
+OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+# Providers that do not send `email_verified` (Azure AD) vouch for the address otherwise:
+# off, a missing claim counts as verified; a claim that says false is always refused.
+OIDC_REQUIRE_EMAIL_VERIFIED = env_bool("OIDC_REQUIRE_EMAIL_VERIFIED", True)
+# `amr` values that mean the provider checked a second factor: such a login counts as
+# two-factor for the admin (APPEASE_SUPERVISOR_2FA).
+OIDC_MFA_AMR = env_list("OIDC_MFA_AMR", ["mfa", "otp", "hwk"])
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10)
+OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+OIDC_CREATE_USER = True
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
+OIDC_AUTHENTICATION_CALLBACK_URL = "oidc_authentication_callback"
+# With OIDC on, passwords are for break-glass administrators only (superusers).
+SSO_LOCAL_LOGIN_SUPERUSERS_ONLY = env_bool("SSO_LOCAL_LOGIN_SUPERUSERS_ONLY", True)
+if OIDC_ENABLED and not all(
+    (OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, OIDC_OP_USER_ENDPOINT, OIDC_RP_CLIENT_ID)
+):
+    raise ImproperlyConfigured(
+        "OIDC_ENABLED needs OIDC_OP_AUTHORIZATION_ENDPOINT, OIDC_OP_TOKEN_ENDPOINT, "
+        "OIDC_OP_USER_ENDPOINT and OIDC_RP_CLIENT_ID."
+    )
+if OIDC_ENABLED and OIDC_RP_SIGN_ALGO.startswith(("RS", "ES")) and not OIDC_OP_JWKS_ENDPOINT:
+    raise ImproperlyConfigured(f"OIDC_RP_SIGN_ALGO {OIDC_RP_SIGN_ALGO} needs OIDC_OP_JWKS_ENDPOINT.")
+
+# Password reset by email (local accounts only): links last PASSWORD_RESET_TIMEOUT
+# seconds; each address may ask PASSWORD_RESET_PER_HOUR times an hour, each client
+# address PASSWORD_RESET_PER_IP_PER_HOUR times.
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT_SECONDS", 3 * 24 * 3600)
+PASSWORD_RESET_PER_HOUR = env_int("PASSWORD_RESET_PER_HOUR", 3)
+PASSWORD_RESET_PER_IP_PER_HOUR = env_int("PASSWORD_RESET_PER_IP_PER_HOUR", 20)
 
 # --- Internationalisation ---------------------------------------------------------
 LANGUAGE_CODE = env_str("LANGUAGE_CODE", "en")
@@ -656,6 +709,8 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "appease.core.api.login_client_ip"
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False  # no start-up banner in every process
+# Single sign-on's callback is not a password guess (appease/accounts/backends.py).
+AXES_WHITELIST_CALLABLE = "appease.accounts.backends.axes_exempt"
 
 # Two-factor authentication (django-otp, TOTP) for the admin: on, every admin user
 # (supervisors, administrators) needs a verified authenticator app to get in

@@ -14,7 +14,8 @@ urlpatterns = [
     path("csr/", include("appease.issuance.web_urls")),
     path("s/<str:token>/", feedback_views.survey, name="survey"),
     path("demo/shop/", feedback_views.demo_shop, name="demo-shop"),
-    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    # Login (password or single sign-on), password reset, the admin's staff import.
+    path("", include("appease.accounts.urls")),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/two-factor/", appease_views.two_factor, name="two-factor"),
     path("admin/reports/", include("reporting.web_urls")),

@@ -6,6 +6,10 @@ from django.conf import settings
 from django.contrib.admin.sites import AdminSite
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 
+# Set in the session by a single sign-on whose identity provider asserted a second
+# factor (its `amr` claim): that login counts as two-factor here (docs/integrations.md).
+IDP_MFA_SESSION_KEY = "appease_idp_mfa"
+
 
 class TwoFactorAdminSite(AdminSite):
     """Django's admin site; with APPEASE_SUPERVISOR_2FA on, django-otp's: the login form
@@ -26,5 +30,5 @@ class TwoFactorAdminSite(AdminSite):
     def has_permission(self, request) -> bool:
         allowed = super().has_permission(request)
         if allowed and settings.APPEASE_SUPERVISOR_2FA:
-            return request.user.is_verified()
+            return request.user.is_verified() or bool(request.session.get(IDP_MFA_SESSION_KEY))
         return allowed

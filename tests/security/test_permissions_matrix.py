@@ -79,6 +79,7 @@ from django.test import Client, RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework_api_key.models import APIKey
 
+from appease.accounts.models import GroupMapping
 from appease.core import roles
 from appease.core.context import Actor
 from appease.core.models import StaffAPIKey
@@ -138,6 +139,8 @@ RULES: dict[str, dict[str, Expect]] = {
     "operator": _only(),
     "admin": _only(*STAFF),
     "admin-404": {**_only(), SUPERVISOR: NOT_FOUND, ADMIN: NOT_FOUND},
+    # A feature the matrix's settings leave off (single sign-on): 404 for everybody.
+    "off": dict.fromkeys(ROLES, NOT_FOUND),
 }
 
 
@@ -185,6 +188,15 @@ URL_RULES: dict[str, Endpoint] = {
     "csr:approval-decide": Endpoint("supervisor", POST),
     # The case queue (feedback/web_urls.py).
     "two-factor": Endpoint("staff-web"),
+    # Staff accounts (appease/accounts/urls.py): single sign-on (off here), password reset
+    # (public: a link that is not valid is a page that says so), the admin's staff import.
+    "oidc_authentication_init": Endpoint("off"),
+    "oidc_authentication_callback": Endpoint("off"),
+    "password_reset": Endpoint("public"),
+    "password_reset_done": Endpoint("public"),
+    "password_reset_confirm": Endpoint("public", url="/accounts/reset/MQ/not-a-token/"),
+    "password_reset_complete": Endpoint("public"),
+    "staff-import": Endpoint("supervisor"),
     "cases:queue": Endpoint("staff-web"),
     "cases:next": Endpoint("staff-web", POST),
     "cases:new": Endpoint("staff-web", query="customer={customer_id}"),
@@ -415,6 +427,7 @@ def build_world() -> World:
     )
     ApologyTemplate.objects.get_or_create(name="Sorry", language="en", defaults={"text": "Sorry, {first_name}."})
     site = FeedbackSite.objects.create(name="Shop")
+    GroupMapping.objects.create(idp_group="matrix-helpdesk", role=GroupMapping.Role.CSR)
     # The right password, then a wrong one, through the login page: django-axes logs the
     # login and keeps the failed attempt (its failure log is off by default: made here).
     Client().post(reverse("login"), {"username": csr.username, "password": "pw"})
