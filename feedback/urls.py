@@ -1,6 +1,13 @@
 from django.urls import path
 
-from feedback.apis import CaseListApi, CaseNextApi, CaseResolveApi, EventIntakeApi, FeedbackIntakeApi
+from feedback.apis import (
+    CaseListApi,
+    CaseNextApi,
+    CaseResolveApi,
+    EventIntakeApi,
+    FeedbackIntakeApi,
+    RecommendationListApi,
+)
 
 app_name = "feedback-api"
 
@@ -10,4 +17,5 @@ urlpatterns = [
     path("cases", CaseListApi.as_view(), name="cases"),
     path("cases/next", CaseNextApi.as_view(), name="case-next"),
     path("cases/<int:case_id>/resolve", CaseResolveApi.as_view(), name="case-resolve"),
+    path("recommendations", RecommendationListApi.as_view(), name="recommendations"),
 ]
