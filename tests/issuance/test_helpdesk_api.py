@@ -162,6 +162,15 @@ def test_offers_filter_by_currency_in_any_case_and_by_kind_and_page(shop):
     assert second["results"][0]["id"] != first["results"][0]["id"]
 
 
+@pytest.mark.parametrize("page", ["", "abc", "0", "-1", "1.5", "last", "2\x00"])
+def test_a_page_that_is_not_a_whole_number_from_one_is_a_400_naming_it(shop, page):
+    # an empty page was read as the first one (found by the fuzzer: the schema says integer)
+    response = client_for(shop["csr"]).get(OFFERS, {"page": page})
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["page"]
+
+
 @pytest.mark.parametrize("customer_id", HOSTILE_IDS)
 def test_a_customer_id_that_is_not_a_row_id_is_a_400_naming_it(shop, customer_id):
     response = client_for(shop["csr"]).get(OFFERS, {"customer_id": customer_id})
