@@ -481,3 +481,22 @@ def test_the_new_views_declare_the_scope_a_key_needs():
     assert OfferListApi.required_scope == ReasonCodeListApi.required_scope == IssuanceDetailApi.required_scope == "read"
     assert CustomerListCreateApi.required_scopes == {"GET": "read", "POST": "issue"}
     assert CustomerDetailApi.required_scopes == {"GET": "read", "PATCH": "issue"}
+
+
+def test_an_old_record_that_breaks_the_channel_rule_may_still_get_its_name_corrected(shop):
+    # given a customer from before the rule: reached by SMS, with no phone
+    customer = customer_create()
+    Customer.objects.filter(pk=customer.pk).update(preferred_channel="sms", phone="")
+
+    renamed = client_for(shop["csr"]).patch(f"{CUSTOMERS}/{customer.pk}", {"name": "Renamed"}, format="json")
+    channel = client_for(shop["csr"]).patch(f"{CUSTOMERS}/{customer.pk}", {"channel_handle": "@x"}, format="json")
+
+    assert renamed.status_code == 200 and Customer.objects.get(pk=customer.pk).name == "Renamed"
+    assert channel.status_code == 400 and "phone" in channel.json()["fields"]  # touching how to reach them: the rule
+
+
+def test_an_empty_patch_changes_nothing_and_records_nothing(shop, people):
+    response = client_for(shop["csr"]).patch(f"{CUSTOMERS}/{people['luis'].pk}", {}, format="json")
+
+    assert response.status_code == 200 and response.json()["name"] == "Luis Pérez"
+    assert not AuditEvent.objects.filter(action="customer.change").exists()

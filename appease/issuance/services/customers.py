@@ -86,6 +86,8 @@ CONTACT_FIELDS = [
     "consent_social",
 ]
 
+REACH_FIELDS = {"preferred_channel", "email", "phone", "channel_handle"}
+
 
 @transaction.atomic(durable=True)
 def customer_update(*, actor: Actor, customer_id: int, **fields) -> Customer:
@@ -101,14 +103,16 @@ def customer_update(*, actor: Actor, customer_id: int, **fields) -> Customer:
         raise ApplicationError(
             "customer_erased", _("This customer's personal data was erased: it cannot be changed."), status=409
         )
+    if not fields:
+        return customer
     before = snapshot(customer, EDITABLE)
     for name, value in fields.items():
         setattr(customer, name, value)
-    # Only the fields given: an old record's other fields must not block the change.
+    # Only the fields given: an old record's other fields must not block the change,
+    # and the whole-record rule (the preferred channel's contact detail) only when it is touched.
     customer.clean_fields(exclude=[field.name for field in Customer._meta.fields if field.name not in fields])
-    customer.clean()
-    if not fields:
-        return customer
+    if fields.keys() & REACH_FIELDS:
+        customer.clean()
     customer.save(update_fields=[*fields, "updated_at"])
     audit_event_record(
         actor=actor, action="customer.change", obj=customer, before=before, after=snapshot(customer, EDITABLE)
