@@ -61,7 +61,7 @@ from feedback.services.cases import (
     case_resolve,
 )
 from feedback.services.intake import CustomerRef, feedback_submit
-from feedback.services.recommend import recommend
+from feedback.services.recommend import recommend, recommend_for
 
 
 def intake_cors_enabled(sender, request, **kwargs) -> bool:
@@ -886,3 +886,143 @@ class CaseEscalateApi(APIView):
         _case_or_404(case_id)
         case = case_escalate(actor=Actor.from_request(request), case_id=case_id, **serializer.validated_data)
         return Response(CaseOutputSerializer(case).data)
+
+
+# --- Recommendations for a helpdesk's ticket ---------------------------------------------
+
+
+class RecommendedOfferSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    face_value = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
+    currency = serializers.CharField()
+
+    def get_face_value(self, obj) -> str:
+        return money(obj.value_amount, obj.currency)
+
+    def get_cost(self, obj) -> str:
+        return money(obj.cost_amount, obj.currency)
+
+
+class RecommendationOutputSerializer(serializers.Serializer):
+    rank = serializers.SerializerMethodField(help_text="1 is the best, across pages.")
+    intervention = serializers.CharField()
+    intervention_label = serializers.CharField(source="label", help_text="In the caller's language.")
+    reason = serializers.CharField(help_text="Why it is recommended: the rule's reason, or the outcomes learned.")
+    ranked_by = serializers.ChoiceField(
+        choices=["rule", "learned"], help_text="`learned`: enough answered follow-ups rank it; `rule`: a rule does."
+    )
+    rule_id = serializers.IntegerField(allow_null=True)
+    offer = RecommendedOfferSerializer(
+        allow_null=True, help_text="The offer to give for it: one the caller may give and the customer can use."
+    )
+    suggested_value = serializers.SerializerMethodField(help_text="Null for an apology, explanation or callback.")
+    currency = serializers.CharField()
+    evidence = serializers.SerializerMethodField(
+        help_text="What happened after cases of this incident type given this intervention; null without any."
+    )
+
+    def get_rank(self, obj) -> int:
+        return self.context["ranks"][id(obj)]
+
+    def get_suggested_value(self, obj) -> str | None:
+        return money(obj.suggested_value, obj.currency)
+
+    @extend_schema_field(
+        inline_serializer(
+            "RecommendationEvidence",
+            {
+                "answers": serializers.IntegerField(),
+                "solved_percent": serializers.IntegerField(),
+                "ci_low_percent": serializers.IntegerField(),
+                "ci_high_percent": serializers.IntegerField(),
+                "csat": serializers.FloatField(allow_null=True),
+                "redemption_percent": serializers.IntegerField(allow_null=True),
+            },
+            allow_null=True,
+        )
+    )
+    def get_evidence(self, obj) -> dict | None:
+        evidence = obj.evidence
+        if evidence is None:
+            return None
+        return {
+            "answers": evidence.n,
+            "solved_percent": evidence.solved_percent,
+            "ci_low_percent": evidence.ci_low_percent,
+            "ci_high_percent": evidence.ci_high_percent,
+            "csat": evidence.csat,
+            "redemption_percent": evidence.redemption_percent,
+        }
+
+
+class RecommendationListApi(APIView):
+    """What to give for a complaint, best first: the ranking the case page shows (the
+    supervisors' rules for the incident type, the customer's tier and past incidents,
+    then what worked), with the reason for each, for a ticket that is not a case here."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "read"
+    pagination_class = Pagination
+
+    class QuerySerializer(serializers.Serializer):
+        customer_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+        incident_type = serializers.ChoiceField(choices=IncidentType.choices)
+        order_reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="recommendations_list",
+        parameters=[QuerySerializer],
+        responses={200: RecommendationOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        examples=[
+            OpenApiExample(
+                "A gold customer's late delivery",
+                description="`GET /api/v1/recommendations?customer_id=42&incident_type=late_delivery`",
+                value=[
+                    {
+                        "rank": 1,
+                        "intervention": "discount",
+                        "intervention_label": "Discount",
+                        "reason": "Late delivery for a valued customer: a discount on the next order.",
+                        "ranked_by": "rule",
+                        "rule_id": 3,
+                        "offer": {
+                            "id": 7,
+                            "name": "10 € off",
+                            "kind": "amount_off",
+                            "face_value": "10.00",
+                            "cost": "6.00",
+                            "currency": "EUR",
+                        },
+                        "suggested_value": "11.25",
+                        "currency": "EUR",
+                        "evidence": None,
+                    }
+                ],
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        customer = None
+        if "customer_id" in data:
+            customer = Customer.objects.filter(pk=data["customer_id"]).first()
+            if customer is None:
+                raise serializers.ValidationError({"customer_id": [_("No such customer.")]})
+        ranked = recommend_for(
+            customer=customer,
+            incident_type=data["incident_type"],
+            order_reference=data["order_reference"],
+            user=request.user,
+        )
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(ranked, request, view=self)
+        ranks = {id(item): rank for rank, item in enumerate(ranked, start=1)}
+        context = {"ranks": ranks}
+        return paginator.get_paginated_response(RecommendationOutputSerializer(page, many=True, context=context).data)

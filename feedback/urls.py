@@ -12,6 +12,7 @@ from feedback.apis import (
     CaseResolveApi,
     EventIntakeApi,
     FeedbackIntakeApi,
+    RecommendationListApi,
 )
 
 app_name = "feedback-api"
@@ -28,4 +29,5 @@ urlpatterns = [
     path("cases/<int:case_id>/resolve", CaseResolveApi.as_view(), name="case-resolve"),
     path("cases/<int:case_id>/reassign", CaseReassignApi.as_view(), name="case-reassign"),
     path("cases/<int:case_id>/escalate", CaseEscalateApi.as_view(), name="case-escalate"),
+    path("recommendations", RecommendationListApi.as_view(), name="recommendations"),
 ]

@@ -207,9 +207,21 @@ class Pagination(PageNumberPagination):
                 raise serializers.ValidationError({self.page_size_query_param: error.detail}) from None
         return super().get_page_size(request)
 
+    def get_page_number(self, request, paginator):
+        """A page that is not a whole number from 1 is a 400 naming `page`, as the schema
+        says (DRF read an empty `page=` as the first page, and `last` as the last); one
+        beyond the last page is still 404."""
+        raw = request.query_params.get(self.page_query_param)
+        if raw is None:
+            return 1
+        try:
+            return serializers.IntegerField(min_value=1).run_validation(raw)
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError({self.page_query_param: error.detail}) from None
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
-            if parameter["name"] == self.page_size_query_param:
+            if parameter["name"] in (self.page_size_query_param, self.page_query_param):
                 parameter["schema"] = {**parameter["schema"], "minimum": 1}
         return parameters

@@ -10,9 +10,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     extend_schema_view,
     inline_serializer,
@@ -27,15 +29,17 @@ from appease.core.context import Actor
 from appease.core.idempotency import idempotency_key_release
 from appease.core.permissions import IsStaffMember, IsSupervisor
 from appease.delivery.models import Channel
-from appease.issuance.filters import BIGINT_MAX, IdFilter, IssuanceFilter
+from appease.issuance.filters import BIGINT_MAX, CustomerFilter, IdFilter, IssuanceFilter, OfferFilter
 from appease.issuance.models import Customer, Issuance, ReasonCode
 from appease.issuance.selectors import (
     customer_appeasement_summary,
-    customer_search,
+    customers_matching,
     issuances_visible_to,
     limits_remaining,
+    offers_available_to,
+    reason_codes_active,
 )
-from appease.issuance.services.customers import customer_create
+from appease.issuance.services.customers import customer_create, customer_update
 from appease.issuance.services.deliveries import delivery_resend
 from appease.issuance.services.issuance import (
     issuance_approve,
@@ -394,22 +398,74 @@ class CustomerOutputSerializer(serializers.Serializer):
         return money(obj.lifetime_value_amount, obj.currency)
 
 
+CUSTOMER_LOOKUPS = ("external_id", "email", "phone", "order_reference")
+
+CUSTOMER_EXAMPLE = {
+    "id": 42,
+    "external_id": "shop-1042",
+    "name": "Lucía Pérez",
+    "email": "lucia@example.com",
+    "phone": "+34612345678",
+    "preferred_channel": "email",
+    "channel_handle": "",
+    "language": "es",
+    "tier": "gold",
+    "currency": "EUR",
+    "orders_count": 12,
+    "total_spend": "840.00",
+    "lifetime_value": "1200.00",
+    "last_order_at": "2026-11-30T18:04:00Z",
+}
+
+
 class CustomerListCreateApi(APIView):
-    """GET: search customers (`q`: name, email, phone, external id or order). POST: create one."""
+    """GET: find customers, paginated: `q` searches name, email, phone, external id and
+    order reference as the rep's search box does; `external_id`, `email` (any case),
+    `phone` (international form, normalised) and `order_reference` look up exactly, each
+    one given narrowing the answer. One of them is needed. POST: create one."""
 
     authentication_classes = STAFF_AUTH
     permission_classes = [IsStaffMember]
+    required_scopes = {"GET": "read", "POST": "issue"}
+    pagination_class = Pagination
+
+    class QuerySerializer(serializers.Serializer):
+        q = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
     @extend_schema(
         operation_id="customers_search",
-        parameters=[OpenApiParameter("q", str, required=True)],
-        responses={200: CustomerOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR},
+        parameters=[
+            OpenApiParameter("q", str, description="Search by name, email, phone, external id or order reference."),
+            *filter_parameters(CustomerFilter),
+        ],
+        responses={200: CustomerOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        examples=[
+            OpenApiExample(
+                "By email",
+                description="`GET /api/v1/customers?email=LUCIA@example.com`",
+                value=[CUSTOMER_EXAMPLE],
+                response_only=True,
+            )
+        ],
     )
     def get(self, request):
-        if "q" not in request.query_params:
-            raise serializers.ValidationError({"q": [serializers.CharField().error_messages["required"]]})
-        customers = customer_search(query=request.query_params["q"])
-        return Response(CustomerOutputSerializer(customers, many=True).data)
+        params = request.query_params
+        if "q" not in params and not any(name in params for name in CUSTOMER_LOOKUPS):
+            raise serializers.ValidationError(
+                {"q": [_("Give q, or one of external_id, email, phone and order_reference.")]}
+            )
+        query = self.QuerySerializer(data=params)
+        query.is_valid(raise_exception=True)
+        if "q" in params:
+            customers = customers_matching(query=query.validated_data["q"])
+        else:
+            customers = Customer.objects.order_by("name", "pk")
+        filterset = CustomerFilter(params, queryset=customers, request=request)
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        return paginator.get_paginated_response(CustomerOutputSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="customers_create",
@@ -423,11 +479,37 @@ class CustomerListCreateApi(APIView):
         return Response(CustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
+class CustomerUpdateInputSerializer(serializers.Serializer):
+    """What PATCH may change: contact details, the preferred channel, the language and
+    the consents. Every field is optional; those left out keep their value."""
+
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(allow_blank=True, max_length=254)
+    phone = PhoneNumberField(allow_blank=True)
+    preferred_channel = serializers.ChoiceField(choices=Channel.choices, allow_blank=True)
+    channel_handle = serializers.CharField(max_length=200, allow_blank=True)
+    language = serializers.ChoiceField(choices=Customer._meta.get_field("language").choices)
+    consent_email = serializers.BooleanField()
+    consent_sms = serializers.BooleanField()
+    consent_chat = serializers.BooleanField()
+    consent_social = serializers.BooleanField()
+
+    def to_internal_value(self, data):
+        # A field PATCH cannot change (tier, currency, a typo) is said, not silently dropped.
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: [_("This field cannot be changed here.")] for name in unknown})
+        return super().to_internal_value(data)
+
+
 class CustomerDetailApi(APIView):
-    """A customer with their appeasement history (what you may see of it)."""
+    """GET: a customer with their appeasement history (what you may see of it).
+    PATCH: change their contact details, preferred channel or language."""
 
     authentication_classes = STAFF_AUTH
     permission_classes = [IsStaffMember]
+    required_scopes = {"GET": "read", "PATCH": "issue"}
 
     @extend_schema(
         operation_id="customers_retrieve",
@@ -459,3 +541,298 @@ class CustomerDetailApi(APIView):
                 "issuances": IssuanceOutputSerializer(issuances, many=True).data,
             }
         )
+
+    @extend_schema(
+        operation_id="customers_partial_update",
+        request=CustomerUpdateInputSerializer,
+        responses={200: CustomerOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        examples=[
+            OpenApiExample(
+                "A new phone, reached by SMS from now on",
+                value={"phone": "+34 612 345 678", "preferred_channel": "sms"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Field errors, in the caller's language",
+                value={
+                    "error": "invalid",
+                    "detail": "La solicitud tiene campos no válidos.",
+                    "fields": {"email": ["Introduce una dirección de correo electrónico válida."]},
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
+    )
+    def patch(self, request, customer_id: int):
+        customer = get_object_or_404(Customer, pk=customer_id)
+        serializer = CustomerUpdateInputSerializer(data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        customer = customer_update(
+            actor=Actor.from_request(request), customer_id=customer.pk, **serializer.validated_data
+        )
+        return Response(CustomerOutputSerializer(customer).data)
+
+
+# --- What a helpdesk reads before giving: offers, reasons, one issuance -----------------
+
+BUDGET_EXAMPLE = {
+    "currency": "EUR",
+    "remaining_today": {"cost": "42.00", "face": "80.00"},
+    "remaining_week": {"cost": "142.00", "face": None},
+    "remaining_month": {"cost": "442.00", "face": None},
+    "spent_today": {"cost": "8.00", "face": "20.00"},
+}
+
+
+class OfferOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    description = serializers.CharField(help_text="What the customer reads.")
+    face_value = serializers.SerializerMethodField(help_text="Amount off, gift-card balance or the item's price.")
+    percent = serializers.DecimalField(max_digits=5, decimal_places=2, allow_null=True)
+    max_discount = serializers.SerializerMethodField()
+    min_order = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField(help_text="What giving it costs the company, counted against budgets.")
+    currency = serializers.CharField()
+    validity_days = serializers.IntegerField()
+    budget = serializers.SerializerMethodField(
+        help_text="What the caller has left to give in the offer's currency today, this week and this month "
+        "(cost and face value; null: no limit); null when the caller has no limit policy."
+    )
+
+    def get_face_value(self, obj: Offer) -> str:
+        return money(obj.value_amount, obj.currency)
+
+    def get_max_discount(self, obj: Offer) -> str | None:
+        return money(obj.max_discount_amount, obj.currency)
+
+    def get_min_order(self, obj: Offer) -> str:
+        return money(obj.min_order_amount, obj.currency)
+
+    def get_cost(self, obj: Offer) -> str:
+        return money(obj.cost_amount, obj.currency)
+
+    def get_budget(self, obj: Offer) -> dict | None:
+        # One read per currency on the page, not one per offer.
+        budgets = self.context.setdefault("budgets", {})
+        if obj.currency not in budgets:
+            budgets[obj.currency] = limits_payload(self.context["user"], obj.currency)
+        return budgets[obj.currency]
+
+
+OFFER_EXAMPLE = {
+    "id": 7,
+    "name": "10 € off",
+    "kind": "amount_off",
+    "description": "10 € off your next order",
+    "face_value": "10.00",
+    "percent": None,
+    "max_discount": None,
+    "min_order": "0.00",
+    "cost": "6.00",
+    "currency": "EUR",
+    "validity_days": 90,
+    "budget": BUDGET_EXAMPLE,
+}
+
+
+class OfferListApi(APIView):
+    """The offers the caller may give: active, allowed by their limit policy and, with
+    `customer_id`, only those that customer can use (their currency, or an apology or
+    callback whatever they pay in): the list the rep's customer panel shows. Each comes
+    with its cost and what the caller has left in its currency."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "read"
+    pagination_class = Pagination
+
+    class QuerySerializer(serializers.Serializer):
+        customer_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
+
+    @extend_schema(
+        operation_id="offers_list",
+        parameters=[
+            OpenApiParameter(
+                "customer_id",
+                {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX},
+                description="Only the offers this customer can be given.",
+            ),
+            *filter_parameters(OfferFilter),
+        ],
+        responses={200: OfferOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        examples=[
+            OpenApiExample(
+                "For a customer paying in EUR",
+                description="`GET /api/v1/offers?customer_id=42`",
+                value=[OFFER_EXAMPLE],
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        customer = None
+        if "customer_id" in query.validated_data:
+            customer = Customer.objects.filter(pk=query.validated_data["customer_id"]).first()
+            if customer is None:
+                raise serializers.ValidationError({"customer_id": [_("No such customer.")]})
+        offers = offers_available_to(request.user, customer=customer).order_by("kind", "name", "pk")
+        filterset = OfferFilter(request.query_params, queryset=offers, request=request)
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        context = {"user": request.user}
+        return paginator.get_paginated_response(OfferOutputSerializer(page, many=True, context=context).data)
+
+
+class ReasonCodeOutputSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="What POST /issuances takes as `reason_code`.")
+    label = serializers.CharField(help_text="The name, in the caller's language (Accept-Language).")
+    incident_type = serializers.CharField()
+    incident_type_label = serializers.CharField(source="get_incident_type_display")
+
+
+class ReasonCodeListApi(APIView):
+    """The reasons an appeasement may be given for (those in use), named in the caller's
+    language, as the rep's give form lists them."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "read"
+    pagination_class = Pagination
+
+    @extend_schema(
+        operation_id="reason_codes_list",
+        parameters=[
+            OpenApiParameter(
+                "Accept-Language", str, OpenApiParameter.HEADER, description="en, es or pt-br: the labels' language."
+            )
+        ],
+        responses={200: ReasonCodeOutputSerializer(many=True), 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        examples=[
+            OpenApiExample(
+                "In Spanish",
+                description="`Accept-Language: es`",
+                value=[
+                    {
+                        "code": "late-parcel",
+                        "label": "Paquete con retraso",
+                        "incident_type": "late_delivery",
+                        "incident_type_label": "Entrega tardía",
+                    }
+                ],
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(reason_codes_active(), request, view=self)
+        return paginator.get_paginated_response(ReasonCodeOutputSerializer(page, many=True).data)
+
+
+class DeliveryOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    failure_reason = serializers.SerializerMethodField()
+    resend_of = serializers.UUIDField(allow_null=True, source="resend_of_id")
+    created_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+
+    def get_failure_reason(self, obj) -> str | None:
+        return obj.failure_reason or None
+
+
+class IssuanceDetailOutputSerializer(IssuanceOutputSerializer):
+    customer = serializers.CharField(source="customer.name", help_text="The customer's name.")
+    reason = serializers.CharField(source="reason_code.label", help_text="The reason, in the caller's language.")
+    deliveries = serializers.SerializerMethodField(help_text="Every delivery of it, oldest first, with its status.")
+
+    @extend_schema_field(DeliveryOutputSerializer(many=True))
+    def get_deliveries(self, obj: Issuance) -> list[dict]:
+        deliveries = sorted(obj.deliveries.all(), key=lambda delivery: delivery.created_at)
+        return DeliveryOutputSerializer(deliveries, many=True).data
+
+
+class IssuanceDetailApi(APIView):
+    """One issuance, if the caller may see it (the list's rule: a rep their own, a
+    supervisor their team's, all without a team). The code shows as its last four only."""
+
+    authentication_classes = STAFF_AUTH
+    permission_classes = [IsStaffMember]
+    required_scope = "read"
+
+    @extend_schema(
+        operation_id="issuances_retrieve",
+        responses={
+            200: IssuanceDetailOutputSerializer,
+            401: ERROR,
+            403: ERROR,
+            404: OpenApiResponse(ERROR, description="No such issuance, or not one the caller may see."),
+        },
+        examples=[
+            OpenApiExample(
+                "Given and delivered by email",
+                value={
+                    "id": "5f0c6a3e-8d7b-4c8e-9f4e-2b8e1f6a9d10",
+                    "status": "delivered",
+                    "csr": "maria",
+                    "auto_rule_id": None,
+                    "case_id": None,
+                    "customer_id": 42,
+                    "customer": "Lucía Pérez",
+                    "offer_id": 7,
+                    "offer": "10 € off",
+                    "kind": "amount_off",
+                    "reason_code": "late-parcel",
+                    "reason": "Late parcel",
+                    "channel": "email",
+                    "note": "parcel two days late",
+                    "code_last4": "7KQ2",
+                    "face_value": "10.00",
+                    "cost": "6.00",
+                    "currency": "EUR",
+                    "breached_limits": [],
+                    "complaint_started_at": None,
+                    "complaint_start_source": "",
+                    "created_at": "2026-12-07T09:31:02Z",
+                    "issued_at": "2026-12-07T09:31:02Z",
+                    "delivered_at": "2026-12-07T09:31:05Z",
+                    "redeemed_at": None,
+                    "decided_by": None,
+                    "decision_comment": "",
+                    "delivery": {
+                        "id": "0b1e4c52-1d0e-4f59-a8a4-6a0b7b2c9e11",
+                        "channel": "email",
+                        "status": "sent",
+                        "attempts": 1,
+                        "failure_reason": None,
+                        "sent_at": "2026-12-07T09:31:05Z",
+                    },
+                    "deliveries": [
+                        {
+                            "id": "0b1e4c52-1d0e-4f59-a8a4-6a0b7b2c9e11",
+                            "channel": "email",
+                            "status": "sent",
+                            "attempts": 1,
+                            "failure_reason": None,
+                            "resend_of": None,
+                            "created_at": "2026-12-07T09:31:02Z",
+                            "sent_at": "2026-12-07T09:31:05Z",
+                        }
+                    ],
+                },
+                response_only=True,
+            )
+        ],
+    )
+    def get(self, request, issuance_id):
+        issuance = get_object_or_404(issuances_visible_to(request.user), pk=issuance_id)
+        return Response(IssuanceDetailOutputSerializer(issuance).data)

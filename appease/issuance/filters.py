@@ -5,9 +5,11 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from django_filters.fields import IsoDateTimeField
+from phonenumber_field.formfields import PhoneNumberField
 
 from appease.delivery.models import Channel
-from appease.issuance.models import IncidentType, Issuance
+from appease.issuance.models import Customer, IncidentType, Issuance
+from coupons.models import Offer
 
 BIGINT_MAX = 2**63 - 1
 
@@ -58,4 +60,43 @@ class IssuanceFilter(django_filters.FilterSet):
 
     class Meta:
         model = Issuance
+        fields = []
+
+
+class UpperCharFilter(django_filters.CharFilter):
+    """A code such as a currency, matched as stored (upper case) whatever case it is given in."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.strip().upper() if value else value)
+
+
+class PhoneFilter(django_filters.CharFilter):
+    """A phone number in international form, normalised to E.164 as the model stores it
+    (`+34 612-345-678` finds `+34612345678`); one that is not a number is the field's 400."""
+
+    field_class = PhoneNumberField
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.as_e164 if value else value)
+
+
+class OfferFilter(django_filters.FilterSet):
+    currency = UpperCharFilter(field_name="currency", max_length=3)
+    kind = django_filters.ChoiceFilter(choices=Offer.Kind.choices)
+
+    class Meta:
+        model = Offer
+        fields = []
+
+
+class CustomerFilter(django_filters.FilterSet):
+    """Exact look-ups a helpdesk has at hand: each given one narrows the answer."""
+
+    external_id = django_filters.CharFilter(max_length=100)
+    email = django_filters.CharFilter(lookup_expr="iexact", max_length=254)
+    phone = PhoneFilter(field_name="phone", max_length=40)
+    order_reference = django_filters.CharFilter(field_name="orders__reference", max_length=100, distinct=True)
+
+    class Meta:
+        model = Customer
         fields = []

@@ -63,8 +63,9 @@ def approvals_pending(user) -> QuerySet[Issuance]:
     )
 
 
-def customer_search(*, query: str, limit: int = 20) -> QuerySet[Customer]:
-    """By name, email, phone, external id or order reference."""
+def customers_matching(*, query: str) -> QuerySet[Customer]:
+    """By name, email, phone, external id or order reference: every match, by name
+    (the rep's search box shows the first few, the API pages through them)."""
     query = query.strip()
     if not query:
         return Customer.objects.none()
@@ -72,7 +73,12 @@ def customer_search(*, query: str, limit: int = 20) -> QuerySet[Customer]:
     condition = Q(name__icontains=query) | Q(email__iexact=query) | Q(external_id=query) | Q(orders__reference=query)
     if len(digits) >= 6:
         condition |= Q(phone__endswith=digits.lstrip("+")[-9:])
-    return Customer.objects.filter(condition).distinct().order_by("name")[:limit]
+    return Customer.objects.filter(condition).distinct().order_by("name", "pk")
+
+
+def customer_search(*, query: str, limit: int = 20) -> QuerySet[Customer]:
+    """The first `limit` customers `customers_matching` the query."""
+    return customers_matching(query=query)[:limit]
 
 
 def customer_appeasement_summary(*, customer: Customer, window_days: int = 30) -> dict:
@@ -210,6 +216,12 @@ def teams() -> QuerySet[Team]:
 
 def reason_codes() -> QuerySet[ReasonCode]:
     return ReasonCode.objects.all()
+
+
+def reason_codes_active() -> QuerySet[ReasonCode]:
+    """The reasons a rep may give an appeasement for (what the give form lists), by label;
+    the label reads in the active language (django-modeltranslation)."""
+    return ReasonCode.objects.filter(is_active=True).order_by("label", "pk")
 
 
 def reason_code_labels() -> dict[int, str]:

@@ -30,7 +30,7 @@ from appease.core.idempotency import idempotency_key_begin, idempotency_key_rele
 from appease.core.money import default_currency
 from appease.core.roles import CSR, SUPERVISOR, has_role
 from appease.delivery.models import Channel
-from appease.issuance.models import Customer, Issuance, ReasonCode, StaffProfile
+from appease.issuance.models import Customer, Issuance, StaffProfile
 from appease.issuance.selectors import (
     approvals_pending,
     customer_appeasement_summary,
@@ -40,6 +40,7 @@ from appease.issuance.selectors import (
     limits_remaining,
     offers_available_to,
     policy_for,
+    reason_codes_active,
 )
 from appease.issuance.services.customers import customer_create, customer_currency_set
 from appease.issuance.services.deliveries import delivery_resend
@@ -84,7 +85,7 @@ class IssueForm(forms.Form):
         },
     )
     reason_code = forms.ModelChoiceField(
-        queryset=ReasonCode.objects.filter(is_active=True),
+        queryset=reason_codes_active(),
         label=gettext_lazy("Reason"),
         empty_label=gettext_lazy("Choose the reason…"),
         # The rep's first key goes here: arrows choose the reason, digits the offer.

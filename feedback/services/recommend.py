@@ -252,3 +252,9 @@ def recommend(case: Case, *, user=None) -> list[Recommendation]:
         return (1, 0.0, rule_order[item.intervention])
 
     return sorted(chosen.values(), key=rank)
+
+
+def recommend_for(*, customer, incident_type: str, order_reference: str = "", user=None) -> list[Recommendation]:
+    """The same ranking for a complaint that has no case here yet (a helpdesk's ticket):
+    `recommend` on the case it would be, never saved."""
+    return recommend(Case(customer=customer, incident_type=incident_type, order_reference=order_reference), user=user)

@@ -156,7 +156,7 @@ def test_customer_endpoints(world):
     assert created.status_code == 201
     client.post(ISSUANCES, issue_body(world, customer_id=created.json()["id"]), format="json")
     found = client.get("/api/v1/customers", {"q": "joao@example.com"}).json()
-    assert [c["name"] for c in found] == ["João Silva"]
+    assert [c["name"] for c in found["results"]] == ["João Silva"]
     detail = client.get(f"/api/v1/customers/{created.json()['id']}").json()
     assert detail["recent"]["count"] == 1
     assert len(detail["issuances"]) == 1

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from appease.core.audit import audit_event_record, snapshot
 from appease.core.context import Actor
+from appease.core.exceptions import ApplicationError
 from appease.core.money import default_currency
 from appease.delivery.models import Channel
 from appease.issuance.models import Customer
@@ -64,6 +65,55 @@ def customer_currency_set(*, actor: Actor, customer_id: int, currency: str) -> C
     # Only this field: an old record's other fields must not block the change.
     customer.clean_fields(exclude=[field.name for field in Customer._meta.fields if field.name != "currency"])
     customer.save(update_fields=["currency", "updated_at"])
+    audit_event_record(
+        actor=actor, action="customer.change", obj=customer, before=before, after=snapshot(customer, EDITABLE)
+    )
+    return customer
+
+
+# What a helpdesk or a rep may correct on a customer: how to reach them and in which
+# language. Money, tier, currency (customer_currency_set) and history are not theirs.
+CONTACT_FIELDS = [
+    "name",
+    "email",
+    "phone",
+    "preferred_channel",
+    "channel_handle",
+    "language",
+    "consent_email",
+    "consent_sms",
+    "consent_chat",
+    "consent_social",
+]
+
+REACH_FIELDS = {"preferred_channel", "email", "phone", "channel_handle"}
+
+
+@transaction.atomic(durable=True)
+def customer_update(*, actor: Actor, customer_id: int, **fields) -> Customer:
+    """Change some of a customer's contact details, preferred channel or language.
+
+    Only the fields given change; each is validated as the model says, and the whole
+    (a preferred channel needs its contact detail) too. One audit row, before and after."""
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise ValidationError({name: _("Unknown field.") for name in sorted(unknown)})
+    customer = Customer.objects.select_for_update().get(pk=customer_id)
+    if customer.erased_at is not None:
+        raise ApplicationError(
+            "customer_erased", _("This customer's personal data was erased: it cannot be changed."), status=409
+        )
+    if not fields:
+        return customer
+    before = snapshot(customer, EDITABLE)
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    # Only the fields given: an old record's other fields must not block the change,
+    # and the whole-record rule (the preferred channel's contact detail) only when it is touched.
+    customer.clean_fields(exclude=[field.name for field in Customer._meta.fields if field.name not in fields])
+    if fields.keys() & REACH_FIELDS:
+        customer.clean()
+    customer.save(update_fields=[*fields, "updated_at"])
     audit_event_record(
         actor=actor, action="customer.change", obj=customer, before=before, after=snapshot(customer, EDITABLE)
     )
