@@ -93,7 +93,6 @@ def sidebar_error(request, code: str, *, status: int, integration: HelpdeskInteg
             "session_expired": translation.gettext(
                 "The sidebar has been open too long, or was switched off. Reopen the ticket to load it again."
             ),
-            "forbidden": translation.gettext("You may not give appeasements. Ask a supervisor."),
         }.get(code, translation.gettext("The sidebar could not be opened."))
     # To htmx (a give, a poll) a fragment it swaps in where the answer would have gone.
     template = "csr/_sidebar_error.html" if getattr(request, "htmx", False) else "csr/sidebar_error.html"

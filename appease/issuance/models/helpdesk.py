@@ -97,12 +97,16 @@ class HelpdeskLaunch(models.Model):
     """A launch token's id (`jti`), kept until the token expires: a second launch with
     it is a replay and is refused (the unique constraint decides, under any race)."""
 
-    integration = models.ForeignKey(HelpdeskIntegration, on_delete=models.CASCADE, related_name="+")
-    jti = models.CharField(max_length=128)
-    expires_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    integration = models.ForeignKey(
+        HelpdeskIntegration, on_delete=models.CASCADE, related_name="+", verbose_name=_("helpdesk integration")
+    )
+    jti = models.CharField(_("token id"), max_length=128)
+    expires_at = models.DateTimeField(_("expires at"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("sidebar launch")
+        verbose_name_plural = _("sidebar launches")
         constraints = [models.UniqueConstraint(fields=["integration", "jti"], name="helpdesk_launch_jti_once")]
         indexes = [models.Index(fields=["expires_at"], name="helpdesk_launch_expiry_idx")]
 
