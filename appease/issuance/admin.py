@@ -313,7 +313,7 @@ class HelpdeskIntegrationAdmin(AuditedModelAdmin):
         response["Cache-Control"] = "no-store"
         return response
 
-    @admin.action(description=_("Rotate the shared secret (the old one stops working at once)"))
+    @admin.action(description=_("Rotate the shared secret (the old one stops working at once)"), permissions=["change"])
     def rotate_secret(self, request, queryset):
         if queryset.count() != 1:
             self.message_user(request, _("Rotate one integration at a time."), messages.ERROR)
