@@ -15,7 +15,7 @@ from django.urls import reverse
 from appease.core.models import AuditEvent
 from appease.issuance.models import Customer, HelpdeskIntegration, HelpdeskLaunch, Issuance
 from appease.issuance.models.helpdesk import frame_ancestors_parse
-from appease.issuance.services.helpdesk import sidebar_launch_accept, sidebar_token_make
+from appease.issuance.services.helpdesk import Launch, LaunchRefused, sidebar_launch_accept, sidebar_token_make
 from tests.factories import (
     customer_create,
     helpdesk_integration_create,
@@ -25,6 +25,7 @@ from tests.factories import (
     reason_create,
     staff_user,
 )
+from tests.issuance.test_concurrency import run_together
 
 pytestmark = pytest.mark.django_db
 
@@ -458,3 +459,18 @@ def test_the_admin_shows_the_secret_once_and_never_audits_it(client):
     assert integration.secret != old and integration.secret in rotated.content.decode()
     assert AuditEvent.objects.filter(action="helpdeskintegration.secret_rotate").exists()
     assert integration.secret not in str(AuditEvent.objects.values_list("after", flat=True))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_launch_token_racing_eight_times_opens_one_sidebar(integration, agent):
+    # given: one token, sent by eight requests at the same moment
+    token = launch_token(integration, sub="ana")
+
+    # when
+    results = run_together(8, lambda _i: sidebar_launch_accept(token=token))
+
+    # then: one accepted, seven refused as replays
+    assert sum(isinstance(result, Launch) for result in results) == 1
+    assert sorted(result.code for result in results if isinstance(result, LaunchRefused)) == ["replayed"] * 7
+    assert HelpdeskLaunch.objects.count() == 1
