@@ -22,7 +22,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, render
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -51,8 +51,7 @@ def sidebar_launch(request):
     token = request.POST.get("token", "") if request.method == "POST" else request.GET.get("token", "")
     try:
         launch = sidebar_launch_accept(token=token)
-    except LaunchRefused as refused:
-        translation.activate(getattr(request, "LANGUAGE_CODE", settings.LANGUAGE_CODE))
+    except LaunchRefused as refused:  # worded in the browser's language (LocaleMiddleware's)
         return sidebar_error(
             request,
             refused.code,
