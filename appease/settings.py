@@ -719,3 +719,13 @@ APPEASE_SUPERVISOR_2FA = env_bool("APPEASE_SUPERVISOR_2FA", env_bool("ADMIN_REQU
 # Nobody sees another user's TOTP secret or QR code in the admin; each user enrols their
 # own device at /accounts/two-factor/.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# --- The helpdesk sidebar (docs/integrations.md) -----------------------------------------
+# The launch token's `aud`: the helpdesk's signer puts this exact value in.
+SIDEBAR_LAUNCH_AUDIENCE = env_str("SIDEBAR_LAUNCH_AUDIENCE", "appease-sidebar")
+# A launch token is refused once older than this (by `iat`), or if it claims to live longer.
+SIDEBAR_LAUNCH_MAX_AGE_SECONDS = env_int("SIDEBAR_LAUNCH_MAX_AGE_SECONDS", 300)
+# Clock skew allowed between the helpdesk's signer and us, on `iat`, `exp` and the ticket's time.
+SIDEBAR_LAUNCH_LEEWAY_SECONDS = env_int("SIDEBAR_LAUNCH_LEEWAY_SECONDS", 30)
+# How long the sidebar, once open, may give and poll without the ticket being reopened.
+SIDEBAR_SESSION_SECONDS = env_int("SIDEBAR_SESSION_SECONDS", 1800)

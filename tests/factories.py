@@ -96,3 +96,36 @@ def reason_create(code: str | None = None, incident_type: str = "late_delivery")
 
     n = next(_seq)
     return ReasonCode.objects.create(code=code or f"reason-{n}", label=f"Reason {n}", incident_type=incident_type)
+
+
+def helpdesk_integration_create(*, origins: str = "https://example.zendesk.com", **fields):
+    from appease.issuance.models import HelpdeskIntegration
+
+    n = next(_seq)
+    fields = {"name": f"Zendesk {n}", "kind": "zendesk", "key_id": f"zendesk-{n}", **fields}
+    return HelpdeskIntegration.objects.create(frame_ancestors=origins, **fields)
+
+
+def launch_token(integration, *, sub: str, secret: str | None = None, headers: dict | None = None, **claims) -> str:
+    """A launch token as the helpdesk's signer makes one (HS256, the shared secret);
+    `claims` override or add (None removes one)."""
+    import time
+    import uuid
+
+    import jwt
+    from django.conf import settings
+
+    now = int(time.time())
+    payload = {
+        "iss": integration.key_id,
+        "sub": sub,
+        "aud": settings.SIDEBAR_LAUNCH_AUDIENCE,
+        "iat": now,
+        "exp": now + 120,
+        "jti": uuid.uuid4().hex,
+        "customer": {"email": "lucia@example.com"},
+        "ticket": {"id": "4711", "language": "en"},
+        **claims,
+    }
+    payload = {key: value for key, value in payload.items() if value is not None}
+    return jwt.encode(payload, secret or integration.secret, algorithm="HS256", headers=headers)

@@ -29,6 +29,7 @@ from appease.core.privacy import customer_erase, customer_export
 from appease.issuance.models import (
     Customer,
     CustomerOrder,
+    HelpdeskIntegration,
     Issuance,
     LimitBudget,
     LimitPolicy,
@@ -39,6 +40,7 @@ from appease.issuance.models import (
 )
 from appease.issuance.selectors import issuances_visible_to, policy_for
 from appease.issuance.services.customers import customers_import
+from appease.issuance.services.helpdesk import helpdesk_integration_secret_rotate
 from appease.issuance.services.issuance import issuance_approve, issuance_reject, issuance_void
 
 
@@ -283,3 +285,40 @@ class OfferMessageAdmin(AuditedModelAdmin):
 
     list_display = ["offer", "language"]
     list_filter = ["language", "offer"]
+
+
+@admin.register(HelpdeskIntegration)
+class HelpdeskIntegrationAdmin(AuditedModelAdmin):
+    """A helpdesk app that may open the sidebar. Its shared secret is shown once, on the
+    page after it is made or rotated (never in a form, a message cookie or the audit log)."""
+
+    list_display = ["name", "kind", "key_id", "is_active", "created_at", "secret_rotated_at"]
+    list_filter = ["kind", "is_active"]
+    fields = ["name", "kind", "key_id", "frame_ancestors", "is_active"]
+    actions = ["rotate_secret"]
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._secret_page(request, obj, obj.secret)
+
+    def _secret_page(self, request, integration, secret):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "integration": integration,
+            "secret": secret,
+            "audience": settings.SIDEBAR_LAUNCH_AUDIENCE,
+            "title": _("Shared secret of %(name)s") % {"name": integration.name},
+        }
+        response = TemplateResponse(request, "admin/appease/helpdeskintegration/secret.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description=_("Rotate the shared secret (the old one stops working at once)"), permissions=["change"])
+    def rotate_secret(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, _("Rotate one integration at a time."), messages.ERROR)
+            return None
+        integration = queryset.get()
+        secret = helpdesk_integration_secret_rotate(actor=Actor.from_request(request), integration_id=integration.pk)
+        integration.refresh_from_db()
+        return self._secret_page(request, integration, secret)

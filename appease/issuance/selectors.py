@@ -284,3 +284,22 @@ def period_starts(now: datetime, zone: zoneinfo.ZoneInfo) -> dict[str, date]:
 def amount_text(amount: Decimal | None, currency: str) -> str | None:
     """An amount as kept in breaches and shown in budgets: a string to the currency's exponent."""
     return None if amount is None else str(quantize(amount, currency))
+
+
+def customers_for_ticket(*, email: str = "", phone: str = "", external_id: str = "", limit: int = 10) -> list[Customer]:
+    """The customers a helpdesk ticket's requester may be, best evidence first: the
+    shop's id (unique), else the email, else the phone (its last nine digits, as the
+    search matches them). Erased customers are nobody."""
+    customers = Customer.objects.filter(erased_at__isnull=True)
+    if external_id:
+        found = list(customers.filter(external_id=external_id)[:1])
+        if found:
+            return found
+    if email:
+        found = list(customers.filter(email__iexact=email).order_by("-updated_at")[:limit])
+        if found:
+            return found
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if len(digits) >= 6:
+        return list(customers.filter(phone__endswith=digits[-9:]).order_by("-updated_at")[:limit])
+    return []

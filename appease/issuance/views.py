@@ -51,6 +51,7 @@ from appease.issuance.services.issuance import (
     issuance_create,
     issuance_reject,
 )
+from appease.issuance.sidebar_auth import sidebar_authentication
 from coupons.models import Offer
 
 FREQUENT_CLAIMANT_COUNT = 2
@@ -298,6 +299,7 @@ def customer_currency(request, customer_id: int):
     return redirect("csr:customer", customer_id=customer.pk)
 
 
+@sidebar_authentication  # the helpdesk sidebar gives, polls and refreshes here too
 @require_POST
 @staff_required
 @sensitive_variables()  # the claimed code's plaintext is a local below
@@ -423,6 +425,7 @@ def _replayed(request, record):
     )
 
 
+@sidebar_authentication  # the helpdesk sidebar gives, polls and refreshes here too
 @require_GET
 @staff_required
 def issuance_detail(request, issuance_id):
@@ -446,6 +449,7 @@ def _status_response(request, issuance_id, *, status: int = 200, **extra):
     return render(request, "csr/issuance.html", context, status=status)
 
 
+@sidebar_authentication  # the helpdesk sidebar gives, polls and refreshes here too
 @require_POST
 @staff_required
 def resend(request, issuance_id):
@@ -474,6 +478,7 @@ def resend(request, issuance_id):
     return _status_response(request, issuance_id, status=status, resend_form=form, resend_refusal=refusal)
 
 
+@sidebar_authentication  # the helpdesk sidebar gives, polls and refreshes here too
 @require_POST
 @staff_required
 @sensitive_variables()  # the code's plaintext is a local below
@@ -490,6 +495,7 @@ def reveal(request, issuance_id):
     return response
 
 
+@sidebar_authentication  # the helpdesk sidebar gives, polls and refreshes here too
 @require_GET
 @staff_required
 def budget(request):

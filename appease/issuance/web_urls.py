@@ -1,6 +1,6 @@
 from django.urls import path
 
-from appease.issuance import views
+from appease.issuance import sidebar, views
 
 app_name = "csr"
 
@@ -15,5 +15,7 @@ urlpatterns = [
     path("issuances/<uuid:issuance_id>/reveal/", views.reveal, name="reveal"),
     path("budget/", views.budget, name="budget"),
     path("approvals/", views.approvals, name="approvals"),
+    path("sidebar/launch", sidebar.sidebar_launch, name="sidebar-launch"),
+    path("sidebar/", sidebar.sidebar_page, name="sidebar"),
     path("approvals/<uuid:issuance_id>/<str:decision>/", views.approval_decide, name="approval-decide"),
 ]

@@ -459,6 +459,8 @@ NOT_PERSONAL = {
     "appease.StaffProfile": "a rep's languages and time zone",
     "appease.BudgetCounter": "budget counters (a currency)",
     "appease.OfferMessage": "message templates, with placeholders rather than names",
+    "appease.HelpdeskIntegration": "a helpdesk app's name, key id, secret and allowed origins",
+    "appease.HelpdeskLaunch": "a launch token's id, deleted once the token expires (minutes)",
     "feedback.OwnerTeam": "teams (their digest goes to staff addresses)",
     "feedback.KeywordRule": "triage keywords",
     "feedback.FeedbackSite": "a widget's site: name, public key and origins",

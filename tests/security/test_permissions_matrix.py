@@ -93,6 +93,7 @@ from feedback.services.cases import case_claim, case_resolve
 from feedback.services.surveys import follow_ups_send, survey_token
 from tests.factories import (
     customer_create,
+    helpdesk_integration_create,
     issued_code,
     merchant_with_key,
     offer_create,
@@ -141,6 +142,9 @@ RULES: dict[str, dict[str, Expect]] = {
     "admin-404": {**_only(), SUPERVISOR: NOT_FOUND, ADMIN: NOT_FOUND},
     # A feature the matrix's settings leave off (single sign-on): 404 for everybody.
     "off": dict.fromkeys(ROLES, NOT_FOUND),
+    # The helpdesk sidebar: nobody without its launch or sidebar token, whatever session
+    # or key they hold (a translated page, 401).
+    "sidebar-token": dict.fromkeys(ROLES, (401,)),
 }
 
 
@@ -184,6 +188,8 @@ URL_RULES: dict[str, Endpoint] = {
     "csr:resend": Endpoint("staff-web", POST),
     "csr:reveal": Endpoint("giver-web", POST),
     "csr:budget": Endpoint("staff-web"),
+    "csr:sidebar-launch": Endpoint("sidebar-token", BOTH),
+    "csr:sidebar": Endpoint("sidebar-token", POST),
     "csr:approvals": Endpoint("supervisor"),
     "csr:approval-decide": Endpoint("supervisor", POST),
     # The case queue (feedback/web_urls.py).
@@ -428,6 +434,7 @@ def build_world() -> World:
     ApologyTemplate.objects.get_or_create(name="Sorry", language="en", defaults={"text": "Sorry, {first_name}."})
     site = FeedbackSite.objects.create(name="Shop")
     GroupMapping.objects.create(idp_group="matrix-helpdesk", role=GroupMapping.Role.CSR)
+    helpdesk_integration_create()
     # The right password, then a wrong one, through the login page: django-axes logs the
     # login and keeps the failed attempt (its failure log is off by default: made here).
     Client().post(reverse("login"), {"username": csr.username, "password": "pw"})

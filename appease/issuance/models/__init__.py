@@ -1,4 +1,5 @@
 from appease.issuance.models.customers import Customer, CustomerOrder, IncidentType, ReasonCode
+from appease.issuance.models.helpdesk import HelpdeskIntegration, HelpdeskLaunch
 from appease.issuance.models.issuance import Issuance
 from appease.issuance.models.limits import BudgetCounter, LimitBudget, LimitPolicy, StaffProfile, Team
 from appease.issuance.models.messages import OfferMessage
@@ -7,6 +8,8 @@ __all__ = [
     "BudgetCounter",
     "Customer",
     "CustomerOrder",
+    "HelpdeskIntegration",
+    "HelpdeskLaunch",
     "IncidentType",
     "Issuance",
     "LimitBudget",
