@@ -237,6 +237,9 @@ URL_RULES: dict[str, Endpoint] = {
     "appease-api:issuance-resend": Endpoint("staff", POST),
     "appease-api:customers": Endpoint("staff", BOTH),
     "appease-api:customer-detail": Endpoint("staff"),
+    "appease-api:issuance-detail": Endpoint("staff"),
+    "appease-api:offers": Endpoint("staff"),
+    "appease-api:reason-codes": Endpoint("staff"),
     "delivery-api:delivery-callback-sms": Endpoint("signed", POST, form=True),
     "delivery-api:delivery-callback-webhook": Endpoint("signed", POST),
     # The feedback API (feedback/urls.py).
@@ -251,6 +254,7 @@ URL_RULES: dict[str, Endpoint] = {
     "feedback-api:case-issue": Endpoint("staff", POST),
     "feedback-api:case-reassign": Endpoint("staff", POST),
     "feedback-api:case-escalate": Endpoint("staff", POST),
+    "feedback-api:recommendations": Endpoint("staff"),
     # The admin's own pages (its model pages are the groups below).
     "admin:index": Endpoint("admin"),
     "admin:login": Endpoint("public"),
