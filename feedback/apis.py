@@ -27,6 +27,7 @@ from appease.core.api import ERROR, STAFF_AUTH, Pagination
 from appease.core.context import Actor
 from appease.core.permissions import IsStaffMember
 from appease.core.ratelimit import FailureLimiter
+from appease.core.scopes import ScopeRequired
 from appease.delivery.models import Channel
 from appease.issuance.models import IncidentType
 from appease.issuance.selectors import staff_languages
@@ -108,7 +109,8 @@ class FeedbackIntakeApi(APIView):
     `website` must stay empty (bots fill it: they get a 201 and nothing is saved)."""
 
     authentication_classes = []
-    permission_classes = [AllowAny]
+    permission_classes = [ScopeRequired, AllowAny]
+    required_scope = None  # open to the widget: the site key is public
     throttle_classes = [FeedbackIpThrottle, FeedbackKeyThrottle]
 
     @extend_schema_serializer(component_name="FeedbackInput")
@@ -198,7 +200,8 @@ class EventIntakeApi(APIView):
     """
 
     authentication_classes = [MerchantApiKeyAuthentication]
-    permission_classes = [IsMerchant]
+    permission_classes = [ScopeRequired, IsMerchant]
+    required_scope = "events"
 
     @extend_schema_serializer(component_name="EventInput")
     class InputSerializer(serializers.Serializer):
@@ -292,7 +295,8 @@ class CaseListApi(APIView):
     """The case queue, highest priority first."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scope = "cases"
     pagination_class = Pagination  # the answer is paged: the schema says so too
 
     class FilterSerializer(serializers.Serializer):
@@ -351,7 +355,8 @@ class CaseNextApi(APIView):
     """Claim the highest-priority unclaimed case (two reps never get the same one)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scope = "cases"
 
     @extend_schema(
         operation_id="cases_next",
@@ -367,7 +372,8 @@ class CaseNextApi(APIView):
 
 class CaseResolveApi(APIView):
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scope = "cases"
 
     class InputSerializer(serializers.Serializer):
         note = serializers.CharField(max_length=4000)

@@ -26,6 +26,7 @@ from appease.core.api import ERROR, IDEMPOTENCY_HEADER, STAFF_AUTH, Pagination, 
 from appease.core.context import Actor
 from appease.core.idempotency import idempotency_key_release
 from appease.core.permissions import IsStaffMember, IsSupervisor
+from appease.core.scopes import ScopeRequired
 from appease.delivery.models import Channel
 from appease.issuance.filters import BIGINT_MAX, IdFilter, IssuanceFilter
 from appease.issuance.models import Customer, Issuance, ReasonCode
@@ -169,7 +170,8 @@ class IssuanceListCreateApi(APIView):
     """GET: issuances you may see, filtered and paginated. POST: give an appeasement."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scopes = {"GET": "read", "POST": "issue"}
     pagination_class = Pagination  # GET pages its answer: the schema says so too
     scope = "issuances.create"
 
@@ -286,7 +288,8 @@ class IssuanceDecisionApi(APIView):
     it, call the one service, answer the issuance. Subclasses name the service and input."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsSupervisor]
+    permission_classes = [ScopeRequired, IsSupervisor]
+    required_scope = "issue"
     InputSerializer: type[serializers.Serializer]
     service = None
 
@@ -349,7 +352,8 @@ class IssuanceResendApi(APIView):
     """Send a failed appeasement again, through another channel (one click for the rep)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scope = "issue"
 
     @extend_schema_serializer(component_name="IssuanceResendInput")
     class InputSerializer(serializers.Serializer):
@@ -398,7 +402,8 @@ class CustomerListCreateApi(APIView):
     """GET: search customers (`q`: name, email, phone, external id or order). POST: create one."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scopes = {"GET": "read", "POST": "issue"}
 
     @extend_schema(
         operation_id="customers_search",
@@ -427,7 +432,8 @@ class CustomerDetailApi(APIView):
     """A customer with their appeasement history (what you may see of it)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scope = "read"
 
     @extend_schema(
         operation_id="customers_retrieve",
