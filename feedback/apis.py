@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 from appease.core.api import ERROR, STAFF_AUTH, Pagination
 from appease.core.context import Actor
 from appease.core.permissions import IsStaffMember
+from appease.core.quota import ApiQuotaThrottle
 from appease.core.ratelimit import FailureLimiter
 from appease.core.scopes import ScopeRequired
 from appease.delivery.models import Channel
@@ -111,7 +112,7 @@ class FeedbackIntakeApi(APIView):
     authentication_classes = []
     permission_classes = [ScopeRequired, AllowAny]
     required_scope = None  # open to the widget: the site key is public
-    throttle_classes = [FeedbackIpThrottle, FeedbackKeyThrottle]
+    throttle_classes = [ApiQuotaThrottle, FeedbackIpThrottle, FeedbackKeyThrottle]
 
     @extend_schema_serializer(component_name="FeedbackInput")
     class InputSerializer(serializers.Serializer):

@@ -134,6 +134,7 @@ def scoped_key_form(key_model, kind: str, owner: str) -> type[forms.ModelForm]:
             choices=lambda: scope_choices(kind),
             widget=forms.CheckboxSelectMultiple,
             required=False,
+            initial=field.default,  # a new key: every scope of its kind, untick what it does not need
         )
 
         class Meta:
