@@ -283,7 +283,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     # The per-caller request quota (appease/core/quota.py; API_RATE_LIMIT_* below).
     "DEFAULT_THROTTLE_CLASSES": ["appease.core.quota.ApiQuotaThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "appease.core.openapi.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "appease.core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     # Number of reverse proxies in front of the web processes: the client IP used for
