@@ -207,6 +207,13 @@ class Pagination(PageNumberPagination):
                 raise serializers.ValidationError({self.page_size_query_param: error.detail}) from None
         return super().get_page_size(request)
 
+    def get_page_number(self, request, paginator):
+        """`?page=` given but empty is an invalid page (404, as `?page=abc` is); DRF read
+        it as the first page, which the schema (an integer) does not allow."""
+        if request.query_params.get(self.page_query_param) == "":
+            raise exceptions.NotFound(self.invalid_page_message)
+        return super().get_page_number(request, paginator)
+
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:

@@ -2,6 +2,7 @@
 
 from drf_spectacular.openapi import AutoSchema
 
+from appease.core.api import ERROR
 from appease.core.scopes import UNDECLARED, scopes_for
 
 
@@ -18,6 +19,10 @@ class ScopedAutoSchema(AutoSchema):
         if scopes is None or scopes is UNDECLARED:
             return operation
         operation["x-required-scopes"] = list(scopes)
+        responses = operation.setdefault("responses", {})
+        if "403" not in responses:  # any key without the scope is refused: say so
+            responses["403"] = self._get_response_for_code(ERROR, "403")
+            responses["403"]["description"] = "insufficient_scope: the API key lacks the scope."
         named = " or ".join(f"`{scope}`" for scope in scopes)
         line = f"API key scope: {named}."
         operation["description"] = f"{operation['description']}\n\n{line}" if operation.get("description") else line

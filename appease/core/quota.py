@@ -147,7 +147,7 @@ class RateLimitHeadersMiddleware:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if not request.path.startswith(API_PREFIX):
+        if not request.path_info.startswith(API_PREFIX):
             return response
         quota = getattr(request, "api_quota", _UNCOUNTED)
         if quota is _UNCOUNTED:

@@ -169,6 +169,8 @@ def test_reading_needs_the_read_scope_and_redeeming_still_needs_redeem(shops):
         {"page_size": "-1"},
         {"page": "99999999999999999999"},
         {"page": "-1"},
+        {"page": ""},  # the schema says integer: empty is not the first page
+        {"redeemed_after": ""},  # nor is an empty date "no filter"
     ],
 )
 def test_hostile_queries_are_refused_never_500(shops, query):
