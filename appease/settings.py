@@ -130,6 +130,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    # RateLimit-* on every /api/v1 answer (appease/core/quota.py): after the language
+    # and the user are known.
+    "appease.core.quota.RateLimitHeadersMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -321,7 +324,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # The API key scope check first (appease/core/scopes.py), then the role.
+    "DEFAULT_PERMISSION_CLASSES": ["appease.core.scopes.ScopeRequired", "rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
@@ -330,7 +334,9 @@ REST_FRAMEWORK = {
     # surrogates, numbers beyond a double): docs/adr/0009-request-body-limits.md.
     "DEFAULT_PARSER_CLASSES": ["appease.core.parsers.BoundedJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The per-caller request quota (appease/core/quota.py; API_RATE_LIMIT_* below).
+    "DEFAULT_THROTTLE_CLASSES": ["appease.core.quota.ApiQuotaThrottle"],
+    "DEFAULT_SCHEMA_CLASS": "appease.core.openapi.ScopedAutoSchema",
     "EXCEPTION_HANDLER": "appease.core.api.exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     # Number of reverse proxies in front of the web processes: the client IP used for
@@ -362,6 +368,15 @@ SPECTACULAR_SETTINGS = {
         "appease.core.api.schema_body_limits",
     ],
 }
+
+# --- The API's request quota (appease/core/quota.py, docs/integrations.md) ----------
+# Requests per caller per window: per API key (merchant or staff), per signed-in user,
+# per client IP for anonymous callers. Past it: 429 with Retry-After. 0: no quota. The
+# quota fails open while the cache (Redis) is unreachable.
+API_RATE_LIMIT_PER_KEY = env_int("API_RATE_LIMIT_PER_KEY", 6000)
+API_RATE_LIMIT_PER_USER = env_int("API_RATE_LIMIT_PER_USER", 1200)
+API_RATE_LIMIT_PER_IP = env_int("API_RATE_LIMIT_PER_IP", 600)
+API_RATE_LIMIT_WINDOW_SECONDS = max(1, env_int("API_RATE_LIMIT_WINDOW_SECONDS", 60))
 
 # --- Redemption API -----------------------------------------------------------------
 # Failed code look-ups (unknown codes) allowed per API key and per client IP in one

@@ -2,9 +2,10 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
 from appease import health
+from appease.core.schema import SchemaApi
 from appease.issuance import views as appease_views
 from feedback import views as feedback_views
 
@@ -24,7 +25,7 @@ urlpatterns = [
     path("api/v1/", include("appease.issuance.urls")),
     path("api/v1/", include("appease.delivery.urls")),
     path("api/v1/", include("feedback.urls")),
-    path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("i18n/setlang/", appease_views.language_set, name="set_language"),
     path("favicon.ico", appease_views.favicon, name="favicon"),

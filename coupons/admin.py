@@ -14,9 +14,16 @@ from django.utils.translation import gettext_lazy as _
 from modeltranslation.admin import TranslationAdmin
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from appease.core.admin import AuditedAdminMixin, AuditedAPIKeyMixin, ReadOnlyAdmin
+from appease.core.admin import (
+    AuditedAdminMixin,
+    AuditedAPIKeyMixin,
+    ReadOnlyAdmin,
+    ScopedKeyAdminMixin,
+    scoped_key_form,
+)
 from appease.core.admin_money import MoneyAdminMixin
 from appease.core.money import format_money
+from appease.core.scopes import MERCHANT
 from coupons import codes
 from coupons.models import Code, CodeBatch, CodeEvent, Merchant, MerchantAPIKey, Offer, Redemption
 from coupons.services.inventory import code_batch_import, code_batch_request
@@ -201,8 +208,8 @@ class RedemptionAdmin(MoneyAdminMixin, ReadOnlyAdmin):
 
 class MerchantAPIKeyInline(admin.TabularInline):
     model = MerchantAPIKey
-    fields = ["prefix", "name", "created", "expiry_date", "revoked"]
-    readonly_fields = ["prefix", "name", "created", "expiry_date", "revoked"]
+    fields = ["prefix", "name", "scopes", "created", "expiry_date", "revoked"]
+    readonly_fields = ["prefix", "name", "scopes", "created", "expiry_date", "revoked"]
     extra = 0
     can_delete = False
 
@@ -217,6 +224,7 @@ class MerchantAdmin(admin.ModelAdmin):
 
 
 @admin.register(MerchantAPIKey)
-class MerchantAPIKeyAdmin(AuditedAPIKeyMixin, APIKeyModelAdmin):
-    list_display = [*APIKeyModelAdmin.list_display, "merchant"]
+class MerchantAPIKeyAdmin(ScopedKeyAdminMixin, AuditedAPIKeyMixin, APIKeyModelAdmin):
+    form = scoped_key_form(MerchantAPIKey, MERCHANT, owner="merchant")
+    list_display = [*APIKeyModelAdmin.list_display, "merchant", "scopes_shown"]
     search_fields = [*APIKeyModelAdmin.search_fields, "merchant__name"]

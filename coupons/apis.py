@@ -10,22 +10,30 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
 )
 from rest_framework import exceptions, serializers, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from appease.core.api import ERROR, IDEMPOTENCY_HEADER, client_ip, money
+from appease.core.api import ERROR, IDEMPOTENCY_HEADER, Pagination, client_ip, money
 from appease.core.idempotency import idempotency_key_begin, idempotency_key_release, request_fingerprint
 from appease.core.money import currency_exponent, fits_currency, is_known_currency
+from appease.core.permissions import StaffApiKeyAuthentication
 from appease.core.ratelimit import FAILED_LOOKUPS, FailureLimiter
+from appease.core.scopes import ScopeRequired
 from coupons import codes
-from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
-from coupons.models import Redemption
+from coupons.auth import IsMerchant, IsMerchantOrSupervisor, MerchantApiKeyAuthentication
+from coupons.filters import RedemptionFilter
+from coupons.models import MerchantAPIKey, Redemption
+from coupons.selectors import redemptions_visible_to
 from coupons.services.redemption import (
     UNKNOWN,
     RedemptionRefused,
@@ -104,7 +112,8 @@ class CodeValidateApi(APIView):
     """Would this code pay for this order? Changes nothing."""
 
     authentication_classes = [MerchantApiKeyAuthentication]
-    permission_classes = [IsMerchant]
+    permission_classes = [ScopeRequired, IsMerchant]
+    required_scope = "validate"
 
     @extend_schema_serializer(component_name="CodeValidateInput")
     class InputSerializer(CheckoutInputSerializer):
@@ -185,12 +194,90 @@ class RedemptionReversedOutputSerializer(RedemptionOutputSerializer):
     reverse_reason = serializers.CharField()
 
 
-class RedemptionCreateApi(APIView):
-    """Redeem a code against an order, exactly once."""
+class RedemptionReadOutputSerializer(RedemptionReversedOutputSerializer):
+    """A redemption as a merchant reconciles it: never the code, its last four only."""
 
-    authentication_classes = [MerchantApiKeyAuthentication]
-    permission_classes = [IsMerchant]
+    merchant_id = serializers.IntegerField()
+    offer_id = serializers.IntegerField(source="code.offer_id")
+    order_total = serializers.SerializerMethodField()
+
+    def get_order_total(self, obj: Redemption) -> str:
+        return money(obj.order_total_amount, obj.currency)
+
+
+REDEMPTION_EXAMPLE = OpenApiExample(
+    "A redemption",
+    value={
+        "id": "6f1c8e4e-3b8a-4a53-9d55-0e2d7f3b9a10",
+        "code_last4": "7KQ2",
+        "order_id": "A-1001",
+        "discount": "10.00",
+        "currency": "USD",
+        "balance_remaining": None,
+        "redeemed_at": "2026-12-01T10:15:00Z",
+        "status": "active",
+        "reversed_at": None,
+        "reverse_reason": "",
+        "merchant_id": 3,
+        "offer_id": 12,
+        "order_total": "42.50",
+    },
+    response_only=True,
+)
+# Merchant keys, staff keys (a supervisor's) and supervisors signed in.
+READ_AUTH = [MerchantApiKeyAuthentication, StaffApiKeyAuthentication, SessionAuthentication]
+
+
+class RedemptionPermission(IsMerchantOrSupervisor):
+    """GET: a merchant key (its own) or a supervisor (all). POST: a merchant key only."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.method == "POST":
+            return IsMerchant().has_permission(request, view)
+        return super().has_permission(request, view)
+
+
+def redemptions_readable(request):
+    """What the caller may read: a merchant its own redemptions, a supervisor all."""
+    key = request.auth
+    return redemptions_visible_to(merchant=key.merchant if isinstance(key, MerchantAPIKey) else None)
+
+
+class RedemptionListCreateApi(APIView):
+    """GET: redemptions for reconciliation (a merchant's own; a supervisor's: all),
+    filtered and paginated. POST: redeem a code against an order, exactly once."""
+
+    authentication_classes = READ_AUTH
+    permission_classes = [ScopeRequired, RedemptionPermission]
+    required_scopes = {"GET": ("redemptions:read", "read"), "POST": "redeem"}
+    pagination_class = Pagination
     scope = "redemptions.create"
+
+    @extend_schema(
+        operation_id="redemptions_list",
+        parameters=[
+            OpenApiParameter("redeemed_after", OpenApiTypes.DATETIME, description="Redeemed at or after (ISO 8601)."),
+            OpenApiParameter("redeemed_before", OpenApiTypes.DATETIME, description="Redeemed before (ISO 8601)."),
+            OpenApiParameter("order_id", OpenApiTypes.STR, description="The merchant's order reference, exactly."),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=["", *Redemption.Status.values]),
+        ],
+        responses={
+            200: RedemptionReadOutputSerializer(many=True),
+            400: ERROR,
+            401: ERROR,
+            403: OpenApiResponse(ERROR, description="insufficient_scope, or not a merchant or supervisor"),
+            404: OpenApiResponse(ERROR, description="No such page."),
+            429: ERROR,
+        },
+        examples=[REDEMPTION_EXAMPLE],
+    )
+    def get(self, request):
+        filterset = RedemptionFilter(request.query_params, queryset=redemptions_readable(request), request=request)
+        if not filterset.is_valid():
+            raise serializers.ValidationError(filterset.errors)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(filterset.qs, request, view=self)
+        return paginator.get_paginated_response(RedemptionReadOutputSerializer(page, many=True).data)
 
     @extend_schema_serializer(component_name="RedemptionCreateInput")
     class InputSerializer(CheckoutInputSerializer):
@@ -260,11 +347,31 @@ class RedemptionCreateApi(APIView):
         return Response(body, status=record.response_status, headers={"Idempotent-Replayed": "true"})
 
 
+class RedemptionDetailApi(APIView):
+    """One redemption: a merchant's own, or any for a supervisor."""
+
+    authentication_classes = READ_AUTH
+    permission_classes = [ScopeRequired, IsMerchantOrSupervisor]
+    required_scope = ("redemptions:read", "read")
+
+    @extend_schema(
+        operation_id="redemptions_retrieve",
+        responses={200: RedemptionReadOutputSerializer, 401: ERROR, 403: ERROR, 404: ERROR, 429: ERROR},
+        examples=[REDEMPTION_EXAMPLE],
+    )
+    def get(self, request, redemption_id):
+        redemption = redemptions_readable(request).filter(pk=redemption_id).first()
+        if redemption is None:
+            raise exceptions.NotFound(_("No such redemption."))
+        return Response(RedemptionReadOutputSerializer(redemption).data)
+
+
 class RedemptionReverseApi(APIView):
     """The order was cancelled: give the value back. Reversing twice changes nothing."""
 
     authentication_classes = [MerchantApiKeyAuthentication]
-    permission_classes = [IsMerchant]
+    permission_classes = [ScopeRequired, IsMerchant]
+    required_scope = "reverse"
 
     @extend_schema_serializer(component_name="RedemptionReverseInput")
     class InputSerializer(serializers.Serializer):

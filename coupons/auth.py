@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, permissions
 from rest_framework_api_key.permissions import KeyParser
 
+from appease.core.roles import SUPERVISOR, has_role
 from coupons.models import MerchantAPIKey
 
 
@@ -40,3 +41,12 @@ class IsMerchant(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.auth, MerchantAPIKey)
+
+
+class IsMerchantOrSupervisor(permissions.BasePermission):
+    """Reads a merchant makes of its own rows, and a supervisor of everyone's."""
+
+    message = _("A merchant API key or a supervisor is required.")
+
+    def has_permission(self, request, view) -> bool:
+        return isinstance(request.auth, MerchantAPIKey) or has_role(request.user, SUPERVISOR)

@@ -17,8 +17,9 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import BaseAPIKeyManager
 
-from appease.core.models.apikeys import APIKey
+from appease.core.models.apikeys import SCOPES_HELP, APIKey
 from appease.core.money import currency_exponent, fits_currency, is_known_currency
+from appease.core.scopes import MERCHANT, merchant_scopes_all, validate_merchant_scopes
 
 AMOUNT = {"max_digits": 14, "decimal_places": 4}
 
@@ -195,6 +196,14 @@ class MerchantAPIKey(APIKey):
     merchant = models.ForeignKey(
         Merchant, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("merchant")
     )
+    scopes = models.JSONField(
+        _("scopes"),
+        default=merchant_scopes_all,
+        blank=True,
+        validators=[validate_merchant_scopes],
+        help_text=SCOPES_HELP,
+    )
+    scope_kind = MERCHANT
 
     objects = MerchantAPIKeyManager()
 

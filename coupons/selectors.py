@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from coupons import codes
-from coupons.models import Code, Offer, Redemption
+from coupons.models import Code, Merchant, Offer, Redemption
 
 
 def code_get_by_plaintext(*, raw_code: str) -> Code | None:
@@ -45,3 +45,12 @@ def redemptions_active() -> QuerySet[Redemption]:
 def redemptions_changed_since(since) -> QuerySet[Redemption]:
     """Redemptions made or reversed since `since` (indexed timestamps)."""
     return Redemption.objects.filter(Q(redeemed_at__gte=since) | Q(reversed_at__gte=since))
+
+
+def redemptions_visible_to(*, merchant: Merchant | None) -> QuerySet[Redemption]:
+    """A merchant's own redemptions; every merchant's for `merchant=None` (a supervisor
+    reading them all). Newest first, with the code (for its last four) and the merchant."""
+    queryset = Redemption.objects.select_related("code", "merchant").order_by("-redeemed_at", "-pk")
+    if merchant is not None:
+        queryset = queryset.filter(merchant=merchant)
+    return queryset

@@ -32,7 +32,9 @@ from appease.core.api import ERROR, IDEMPOTENCY_HEADER, STAFF_AUTH, Pagination, 
 from appease.core.context import Actor
 from appease.core.idempotency import idempotency_key_release
 from appease.core.permissions import IsStaffMember
+from appease.core.quota import ApiQuotaThrottle
 from appease.core.ratelimit import FailureLimiter
+from appease.core.scopes import ScopeRequired
 from appease.delivery.models import Channel
 from appease.issuance.filters import BIGINT_MAX, IdFilter
 from appease.issuance.models import Customer, IncidentType, Issuance, ReasonCode
@@ -134,8 +136,9 @@ class FeedbackIntakeApi(APIView):
     `website` must stay empty (bots fill it: they get a 201 and nothing is saved)."""
 
     authentication_classes = []
-    permission_classes = [AllowAny]
-    throttle_classes = [FeedbackIpThrottle, FeedbackKeyThrottle]
+    permission_classes = [ScopeRequired, AllowAny]
+    required_scope = None  # open to the widget: the site key is public
+    throttle_classes = [ApiQuotaThrottle, FeedbackIpThrottle, FeedbackKeyThrottle]
 
     @extend_schema_serializer(component_name="FeedbackInput")
     class InputSerializer(serializers.Serializer):
@@ -224,7 +227,8 @@ class EventIntakeApi(APIView):
     """
 
     authentication_classes = [MerchantApiKeyAuthentication]
-    permission_classes = [IsMerchant]
+    permission_classes = [ScopeRequired, IsMerchant]
+    required_scope = "events"
 
     @extend_schema_serializer(component_name="EventInput")
     class InputSerializer(serializers.Serializer):
@@ -381,7 +385,8 @@ class CaseListApi(APIView):
     and yours at once."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scope = "cases"
     pagination_class = Pagination  # the answer is paged: the schema says so too
     required_scope = "cases"
     scope = "cases.create"
@@ -574,7 +579,7 @@ class CaseDetailApi(APIView):
     and (while open) the recommended interventions."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "cases"
 
     @extend_schema(
@@ -594,7 +599,7 @@ class CaseNextApi(APIView):
     """Claim the highest-priority unclaimed case (two reps never get the same one)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "cases"
 
     @extend_schema(
@@ -618,7 +623,7 @@ class CaseClaimApi(APIView):
     """Take one particular unclaimed case. Two reps at once: one gets it, the other 409."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "cases"
 
     @extend_schema(
@@ -645,7 +650,7 @@ class CaseReplyApi(APIView):
     supervisor may, while the case is open."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "cases"
     scope = "cases.reply"
 
@@ -735,7 +740,7 @@ class CaseIssueApi(APIView):
     the complaint's clock started when the case opened, and the issuance is the case's."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "cases"
     scope = "cases.issue"
 
@@ -801,7 +806,7 @@ class CaseIssueApi(APIView):
 
 class CaseResolveApi(APIView):
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "cases"
 
     class InputSerializer(serializers.Serializer):
@@ -834,7 +839,7 @@ class CaseReassignApi(APIView):
     is open (as on the case page)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "cases"
 
     @extend_schema_serializer(component_name="CaseReassignInput")
@@ -862,7 +867,7 @@ class CaseEscalateApi(APIView):
     Its owner or a supervisor may, while the case is open (as on the case page)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "cases"
 
     @extend_schema_serializer(component_name="CaseEscalateInput")
@@ -964,7 +969,7 @@ class RecommendationListApi(APIView):
     then what worked), with the reason for each, for a ticket that is not a case here."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "read"
     pagination_class = Pagination
 

@@ -3,9 +3,11 @@ admin: the audit log, users and groups (role grants audited), staff API keys."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from appease.core.audit import api_key_snapshot, group_roles_snapshot, user_roles_snapshot
@@ -18,6 +20,7 @@ from appease.core.config import (
 )
 from appease.core.context import Actor
 from appease.core.models import AuditEvent, StaffAPIKey
+from appease.core.scopes import STAFF, VOCABULARIES, scope_choices
 
 
 class AuditedAdminMixin:
@@ -119,6 +122,41 @@ class AuditedAPIKeyMixin(AuditedRolesMixin):
         return super().audit_action(obj, before, after)
 
 
+def scoped_key_form(key_model, kind: str, owner: str) -> type[forms.ModelForm]:
+    """The API key's admin form: its scopes as one checkbox each, labelled in the
+    administrator's language (the model keeps a JSON list)."""
+    field = key_model._meta.get_field("scopes")
+
+    class ScopedKeyForm(forms.ModelForm):
+        scopes = forms.MultipleChoiceField(
+            label=field.verbose_name,
+            help_text=field.help_text,
+            choices=lambda: scope_choices(kind),
+            widget=forms.CheckboxSelectMultiple,
+            required=False,
+            initial=field.default,  # a new key: every scope of its kind, untick what it does not need
+        )
+
+        class Meta:
+            model = key_model
+            fields = ["name", owner, "scopes", "expiry_date", "revoked"]
+
+        def clean_scopes(self) -> list[str]:
+            chosen = set(self.cleaned_data["scopes"])
+            return [scope for scope in VOCABULARIES[kind] if scope in chosen]  # the vocabulary's order
+
+    ScopedKeyForm.__name__ = ScopedKeyForm.__qualname__ = f"{key_model.__name__}Form"
+    return ScopedKeyForm
+
+
+class ScopedKeyAdminMixin:
+    """The scopes in the list of keys, in the administrator's language."""
+
+    @admin.display(description=_("scopes"))
+    def scopes_shown(self, obj) -> str:
+        return ", ".join(obj.scopes or []) or "—"
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Records written only by services (ledgers, logs, issuances): nobody adds, edits
     or deletes them here; actions may still call services."""
@@ -164,7 +202,8 @@ class AuditedGroupAdmin(AuditedRolesMixin, GroupAdmin):
 
 
 @admin.register(StaffAPIKey)
-class StaffAPIKeyAdmin(AuditedAPIKeyMixin, APIKeyModelAdmin):
-    list_display = [*APIKeyModelAdmin.list_display, "user"]
+class StaffAPIKeyAdmin(ScopedKeyAdminMixin, AuditedAPIKeyMixin, APIKeyModelAdmin):
+    form = scoped_key_form(StaffAPIKey, STAFF, owner="user")
+    list_display = [*APIKeyModelAdmin.list_display, "user", "scopes_shown"]
     search_fields = [*APIKeyModelAdmin.search_fields, "user__username"]
     autocomplete_fields = ["user"]

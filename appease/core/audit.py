@@ -81,7 +81,14 @@ def api_key_snapshot(key) -> dict[str, Any]:
     never its hash), and whether it still works."""
     owner = {"merchant": key.merchant_id} if hasattr(key, "merchant_id") else {"user": key.user_id}
     expiry = key.expiry_date.isoformat() if key.expiry_date else None
-    return {"name": key.name, "prefix": key.prefix, **owner, "expiry_date": expiry, "revoked": key.revoked}
+    return {
+        "name": key.name,
+        "prefix": key.prefix,
+        **owner,
+        "scopes": list(key.scopes or []),
+        "expiry_date": expiry,
+        "revoked": key.revoked,
+    }
 
 
 def roles_changed_event(*, actor: Actor, obj: models.Model, action: str, before: dict | None, after: dict | None):

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from appease.core.api import ERROR
 from appease.core.parsers import BoundedFormParser, BoundedJSONParser
+from appease.core.scopes import ScopeRequired
 from appease.delivery.channels.webhook import verify
 from appease.delivery.services import delivery_status_record
 
@@ -35,7 +36,8 @@ class SmsStatusCallbackApi(APIView):
     signed in X-Twilio-Signature with the account's auth token."""
 
     authentication_classes = []
-    permission_classes = [AllowAny]
+    permission_classes = [ScopeRequired, AllowAny]
+    required_scope = None  # the provider's signature is the credential
     parser_classes = [BoundedFormParser]
 
     @extend_schema(
@@ -64,7 +66,8 @@ class WebhookStatusCallbackApi(APIView):
     (X-Appease-Timestamp, X-Appease-Signature: sha256=HMAC(secret, "<timestamp>.<body>"))."""
 
     authentication_classes = []
-    permission_classes = [AllowAny]
+    permission_classes = [ScopeRequired, AllowAny]
+    required_scope = None  # the provider's signature is the credential
     parser_classes = [BoundedJSONParser]
 
     @extend_schema(

@@ -28,6 +28,7 @@ from appease.core.api import ERROR, IDEMPOTENCY_HEADER, STAFF_AUTH, Pagination, 
 from appease.core.context import Actor
 from appease.core.idempotency import idempotency_key_release
 from appease.core.permissions import IsStaffMember, IsSupervisor
+from appease.core.scopes import ScopeRequired
 from appease.delivery.models import Channel
 from appease.issuance.filters import BIGINT_MAX, CustomerFilter, IdFilter, IssuanceFilter, OfferFilter
 from appease.issuance.models import Customer, Issuance, ReasonCode
@@ -173,7 +174,8 @@ class IssuanceListCreateApi(APIView):
     """GET: issuances you may see, filtered and paginated. POST: give an appeasement."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scopes = {"GET": "read", "POST": "issue"}
     pagination_class = Pagination  # GET pages its answer: the schema says so too
     scope = "issuances.create"
 
@@ -290,7 +292,8 @@ class IssuanceDecisionApi(APIView):
     it, call the one service, answer the issuance. Subclasses name the service and input."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsSupervisor]
+    permission_classes = [ScopeRequired, IsSupervisor]
+    required_scope = "issue"
     InputSerializer: type[serializers.Serializer]
     service = None
 
@@ -353,7 +356,8 @@ class IssuanceResendApi(APIView):
     """Send a failed appeasement again, through another channel (one click for the rep)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
+    required_scope = "issue"
 
     @extend_schema_serializer(component_name="IssuanceResendInput")
     class InputSerializer(serializers.Serializer):
@@ -425,7 +429,7 @@ class CustomerListCreateApi(APIView):
     one given narrowing the answer. One of them is needed. POST: create one."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scopes = {"GET": "read", "POST": "issue"}
     pagination_class = Pagination
 
@@ -508,7 +512,7 @@ class CustomerDetailApi(APIView):
     PATCH: change their contact details, preferred channel or language."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scopes = {"GET": "read", "PATCH": "issue"}
 
     @extend_schema(
@@ -645,7 +649,7 @@ class OfferListApi(APIView):
     with its cost and what the caller has left in its currency."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "read"
     pagination_class = Pagination
 
@@ -702,7 +706,7 @@ class ReasonCodeListApi(APIView):
     language, as the rep's give form lists them."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "read"
     pagination_class = Pagination
 
@@ -766,7 +770,7 @@ class IssuanceDetailApi(APIView):
     supervisor their team's, all without a team). The code shows as its last four only."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsStaffMember]
+    permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "read"
 
     @extend_schema(

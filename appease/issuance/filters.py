@@ -1,12 +1,8 @@
-from datetime import UTC
-
 import django_filters
 from django import forms
-from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _
-from django_filters.fields import IsoDateTimeField
 from phonenumber_field.formfields import PhoneNumberField
 
+from appease.core.filters import UTCIsoDateTimeFilter
 from appease.delivery.models import Channel
 from appease.issuance.models import Customer, IncidentType, Issuance
 from coupons.models import Offer
@@ -24,25 +20,6 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", BIGINT_MAX)
         super().__init__(*args, **kwargs)
-
-
-class UTCIsoDateTimeField(IsoDateTimeField):
-    """An ISO 8601 instant, handed to the database in UTC. Python accepts offsets up to
-    ±23:59 and PostgreSQL only up to ±15:59, so `0175-03-14T12:12:10+22:19` reached the SQL
-    as written and was a 500 (found by the fuzzer)."""
-
-    def to_python(self, value):
-        value = super().to_python(value)
-        if value is None:
-            return None
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            raise ValidationError(_("Enter a date and time between the years 1 and 9999."), code="invalid") from None
-
-
-class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
-    field_class = UTCIsoDateTimeField
 
 
 class IssuanceFilter(django_filters.FilterSet):

@@ -76,6 +76,7 @@ def world(db, settings, wsgi_in_test_transaction):
     settings.FAILED_LOOKUP_LIMIT = 10_000
     settings.FEEDBACK_RATE_PER_IP = 10_000
     settings.FEEDBACK_RATE_PER_KEY = 10_000
+    settings.API_RATE_LIMIT_PER_KEY = settings.API_RATE_LIMIT_PER_USER = settings.API_RATE_LIMIT_PER_IP = 1_000_000
     # The providers' callbacks are signed with these (tests/api/test_fuzz.py signs them).
     settings.SMS_AUTH_TOKEN = "fuzz-sms-token"
     settings.WEBHOOK_SECRET = "fuzz-webhook-secret"

@@ -31,7 +31,14 @@ from appease.wsgi import application
 from tests.api.conftest import WORLD
 from tests.api.hostile import FOR_ANY, WHOLE_BODY, with_raw
 
-MERCHANT_OPERATIONS = ["codes_validate", "redemptions_create", "redemptions_reverse", "events_create"]
+MERCHANT_OPERATIONS = [
+    "codes_validate",
+    "redemptions_create",
+    "redemptions_reverse",
+    "events_create",
+    "redemptions_list",
+    "redemptions_retrieve",
+]
 STAFF_OPERATIONS = [
     "issuances_list",
     "issuances_create",

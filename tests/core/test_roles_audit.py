@@ -153,9 +153,13 @@ def test_merchant_api_keys_created_revoked_and_deleted_are_audited(admin_client)
     merchant = Merchant.objects.create(name="Casa Verde")
 
     # when: a key is created, revoked, then deleted, in the admin
-    created = admin_client.post("/admin/coupons/merchantapikey/add/", {"name": "checkout", "merchant": merchant.pk})
+    created = admin_client.post(
+        "/admin/coupons/merchantapikey/add/",
+        {"name": "checkout", "merchant": merchant.pk, "scopes": ["validate", "redeem"]},
+    )
     assert created.status_code == 302
     key = MerchantAPIKey.objects.get()
+    change(admin_client, f"/admin/coupons/merchantapikey/{key.pk}/change/", scopes=["validate"])
     change(admin_client, f"/admin/coupons/merchantapikey/{key.pk}/change/", revoked="on")
     assert admin_client.post(f"/admin/coupons/merchantapikey/{key.pk}/delete/", {"post": "yes"}).status_code == 302
 
@@ -166,9 +170,12 @@ def test_merchant_api_keys_created_revoked_and_deleted_are_audited(admin_client)
         "name": "checkout",
         "prefix": key.prefix,
         "merchant": merchant.pk,
+        "scopes": ["validate", "redeem"],
         "expiry_date": None,
         "revoked": False,
     }
+    narrowed = only_event("merchantapikey.change")  # who took a scope away, and which
+    assert (narrowed.before["scopes"], narrowed.after["scopes"]) == (["validate", "redeem"], ["validate"])
     assert (revoke.before["revoked"], revoke.after["revoked"]) == (False, True)
     assert delete.before["revoked"] is True and delete.after is None
     for event in (create, revoke, delete):

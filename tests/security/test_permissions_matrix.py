@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from urllib.parse import urlencode, urlsplit
 
@@ -135,6 +135,8 @@ RULES: dict[str, dict[str, Expect]] = {
     "giver-web": _only(CSR),
     "supervisor": _only(SUPERVISOR, ADMIN),
     "merchant": _only(MERCHANT),
+    # Redemption reads: a merchant key (its own) or a supervisor (all); not a rep.
+    "merchant-supervisor": _only(MERCHANT, SUPERVISOR, ADMIN),
     "signed": dict.fromkeys(ROLES, (400, 403)),
     "logout": dict.fromkeys(ROLES, (302,)),
     "operator": _only(),
@@ -159,6 +161,7 @@ class Endpoint:
     model: str = ""  # the model whose first row fills `pk` / `object_id` (default: Customer)
     form: bool = False  # POST a form instead of JSON (API views that parse forms)
     site_key: bool = False  # the customer's POST carries the public site key
+    get_rule: str = ""  # GET follows this rule instead (one path, a rule per method)
 
 
 GET, POST, BOTH = ("GET",), ("POST",), ("GET", "POST")
@@ -227,7 +230,8 @@ URL_RULES: dict[str, Endpoint] = {
     "reports:customers": Endpoint("supervisor"),
     # The merchant API (coupons/urls.py).
     "coupons:code-validate": Endpoint("merchant", POST),
-    "coupons:redemption-create": Endpoint("merchant", POST),
+    "coupons:redemption-create": Endpoint("merchant", BOTH, get_rule="merchant-supervisor"),
+    "coupons:redemption-detail": Endpoint("merchant-supervisor"),
     "coupons:redemption-reverse": Endpoint("merchant", POST),
     # The staff API (appease/issuance/urls.py).
     "appease-api:issuances": Endpoint("staff", BOTH),
@@ -569,8 +573,11 @@ def test_every_url_answers_each_role_by_its_rule(role, secrets):
     failures, calls = [], 0
     for target in targets:
         for url, app_label in urls_for(target, world, role):
-            expected = expectation(target.endpoint, role, app_label=app_label)
             for method in target.endpoint.methods:
+                endpoint = target.endpoint
+                if method == "GET" and endpoint.get_rule:
+                    endpoint = replace(endpoint, rule=endpoint.get_rule)
+                expected = expectation(endpoint, role, app_label=app_label)
                 body = {}
                 if target.endpoint.site_key and role == CUSTOMER:
                     body = {"site_key": world.site_key, "rating": 5, "text": "Lovely, thanks"}

@@ -7,6 +7,10 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
+from appease.core.scopes import STAFF, staff_scopes_all, validate_staff_scopes
+
+SCOPES_HELP = _("What this key may call. A request outside these scopes is refused (403 insufficient_scope).")
+
 
 class APIKey(AbstractAPIKey):
     """The library's API key with its fields named in our catalogs (the library's own
@@ -54,6 +58,10 @@ class StaffAPIKey(APIKey):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("user")
     )
+    scopes = models.JSONField(
+        _("scopes"), default=staff_scopes_all, blank=True, validators=[validate_staff_scopes], help_text=SCOPES_HELP
+    )
+    scope_kind = STAFF
 
     objects = StaffAPIKeyManager()
 
