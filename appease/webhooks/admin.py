@@ -25,6 +25,7 @@ from appease.webhooks.services import (
 
 
 class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=255, assume_scheme="https")
     events = forms.MultipleChoiceField(
         label=_("events"), choices=EventType.choices, widget=forms.CheckboxSelectMultiple
     )
