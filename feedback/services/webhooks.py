@@ -34,7 +34,7 @@ def follow_up_webhook_emit(*, follow_up: FollowUp, case: Case) -> None:
     webhook_event_emit(
         type="follow_up.answered",
         data={
-            "follow_up_id": follow_up.pk,
+            "follow_up_id": str(follow_up.pk),
             "case_id": case.pk,
             "customer_id": case.customer_id,
             "solved": follow_up.solved,

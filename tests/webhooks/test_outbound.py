@@ -68,7 +68,7 @@ def requests_to(httpserver, path: str = HOOK) -> list[Request]:
 
 def test_the_signature_verifies_with_the_documented_function_and_nothing_else_does(httpserver, make_endpoint):
     # given
-    endpoint, secret = make_endpoint(httpserver.url_for(HOOK), ["issuance.created"])
+    _endpoint, secret = make_endpoint(httpserver.url_for(HOOK), ["issuance.created"])
     httpserver.expect_request(HOOK, method="POST").respond_with_data("ok")
     event = emit(data={"issuance_id": "abc", "face_value": {"amount": "5.00", "currency": "EUR"}})
     # when
@@ -104,7 +104,7 @@ def test_the_signature_verifies_with_the_documented_function_and_nothing_else_do
 
 def test_a_500_is_retried_with_the_same_event_id_and_body(httpserver, make_endpoint):
     # given: the receiver fails once, then accepts
-    endpoint, secret = make_endpoint(httpserver.url_for(HOOK), ["issuance.created"])
+    _endpoint, secret = make_endpoint(httpserver.url_for(HOOK), ["issuance.created"])
     httpserver.expect_ordered_request(HOOK).respond_with_data("down", status=500)
     httpserver.expect_ordered_request(HOOK).respond_with_data("ok", status=204)
     event = emit()
@@ -284,7 +284,7 @@ def test_a_customer_message_sent_or_failed_is_an_event_but_a_webhook_is_never_on
         "192.168.1.1",
         "169.254.169.254",
         "100.64.0.1",
-        "0.0.0.0",
+        "0.0.0.0",  # noqa: S104  (an address to refuse, not to bind)
         "::1",
         "fe80::1",
         "::ffff:127.0.0.1",
