@@ -9,7 +9,7 @@ gets the same answer, secret included, as long as that secret is still the endpo
 from __future__ import annotations
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -93,7 +93,7 @@ class WebhookEndpointListCreateApi(APIView):
         ],
     )
     class InputSerializer(serializers.Serializer):
-        url = serializers.CharField(max_length=255)
+        url = serializers.URLField(max_length=255)
         events = serializers.ListField(
             child=serializers.ChoiceField(choices=EventType.choices), min_length=1, max_length=50
         )
@@ -102,7 +102,13 @@ class WebhookEndpointListCreateApi(APIView):
 
     @extend_schema(
         operation_id="webhook_endpoints_list",
-        responses={200: EndpointOutputSerializer(many=True), 401: ERROR, 403: ERROR, 404: ERROR},
+        responses={
+            200: EndpointOutputSerializer(many=True),
+            400: ERROR,
+            401: ERROR,
+            403: ERROR,
+            404: OpenApiResponse(ERROR, description="No such page."),
+        },
     )
     def get(self, request):
         paginator = self.pagination_class()
@@ -139,7 +145,7 @@ class WebhookEndpointDetailApi(APIView):
     required_scope = "webhooks"
 
     class PatchSerializer(serializers.Serializer):
-        url = serializers.CharField(max_length=255, required=False)
+        url = serializers.URLField(max_length=255, required=False)
         events = serializers.ListField(
             child=serializers.ChoiceField(choices=EventType.choices), min_length=1, max_length=50, required=False
         )

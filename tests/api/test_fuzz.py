@@ -77,6 +77,8 @@ DATA_DEPENDENT = {
     "issuances_create": "the offer, reason and customer must exist; customer_id or customer, not both",
     "issuances_resend": "the customer must have a contact on the chosen channel",
     "feedback_create": "the site key must be a known, active site's",
+    "webhook_endpoints_create": "the URL must be http(s) and resolve outside private networks (the SSRF guard)",
+    "webhook_endpoints_update": "the URL must be http(s) and resolve outside private networks (the SSRF guard)",
 }
 # 422 is our documented business refusal (currency_mismatch, below_min_order, …): a
 # schema-valid request may get it.
@@ -172,6 +174,7 @@ def flatmap_path_parameters(context, path_parameters):
         redemption_id=WORLD.redemption_ids,
         customer_id=WORLD.customer_ids,
         case_id=WORLD.case_ids,
+        endpoint_id=WORLD.webhook_endpoint_ids,
     )
 
 
