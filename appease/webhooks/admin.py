@@ -81,6 +81,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             _secret_shown(request, saved, secret)
         obj.pk = saved.pk
 
+    def get_deleted_objects(self, objs, request):
+        # Deleting marks the endpoint deleted and keeps the row (its deliveries point at
+        # it): nothing else is deleted, nothing blocks it.
+        objs = list(objs)
+        return [str(obj) for obj in objs], {self.opts.verbose_name_plural: len(objs)}, set(), []
+
     def delete_model(self, request, obj):
         webhook_endpoint_delete(actor=Actor.from_request(request), endpoint_id=obj.pk)
 
