@@ -17,6 +17,7 @@ import hashlib
 import ipaddress
 import json
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from urllib.parse import urlsplit
@@ -267,11 +268,12 @@ def money(amount: Decimal | None, currency: str) -> dict | None:
     return {"amount": str(amount), "currency": currency}
 
 
-def webhook_event_emit(*, type: str, data: dict) -> WebhookEvent | None:
+def webhook_event_emit(*, type: str, data: dict | Callable[[], dict]) -> WebhookEvent | None:
     """Record that `type` happened and queue it to every active endpoint subscribed to it,
     in the caller's transaction. `data` holds ids, amounts as strings with a currency,
     UTC times and at most a code's last four: never a code or a customer's personal data.
-    Nothing is written when no endpoint wants it (None)."""
+    It may be a function that builds it, called only when some endpoint wants the event.
+    Nothing is written when none does (None)."""
     if type not in EventType.values:
         raise ValueError(f"unknown webhook event type {type!r}")
     endpoints = [
@@ -284,7 +286,7 @@ def webhook_event_emit(*, type: str, data: dict) -> WebhookEvent | None:
     if not endpoints:
         return None
     # Through JSON once: what is stored is exactly what is sent (dates, Decimals as text).
-    payload = json.loads(json.dumps(data, default=str))
+    payload = json.loads(json.dumps(data() if callable(data) else data, default=str))
     event = WebhookEvent.objects.create(type=type, created=timezone.now(), payload=payload)
     for endpoint in endpoints:
         delivery = delivery_create(kind=Delivery.Kind.WEBHOOK, channel=WEBHOOK_CHANNEL, address=endpoint.url)

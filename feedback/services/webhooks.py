@@ -10,23 +10,24 @@ from feedback.models import Case, FollowUp
 
 def case_webhook_emit(*, type: str, case: Case) -> None:
     """Emit `type` (case.opened, case.resolved) in the caller's transaction."""
+    webhook_event_emit(type=type, data=lambda: _case_payload(case))
+
+
+def _case_payload(case: Case) -> dict:
     customer = case.customer
-    webhook_event_emit(
-        type=type,
-        data={
-            "case_id": case.pk,
-            "status": case.status,
-            "source": case.source,
-            "incident_type": case.incident_type,
-            "priority": case.priority,
-            "channel": case.channel,
-            "intervention": case.intervention or None,
-            "customer_id": case.customer_id,
-            "customer_external_id": (customer.external_id or None) if customer is not None else None,
-            "created_at": iso(case.created_at),
-            "resolved_at": iso(case.resolved_at),
-        },
-    )
+    return {
+        "case_id": case.pk,
+        "status": case.status,
+        "source": case.source,
+        "incident_type": case.incident_type,
+        "priority": case.priority,
+        "channel": case.channel,
+        "intervention": case.intervention or None,
+        "customer_id": case.customer_id,
+        "customer_external_id": (customer.external_id or None) if customer is not None else None,
+        "created_at": iso(case.created_at),
+        "resolved_at": iso(case.resolved_at),
+    }
 
 
 def follow_up_webhook_emit(*, follow_up: FollowUp, case: Case) -> None:
