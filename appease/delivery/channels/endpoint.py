@@ -20,7 +20,9 @@ with it (the signature, the event id). This adapter only gets it there safely:
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import threading
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -36,6 +38,25 @@ from appease.delivery.channels.base import (
 )
 
 BLOCKED_ADDRESS = "blocked_address"  # PermanentError.reason: the endpoint resolves to a private network
+
+# One client per process, as _http's, but keeping no connection alive: connections are
+# opened to an address, and a pooled one made (and verified) for one endpoint's host name
+# must not carry another endpoint's request to the same address.
+_clients: dict[int, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _client() -> httpx.Client:
+    pid = os.getpid()
+    client = _clients.get(pid)
+    if client is None:
+        with _clients_lock:
+            client = _clients.get(pid)
+            if client is None:
+                client = _clients[pid] = httpx.Client(
+                    follow_redirects=False, limits=httpx.Limits(max_keepalive_connections=0)
+                )
+    return client
 
 
 def address_blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -124,7 +145,7 @@ class EndpointAdapter:
             pinned,
             provider=self.provider,
             timeout=self.timeout,
-            client=self.client,
+            client=self.client or _client(),
             content=message.text.encode(),
             headers=headers,
             # TLS: the server name (SNI, and the name the certificate is checked for) is
