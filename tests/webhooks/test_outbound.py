@@ -409,3 +409,12 @@ def test_the_secret_is_stored_encrypted_and_a_deleted_endpoint_gets_nothing_more
     assert emit() is None
     assert requests_to(httpserver) == []
     assert WebhookDelivery.objects.count() == 1
+
+
+def test_only_a_webhook_may_have_no_customer():
+    from django.db import IntegrityError
+
+    common = {"channel": "email", "address": "x@example.com", "language": "en", "next_attempt_at": timezone.now()}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Delivery.objects.create(kind="follow_up", **common)
+    Delivery.objects.create(kind="webhook", **{**common, "channel": "webhook", "address": "https://h.example.com"})
