@@ -45,6 +45,12 @@ STAFF_OPERATIONS = [
     "cases_list",
     "cases_next",
     "cases_resolve",
+    "webhook_endpoints_list",
+    "webhook_endpoints_create",
+    "webhook_endpoints_retrieve",
+    "webhook_endpoints_update",
+    "webhook_endpoints_destroy",
+    "webhook_endpoints_rotate_secret",
 ]
 PUBLIC_OPERATIONS = ["feedback_create", "delivery_callback_sms", "delivery_callback_webhook"]
 
@@ -322,6 +328,8 @@ HOSTILE_OPERATIONS = {
         "issuances_resend",
         "customers_create",
         "cases_resolve",
+        "webhook_endpoints_create",
+        "webhook_endpoints_update",
     ],
     "public": ["feedback_create", "delivery_callback_webhook"],
 }
