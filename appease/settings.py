@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "appease.core",
     "appease.delivery",
+    "appease.webhooks",
     "coupons",
     "appease.issuance",
     "appease.accounts",
@@ -629,7 +630,16 @@ DELIVERY_ADAPTERS = {
     "sms": "appease.delivery.channels.sms.TwilioSmsAdapter" if SMS_BASE_URL else _UNCONFIGURED,
     "chat": "appease.delivery.channels.webhook.WebhookAdapter" if CHAT_WEBHOOK_URL else _UNCONFIGURED,
     "social": "appease.delivery.channels.webhook.WebhookAdapter" if SOCIAL_WEBHOOK_URL else _UNCONFIGURED,
+    "webhook": "appease.delivery.channels.endpoint.EndpointAdapter",
 }
+# Outbound webhooks to the endpoints supervisors register (docs/integrations.md). An
+# endpoint that resolves to a loopback, private, link-local or reserved address is
+# refused (server-side request forgery) unless this is on: a test rig or a deployment
+# whose receivers live on the private network.
+WEBHOOKS_ALLOW_PRIVATE_NETWORKS = env_bool("WEBHOOKS_ALLOW_PRIVATE_NETWORKS", False)
+WEBHOOKS_TIMEOUT = env_float("WEBHOOKS_TIMEOUT", 10)
+# After a secret is rotated, the old one still signs (a second v1= entry) this long.
+WEBHOOKS_ROTATION_OVERLAP = timedelta(hours=env_float("WEBHOOKS_ROTATION_OVERLAP_HOURS", 24))
 
 # --- Logging --------------------------------------------------------------------------
 # JSON lines in production (one object per line: time, level, logger, message,

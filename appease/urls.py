@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("coupons.urls")),
     path("api/v1/", include("appease.issuance.urls")),
     path("api/v1/", include("appease.delivery.urls")),
+    path("api/v1/", include("appease.webhooks.urls")),
     path("api/v1/", include("feedback.urls")),
     path("api/v1/schema/", SchemaApi.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

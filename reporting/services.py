@@ -30,6 +30,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from appease.issuance.selectors import issuances_changed_since
+from appease.webhooks.services import webhook_event_emit
 from coupons.selectors import redemptions_changed_since
 from feedback.selectors import cases_closed_since, follow_ups_answered_since
 from reporting.anomalies import anomalies
@@ -210,16 +211,45 @@ def anomaly_scans_run(*, now: datetime | None = None) -> int:
         first = today - timedelta(days=days - 1)
         started = time.monotonic()
         flags = anomalies(ReportFilter({"date_from": first.isoformat(), "date_to": today.isoformat()}))
-        AnomalyScan.objects.update_or_create(
-            days=days,
-            defaults={
-                "date_from": first,
-                "date_to": today,
-                "computed_at": now,
-                "seconds": time.monotonic() - started,
-                "flags": [flag.as_dict() for flag in flags],
-            },
-        )
+        # The scan and the events of its new flags commit together: a flag is told once.
+        with transaction.atomic():
+            previous = (
+                AnomalyScan.objects.select_for_update().filter(days=days).values_list("flags", flat=True).first() or []
+            )
+            _flagged_webhooks_emit(flags, previous=previous, days=days, first=first, today=today)
+            AnomalyScan.objects.update_or_create(
+                days=days,
+                defaults={
+                    "date_from": first,
+                    "date_to": today,
+                    "computed_at": now,
+                    "seconds": time.monotonic() - started,
+                    "flags": [flag.as_dict() for flag in flags],
+                },
+            )
         kept += len(flags)
         logger.info("anomalies: %d flags in the last %d days (%.1f s)", len(flags), days, time.monotonic() - started)
     return kept
+
+
+def _flagged_webhooks_emit(flags, *, previous: list[dict], days: int, first: date, today: date) -> None:
+    """`anomaly.flagged` for each flag this window's last scan did not have (a flag that
+    stays raised scan after scan is told once). The subject by kind and id only: never
+    a rep's or a customer's name."""
+    seen = {(flag.get("kind"), flag.get("subject_id")) for flag in previous}
+    for flag in flags:
+        if (flag.kind, flag.subject_id) in seen:
+            continue
+        webhook_event_emit(
+            type="anomaly.flagged",
+            data={
+                "kind": flag.kind,
+                "subject_id": flag.subject_id,
+                "value": flag.value,
+                "baseline": flag.baseline,
+                "score": flag.score,
+                "window_days": days,
+                "date_from": first.isoformat(),
+                "date_to": today.isoformat(),
+            },
+        )

@@ -78,6 +78,12 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "feedback.view_feedback",
         "feedback.view_followup",
         "feedback.view_merchantevent",
+        # Outbound webhooks: supervisors register endpoints and send dead ones again.
+        "webhooks.view_webhookendpoint",
+        "webhooks.add_webhookendpoint",
+        "webhooks.change_webhookendpoint",
+        "webhooks.delete_webhookendpoint",
+        "webhooks.view_webhookdelivery",
     ],
 }
 

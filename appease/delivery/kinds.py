@@ -13,6 +13,11 @@ owner registers, in its `AppConfig.ready()`, what the outbox needs to know of it
 - `requeue_refusal(delivery) -> str`, optional: why a dead delivery must stay dead when
   an operator sends dead deliveries again ("" when it may go).
 
+Apart from the kinds, an app may listen to every delivery's outcome
+(`outcome_listener_register(listener)`, from its `ready()`): the webhooks app tells
+subscribed endpoints that a message to a customer was sent or failed. Listeners are told
+after the kind's own hook, in the same transaction.
+
 A row of a kind nobody registered (a kind renamed, or an old worker in a rolling deploy)
 is not retried: it is dead at once, with the reason `unknown_kind`, and can be requeued
 once a worker knows the kind. `delivery_create` refuses an unknown kind outright.
@@ -82,3 +87,18 @@ def kind_for(kind: str) -> MessageKind:
         return _kinds[str(kind)]
     except KeyError:
         raise UnknownKind(f"no message kind {kind!r} is registered") from None
+
+
+_listeners: list[Callable[[Delivery, Outcome], None]] = []
+
+
+def outcome_listener_register(listener: Callable[[Delivery, Outcome], None]) -> None:
+    """Tell `listener(delivery, outcome)` of every delivery's outcome, of any kind, in
+    the transaction that records it (from an app's `ready()`; registering it twice is
+    harmless). A listener that must not hear of its own deliveries checks the kind."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def outcome_listeners() -> tuple[Callable[[Delivery, Outcome], None], ...]:
+    return tuple(_listeners)

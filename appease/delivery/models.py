@@ -17,6 +17,14 @@ class Channel(models.TextChoices):
     SOCIAL = "social", _("Social message")
 
 
+# The channels a customer is reached by are the four above (their preferred channel, an
+# issuance's, a case's). A delivery may also go to a system: an outbound webhook to an
+# endpoint a supervisor registered (appease/webhooks), with the endpoint's URL as its
+# address and no customer. Only the outbox's own rows take this wider vocabulary.
+WEBHOOK_CHANNEL = "webhook"
+DELIVERY_CHANNELS = [*Channel.choices, (WEBHOOK_CHANNEL, _("Webhook"))]
+
+
 # Why a delivery failed, as `Delivery.failure_reason` stores it (a machine code: the
 # channel adapters' PermanentError reasons, "exhausted" or "unknown_kind" from the
 # outbox, or the word a provider's status callback used), and the words a person reads.
@@ -28,6 +36,7 @@ FAILURE_REASON_LABELS = {
     "disabled": _("The channel is not set up"),
     "exhausted": _("Gave up after every attempt"),
     "unknown_kind": _("No app sends this kind of message"),
+    "blocked_address": _("The endpoint is on a private network, which webhooks may not reach"),
     # provider callback words (Twilio and the chat/social webhooks)
     "failed": _("The provider could not send it"),
     "undelivered": _("The provider could not deliver it"),
@@ -44,7 +53,8 @@ def failure_reason_label(reason: str) -> str:
 
 
 class Delivery(models.Model):
-    """A message to a customer. Written in the transaction that decided to send it;
+    """A message to a customer (or, of the `webhook` kind, to a registered endpoint).
+    Written in the transaction that decided to send it;
     a Celery task claims it with a conditional update and a beat sweeper re-enqueues
     whatever is left behind (docs/adr/0006-delivery-outbox.md)."""
 
@@ -59,6 +69,7 @@ class Delivery(models.Model):
     class Kind(models.TextChoices):
         APPEASEMENT = "appeasement", _("Appeasement")
         FOLLOW_UP = "follow_up", _("Follow-up")
+        WEBHOOK = "webhook", _("Webhook")
 
     id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
     # The one caller the outbox still names: by the model's string (no import), for the
@@ -72,11 +83,18 @@ class Delivery(models.Model):
         related_name="deliveries",
         verbose_name=_("issuance"),
     )
+    # Every message to a customer has one; a webhook (to a system, not a person) has none,
+    # which the `customer_unless_webhook` constraint allows for that kind only.
     customer = models.ForeignKey(
-        "appease.Customer", on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("customer")
+        "appease.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="deliveries",
+        verbose_name=_("customer"),
     )
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.APPEASEMENT)
-    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=DELIVERY_CHANNELS)
     address = models.CharField(_("address"), max_length=255, help_text=_("Where it was sent, as it was then."))
     language = models.CharField(_("language"), max_length=10)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
@@ -129,6 +147,9 @@ class Delivery(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="sending") | Q(lease_expires_at__isnull=False), name="sending_has_a_lease"
             ),
+            models.CheckConstraint(
+                condition=Q(kind="webhook") | Q(customer__isnull=False), name="customer_unless_webhook"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -156,7 +177,7 @@ class DeliveryAttempt(models.Model):
         Delivery, on_delete=models.PROTECT, related_name="attempt_log", verbose_name=_("delivery")
     )
     number = models.PositiveSmallIntegerField(_("number"))
-    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=DELIVERY_CHANNELS)
     started_at = models.DateTimeField(_("started at"))
     finished_at = models.DateTimeField(_("finished at"))
     outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices)

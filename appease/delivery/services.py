@@ -45,7 +45,7 @@ from appease.core.observability import request_id_var
 from appease.core.queue import enqueue_on_commit
 from appease.delivery.channels.base import PermanentError, TransientError, adapter_for
 from appease.delivery.channels.sms import segments
-from appease.delivery.kinds import Outcome, UnknownKind, kind_for
+from appease.delivery.kinds import Outcome, UnknownKind, kind_for, outcome_listeners
 from appease.delivery.messages import message_compose
 from appease.delivery.models import Channel, Delivery, DeliveryAttempt, DeliveryStatusEvent
 
@@ -76,9 +76,11 @@ def delivery_create(
     """Queue a message of a registered `kind` (in the caller's transaction): the
     appeasement of `issuance` (an `appease.Issuance`, the delivery's foreign key), or a
     message to `customer` through `channel`; to `address` when given (a contact the rep
-    corrected), else to the customer's own. UnknownKind if no app registered `kind`."""
+    corrected), else to the customer's own. A `webhook` has no customer: its `address`
+    is the endpoint's URL. UnknownKind if no app registered `kind`."""
     kind_for(kind)  # fail here, in the caller's transaction, not at send time
-    customer = customer or issuance.customer
+    if customer is None and issuance is not None:
+        customer = issuance.customer
     channel = channel or issuance.channel
     delivery = Delivery.objects.create(
         issuance=issuance,
@@ -86,7 +88,7 @@ def delivery_create(
         kind=kind,
         channel=channel,
         address=address or customer.address_for(channel),
-        language=customer.language or settings.LANGUAGE_CODE,
+        language=(customer.language if customer is not None else "") or settings.LANGUAGE_CODE,
         next_attempt_at=timezone.now(),
         resend_of=resend_of,
         requested_by=actor.user if actor else None,
@@ -276,6 +278,8 @@ def _outcome(delivery: Delivery, outcome: Outcome) -> None:
         return  # dead for that very reason: nobody to tell
     if hook is not None:
         hook(delivery, outcome)
+    for listener in outcome_listeners():
+        listener(delivery, outcome)
 
 
 def _attempt(delivery: Delivery, started, outcome: str, status_code, detail: str) -> None:
@@ -393,7 +397,9 @@ def deliveries_requeue(
             outcome.requeued.append(delivery)
             if dry_run:
                 continue
-            address = delivery.customer.address_for(delivery.channel)
+            # A customer's current address (it may have been corrected since); a
+            # webhook's endpoint is read again when it is composed.
+            address = delivery.customer.address_for(delivery.channel) if delivery.customer else delivery.address
             before = {"status": delivery.status, "attempts": delivery.attempts, "failed_at": delivery.failed_at}
             Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.DEAD).update(
                 status=Delivery.Status.PENDING,
@@ -425,6 +431,8 @@ def _not_requeueable(delivery: Delivery) -> str:
     if reason:
         return reason
     customer = delivery.customer
+    if customer is None:
+        return ""  # a webhook: no person to reach, its kind's owner decided above
     if not customer.address_for(delivery.channel):
         return "no address"
     if not customer.consents_to(delivery.channel):

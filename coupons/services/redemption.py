@@ -24,6 +24,7 @@ from appease.core.exceptions import ApplicationError
 from appease.core.idempotency import idempotency_key_complete, idempotency_key_settle
 from appease.core.models import IdempotencyKey
 from appease.core.money import quantize
+from appease.webhooks.services import iso, money, webhook_event_emit
 from coupons.events import code_redeemed_event, code_redemption_reversed_event
 from coupons.models import Code, Merchant, Offer, Redemption
 from coupons.selectors import code_get_by_plaintext
@@ -192,7 +193,29 @@ def _redeem(*, merchant: Merchant, raw_code: str, order_id: str, order_total: De
         redeemed_at=now,
     )
     code_redeemed_event(code=code, redemption=redemption, from_status=Code.Status.ISSUED, to_status=to_status)
+    _webhook_emit(type="redemption.created", redemption=redemption, code=code)
     return redemption
+
+
+def _webhook_emit(*, type: str, redemption: Redemption, code: Code) -> None:
+    """The redemption's webhook event, in the caller's transaction: the code's last four
+    only, amounts as strings with the currency (appease/webhooks)."""
+    webhook_event_emit(
+        type=type,
+        data={
+            "redemption_id": str(redemption.pk),
+            "status": redemption.status,
+            "merchant_id": redemption.merchant_id,
+            "order_id": redemption.order_id,
+            "offer_id": code.offer_id,
+            "code_last4": code.last4,
+            "order_total": money(redemption.order_total_amount, redemption.currency),
+            "discount": money(redemption.discount_amount, redemption.currency),
+            "balance_after": money(redemption.balance_after_amount, redemption.currency),
+            "redeemed_at": iso(redemption.redeemed_at),
+            "reversed_at": iso(redemption.reversed_at),
+        },
+    )
 
 
 @transaction.atomic(durable=True)
@@ -242,4 +265,5 @@ def redemption_reverse(*, merchant: Merchant, redemption_id, reason: str) -> Red
         reason=reason,
     )
     redemption.refresh_from_db()
+    _webhook_emit(type="redemption.reversed", redemption=redemption, code=code)
     return redemption

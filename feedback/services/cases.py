@@ -39,6 +39,7 @@ from feedback.events import (
 from feedback.models import ApologyTemplate, Case, CaseEvent, Intervention
 from feedback.services.intake import feedback_submit
 from feedback.services.surveys import follow_up_schedule
+from feedback.services.webhooks import case_webhook_emit
 
 
 def _lock(case_id) -> Case:
@@ -371,5 +372,6 @@ def case_resolve(*, actor: Actor, case_id, note: str, intervention: str = "") ->
         case.assigned_to = actor.user
     case.save()
     case_resolved_event(case=case, actor=actor, note=note)
+    case_webhook_emit(type="case.resolved", case=case)
     follow_up_schedule(case=case, now=now)
     return case

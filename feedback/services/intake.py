@@ -24,6 +24,7 @@ from feedback.models import Case, Feedback, FeedbackSite, IncidentProfile, Prior
 from feedback.services.scoring import age_reason, level_for, past_incidents, priority_score
 from feedback.services.sla import due_times, rises, tightened_targets
 from feedback.services.triage import language_for, triage
+from feedback.services.webhooks import case_webhook_emit
 
 # Sources whose feedback must name someone we can answer.
 ANSWERABLE = (Case.Source.WIDGET, Case.Source.API)
@@ -266,6 +267,7 @@ def _case_for(*, feedback: Feedback, existing: Case | None, judged, score, level
         created_at=now,
     )
     case_opened_event(case=case, actor=actor, judged=judged)
+    case_webhook_emit(type="case.opened", case=case)
     return case
 
 

@@ -38,6 +38,7 @@ from feedback.events import (
 )
 from feedback.models import Case, FollowUp, Priority, PriorityLevel
 from feedback.services.sla import due_times
+from feedback.services.webhooks import follow_up_webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +201,8 @@ def survey_answer(*, token: str, solved: bool | None, csat: int | str | None = N
             raise ApplicationError("expired", _("This survey link has expired."), status=410)
         case = Case.objects.select_for_update(of=("self",)).get(pk=follow_up.case_id)
         survey_answered_event(case=case, solved=solved, csat=csat, comment=comment)
+        follow_up.refresh_from_db(fields=["solved", "csat", "answered_at"])
+        follow_up_webhook_emit(follow_up=follow_up, case=case)
         if solved:
             Case.objects.filter(pk=case.pk, status__in=[Case.Status.RESOLVED, Case.Status.UNCONFIRMED]).update(
                 status=Case.Status.CONFIRMED, closed_at=now

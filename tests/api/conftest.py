@@ -14,6 +14,7 @@ from appease.core.context import SYSTEM, Actor
 from appease.core.models import StaffAPIKey
 from appease.delivery.models import Delivery
 from appease.issuance.services.issuance import issuance_create
+from appease.webhooks.services import webhook_endpoint_create
 from coupons.services.redemption import redemption_create
 from feedback.models import Case, FeedbackSite
 from feedback.services.cases import case_claim_next
@@ -47,6 +48,7 @@ class World:
     case_ids: list[int] = field(default_factory=list)
     provider_message_ids: list[str] = field(default_factory=list)
     staff_usernames: list[str] = field(default_factory=list)
+    webhook_endpoint_ids: list[int] = field(default_factory=list)
 
 
 # The hooks in test_fuzz.py draw from this while a fuzz test runs (and find it empty
@@ -123,6 +125,12 @@ def world(db, settings, wsgi_in_test_transaction):
     for n, delivery in enumerate(deliveries):
         Delivery.objects.filter(pk=delivery.pk).update(provider_message_id=f"SM-fuzz-{n}")
 
+    # A webhook endpoint, for the paths that name one (subscribed to the one event no
+    # fuzzed operation emits: the world's rows stay the operations' own).
+    webhook_endpoint, _secret = webhook_endpoint_create(
+        actor=Actor(user=supervisor), url="https://hooks.example.com/fuzz", events=["anomaly.flagged"]
+    )
+
     WORLD.__init__(
         merchant_key=merchant_key,
         csr_token=csr_token,
@@ -137,6 +145,7 @@ def world(db, settings, wsgi_in_test_transaction):
         case_ids=[c.pk for c in cases],
         provider_message_ids=[f"SM-fuzz-{n}" for n in range(len(deliveries))],
         staff_usernames=[csr.username, supervisor.username],
+        webhook_endpoint_ids=[webhook_endpoint.pk],
     )
     yield WORLD
     WORLD.__init__()

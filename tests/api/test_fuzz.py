@@ -64,6 +64,12 @@ STAFF_OPERATIONS = [
     "cases_issue",
     "cases_reassign",
     "cases_escalate",
+    "webhook_endpoints_list",
+    "webhook_endpoints_create",
+    "webhook_endpoints_retrieve",
+    "webhook_endpoints_update",
+    "webhook_endpoints_destroy",
+    "webhook_endpoints_rotate_secret",
 ]
 PUBLIC_OPERATIONS = ["feedback_create", "delivery_callback_sms", "delivery_callback_webhook"]
 
@@ -104,6 +110,8 @@ DATA_DEPENDENT = {
     "cases_reply": "the template and reason must exist; words of its own or a template's",
     "cases_issue": "the offer and reason must exist; the customer must have a contact on the chosen channel",
     "cases_reassign": "the username must be an active rep's or supervisor's",
+    "webhook_endpoints_create": "the URL must be http(s) and resolve outside private networks (the SSRF guard)",
+    "webhook_endpoints_update": "the URL must be http(s) and resolve outside private networks (the SSRF guard)",
 }
 # 422 is our documented business refusal (currency_mismatch, below_min_order, …): a
 # schema-valid request may get it.
@@ -207,6 +215,7 @@ def flatmap_path_parameters(context, path_parameters):
         redemption_id=WORLD.redemption_ids,
         customer_id=WORLD.customer_ids,
         case_id=WORLD.case_ids,
+        endpoint_id=WORLD.webhook_endpoint_ids,
     )
 
 
@@ -366,6 +375,8 @@ HOSTILE_OPERATIONS = {
         "cases_issue",
         "cases_reassign",
         "cases_escalate",
+        "webhook_endpoints_create",
+        "webhook_endpoints_update",
     ],
     "public": ["feedback_create", "delivery_callback_webhook"],
 }

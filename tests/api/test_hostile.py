@@ -232,6 +232,7 @@ def _url(path: str) -> str:
         "redemption_id": WORLD.redemption_ids[0],
         "case_id": WORLD.case_ids[0],
         "customer_id": WORLD.customer_ids[0],
+        "endpoint_id": WORLD.webhook_endpoint_ids[0],
     }
     return re.sub(r"\{(\w+)\}", lambda match: str(real[match.group(1)]), path)
 

@@ -85,6 +85,8 @@ from appease.core.context import Actor
 from appease.core.models import StaffAPIKey
 from appease.issuance.models import Customer, Issuance, OfferMessage, Team
 from appease.issuance.services.issuance import issuance_create
+from appease.webhooks.models import WebhookEndpoint
+from appease.webhooks.services import webhook_endpoint_create, webhook_event_emit
 from coupons.services.inventory import code_batch_request
 from coupons.services.redemption import redemption_create
 from feedback.models import ApologyTemplate, AutoRule, FeedbackSite
@@ -246,6 +248,10 @@ URL_RULES: dict[str, Endpoint] = {
     "appease-api:reason-codes": Endpoint("staff"),
     "delivery-api:delivery-callback-sms": Endpoint("signed", POST, form=True),
     "delivery-api:delivery-callback-webhook": Endpoint("signed", POST),
+    # Outbound webhook endpoints (appease/webhooks/urls.py): supervisors only.
+    "webhooks-api:webhook-endpoints": Endpoint("supervisor", BOTH),
+    "webhooks-api:webhook-endpoint-detail": Endpoint("supervisor"),
+    "webhooks-api:webhook-endpoint-rotate-secret": Endpoint("supervisor", POST),
     # The feedback API (feedback/urls.py).
     "feedback-api:feedback": Endpoint("public", POST, site_key=True),
     "feedback-api:events": Endpoint("merchant", POST),
@@ -443,6 +449,10 @@ def build_world() -> World:
     site = FeedbackSite.objects.create(name="Shop")
     GroupMapping.objects.create(idp_group="matrix-helpdesk", role=GroupMapping.Role.CSR)
     helpdesk_integration_create()
+    webhook_endpoint_create(
+        actor=Actor(user=supervisor), url="https://hooks.example.com/matrix", events=["redemption.reversed"]
+    )
+    webhook_event_emit(type="redemption.reversed", data={"redemption_id": "matrix"})
     # The right password, then a wrong one, through the login page: django-axes logs the
     # login and keeps the failed attempt (its failure log is off by default: made here).
     Client().post(reverse("login"), {"username": csr.username, "password": "pw"})
@@ -503,6 +513,7 @@ def urls_for(target: Target, world: World, role: str) -> list[tuple[str, str]]:
         "content_type_id": ContentType.objects.get_for_model(type(obj)).pk,
         "object_id": quote(obj.pk),
         "pk": obj.pk,
+        "endpoint_id": WebhookEndpoint.objects.order_by("pk").values_list("pk", flat=True).first(),
         "id": world.csr.pk,  # the user whose password the admin changes
     }
     params = PARAM.findall(target.route)

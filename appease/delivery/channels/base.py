@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-CHANNELS = ("email", "sms", "chat", "social")
+CHANNELS = ("email", "sms", "chat", "social", "webhook")
 
 # PermanentError.reason values.
 INVALID_ADDRESS = "invalid_address"  # the address/number/handle does not exist or is malformed
@@ -35,7 +35,7 @@ _IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=-]{0,199}")
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    channel: str  # "email" | "sms" | "chat" | "social"
+    channel: str  # "email" | "sms" | "chat" | "social" | "webhook"
     to: str  # email address, E.164 phone, or chat/social handle
     subject: str  # email only ("" otherwise)
     text: str  # plain text (SMS/chat body, email text part)

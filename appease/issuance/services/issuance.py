@@ -27,6 +27,7 @@ from appease.issuance.events import ISSUANCE_FIELDS, issuance_created_event, iss
 from appease.issuance.models import Customer, Issuance, LimitPolicy, ReasonCode
 from appease.issuance.selectors import policy_for
 from appease.issuance.services.limits import LimitsExceeded, limits_spend
+from appease.issuance.services.webhooks import issuance_webhook_emit
 from coupons import codes
 from coupons.models import Code, Offer
 from coupons.services.alerts import inventory_check_low
@@ -260,6 +261,7 @@ def issuance_record(
     if issuance.status == Issuance.Status.ISSUED:
         delivery_create(issuance=issuance, actor=actor)
     issuance_created_event(actor=actor, issuance=issuance)
+    issuance_webhook_emit(type="issuance.created", issuance=issuance)
     if idempotency_key is not None:
         idempotency_key_complete(record=idempotency_key, response_status=201, result={"issuance_id": str(issuance.pk)})
     return issuance
@@ -314,6 +316,7 @@ def issuance_approve(*, actor: Actor, issuance_id, comment: str = "") -> Issuanc
     issuance.save()
     delivery_create(issuance=issuance, actor=actor)
     issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.approve")
+    issuance_webhook_emit(type="issuance.approved", issuance=issuance)
     if issuance.case_id:
         # Given now: the first thing this case's customer receives, unless something was.
         type(issuance).case.field.related_model.objects.filter(
@@ -335,6 +338,7 @@ def issuance_reject(*, actor: Actor, issuance_id, comment: str) -> Issuance:
     issuance.decision_comment = comment
     issuance.save()
     issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.reject")
+    issuance_webhook_emit(type="issuance.rejected", issuance=issuance)
     return issuance
 
 
@@ -359,6 +363,7 @@ def issuance_void(*, actor: Actor, issuance_id, reason: str) -> Issuance:
     issuance.void_reason = reason[:255]
     issuance.save()
     issuance_decided_event(actor=actor, issuance=issuance, before=before, action="issuance.void")
+    issuance_webhook_emit(type="issuance.voided", issuance=issuance)
     return issuance
 
 

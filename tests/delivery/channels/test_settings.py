@@ -55,6 +55,7 @@ def test_the_demo_sends_sms_chat_and_social_to_the_log_adapter():
         "sms": "appease.delivery.channels.console.LogAdapter",
         "chat": "appease.delivery.channels.console.LogAdapter",
         "social": "appease.delivery.channels.console.LogAdapter",
+        "webhook": "appease.delivery.channels.endpoint.EndpointAdapter",  # endpoints registered at run time
     }
 
 
@@ -68,6 +69,7 @@ def test_production_uses_the_configured_providers_and_disables_the_rest():
         "sms": "appease.delivery.channels.sms.TwilioSmsAdapter",
         "chat": "appease.delivery.channels.webhook.WebhookAdapter",
         "social": "appease.delivery.channels.base.DisabledAdapter",
+        "webhook": "appease.delivery.channels.endpoint.EndpointAdapter",
     }
     assert config["sms_base_url"] == "https://api.twilio.com"
 

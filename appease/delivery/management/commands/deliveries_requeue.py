@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from appease.core.context import Actor
-from appease.delivery.models import Channel
+from appease.delivery.models import DELIVERY_CHANNELS
 from appease.delivery.services import deliveries_requeue
 
 _AGO = re.compile(r"^(\d+)([mhd])$")
@@ -42,7 +42,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--since", help="Only those that died from then on: 2026-03-14, 2026-03-14T09:30, 2h, 1d.")
-        parser.add_argument("--channel", choices=Channel.values, help="Only this channel.")
+        parser.add_argument(
+            "--channel", choices=[value for value, _label in DELIVERY_CHANNELS], help="Only this channel."
+        )
         parser.add_argument("--dry-run", action="store_true", help="Say what would be requeued; change nothing.")
 
     def handle(self, *args, since=None, channel=None, dry_run=False, **options):
