@@ -696,6 +696,10 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Flash messages live in the session, server-side: a few carry a secret shown once (a new
+# API key, a webhook endpoint's signing secret), which the default storage would put in a
+# signed but readable cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # The language cookie (set_language, the user's choice) like the session cookie: HTTPS
 # only in production, never read by scripts (nothing of ours needs to), same-site.
 LANGUAGE_COOKIE_SECURE = not DEBUG
