@@ -362,7 +362,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"ChannelEnum": "appease.delivery.models.Channel"},
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelEnum": "appease.delivery.models.Channel",
+        "WebhookEventTypeEnum": "appease.webhooks.models.EventType",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "appease.core.api.schema_no_nul_characters",

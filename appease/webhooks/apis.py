@@ -19,6 +19,7 @@ from appease.core.context import Actor
 from appease.core.idempotency import idempotency_key_settle
 from appease.core.permissions import IsSupervisor
 from appease.webhooks.models import EventType, WebhookEndpoint
+from appease.webhooks.schema import EVENT_CALLBACKS
 from appease.webhooks.selectors import webhook_endpoint_get, webhook_endpoints_list
 from appease.webhooks.services import (
     secret_fingerprint,
@@ -118,6 +119,7 @@ class WebhookEndpointListCreateApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_create",
         parameters=[IDEMPOTENCY_HEADER],
+        callbacks=EVENT_CALLBACKS,
         request=InputSerializer,
         responses={201: EndpointWithSecretSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR},
     )

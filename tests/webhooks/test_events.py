@@ -13,6 +13,7 @@ from feedback.services.surveys import survey_answer, survey_token
 from tests.factories import customer_create
 from tests.feedback.conftest import csr  # noqa: F401  (a fixture)
 from tests.feedback.test_surveys import sent_follow_up
+from tests.webhooks.test_schema import assert_documented
 
 pytestmark = pytest.mark.django_db
 
@@ -50,6 +51,7 @@ def test_a_case_opened_resolved_and_its_follow_up_answered_are_events_without_pe
     text = json.dumps(events)
     for personal in ("Pat Secret", customer.email, "612 345", "parcel", "Refunded"):
         assert personal not in text
+    assert_documented(WebhookEvent.objects.all())
 
 
 def test_only_new_anomaly_flags_are_events(make_endpoint):
@@ -69,6 +71,7 @@ def test_only_new_anomaly_flags_are_events(make_endpoint):
     assert WebhookEvent.objects.count() == flags
     names = {flag["subject"] for scan in AnomalyScan.objects.all() for flag in scan.flags}
     assert not any(name in json.dumps(first) for name in names)
+    assert_documented(WebhookEvent.objects.all())
     assert {payload["kind"] for payload in first} <= {
         "rep_rate",
         "rep_value",

@@ -31,6 +31,7 @@ from appease.webhooks.signing import verify
 from coupons import codes
 from coupons.services.redemption import redemption_create, redemption_reverse
 from tests.factories import customer_create, merchant_with_key, offer_create, policy_create, reason_create, staff_user
+from tests.webhooks.test_schema import assert_documented
 
 pytestmark = pytest.mark.django_db
 
@@ -236,6 +237,7 @@ def test_each_endpoint_gets_exactly_the_events_it_subscribed_to(httpserver, make
     redeemed = next(json.loads(b)["data"] for b in bodies if json.loads(b)["type"] == "redemption.created")
     assert redeemed["discount"] == {"amount": "5.00", "currency": "EUR"}
     assert redeemed["redeemed_at"].endswith("Z")
+    assert_documented(WebhookEvent.objects.all())
 
 
 def test_nothing_is_written_when_no_endpoint_subscribes_and_nothing_when_the_caller_rolls_back(make_endpoint):
@@ -270,6 +272,7 @@ def test_a_customer_message_sent_or_failed_is_an_event_but_a_webhook_is_never_on
     assert send_all() == ["sent"]
     assert WebhookEvent.objects.count() == 1
     assert send_all() == []
+    assert_documented([event])
 
 
 # --- SSRF and redirects ----------------------------------------------------------------
