@@ -121,7 +121,7 @@ class WebhookEndpointListCreateApi(APIView):
         parameters=[IDEMPOTENCY_HEADER],
         callbacks=EVENT_CALLBACKS,
         request=InputSerializer,
-        responses={201: EndpointWithSecretSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR},
+        responses={201: EndpointWithSecretSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -204,7 +204,7 @@ class WebhookEndpointRotateSecretApi(APIView):
         operation_id="webhook_endpoints_rotate_secret",
         parameters=[IDEMPOTENCY_HEADER],
         request=None,
-        responses={200: EndpointWithSecretSerializer, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        responses={200: EndpointWithSecretSerializer, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
     )
     def post(self, request, endpoint_id):
         _endpoint_or_404(endpoint_id)

@@ -138,7 +138,8 @@ class Mailbox:
 class Gateways:
     """One HTTP server answering as a Twilio-compatible SMS provider
     (POST /2010-04-01/Accounts/<sid>/Messages.json) and as the chat and social webhook
-    gateways (POST /chat, /social), recording what each was sent."""
+    gateways (POST /chat, /social), and as a merchant's webhook receiver (POST /hooks),
+    recording what each was sent."""
 
     def __init__(self) -> None:
         from pytest_httpserver import HTTPServer
@@ -147,6 +148,7 @@ class Gateways:
         self._response = Response
         self.server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
         self.received: list[dict] = []
+        self.hooks: list[tuple[bytes, str]] = []  # what the merchant's webhook receiver got
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -154,6 +156,7 @@ class Gateways:
         sms = re.compile(r"^/2010-04-01/Accounts/[^/]+/Messages\.json$")
         self.server.expect_request(sms, method="POST").respond_with_handler(self._sms)
         self.server.expect_request(re.compile(r"^/(chat|social)$"), method="POST").respond_with_handler(self._webhook)
+        self.server.expect_request("/hooks", method="POST").respond_with_handler(self._hook)
 
     def stop(self) -> None:
         self.server.clear()
@@ -181,6 +184,16 @@ class Gateways:
     def messages(self, to: str | None = None) -> list[dict]:
         with self._lock:
             return [entry for entry in self.received if to is None or entry["to"] == to]
+
+    def _hook(self, request):
+        """A merchant's webhook receiver: keeps the raw body and the signature header."""
+        with self._lock:
+            self.hooks.append((request.get_data(), request.headers.get("Appease-Signature", "")))
+        return self._response("", 204)
+
+    def hook_bodies(self) -> list[tuple[bytes, str]]:
+        with self._lock:
+            return list(self.hooks)
 
 
 # --- The database and Redis of the run ------------------------------------------------------
@@ -368,6 +381,8 @@ def product(tmp_path_factory) -> Iterator[Product]:
                 "CHAT_WEBHOOK_URL": f"{gateways.url}/chat",
                 "SOCIAL_WEBHOOK_URL": f"{gateways.url}/social",
                 "WEBHOOK_SECRET": token_urlsafe(32),
+                # the merchant's webhook receiver is this machine's gateway server (loopback)
+                "WEBHOOKS_ALLOW_PRIVATE_NETWORKS": "1",
                 # The loop closes while the journeys watch: the follow-up is due at once
                 # (beat sends due ones every minute); the reports' rollups every 10 s.
                 "FOLLOW_UP_DELAY_MINUTES": "0",
