@@ -42,7 +42,7 @@ from appease.issuance.services.helpdesk import (
 )
 from appease.issuance.services.issuance import complaint_start_parse
 from appease.issuance.sidebar_auth import AUTH_SCHEME, act_as, sidebar_authentication, sidebar_error, sidebar_framing
-from appease.issuance.views import CustomerForm, IssueForm, _panel_context, currency_choices
+from appease.issuance.views import CustomerForm, IssueForm, currency_choices, panel_context
 
 
 @csrf_exempt  # the launch token, not a cookie, is the proof: a helpdesk's form may POST it
@@ -188,7 +188,7 @@ def _sidebar_page(request, session: SidebarSession, ticket: dict, *, customer=No
                 "complaint_start_source": Issuance.StartSource.LINK,
             }
         form = IssueForm(user=request.user, customer=customer, initial=initial)
-        context.update(_panel_context(request, customer, form))
+        context.update(panel_context(request, customer, form))
     elif not candidates:
         context["new_customer_form"] = new_customer_form or _new_customer_form(ticket_customer, session.language)
     return render(request, "csr/sidebar.html", context, status=status)

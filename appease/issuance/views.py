@@ -212,7 +212,7 @@ def customer_panel(request, customer_id: int):
     if started is not None:
         initial = {"complaint_started_at": started.isoformat(), "complaint_start_source": Issuance.StartSource.LINK}
     form = IssueForm(user=request.user, customer=customer, initial=initial)
-    context = _panel_context(request, customer, form)
+    context = panel_context(request, customer, form)
     context["start_link_error"] = link_error
     return render(request, "csr/customer.html", context)
 
@@ -243,7 +243,7 @@ def _offers_context(user, form: IssueForm) -> dict:
     }
 
 
-def _panel_context(request, customer: Customer, form: IssueForm) -> dict:
+def panel_context(request, customer: Customer, form: IssueForm) -> dict:
     # The warning counts every rep's appeasements; the list shows only what this user
     # may see (a rep their own, a supervisor their team's).
     summary = customer_appeasement_summary(customer=customer)
@@ -352,7 +352,7 @@ def issue(request, customer_id: int):
         return response
     if issuance:
         return redirect("csr:issuance", issuance_id=issuance.pk)
-    return render(request, "csr/customer.html", {**_panel_context(request, customer, form), **context}, status=status)
+    return render(request, "csr/customer.html", {**panel_context(request, customer, form), **context}, status=status)
 
 
 def _give_once(request, customer: Customer, form: IssueForm):
