@@ -23,8 +23,11 @@ PACKAGES = ("appease", "coupons", "feedback", "reporting")
 LAYERS = [
     "appease, appease.demo, reporting",
     "feedback",
+    "appease.accounts",
     "appease.issuance",
-    "coupons, appease.delivery",
+    "coupons",
+    "appease.webhooks",
+    "appease.delivery",
     "appease.core",
 ]
 
