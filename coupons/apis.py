@@ -108,6 +108,29 @@ class CheckoutInputSerializer(serializers.Serializer):
         return attrs
 
 
+CHECKOUT_REQUEST_EXAMPLE = OpenApiExample(
+    "An order of 42.50 EUR",
+    value={"code": "HXRW-M4TP-9BZC-D7KQ-2", "order_total": "42.50", "currency": "EUR"},
+    request_only=True,
+)
+TOO_MANY_FAILED_LOOKUPS_EXAMPLE = OpenApiExample(
+    "Too many unknown codes",
+    value={"error": "too_many_failed_lookups", "detail": "Too many unknown codes were tried."},
+    response_only=True,
+    status_codes=["429"],
+)
+
+
+def refusal_example(summary: str, status_code: int, error: str, detail: str, **extra) -> OpenApiExample:
+    """A checkout refusal as `RedemptionRefused` answers it (appease.core.api.exception_handler)."""
+    return OpenApiExample(
+        summary,
+        value={"error": error, "detail": detail, **extra},
+        response_only=True,
+        status_codes=[str(status_code)],
+    )
+
+
 class CodeValidateApi(APIView):
     """Would this code pay for this order? Changes nothing."""
 
@@ -138,6 +161,44 @@ class CodeValidateApi(APIView):
         operation_id="codes_validate",
         request=InputSerializer,
         responses={200: OutputSerializer, 400: ERROR, 401: ERROR, 429: ERROR},
+        examples=[
+            CHECKOUT_REQUEST_EXAMPLE,
+            OpenApiExample(
+                "Valid: 10.00 off",
+                value={
+                    "valid": True,
+                    "offer": "10 € off your next order",
+                    "offer_id": 7,
+                    "kind": "amount_off",
+                    "discount": "10.00",
+                    "currency": "EUR",
+                    "balance": None,
+                    "expires_at": "2027-03-07T09:31:02Z",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            OpenApiExample(
+                "Refused: no such code",
+                description="Counts as a failed look-up: past the limit, the answer is 429 `too_many_failed_lookups`.",
+                value={"valid": False, "reason": "unknown"},
+                response_only=True,
+                status_codes=["200"],
+            ),
+            OpenApiExample(
+                "Refused: expired",
+                value={"valid": False, "reason": "expired"},
+                response_only=True,
+                status_codes=["200"],
+            ),
+            OpenApiExample(
+                "Refused: already used",
+                value={"valid": False, "reason": "redeemed"},
+                response_only=True,
+                status_codes=["200"],
+            ),
+            TOO_MANY_FAILED_LOOKUPS_EXAMPLE,
+        ],
     )
     @method_decorator(sensitive_variables())  # error reports hide every local: the code is one
     def post(self, request):
@@ -295,6 +356,51 @@ class RedemptionListCreateApi(APIView):
             422: OpenApiResponse(ERROR, description="unknown, expired, voided, currency_mismatch, below_min_order"),
             429: ERROR,
         },
+        examples=[
+            OpenApiExample(
+                "Redeem against order A-1001",
+                value={
+                    "code": "HXRW-M4TP-9BZC-D7KQ-2",
+                    "order_total": "42.50",
+                    "currency": "EUR",
+                    "order_id": "A-1001",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Redeemed",
+                value={
+                    "id": "6f1c8e4e-3b8a-4a53-9d55-0e2d7f3b9a10",
+                    "code_last4": "7KQ2",
+                    "order_id": "A-1001",
+                    "discount": "10.00",
+                    "currency": "EUR",
+                    "balance_remaining": None,
+                    "redeemed_at": "2026-12-07T10:15:00Z",
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+            refusal_example("Refused: no such code", 422, "unknown", "This code does not exist."),
+            refusal_example("Refused: expired", 422, "expired", "This code has expired."),
+            refusal_example("Refused: cancelled", 422, "voided", "This code has been cancelled."),
+            refusal_example(
+                "Refused: another currency",
+                422,
+                "currency_mismatch",
+                "This code is in another currency.",
+                currency="USD",
+            ),
+            refusal_example(
+                "Refused: order below the minimum",
+                422,
+                "below_min_order",
+                "The order is below this code's minimum.",
+                min_order="50.00",
+            ),
+            refusal_example("Refused: already used", 409, "already_redeemed", "This code has already been used."),
+            TOO_MANY_FAILED_LOOKUPS_EXAMPLE,
+        ],
     )
     @method_decorator(sensitive_variables())  # error reports hide every local: the code is one
     def post(self, request):
@@ -381,6 +487,27 @@ class RedemptionReverseApi(APIView):
         operation_id="redemptions_reverse",
         request=InputSerializer,
         responses={200: RedemptionReversedOutputSerializer, 400: ERROR, 401: ERROR, 404: ERROR},
+        examples=[
+            OpenApiExample("The order was cancelled", value={"reason": "order cancelled"}, request_only=True),
+            OpenApiExample(
+                "Reversed: the code can be used again",
+                value={
+                    "id": "6f1c8e4e-3b8a-4a53-9d55-0e2d7f3b9a10",
+                    "code_last4": "7KQ2",
+                    "order_id": "A-1001",
+                    "discount": "10.00",
+                    "currency": "EUR",
+                    "balance_remaining": None,
+                    "redeemed_at": "2026-12-07T10:15:00Z",
+                    "status": "reversed",
+                    "reversed_at": "2026-12-07T11:02:00Z",
+                    "reverse_reason": "order cancelled",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            refusal_example("No such redemption", 404, "not_found", "No such redemption for this merchant."),
+        ],
     )
     def post(self, request, redemption_id):
         serializer = self.InputSerializer(data=request.data)

@@ -179,6 +179,35 @@ class FeedbackIntakeApi(APIView):
         auth=[],
         request=InputSerializer,
         responses={201: OutputSerializer, 400: ERROR, 403: ERROR, 429: ERROR},
+        examples=[
+            OpenApiExample(
+                "A low rating from the shop's order page",
+                value={
+                    "site_key": "pk_Xq3v9TzL0bWm7RkA2sEe4nHp",
+                    "rating": 1,
+                    "text": "Mi pedido llegó tres días tarde.",
+                    "incident_type": "late_delivery",
+                    "email": "lucia@example.com",
+                    "name": "Lucía Pérez",
+                    "order_reference": "A-1001",
+                    "language": "es",
+                    "source": "api",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Queued for a rep, as a case",
+                value={"id": 311, "disposition": "queued", "case_id": 42},
+                response_only=True,
+                status_codes=["201"],
+            ),
+            OpenApiExample(
+                "From an origin the site does not allow",
+                value={"error": "origin_not_allowed", "detail": "This site does not accept feedback from this origin."},
+                response_only=True,
+                status_codes=["403"],
+            ),
+        ],
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -256,6 +285,61 @@ class EventIntakeApi(APIView):
         operation_id="events_create",
         request=InputSerializer,
         responses={202: OutputSerializer, 200: OutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR},
+        examples=[
+            OpenApiExample(
+                "A parcel 3 hours late",
+                value={
+                    "event_id": "evt-20261207-0042",
+                    "event_type": "delivery_delayed",
+                    "occurred_at": "2026-12-07T08:00:00Z",
+                    "data": {
+                        "delay_minutes": 180,
+                        "order_reference": "A-1001",
+                        "customer": {"email": "lucia@example.com", "name": "Lucía Pérez"},
+                    },
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Accepted: the rules run next",
+                value={
+                    "id": 88,
+                    "event_id": "evt-20261207-0042",
+                    "event_type": "delivery_delayed",
+                    "duplicate": False,
+                    "received_at": "2026-12-07T08:00:03Z",
+                    "processed_at": None,
+                    "result": {},
+                },
+                response_only=True,
+                status_codes=["202"],
+            ),
+            OpenApiExample(
+                "The same event_id again: the first event's answer",
+                value={
+                    "id": 88,
+                    "event_id": "evt-20261207-0042",
+                    "event_type": "delivery_delayed",
+                    "duplicate": True,
+                    "received_at": "2026-12-07T08:00:03Z",
+                    "processed_at": "2026-12-07T08:00:04Z",
+                    "result": {
+                        "rules": [5],
+                        "issued": ["5f0c6a3e-8d7b-4c8e-9f4e-2b8e1f6a9d10"],
+                        "skipped": [],
+                        "case_id": None,
+                    },
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            OpenApiExample(
+                "The event_id was used for another type",
+                value={"error": "event_id_reused", "detail": "This event id was already used for another event type."},
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -359,6 +443,12 @@ CASE_EXAMPLE = {
     "created_at": "2026-12-07T09:30:00Z",
 }
 NOT_FOUND = OpenApiResponse(ERROR, description="No such case.")
+NOT_FOUND_EXAMPLE = OpenApiExample(
+    "No such case",
+    value={"error": "not_found", "detail": "Not found."},
+    response_only=True,
+    status_codes=["404"],
+)
 CASE_ID = OpenApiParameter("case_id", int, OpenApiParameter.PATH, description="The case's id")
 
 
@@ -421,7 +511,7 @@ class CaseListApi(APIView):
         examples=[
             OpenApiExample(
                 "A page of cases",
-                value={"count": 1, "next": None, "previous": None, "results": [CASE_EXAMPLE]},
+                value=CASE_EXAMPLE,
                 response_only=True,
             )
         ],
@@ -586,6 +676,60 @@ class CaseDetailApi(APIView):
         operation_id="cases_retrieve",
         parameters=[CASE_ID],
         responses={200: CaseDetailOutputSerializer, 401: ERROR, 403: ERROR, 404: NOT_FOUND},
+        examples=[
+            OpenApiExample(
+                "Being worked, with what to offer",
+                value={
+                    **CASE_EXAMPLE,
+                    "customer": "Lucía Pérez",
+                    "order_reference": "A-1001",
+                    "channel": "email",
+                    "escalated_at": None,
+                    "resolved_by": None,
+                    "resolution_note": "",
+                    "timeline": [
+                        {
+                            "id": 901,
+                            "kind": "opened",
+                            "label": "Opened",
+                            "summary": "",
+                            "text": "My parcel is three days late",
+                            "actor": None,
+                            "data": {},
+                            "created_at": "2026-12-07T09:30:00Z",
+                        },
+                        {
+                            "id": 902,
+                            "kind": "claimed",
+                            "label": "Claimed",
+                            "summary": "",
+                            "text": "",
+                            "actor": "ana",
+                            "data": {},
+                            "created_at": "2026-12-07T09:41:00Z",
+                        },
+                    ],
+                    "issuances": [],
+                    "recommendations": [
+                        {
+                            "intervention": "discount",
+                            "label": "Discount",
+                            "reason": "Late delivery for a valued customer: a discount on the next order.",
+                            "offer_id": 7,
+                            "offer": "10 € off",
+                            "suggested_value": "10.00",
+                            "currency": "EUR",
+                            "ranked_by": "rule",
+                            "solved_percent": None,
+                            "sample_size": None,
+                        }
+                    ],
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            NOT_FOUND_EXAMPLE,
+        ],
     )
     def get(self, request, case_id: int):
         case = _case_or_404(case_id)
@@ -611,6 +755,9 @@ class CaseNextApi(APIView):
             401: ERROR,
             403: ERROR,
         },
+        examples=[
+            OpenApiExample("The top case, now yours", value=CASE_EXAMPLE, response_only=True, status_codes=["200"])
+        ],
     )
     def post(self, request):
         case = case_claim_next(actor=Actor.from_request(request))
@@ -637,6 +784,16 @@ class CaseClaimApi(APIView):
             404: NOT_FOUND,
             409: OpenApiResponse(ERROR, description="Someone has it already (`not_open`)."),
         },
+        examples=[
+            OpenApiExample("Yours now", value=CASE_EXAMPLE, response_only=True, status_codes=["200"]),
+            NOT_FOUND_EXAMPLE,
+            OpenApiExample(
+                "Someone has it already",
+                value={"error": "not_open", "detail": "Someone else has this case already."},
+                response_only=True,
+                status_codes=["409"],
+            ),
+        ],
     )
     def post(self, request, case_id: int):
         case = case_claim(actor=Actor.from_request(request), case_id=case_id)
@@ -825,6 +982,26 @@ class CaseResolveApi(APIView):
             },
         ),
         responses={200: CaseOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        examples=[
+            OpenApiExample(
+                "Solved with a discount",
+                value={"note": "Gave 10 € off; the customer is happy.", "intervention": "discount"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Resolved: waiting for the customer",
+                value={
+                    **CASE_EXAMPLE,
+                    "status": "resolved",
+                    "first_response_at": "2026-12-07T09:45:00Z",
+                    "resolved_at": "2026-12-07T09:52:00Z",
+                    "intervention": "discount",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            NOT_FOUND_EXAMPLE,
+        ],
     )
     def post(self, request, case_id: int):
         serializer = self.InputSerializer(data=request.data)
@@ -986,27 +1163,25 @@ class RecommendationListApi(APIView):
             OpenApiExample(
                 "A gold customer's late delivery",
                 description="`GET /api/v1/recommendations?customer_id=42&incident_type=late_delivery`",
-                value=[
-                    {
-                        "rank": 1,
-                        "intervention": "discount",
-                        "intervention_label": "Discount",
-                        "reason": "Late delivery for a valued customer: a discount on the next order.",
-                        "ranked_by": "rule",
-                        "rule_id": 3,
-                        "offer": {
-                            "id": 7,
-                            "name": "10 € off",
-                            "kind": "amount_off",
-                            "face_value": "10.00",
-                            "cost": "6.00",
-                            "currency": "EUR",
-                        },
-                        "suggested_value": "11.25",
+                value={
+                    "rank": 1,
+                    "intervention": "discount",
+                    "intervention_label": "Discount",
+                    "reason": "Late delivery for a valued customer: a discount on the next order.",
+                    "ranked_by": "rule",
+                    "rule_id": 3,
+                    "offer": {
+                        "id": 7,
+                        "name": "10 € off",
+                        "kind": "amount_off",
+                        "face_value": "10.00",
+                        "cost": "6.00",
                         "currency": "EUR",
-                        "evidence": None,
-                    }
-                ],
+                    },
+                    "suggested_value": "11.25",
+                    "currency": "EUR",
+                    "evidence": None,
+                },
                 response_only=True,
             )
         ],

@@ -11,7 +11,7 @@ import hmac
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -31,6 +31,14 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
+BAD_SIGNATURE_EXAMPLE = OpenApiExample(
+    "Unsigned or wrongly signed",
+    value={"error": "bad_signature", "detail": "The signature does not match."},
+    response_only=True,
+    status_codes=["403"],
+)
+
+
 class SmsStatusCallbackApi(APIView):
     """Twilio-compatible status callback: form fields MessageSid and MessageStatus,
     signed in X-Twilio-Signature with the account's auth token."""
@@ -46,6 +54,15 @@ class SmsStatusCallbackApi(APIView):
             "SmsStatus", {"MessageSid": serializers.CharField(), "MessageStatus": serializers.CharField()}
         ),
         responses={204: None, 400: ERROR, 403: ERROR},
+        examples=[
+            OpenApiExample(
+                "Delivered",
+                value={"MessageSid": "SM3f9a1c2e4b6d8f0a1c3e5b7d9f1a3c5e", "MessageStatus": "delivered"},
+                request_only=True,
+                media_type="application/x-www-form-urlencoded",
+            ),
+            BAD_SIGNATURE_EXAMPLE,
+        ],
     )
     def post(self, request):
         token = settings.SMS_AUTH_TOKEN
@@ -74,6 +91,10 @@ class WebhookStatusCallbackApi(APIView):
         operation_id="delivery_callback_webhook",
         request=inline_serializer("WebhookStatus", {"id": serializers.CharField(), "status": serializers.CharField()}),
         responses={204: None, 400: ERROR, 403: ERROR},
+        examples=[
+            OpenApiExample("Failed", value={"id": "msg_01HF3K9Q2V", "status": "failed"}, request_only=True),
+            BAD_SIGNATURE_EXAMPLE,
+        ],
     )
     def post(self, request):
         secret = settings.WEBHOOK_SECRET

@@ -130,6 +130,57 @@ class IssuanceOutputSerializer(serializers.Serializer):
         return money(obj.cost_amount, obj.currency)
 
 
+ISSUANCE_EXAMPLE = {
+    "id": "5f0c6a3e-8d7b-4c8e-9f4e-2b8e1f6a9d10",
+    "status": "issued",
+    "csr": "maria",
+    "auto_rule_id": None,
+    "case_id": None,
+    "customer_id": 42,
+    "offer_id": 7,
+    "offer": "10 € off",
+    "kind": "amount_off",
+    "reason_code": "late-parcel",
+    "channel": "email",
+    "note": "parcel two days late",
+    "code_last4": "7KQ2",
+    "face_value": "10.00",
+    "cost": "6.00",
+    "currency": "EUR",
+    "breached_limits": [],
+    "complaint_started_at": None,
+    "complaint_start_source": "",
+    "created_at": "2026-12-07T09:31:02Z",
+    "issued_at": "2026-12-07T09:31:02Z",
+    "delivered_at": None,
+    "redeemed_at": None,
+    "decided_by": None,
+    "decision_comment": "",
+    "delivery": {
+        "id": "0b1e4c52-1d0e-4f59-a8a4-6a0b7b2c9e11",
+        "channel": "email",
+        "status": "pending",
+        "attempts": 0,
+        "failure_reason": None,
+        "sent_at": None,
+    },
+}
+# Waiting for a supervisor: no code yet, nothing sent.
+PENDING_EXAMPLE = {
+    **ISSUANCE_EXAMPLE,
+    "status": "pending_approval",
+    "code_last4": None,
+    "issued_at": None,
+    "delivery": None,
+}
+NO_SUCH_ISSUANCE_EXAMPLE = OpenApiExample(
+    "No such issuance",
+    value={"error": "not_found", "detail": "Not found."},
+    response_only=True,
+    status_codes=["404"],
+)
+
+
 def limits_payload(user, currency: str) -> dict | None:
     remaining = limits_remaining(user=user, currency=currency)
     if remaining is None:
@@ -209,6 +260,14 @@ class IssuanceListCreateApi(APIView):
             403: ERROR,
             404: OpenApiResponse(ERROR, description="No such page."),
         },
+        examples=[
+            OpenApiExample(
+                "Today's, by email",
+                description="`GET /api/v1/issuances?channel=email&created_after=2026-12-07T00:00:00Z`",
+                value=ISSUANCE_EXAMPLE,
+                response_only=True,
+            )
+        ],
     )
     def get(self, request):
         queryset = issuances_visible_to(request.user).order_by("-created_at")
@@ -224,6 +283,43 @@ class IssuanceListCreateApi(APIView):
         parameters=[IDEMPOTENCY_HEADER],
         request=InputSerializer,
         responses={201: CreatedSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
+        examples=[
+            OpenApiExample(
+                "To a known customer",
+                value={
+                    "customer_id": 42,
+                    "offer_id": 7,
+                    "reason_code": "late-parcel",
+                    "channel": "email",
+                    "note": "parcel two days late",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "To a new customer",
+                value={
+                    "customer": {"name": "Lucía Pérez", "email": "lucia@example.com", "language": "es"},
+                    "offer_id": 7,
+                    "reason_code": "late-parcel",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Given; sending by email",
+                value={
+                    **ISSUANCE_EXAMPLE,
+                    "limits": {
+                        "currency": "EUR",
+                        "remaining_today": {"cost": "36.00", "face": "70.00"},
+                        "remaining_week": {"cost": "136.00", "face": None},
+                        "remaining_month": {"cost": "436.00", "face": None},
+                        "spent_today": {"cost": "14.00", "face": "30.00"},
+                    },
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
     )
     @method_decorator(sensitive_variables())  # the claimed code's plaintext is a local below
     def post(self, request):
@@ -323,7 +419,21 @@ class VoidInputSerializer(serializers.Serializer):
 
 
 @extend_schema_view(
-    post=extend_schema(operation_id="issuances_approve", request=ApproveInputSerializer, responses=DECISION_RESPONSES)
+    post=extend_schema(
+        operation_id="issuances_approve",
+        request=ApproveInputSerializer,
+        responses=DECISION_RESPONSES,
+        examples=[
+            OpenApiExample("Approve", value={"comment": "Loyal customer, twice late"}, request_only=True),
+            OpenApiExample(
+                "Given: the code is sent",
+                value={**ISSUANCE_EXAMPLE, "decided_by": "sofia", "decision_comment": "Loyal customer, twice late"},
+                response_only=True,
+                status_codes=["200"],
+            ),
+            NO_SUCH_ISSUANCE_EXAMPLE,
+        ],
+    )
 )
 class IssuanceApproveApi(IssuanceDecisionApi):
     """A supervisor gives a pending issuance (within the supervisor's own limits)."""
@@ -333,7 +443,26 @@ class IssuanceApproveApi(IssuanceDecisionApi):
 
 
 @extend_schema_view(
-    post=extend_schema(operation_id="issuances_reject", request=RejectInputSerializer, responses=DECISION_RESPONSES)
+    post=extend_schema(
+        operation_id="issuances_reject",
+        request=RejectInputSerializer,
+        responses=DECISION_RESPONSES,
+        examples=[
+            OpenApiExample("Reject", value={"comment": "Already refunded by the carrier"}, request_only=True),
+            OpenApiExample(
+                "Rejected",
+                value={
+                    **PENDING_EXAMPLE,
+                    "status": "rejected",
+                    "decided_by": "sofia",
+                    "decision_comment": "Already refunded by the carrier",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            NO_SUCH_ISSUANCE_EXAMPLE,
+        ],
+    )
 )
 class IssuanceRejectApi(IssuanceDecisionApi):
     """A supervisor refuses a pending issuance, saying why."""
@@ -343,7 +472,21 @@ class IssuanceRejectApi(IssuanceDecisionApi):
 
 
 @extend_schema_view(
-    post=extend_schema(operation_id="issuances_void", request=VoidInputSerializer, responses=DECISION_RESPONSES)
+    post=extend_schema(
+        operation_id="issuances_void",
+        request=VoidInputSerializer,
+        responses=DECISION_RESPONSES,
+        examples=[
+            OpenApiExample("Void", value={"reason": "given to the wrong customer"}, request_only=True),
+            OpenApiExample(
+                "Voided: the code no longer works",
+                value={**ISSUANCE_EXAMPLE, "status": "voided"},
+                response_only=True,
+                status_codes=["200"],
+            ),
+            NO_SUCH_ISSUANCE_EXAMPLE,
+        ],
+    )
 )
 class IssuanceVoidApi(IssuanceDecisionApi):
     """A supervisor cancels a given, unredeemed appeasement: its code stops working."""
@@ -367,6 +510,27 @@ class IssuanceResendApi(APIView):
         operation_id="issuances_resend",
         request=InputSerializer,
         responses={202: IssuanceOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        examples=[
+            OpenApiExample("By SMS this time", value={"channel": "sms"}, request_only=True),
+            OpenApiExample(
+                "Queued for sending by SMS",
+                value={
+                    **ISSUANCE_EXAMPLE,
+                    "status": "failed",
+                    "delivery": {
+                        "id": "9c3d2f0a-6b1e-4a7d-8e5f-1a2b3c4d5e6f",
+                        "channel": "sms",
+                        "status": "pending",
+                        "attempts": 0,
+                        "failure_reason": None,
+                        "sent_at": None,
+                    },
+                },
+                response_only=True,
+                status_codes=["202"],
+            ),
+            NO_SUCH_ISSUANCE_EXAMPLE,
+        ],
     )
     def post(self, request, issuance_id):
         serializer = self.InputSerializer(data=request.data)
@@ -447,7 +611,7 @@ class CustomerListCreateApi(APIView):
             OpenApiExample(
                 "By email",
                 description="`GET /api/v1/customers?email=LUCIA@example.com`",
-                value=[CUSTOMER_EXAMPLE],
+                value=CUSTOMER_EXAMPLE,
                 response_only=True,
             )
         ],
@@ -475,6 +639,35 @@ class CustomerListCreateApi(APIView):
         operation_id="customers_create",
         request=CustomerInputSerializer,
         responses={201: CustomerOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR},
+        examples=[
+            OpenApiExample(
+                "A customer from the shop",
+                value={
+                    "external_id": "shop-1042",
+                    "name": "Lucía Pérez",
+                    "email": "lucia@example.com",
+                    "phone": "+34612345678",
+                    "preferred_channel": "email",
+                    "language": "es",
+                    "tier": "gold",
+                    "currency": "EUR",
+                    "consent_email": True,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Created",
+                value={
+                    **CUSTOMER_EXAMPLE,
+                    "orders_count": 0,
+                    "total_spend": "0.00",
+                    "lifetime_value": "0.00",
+                    "last_order_at": None,
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
     )
     def post(self, request):
         serializer = CustomerInputSerializer(data=request.data)
@@ -530,6 +723,29 @@ class CustomerDetailApi(APIView):
             403: ERROR,
             404: ERROR,
         },
+        examples=[
+            OpenApiExample(
+                "Appeased once this month",
+                value={
+                    "customer": CUSTOMER_EXAMPLE,
+                    "recent": {
+                        "window_days": 30,
+                        "count": 1,
+                        "reps": 1,
+                        "by_currency": [{"currency": "EUR", "count": 1, "face": "10.00"}],
+                    },
+                    "issuances": [ISSUANCE_EXAMPLE],
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            OpenApiExample(
+                "No such customer",
+                value={"error": "not_found", "detail": "Not found."},
+                response_only=True,
+                status_codes=["404"],
+            ),
+        ],
     )
     def get(self, request, customer_id: int):
         customer = get_object_or_404(Customer, pk=customer_id)
@@ -671,7 +887,7 @@ class OfferListApi(APIView):
             OpenApiExample(
                 "For a customer paying in EUR",
                 description="`GET /api/v1/offers?customer_id=42`",
-                value=[OFFER_EXAMPLE],
+                value=OFFER_EXAMPLE,
                 response_only=True,
             )
         ],
@@ -722,14 +938,12 @@ class ReasonCodeListApi(APIView):
             OpenApiExample(
                 "In Spanish",
                 description="`Accept-Language: es`",
-                value=[
-                    {
-                        "code": "late-parcel",
-                        "label": "Paquete con retraso",
-                        "incident_type": "late_delivery",
-                        "incident_type_label": "Entrega tardía",
-                    }
-                ],
+                value={
+                    "code": "late-parcel",
+                    "label": "Paquete con retraso",
+                    "incident_type": "late_delivery",
+                    "incident_type_label": "Entrega tardía",
+                },
                 response_only=True,
             )
         ],

@@ -73,6 +73,22 @@ def _replayed(record) -> Response:
 
 
 EVENTS_EXAMPLE = ["issuance.created", "redemption.created"]
+ENDPOINT_EXAMPLE = {
+    "id": 3,
+    "url": "https://hooks.example.com/appease",
+    "events": EVENTS_EXAMPLE,
+    "is_active": True,
+    "description": "ERP",
+    "previous_secret_expires_at": None,
+    "created_at": "2026-12-01T09:00:00Z",
+    "updated_at": "2026-12-01T09:00:00Z",
+}
+NO_SUCH_ENDPOINT_EXAMPLE = OpenApiExample(
+    "No such endpoint",
+    value={"error": "not_found", "detail": "No such webhook endpoint."},
+    response_only=True,
+    status_codes=["404"],
+)
 
 
 class WebhookEndpointListCreateApi(APIView):
@@ -110,6 +126,7 @@ class WebhookEndpointListCreateApi(APIView):
             403: ERROR,
             404: OpenApiResponse(ERROR, description="No such page."),
         },
+        examples=[OpenApiExample("The shop's ERP", value=ENDPOINT_EXAMPLE, response_only=True, status_codes=["200"])],
     )
     def get(self, request):
         paginator = self.pagination_class()
@@ -122,6 +139,14 @@ class WebhookEndpointListCreateApi(APIView):
         callbacks=EVENT_CALLBACKS,
         request=InputSerializer,
         responses={201: EndpointWithSecretSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 409: ERROR, 422: ERROR},
+        examples=[
+            OpenApiExample(
+                "Registered: its secret, shown once",
+                value={**ENDPOINT_EXAMPLE, "secret": "whsec_Q3b7kX9pL2mV8tR1yN6cF0dH4sJ5wZ7aE2gU9iO3qKx"},
+                response_only=True,
+                status_codes=["201"],
+            )
+        ],
     )
     def post(self, request):
         serializer = self.InputSerializer(data=request.data)
@@ -157,6 +182,10 @@ class WebhookEndpointDetailApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_retrieve",
         responses={200: EndpointOutputSerializer, 401: ERROR, 403: ERROR, 404: ERROR},
+        examples=[
+            OpenApiExample("The shop's ERP", value=ENDPOINT_EXAMPLE, response_only=True, status_codes=["200"]),
+            NO_SUCH_ENDPOINT_EXAMPLE,
+        ],
     )
     def get(self, request, endpoint_id):
         return Response(EndpointOutputSerializer(_endpoint_or_404(endpoint_id)).data)
@@ -165,6 +194,25 @@ class WebhookEndpointDetailApi(APIView):
         operation_id="webhook_endpoints_update",
         request=PatchSerializer,
         responses={200: EndpointOutputSerializer, 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR},
+        examples=[
+            OpenApiExample(
+                "Pause it and add voids",
+                value={"is_active": False, "events": [*EVENTS_EXAMPLE, "issuance.voided"]},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Paused",
+                value={
+                    **ENDPOINT_EXAMPLE,
+                    "is_active": False,
+                    "events": [*EVENTS_EXAMPLE, "issuance.voided"],
+                    "updated_at": "2026-12-07T10:00:00Z",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            NO_SUCH_ENDPOINT_EXAMPLE,
+        ],
     )
     def patch(self, request, endpoint_id):
         _endpoint_or_404(endpoint_id)
@@ -181,6 +229,7 @@ class WebhookEndpointDetailApi(APIView):
     @extend_schema(
         operation_id="webhook_endpoints_destroy",
         responses={204: None, 401: ERROR, 403: ERROR, 404: ERROR},
+        examples=[NO_SUCH_ENDPOINT_EXAMPLE],
     )
     def delete(self, request, endpoint_id):
         _endpoint_or_404(endpoint_id)
@@ -205,6 +254,21 @@ class WebhookEndpointRotateSecretApi(APIView):
         parameters=[IDEMPOTENCY_HEADER],
         request=None,
         responses={200: EndpointWithSecretSerializer, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 422: ERROR},
+        examples=[
+            OpenApiExample(
+                "The new secret, shown once",
+                description="The old secret keeps signing beside it until `previous_secret_expires_at`.",
+                value={
+                    **ENDPOINT_EXAMPLE,
+                    "previous_secret_expires_at": "2026-12-08T10:00:00Z",
+                    "updated_at": "2026-12-07T10:00:00Z",
+                    "secret": "whsec_Q3b7kX9pL2mV8tR1yN6cF0dH4sJ5wZ7aE2gU9iO3qKx",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            NO_SUCH_ENDPOINT_EXAMPLE,
+        ],
     )
     def post(self, request, endpoint_id):
         _endpoint_or_404(endpoint_id)
