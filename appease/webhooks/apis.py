@@ -18,6 +18,7 @@ from appease.core.api import ERROR, IDEMPOTENCY_HEADER, STAFF_AUTH, Pagination, 
 from appease.core.context import Actor
 from appease.core.idempotency import idempotency_key_settle
 from appease.core.permissions import IsSupervisor
+from appease.core.scopes import ScopeRequired
 from appease.webhooks.models import EventType, WebhookEndpoint
 from appease.webhooks.schema import EVENT_CALLBACKS
 from appease.webhooks.selectors import webhook_endpoint_get, webhook_endpoints_list
@@ -95,7 +96,7 @@ class WebhookEndpointListCreateApi(APIView):
     """GET: the registered endpoints. POST: register one (its secret is in the answer only)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsSupervisor]
+    permission_classes = [ScopeRequired, IsSupervisor]
     required_scope = "webhooks"
     pagination_class = Pagination
     scope = "webhook_endpoints.create"
@@ -168,7 +169,7 @@ class WebhookEndpointDetailApi(APIView):
     """GET, PATCH (url, events, is_active, description) or DELETE one endpoint."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsSupervisor]
+    permission_classes = [ScopeRequired, IsSupervisor]
     required_scope = "webhooks"
 
     class PatchSerializer(serializers.Serializer):
@@ -245,7 +246,7 @@ class WebhookEndpointRotateSecretApi(APIView):
     for the overlap window (WEBHOOKS_ROTATION_OVERLAP_HOURS)."""
 
     authentication_classes = STAFF_AUTH
-    permission_classes = [IsSupervisor]
+    permission_classes = [ScopeRequired, IsSupervisor]
     required_scope = "webhooks"
     scope = "webhook_endpoints.rotate_secret"
 
