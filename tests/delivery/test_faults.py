@@ -32,6 +32,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TypeVar
 from urllib.parse import parse_qs, quote
 
 import kombu.pools
@@ -358,8 +359,13 @@ class _SmsHandler(BaseHTTPRequestHandler):
         pass
 
 
+Server = TypeVar("Server", bound=ThreadingHTTPServer)
+
+
 @contextmanager
-def serving(provider: SmsProvider) -> Iterator[SmsProvider]:
+def serving(provider: Server) -> Iterator[Server]:
+    """A local HTTP server with a `release` event (a held answer) on a thread, for the
+    block; shut down after it (the SMS provider here, the webhook receiver elsewhere)."""
     thread = threading.Thread(target=provider.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

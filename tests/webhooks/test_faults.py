@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +24,7 @@ from appease.webhooks.signing import verify
 from tests.delivery.test_faults import (  # noqa: F401  (broker and workers are fixtures)
     TIMEOUT,
     broker,
+    serving,
     sweep_until,
     workers,
 )
@@ -85,19 +84,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format, *args) -> None:
         pass
-
-
-@contextmanager
-def serving(receiver: Receiver) -> Iterator[Receiver]:
-    thread = threading.Thread(target=receiver.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        receiver.release.set()
-        receiver.shutdown()
-        receiver.server_close()
-        thread.join(timeout=10)
 
 
 def test_a_worker_killed_mid_post_loses_no_event_and_the_receiver_acts_once(broker, workers, settings):  # noqa: F811
