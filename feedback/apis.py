@@ -7,11 +7,9 @@ import hashlib
 import re
 from contextlib import contextmanager
 
-import django_filters
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -36,7 +34,7 @@ from appease.core.quota import ApiQuotaThrottle
 from appease.core.ratelimit import FailureLimiter
 from appease.core.scopes import ScopeRequired
 from appease.delivery.models import Channel
-from appease.issuance.filters import BIGINT_MAX, IdFilter
+from appease.issuance.filters import BIGINT_MAX, filter_parameters
 from appease.issuance.models import Customer, IncidentType, Issuance, ReasonCode
 from appease.issuance.services.limits import breach_message
 from coupons.auth import IsMerchant, MerchantApiKeyAuthentication
@@ -393,22 +391,6 @@ class CaseOutputSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-def filter_parameters(filterset_class) -> list[OpenApiParameter]:
-    """The filter set's query parameters, typed as the filters read them."""
-    parameters = []
-    for name, spec in filterset_class.base_filters.items():
-        kind, enum = OpenApiTypes.STR, None
-        if isinstance(spec, IdFilter):
-            kind = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
-        elif isinstance(spec, django_filters.IsoDateTimeFilter):
-            kind = OpenApiTypes.DATETIME
-        elif isinstance(spec, django_filters.ChoiceFilter):
-            enum = ["", *(value for value, _label in spec.extra["choices"])]  # empty: no filter
-        description = CASE_FILTER_HELP.get(name, f"Filter by {name}")
-        parameters.append(OpenApiParameter(name, kind, enum=enum, description=description))
-    return parameters
-
-
 CASE_FILTER_HELP = {
     "status": "A view of the queue: open (unclaimed, the default), active (open or being worked), mine (being "
     "worked by you), closed, all; or one case status: claimed, resolved, confirmed, unconfirmed",
@@ -500,7 +482,7 @@ class CaseListApi(APIView):
 
     @extend_schema(
         operation_id="cases_list",
-        parameters=filter_parameters(CaseFilter),
+        parameters=filter_parameters(CaseFilter, CASE_FILTER_HELP),
         responses={
             200: CaseOutputSerializer(many=True),
             400: ERROR,

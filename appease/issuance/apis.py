@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -30,7 +28,13 @@ from appease.core.idempotency import idempotency_key_release
 from appease.core.permissions import IsStaffMember, IsSupervisor
 from appease.core.scopes import ScopeRequired
 from appease.delivery.models import Channel
-from appease.issuance.filters import BIGINT_MAX, CustomerFilter, IdFilter, IssuanceFilter, OfferFilter
+from appease.issuance.filters import (
+    BIGINT_MAX,
+    CustomerFilter,
+    IssuanceFilter,
+    OfferFilter,
+    filter_parameters,
+)
 from appease.issuance.models import Customer, Issuance, ReasonCode
 from appease.issuance.selectors import (
     customer_appeasement_summary,
@@ -52,24 +56,6 @@ from appease.issuance.services.issuance import (
 )
 from appease.issuance.services.limits import breach_message
 from coupons.models import Offer
-
-
-def filter_parameters(filterset_class) -> list[OpenApiParameter]:
-    """Query parameters as the filter set reads them: numbers, ISO date-times and choices
-    typed, so the schema accepts exactly what the filters accept."""
-    parameters = []
-    for name, spec in filterset_class.base_filters.items():
-        kind, enum = OpenApiTypes.STR, None
-        if isinstance(spec, IdFilter):
-            kind = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
-        elif isinstance(spec, django_filters.NumberFilter):
-            kind = OpenApiTypes.NUMBER
-        elif isinstance(spec, django_filters.IsoDateTimeFilter):
-            kind = OpenApiTypes.DATETIME
-        elif isinstance(spec, django_filters.ChoiceFilter):
-            enum = ["", *(value for value, _label in spec.extra["choices"])]  # empty: no filter
-        parameters.append(OpenApiParameter(name, kind, enum=enum, description=f"Filter by {name}"))
-    return parameters
 
 
 class IssuanceOutputSerializer(serializers.Serializer):

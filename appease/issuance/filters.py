@@ -1,5 +1,7 @@
 import django_filters
 from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from phonenumber_field.formfields import PhoneNumberField
 
 from appease.core.filters import UTCIsoDateTimeFilter
@@ -20,6 +22,27 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", BIGINT_MAX)
         super().__init__(*args, **kwargs)
+
+
+def filter_parameters(filterset_class, descriptions: dict[str, str] | None = None) -> list[OpenApiParameter]:
+    """Query parameters as the filter set reads them: numbers, ISO date-times and choices
+    typed, so the schema accepts exactly what the filters accept. `descriptions` words
+    a parameter better than "Filter by <name>"."""
+    descriptions = descriptions or {}
+    parameters = []
+    for name, spec in filterset_class.base_filters.items():
+        kind, enum = OpenApiTypes.STR, None
+        if isinstance(spec, IdFilter):
+            kind = {"type": "integer", "minimum": 1, "maximum": BIGINT_MAX}
+        elif isinstance(spec, django_filters.NumberFilter):
+            kind = OpenApiTypes.NUMBER
+        elif isinstance(spec, django_filters.IsoDateTimeFilter):
+            kind = OpenApiTypes.DATETIME
+        elif isinstance(spec, django_filters.ChoiceFilter):
+            enum = ["", *(value for value, _label in spec.extra["choices"])]  # empty: no filter
+        description = descriptions.get(name, f"Filter by {name}")
+        parameters.append(OpenApiParameter(name, kind, enum=enum, description=description))
+    return parameters
 
 
 class IssuanceFilter(django_filters.FilterSet):
