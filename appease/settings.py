@@ -448,6 +448,18 @@ SURVEY_QUIET_PERIOD = timedelta(days=env_int("SURVEY_QUIET_PERIOD_DAYS", 14))
 # Learned intervention rates rank recommendations once a combination has this many
 # answered follow-ups.
 RECOMMENDATION_MIN_SAMPLE = env_int("RECOMMENDATION_MIN_SAMPLE", 30)
+# Every appeasement's segment: lifetime value bands (in the customer's currency), low
+# below the first, high from the second; a customer's incidents and earlier
+# appeasements counted over RECOVERY_HISTORY_DAYS.
+RECOVERY_VALUE_BANDS = (
+    env_decimal("RECOVERY_VALUE_MID_FROM", "200"),
+    env_decimal("RECOVERY_VALUE_HIGH_FROM", "1000"),
+)
+if not (0 <= RECOVERY_VALUE_BANDS[0] <= RECOVERY_VALUE_BANDS[1]):
+    raise ImproperlyConfigured("RECOVERY_VALUE_MID_FROM must be between 0 and RECOVERY_VALUE_HIGH_FROM.")
+RECOVERY_HISTORY_DAYS = env_int("RECOVERY_HISTORY_DAYS", 90)
+# An appeasement's customer "ordered again" when an order arrives within this window.
+REPURCHASE_WINDOW = timedelta(days=env_int("REPURCHASE_WINDOW_DAYS", 60))
 # Praise is thanked, not queued: a rating or an NPS this high, no incident type (given or
 # inferred from the text) and anger below the ceiling.
 FEEDBACK_PRAISE_RATING = env_int("FEEDBACK_PRAISE_RATING", 4)

@@ -30,7 +30,19 @@ class FollowUp(models.Model):
         SKIPPED = "skipped", _("Skipped")
 
     id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("case"))
+    # A resolved case's follow-up names the case; an appeasement given outside a case
+    # (the customer panel, an automatic rule, the API, the sidebar) names the issuance.
+    case = models.ForeignKey(
+        Case, null=True, blank=True, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("case")
+    )
+    issuance = models.ForeignKey(
+        "appease.Issuance",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="follow_ups",
+        verbose_name=_("appeasement"),
+    )
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, related_name="follow_ups", verbose_name=_("customer")
     )
@@ -74,7 +86,10 @@ class FollowUp(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(csat__gte=1, csat__lte=5) | Q(csat=None), name="csat_1_to_5"),
+            models.CheckConstraint(
+                condition=Q(case__isnull=False) | Q(issuance__isnull=False), name="follow_up_names_case_or_issuance"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.case} ({self.get_status_display()})"
+        return f"{self.case or self.issuance} ({self.get_status_display()})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -130,6 +130,18 @@ def issuance_transaction(*, idempotency_key: IdempotencyKey | None = None) -> It
         raise
 
 
+_listeners: list[Callable[[Issuance, dict], None]] = []
+
+
+def issuance_listener_register(listener: Callable[[Issuance, dict], None]) -> None:
+    """Call `listener(issuance, context)` for every issuance recorded, inside its
+    transaction (an app above this one, from its `ready()`: feedback records each
+    appeasement as an intervention with an outcome). A listener that raises rolls the
+    issuance back, so it must only fail where the issuance should."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
 def issuance_create(
     *,
     actor: Actor,
@@ -143,6 +155,7 @@ def issuance_create(
     idempotency_key: IdempotencyKey | None = None,
     case=None,
     apology_text: str = "",
+    context: dict | None = None,
 ) -> Issuance:
     """Give `offer` to `customer`, as `actor.user`, in a transaction of its own (the
     entry point; `issuance_record` is the same inside a caller's transaction).
@@ -164,6 +177,7 @@ def issuance_create(
             idempotency_key=idempotency_key,
             case=case,
             apology_text=apology_text,
+            context=context,
         )
 
 
@@ -182,6 +196,7 @@ def issuance_record(
     apology_text: str = "",
     auto_rule=None,
     event=None,
+    context: dict | None = None,
 ) -> Issuance:
     """Give `offer` to `customer` inside the caller's open transaction: the issuance,
     its code, its delivery row, its audit row and the idempotency key's answer are
@@ -197,6 +212,10 @@ def issuance_record(
 
     Outside a transaction it refuses (TransactionManagementError): on its own it would
     commit row by row, and a refusal half-way would leave the first rows behind.
+
+    `context` is the caller's word on how it was given (`{"path": "panel"}`, an
+    experiment's assignment, an override's reason): this layer does not read it, it hands
+    it to the listeners registered with `issuance_listener_register`, in the transaction.
     """
     if not transaction.get_connection().in_atomic_block:
         raise transaction.TransactionManagementError(
@@ -262,6 +281,8 @@ def issuance_record(
         delivery_create(issuance=issuance, actor=actor)
     issuance_created_event(actor=actor, issuance=issuance)
     issuance_webhook_emit(type="issuance.created", issuance=issuance)
+    for listener in _listeners:
+        listener(issuance, context or {})
     if idempotency_key is not None:
         idempotency_key_complete(record=idempotency_key, response_status=201, result={"issuance_id": str(issuance.pk)})
     return issuance
