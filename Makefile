@@ -72,7 +72,7 @@ messages: install ## Re-extract translatable strings into locale/*/django.po and
 	$(PY) manage.py makemessages -l es -l pt_BR --ignore=.venv --ignore=bench --ignore=tests
 	$(PY) manage.py compilemessages
 
-BENCHMARKS := generate issue redeem feedback deliver reporting soak
+BENCHMARKS := generate issue redeem feedback deliver reporting soak recovery
 bench-smoke: install ## Every benchmark in smoke mode (tiny sizes, seconds): each still runs and checks; figures are kept nowhere
 	@set -e; for bench in $(BENCHMARKS); do echo "=== bench/$$bench --smoke"; bench/$$bench --smoke; done
 

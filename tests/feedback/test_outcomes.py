@@ -57,5 +57,5 @@ def test_a_segment_with_few_answers_stays_near_its_incident_type():
     found = estimates(
         arms=["apology"], incident={"apology": Tally(400, 320)}, segment={"apology": Tally(3, 0)}, baseline=0.5
     )
-    assert 0.7 < found["apology"].mean < 0.8
+    assert 0.65 < found["apology"].mean < 0.8  # nearer the incident type's 80% than the segment's 0%
     assert found["apology"].basis == "incident"
