@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from appease.issuance.models import Issuance
 from appease.issuance.selectors import issuances_with_status
-from feedback.models import Case, Feedback, FeedbackSite, FollowUp
+from feedback.models import APOLOGY_ARM, AppeasementOutcome, Case, Feedback, FeedbackSite, FollowUp, Segment
 from feedback.models import Intervention as Intervention
 from feedback.models import Priority as Priority
 
@@ -15,6 +15,11 @@ from feedback.models import Priority as Priority
 # tables), beside the Priority and Intervention choices above.
 CaseStatus = Case.Status
 CASE_OPEN_STATUSES = Case.OPEN_STATUSES
+# The words the recovery reports group and filter appeasements by: the path each was
+# given from, the customer's segment bands, and the apology arm every offer is compared with.
+OutcomePath = AppeasementOutcome.Path
+OutcomeSegment = Segment
+OUTCOME_APOLOGY_ARM = APOLOGY_ARM
 
 
 CASE_VIEWS = ("open", "active", "mine", "closed", "all")
@@ -133,3 +138,14 @@ def follow_ups_answered_since(since) -> QuerySet[FollowUp]:
 def cases_closed_since(since) -> QuerySet[Case]:
     """Cases closed since `since` (an indexed timestamp)."""
     return Case.objects.filter(closed_at__gte=since)
+
+
+def appeasement_outcomes() -> QuerySet[AppeasementOutcome]:
+    """Every appeasement as an intervention with its outcome (no joins): what the
+    recovery reports aggregate and list."""
+    return AppeasementOutcome.objects.all()
+
+
+def outcome_tier_choices() -> list[tuple[str, str]]:
+    """The customer tiers an appeasement's segment is recorded in."""
+    return list(AppeasementOutcome._meta.get_field("tier").choices)

@@ -351,3 +351,48 @@ class AnomalyScan(models.Model):
 
     def __str__(self) -> str:
         return f"anomalies of the last {self.days} days at {self.computed_at}"
+
+
+class RecoverySettings(models.Model):
+    """One row: the assumptions the return on appeasement still needs, saved for the
+    whole organisation (not in a page's address) and changed by supervisors on the
+    page (`recovery_settings_update`, audited). Everything else the page measures."""
+
+    id = models.PositiveSmallIntegerField(_("ID"), primary_key=True, default=1)
+    margin_percent = models.DecimalField(
+        _("margin (%)"),
+        max_digits=5,
+        decimal_places=2,
+        default=30,
+        help_text=_("The share of an order's value the company keeps, in percent."),
+    )
+    horizon_days = models.PositiveIntegerField(
+        _("horizon (days)"),
+        default=60,
+        help_text=_("How long a kept customer's orders are counted for, in days."),
+    )
+    # Per currency ({"USD": "60.00"}): an order value to use instead of the measured one.
+    order_value_overrides = models.JSONField(_("order value overrides"), default=dict, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), null=True, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("updated by"),
+    )
+
+    class Meta:
+        verbose_name = _("recovery settings")
+        verbose_name_plural = _("recovery settings")
+        constraints = [
+            models.CheckConstraint(condition=models.Q(id=1), name="one_recovery_settings"),
+            models.CheckConstraint(
+                condition=models.Q(margin_percent__gte=0, margin_percent__lte=100), name="recovery_margin_0_to_100"
+            ),
+            models.CheckConstraint(condition=models.Q(horizon_days__gte=1), name="recovery_horizon_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return "recovery settings"

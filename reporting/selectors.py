@@ -11,16 +11,18 @@ for; counts include every currency, never a sum of mixed money.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils import timezone
 
-from appease.issuance.selectors import reason_code_labels
+from appease.issuance.selectors import order_values, reason_code_labels
 from coupons.selectors import offer_names
-from feedback.selectors import Intervention
+from feedback.selectors import OUTCOME_APOLOGY_ARM
 from reporting.facts import (
     CASES,
     DELIVERIES,
@@ -29,13 +31,13 @@ from reporting.facts import (
     GIVEN,
     ISSUANCES,
     OUTCOMES,
-    RECOVERY_COSTS,
     SPEED_BANDS,
     START_SOURCES,
     Facts,
     zone,
 )
-from reporting.filters import ReportFilter
+from reporting.filters import RecoveryFilter, ReportFilter
+from reporting.models import RecoverySettings
 
 BUCKETS = ("day", "week", "month")
 SPEED_LABELS = {10: "≤ 10 s", 60: "≤ 60 s", 300: "≤ 5 min", 3600: "≤ 1 h"}
@@ -358,81 +360,177 @@ def satisfaction(filters: ReportFilter) -> dict:
     }
 
 
-def recovery_by_intervention(filters: ReportFilter, currency: str) -> list[dict]:
-    """Per incident type, soft against hard interventions: answered follow-ups, the
-    share solved, CSAT, and the cost (in `currency`) per customer recovered."""
-    soft = Intervention.soft()
-    outcomes = filters.facts(OUTCOMES, by=["incident_type", "intervention"])
-    answered = (
-        outcomes.qs.exclude(**{outcomes.path("intervention"): ""})
-        .values(incident=F(outcomes.path("incident_type")), chosen=F(outcomes.path("intervention")))
-        .annotate(**outcomes.totals("answers", "solved", "csat_answers", "csat_total"))
-        .order_by()
-    )
-    costs = filters.facts(RECOVERY_COSTS, by=["incident_type", "intervention", "currency"])
-    cost_of = {
-        (row["incident"], row["chosen"]): row["cost"]
-        for row in costs.qs.filter(**{costs.path("currency"): currency})
-        .values(incident=F(costs.path("incident_type")), chosen=F(costs.path("intervention")))
-        .annotate(cost=costs.total("cost_amount"))
-        .order_by()
-    }
-    grouped: dict[tuple[str, str], dict] = {}
-    for row in answered:
-        kind = "soft" if row["chosen"] in soft else "hard"
-        entry = grouped.setdefault(
-            (row["incident"], kind),
-            {"incident_type": row["incident"], "kind": kind, "answers": 0, "solved": 0, "csat_total": 0},
+# --- Recovery by intervention, and its return (feedback's AppeasementOutcome) ----------
+
+ANSWERED = Q(answered_at__isnull=False, solved__isnull=False)
+
+
+def recovery_rows(filters: RecoveryFilter, *, now=None) -> list[dict]:
+    """Per incident type × arm × currency, in one GROUP BY over the appeasements of the
+    period: how many were given, answered, solved; the CSAT answers and their sum; codes
+    given and redeemed; how many are old enough to tell whether the customer ordered
+    again (given a whole REPURCHASE_WINDOW ago) and how many of those did; the cost of
+    them all and of the answered ones. Money is summed within its currency only."""
+    now = now or timezone.now()
+    matured = Q(given_at__lt=now - settings.REPURCHASE_WINDOW)
+    with_code = Q(issuance__code__isnull=False)
+    rows = (
+        filters.qs.values("incident_type", "arm", "currency")
+        .annotate(
+            appeasements=Count("pk"),
+            answered=Count("pk", filter=ANSWERED),
+            # Named apart from the `solved` column: an annotation would shadow it in the filter.
+            solved_answers=Count("pk", filter=ANSWERED & Q(solved=True)),
+            csat_answers=Count("csat"),
+            csat_total=Sum("csat"),
+            codes=Count("pk", filter=with_code),
+            redeemed=Count("pk", filter=with_code & Q(redeemed_at__isnull=False)),
+            matured=Count("pk", filter=matured),
+            repurchased=Count("pk", filter=matured & Q(repurchased_at__isnull=False)),
+            cost=Sum("cost_amount"),
+            answered_cost=Sum("cost_amount", filter=ANSWERED),
         )
-        entry.setdefault("csat_answers", 0)
-        entry.setdefault("cost", Decimal("0"))
-        entry["answers"] += row["answers"]
-        entry["solved"] += row["solved"]
-        entry["csat_total"] += row["csat_total"]
-        entry["csat_answers"] += row["csat_answers"]
-        entry["cost"] += cost_of.get((row["incident"], row["chosen"])) or Decimal("0")
-    result = []
-    for entry in grouped.values():
-        entry["solved_rate"] = entry["solved"] / entry["answers"] if entry["answers"] else None
-        entry["csat"] = entry.pop("csat_total") / entry["csat_answers"] if entry["csat_answers"] else None
-        del entry["csat_answers"]
-        entry["cost_per_recovered"] = entry["cost"] / entry["solved"] if entry["solved"] else None
-        result.append(entry)
-    return sorted(result, key=lambda entry: (entry["incident_type"], entry["kind"]))
+        .order_by("incident_type", "currency", "arm")
+    )
+    return [
+        {
+            **row,
+            "solved": row.pop("solved_answers"),
+            "csat_total": row["csat_total"] or 0,
+            "answered_cost": row["answered_cost"] or Decimal("0"),
+        }
+        for row in rows
+    ]
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The 95% Wilson score interval of a share (sound for small n and for 0% or 100%);
+    None without a trial."""
+    if n <= 0:
+        return None
+    p = successes / n
+    centre = p + z * z / (2 * n)
+    margin = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    denominator = 1 + z * z / n
+    return max(0.0, (centre - margin) / denominator), min(1.0, (centre + margin) / denominator)
+
+
+def recovery_figures(row: dict) -> dict:
+    """What the page shows of one aggregated row: the shares, the interval, the averages."""
+    answered, solved = row["answered"], row["solved"]
+    return {
+        **row,
+        "response_rate": answered / row["appeasements"] if row["appeasements"] else None,
+        "solved_rate": solved / answered if answered else None,
+        "solved_interval": wilson(solved, answered),
+        "csat": row["csat_total"] / row["csat_answers"] if row["csat_answers"] else None,
+        "redemption_rate": row["redeemed"] / row["codes"] if row["codes"] else None,
+        "repurchase_rate": row["repurchased"] / row["matured"] if row["matured"] else None,
+        # Extrapolated from the answered ones only: what they cost over how many of them
+        # said solved (the unanswered are neither counted solved nor unsolved).
+        "cost_per_recovered": row["answered_cost"] / solved if solved else None,
+        "average_cost": row["cost"] / row["appeasements"] if row["appeasements"] else None,
+    }
+
+
+def order_value_measured(filters: RecoveryFilter) -> dict[str, dict]:
+    """The average order value per currency, from the customers' orders placed in the
+    period (appease.issuance), with how many orders it rests on."""
+    since, until = filters.period
+    return order_values(since=since, until=until)
 
 
 @dataclass(frozen=True)
-class RoiAssumptions:
-    """What the return on appeasement rests on; supervisors edit them on the page."""
+class Assumptions:
+    """What the measured return still assumes (reporting.RecoverySettings)."""
 
-    average_order_value: Decimal
-    orders_per_year: Decimal
-    churn_without_recovery: Decimal  # share of failed customers who leave if not recovered
-    word_of_mouth_reach: Decimal  # people each kept customer tells
-    word_of_mouth_conversion: Decimal  # share of those who buy once
+    margin_percent: Decimal
+    horizon_days: int
+    order_value_overrides: dict  # currency -> amount (text)
+
+    def order_value(self, currency: str, measured: dict[str, dict]) -> tuple[Decimal | None, str]:
+        """The average order value in `currency` and where it comes from."""
+        override = self.order_value_overrides.get(currency)
+        if override not in (None, ""):
+            return Decimal(str(override)), "override"
+        if currency in measured:
+            return measured[currency]["average"], "measured"
+        return None, "none"
+
+    @property
+    def orders_over_horizon(self) -> Decimal:
+        """Orders a kept customer is counted for: one per repurchase window in the horizon
+        (the measured repurchase is "at least one order within the window")."""
+        return Decimal(self.horizon_days) / Decimal(settings.REPURCHASE_WINDOW.days or 1)
+
+    def value_of_kept_customer(self, order_value: Decimal | None) -> Decimal | None:
+        if order_value is None:
+            return None
+        return order_value * self.margin_percent / Decimal(100) * self.orders_over_horizon
 
 
-def return_on_appeasement(filters: ReportFilter, currency: str, a: RoiAssumptions) -> dict:
-    """Revenue kept by recovered customers against what the appeasements cost.
+def return_measured(rows: list[dict], assumptions: Assumptions, measured: dict[str, dict]) -> list[dict]:
+    """Per currency: the cost of every appeasement of the period against the value of the
+    customers they kept, measured.
 
-    kept customers = cases the customer confirmed solved × churn without recovery
-    revenue kept = kept × orders per year × average order value
-                   + kept × word-of-mouth reach × conversion × average order value
+    Comparison: within each incident type (and currency), each offer's appeasements against
+    the apology-only arm's. Extra repurchases = appeasements of the arm × (its repurchase
+    share − the apology's), both shares measured on appeasements given a whole repurchase
+    window ago; an arm with no apology to compare with in its incident type (or nothing old
+    enough to tell) is credited nothing, though its cost is counted.
+    kept value = extra repurchases × order value × margin × orders over the horizon.
     """
-    cases = filters.facts(CASES)
-    recovered = cases.qs.aggregate(n=cases.total("confirmed"))["n"]
-    cost = totals(filters, currency)["cost"]
-    kept = Decimal(recovered) * a.churn_without_recovery
-    revenue = kept * a.orders_per_year * a.average_order_value
-    word_of_mouth = kept * a.word_of_mouth_reach * a.word_of_mouth_conversion * a.average_order_value
-    kept_total = revenue + word_of_mouth
-    return {
-        "recovered": recovered,
-        "kept_customers": kept,
-        "revenue_kept": revenue,
-        "word_of_mouth": word_of_mouth,
-        "total_kept": kept_total,
-        "cost": cost,
-        "net": kept_total - cost,
-        "ratio": (kept_total / cost) if cost else None,
+    by_currency: dict[str, dict] = {}
+    baselines = {
+        (row["currency"], row["incident_type"]): row
+        for row in rows
+        if row["arm"] == OUTCOME_APOLOGY_ARM and row["matured"]
     }
+    for row in rows:
+        block = by_currency.setdefault(
+            row["currency"],
+            {"currency": row["currency"], "cost": Decimal("0"), "appeasements": 0, "kept": Decimal("0"), "arms": []},
+        )
+        block["cost"] += row["cost"] or Decimal("0")
+        block["appeasements"] += row["appeasements"]
+        if row["arm"] == OUTCOME_APOLOGY_ARM:
+            continue
+        base = baselines.get((row["currency"], row["incident_type"]))
+        arm = {**row, "compared": bool(base and row["matured"])}
+        if arm["compared"]:
+            arm["share"] = Decimal(row["repurchased"]) / Decimal(row["matured"])
+            arm["base_share"] = Decimal(base["repurchased"]) / Decimal(base["matured"])
+            arm["base_matured"] = base["matured"]
+            arm["kept"] = row["appeasements"] * (arm["share"] - arm["base_share"])
+            block["kept"] += arm["kept"]
+        block["arms"].append(arm)
+    result = []
+    for currency, block in sorted(by_currency.items()):
+        order_value, source = assumptions.order_value(currency, measured)
+        per_kept = assumptions.value_of_kept_customer(order_value)
+        value = block["kept"] * per_kept if per_kept is not None else None
+        block.update(
+            order_value=order_value,
+            order_value_source=source,
+            orders=measured.get(currency, {}).get("orders", 0),
+            per_kept=per_kept,
+            value=value,
+            net=(value - block["cost"]) if value is not None else None,
+            ratio=(value / block["cost"]) if value is not None and block["cost"] else None,
+        )
+        result.append(block)
+    return result
+
+
+def recovery_settings() -> RecoverySettings:
+    """The organisation's recovery assumptions (the defaults, unsaved, until a supervisor
+    first saves them)."""
+    return RecoverySettings.objects.filter(pk=1).select_related("updated_by").first() or RecoverySettings()
+
+
+def recovery_assumptions(saved: RecoverySettings) -> Assumptions:
+    return Assumptions(
+        margin_percent=saved.margin_percent,
+        horizon_days=saved.horizon_days,
+        order_value_overrides=dict(saved.order_value_overrides or {}),
+    )

@@ -22,13 +22,19 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q, Value
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from appease.core.audit import audit_event_record
+from appease.core.context import Actor
+from appease.core.money import quantize
 from appease.issuance.selectors import issuances_changed_since
 from appease.webhooks.services import webhook_event_emit
 from coupons.selectors import redemptions_changed_since
@@ -46,8 +52,8 @@ from reporting.facts import (
     day_bounds,
     zone,
 )
-from reporting.filters import ReportFilter
-from reporting.models import AnomalyScan, RollupState
+from reporting.filters import ReportFilter, currency_choices
+from reporting.models import AnomalyScan, RecoverySettings, RollupState
 
 logger = logging.getLogger(__name__)
 
@@ -253,3 +259,50 @@ def _flagged_webhooks_emit(flags, *, previous: list[dict], days: int, first: dat
                 "date_to": today.isoformat(),
             },
         )
+
+
+def _recovery_settings_snapshot(saved: RecoverySettings) -> dict:
+    return {
+        "margin_percent": str(saved.margin_percent),
+        "horizon_days": saved.horizon_days,
+        "order_value_overrides": dict(saved.order_value_overrides or {}),
+    }
+
+
+@transaction.atomic(durable=True)
+def recovery_settings_update(
+    *,
+    actor: Actor,
+    margin_percent: Decimal,
+    horizon_days: int,
+    currency: str,
+    order_value: Decimal | None,
+) -> RecoverySettings:
+    """Save the organisation's recovery assumptions: the margin, the horizon, and the
+    average order value to use in `currency` instead of the measured one (None: the
+    measured one again). Audited with the values before and after."""
+    if currency not in {code for code, _label in currency_choices()}:
+        raise ValidationError({"currency": _("Choose a currency in use.")})
+    RecoverySettings.objects.get_or_create(pk=1)
+    # Locked: the overrides of other currencies are read and written back.
+    saved = RecoverySettings.objects.select_for_update().get(pk=1)
+    before = _recovery_settings_snapshot(saved)
+    overrides = dict(saved.order_value_overrides or {})
+    if order_value is None:
+        overrides.pop(currency, None)
+    else:
+        overrides[currency] = str(quantize(order_value, currency))
+    saved.margin_percent = Decimal(margin_percent).quantize(Decimal("0.01"))
+    saved.horizon_days = horizon_days
+    saved.order_value_overrides = overrides
+    saved.updated_at = timezone.now()
+    saved.updated_by = actor.user
+    saved.save()
+    audit_event_record(
+        actor=actor,
+        action="recovery_settings.update",
+        obj=saved,
+        before=before,
+        after=_recovery_settings_snapshot(saved),
+    )
+    return saved

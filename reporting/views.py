@@ -8,43 +8,48 @@ issuances behind it; every table exports as CSV, streamed.
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 from functools import wraps
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import BooleanField, ExpressionWrapper
 from django.http import JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from appease.core.context import Actor
 from appease.core.roles import SUPERVISOR, has_role
 from appease.core.spreadsheets import csv_response
 from appease.delivery.selectors import Channel, failure_reason_label
 from appease.issuance.selectors import IncidentType, StartSource, approvals_decided, budgets_remaining
-from coupons.selectors import offers
-from feedback.selectors import Priority
+from coupons.selectors import offer_names, offers
+from feedback.selectors import OUTCOME_APOLOGY_ARM, OutcomePath, Priority
 from reporting import charts, selectors
 from reporting.anomalies import KIND_LABELS, anomalies, anomalies_shown, peer_rate
 from reporting.facts import USED, zone
-from reporting.filters import ReportFilter
+from reporting.filters import RecoveryFilter, RecoveryListFilter, ReportFilter
+from reporting.forms import RecoverySettingsForm
 from reporting.models import RollupState
+from reporting.recovery import picks
+from reporting.services import recovery_settings_update
 
 PAGES = [
     ("reports:issuances", gettext_lazy("Issuances")),
     ("reports:redemption", gettext_lazy("Redemption")),
     ("reports:speed", gettext_lazy("Speed")),
-    ("reports:cases", gettext_lazy("Cases and recovery")),
+    ("reports:cases", gettext_lazy("Cases")),
+    ("reports:recovery", gettext_lazy("Recovery by intervention")),
     ("reports:return", gettext_lazy("Return on appeasement")),
     ("reports:reps", gettext_lazy("Reps")),
     ("reports:anomalies", gettext_lazy("Anomalies")),
     ("reports:list", gettext_lazy("Issuance list")),
+    ("reports:recovery-list", gettext_lazy("Appeasement list")),
 ]
 INCIDENT_LABELS = dict(IncidentType.choices)
 CHANNEL_LABELS = dict(Channel.choices)
@@ -342,21 +347,15 @@ def cases(request):
     for row in by_type:
         row["label"] = _label(INCIDENT_LABELS, row["incident_type"])
         row["priority_label"] = _label(PRIORITY_LABELS, row["priority"])
-    recovery = selectors.recovery_by_intervention(filters, filters.selected_currency)
-    for row in recovery:
-        row["label"] = _label(INCIDENT_LABELS, row["incident_type"])
+    if request.GET.get("export") == "recovery":
+        # The soft/hard table moved to the recovery page (per arm): its CSV is there.
+        return redirect(f"{reverse('reports:recovery')}?{_recovery_query(request)}&export=recovery")
     exported = _table_csv(
         request,
         "cases",
         [_("Incident type"), _("Priority"), _("Cases"), _("First response missed"), _("Resolution missed")],
         by_type,
         ["label", "priority_label", "count", "first_breached", "resolution_breached"],
-    ) or _table_csv(
-        request,
-        "recovery",
-        [_("Incident type"), _("Intervention"), _("Answers"), _("Solved"), _("CSAT"), _("Cost per recovered customer")],
-        recovery,
-        ["label", "kind", "answers", "solved_rate", "csat", "cost_per_recovered"],
     )
     if exported:
         return exported
@@ -371,19 +370,6 @@ def cases(request):
             y_title=_("Cases"),
             chart_id="chart-cases",
         ),
-        "recovery": charts.bars(
-            recovery_pairs := _soft_hard(recovery),
-            x=lambda row: row["label"],
-            ys={
-                _("Soft: solved"): lambda row: row["soft"]["solved_rate"] if row["soft"] else None,
-                _("Hard: solved"): lambda row: row["hard"]["solved_rate"] if row["hard"] else None,
-            },
-            url=lambda row: _list_url(filters, incident_type=row["incident_type"]),
-            title=_("Recovery by intervention: share the customer said solved"),
-            y_title=_("Solved"),
-            chart_id="chart-recovery",
-            percent=True,
-        ),
     }
     return render(
         request,
@@ -391,59 +377,272 @@ def cases(request):
         _context(
             request,
             filters,
-            _("Cases and recovery"),
+            _("Cases"),
             figures=figures,
             by_type=by_type,
-            recovery=recovery_pairs,
+            recovery_url=f"{reverse('reports:recovery')}?{_recovery_query(request)}",
             resolution=selectors.resolution(filters),
             satisfaction=selectors.satisfaction(filters),
         ),
     )
 
 
-def _soft_hard(recovery: list[dict]) -> list[dict]:
-    pairs: dict[str, dict] = {}
-    for row in recovery:
-        pair = pairs.setdefault(
-            row["incident_type"],
-            {"incident_type": row["incident_type"], "label": row["label"], "soft": None, "hard": None},
+# --- Recovery by intervention, and its return (feedback's AppeasementOutcome) ----------
+
+SHARED_FILTERS = ("date_from", "date_to", "incident_type", "currency")
+
+
+def _recovery_query(request) -> str:
+    """The filters the recovery pages share with the others (period, incident type, currency)."""
+    return urlencode({name: request.GET[name] for name in SHARED_FILTERS if request.GET.get(name)})
+
+
+def _arm_label(arm: str, names: dict) -> str:
+    if arm == OUTCOME_APOLOGY_ARM:
+        return str(_("Apology"))
+    kind, _colon, key = arm.partition(":")
+    if kind == "offer" and key.isdigit():
+        return names.get(int(key), arm)
+    return arm
+
+
+def _recovery_list_url(filters: RecoveryFilter, row: dict, outcome: str | None = None) -> str:
+    return f"{reverse('reports:recovery-list')}?" + filters.query_string(
+        incident_type=row["incident_type"], arm=row["arm"], currency=row["currency"], outcome=outcome
+    )
+
+
+def _recovery_value(filters: RecoveryFilter, currencies) -> tuple[selectors.Assumptions, dict, dict]:
+    """The saved assumptions, the measured order values, and what a recovered customer
+    is worth per currency (None where no order value is known)."""
+    assumptions = selectors.recovery_assumptions(selectors.recovery_settings())
+    measured = selectors.order_value_measured(filters)
+    worth = {
+        currency: assumptions.value_of_kept_customer(assumptions.order_value(currency, measured)[0])
+        for currency in currencies
+    }
+    return assumptions, measured, worth
+
+
+RECOVERY_COLUMNS = [
+    ("incident", gettext_lazy("Incident type")),
+    ("arm_label", gettext_lazy("Intervention")),
+    ("currency", gettext_lazy("Currency")),
+    ("appeasements", gettext_lazy("Appeasements")),
+    ("answered", gettext_lazy("Answered")),
+    ("response_rate", gettext_lazy("Response rate")),
+    ("solved", gettext_lazy("Solved")),
+    ("solved_rate", gettext_lazy("Solved share")),
+    ("solved_low", gettext_lazy("Solved share, 95% low")),
+    ("solved_high", gettext_lazy("Solved share, 95% high")),
+    ("csat", gettext_lazy("Average CSAT")),
+    ("codes", gettext_lazy("Codes given")),
+    ("redeemed", gettext_lazy("Redeemed")),
+    ("redemption_rate", gettext_lazy("Redemption share")),
+    ("matured", gettext_lazy("Old enough to tell")),
+    ("repurchased", gettext_lazy("Ordered again")),
+    ("repurchase_rate", gettext_lazy("Repurchase share")),
+    ("cost", gettext_lazy("Cost")),
+    ("cost_per_recovered", gettext_lazy("Cost per recovered customer")),
+    ("picked", gettext_lazy("Current pick")),
+]
+
+
+@supervisor_view
+def recovery(request):
+    """Per incident type × intervention arm (each offer, and the apology), per currency:
+    what was given, answered, solved (with its 95% interval), CSAT, redeemed, ordered
+    again, what it cost and cost per recovered customer; and the recommendation's
+    current pick per incident type, with why."""
+    filters = RecoveryFilter(request.GET)
+    rows = [selectors.recovery_figures(row) for row in selectors.recovery_rows(filters)]
+    _assumptions, _measured, worth = _recovery_value(filters, {row["currency"] for row in rows})
+    chosen = picks(rows, recovery_value=worth)
+    names = offer_names()
+    groups: dict[tuple[str, str], dict] = {}
+    for row in rows:
+        row["incident"] = _label(INCIDENT_LABELS, row["incident_type"])
+        row["arm_label"] = _arm_label(row["arm"], names)
+        row["solved_low"], row["solved_high"] = row["solved_interval"] or (None, None)
+        pick = chosen[(row["incident_type"], row["currency"])]
+        row["picked"] = "yes" if pick.arm == row["arm"] else ""
+        row["urls"] = {
+            outcome or "all": _recovery_list_url(filters, row, outcome)
+            for outcome in (None, "answered", "solved", "redeemed", "repurchased")
+        }
+        group = groups.setdefault(
+            (row["incident_type"], row["currency"]),
+            {"incident": row["incident"], "currency": row["currency"], "rows": [], "pick": pick},
         )
-        pair[row["kind"]] = row
-    return list(pairs.values())
+        group["rows"].append(row)
+    for group in groups.values():
+        pick = group["pick"]
+        group["pick_label"] = _arm_label(pick.arm, names) if pick.arm else None
+        group["runner_up_label"] = _arm_label(pick.runner_up, names) if pick.runner_up else None
+    if request.GET.get("export") == "recovery":
+        keys = [key for key, _label_text in RECOVERY_COLUMNS]
+        return _csv(
+            "recovery.csv", [str(label) for _key, label in RECOVERY_COLUMNS], ([row[k] for k in keys] for row in rows)
+        )
+    return render(
+        request,
+        "reporting/recovery.html",
+        _context(
+            request,
+            filters,
+            _("Recovery by intervention"),
+            groups=list(groups.values()),
+            minimum=settings.RECOMMENDATION_MIN_SAMPLE,
+            window=settings.REPURCHASE_WINDOW.days,
+        ),
+    )
 
 
-ROI_DEFAULTS = {
-    "average_order_value": "60",
-    "orders_per_year": "4",
-    "churn_without_recovery": "0.5",
-    "word_of_mouth_reach": "3",
-    "word_of_mouth_conversion": "0.05",
-}
+RECOVERY_LIST_COLUMNS = [
+    ("given_at", gettext_lazy("Given at")),
+    ("customer", gettext_lazy("Customer")),
+    ("incident", gettext_lazy("Incident type")),
+    ("arm", gettext_lazy("Intervention")),
+    ("path", gettext_lazy("Given from")),
+    ("segment", gettext_lazy("Segment when given")),
+    ("cost", gettext_lazy("Cost")),
+    ("currency", gettext_lazy("Currency")),
+    ("solved", gettext_lazy("Solved")),
+    ("csat", gettext_lazy("CSAT")),
+    ("redeemed_at", gettext_lazy("Redeemed at")),
+    ("repurchased_at", gettext_lazy("Ordered again at")),
+    ("case", gettext_lazy("Case")),
+]
+
+
+@supervisor_view
+def recovery_list(request):
+    """The appeasements behind a cell of the recovery table (its filters in the query
+    string), 100 a page, CSV of all of them."""
+    filters = RecoveryListFilter(request.GET)
+    names = offer_names()
+    paths = dict(OutcomePath.choices)
+    columns = (
+        "given_at",
+        "customer_id",
+        "incident_type",
+        "arm",
+        "path",
+        "tier",
+        "value_band",
+        "repeat_band",
+        "prior",
+        "cost_amount",
+        "currency",
+        "solved",
+        "csat",
+        "redeemed_at",
+        "repurchased_at",
+        "case_id",
+    )
+    rows = filters.qs.order_by("-given_at", "pk").values(*columns)
+
+    def shaped(row: dict) -> dict:
+        return {
+            **row,
+            "incident": _label(INCIDENT_LABELS, row["incident_type"]),
+            "arm_label": _arm_label(row["arm"], names),
+            "path_label": _label(paths, row["path"]),
+            "segment": " / ".join((row["tier"], row["value_band"], row["repeat_band"], row["prior"])),
+        }
+
+    if request.GET.get("export") == "appeasements":
+        here = timezone.get_current_timezone()
+        return _csv(
+            "appeasements.csv",
+            [str(label) for _key, label in RECOVERY_LIST_COLUMNS],
+            (
+                [
+                    row["given_at"].astimezone(here).isoformat(),
+                    row["customer_id"],
+                    row["incident"],
+                    row["arm_label"],
+                    row["path_label"],
+                    row["segment"],
+                    row["cost_amount"],
+                    row["currency"],
+                    {True: "yes", False: "no", None: ""}[row["solved"]],
+                    row["csat"] or "",
+                    row["redeemed_at"].astimezone(here).isoformat() if row["redeemed_at"] else "",
+                    row["repurchased_at"].astimezone(here).isoformat() if row["repurchased_at"] else "",
+                    row["case_id"] or "",
+                ]
+                for row in map(shaped, rows.iterator(chunk_size=2000))
+            ),
+        )
+    number = int(request.GET["page"]) if request.GET.get("page", "").isdigit() and int(request.GET["page"]) > 0 else 1
+    found = [shaped(row) for row in rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE + 1]]
+    page = {
+        "items": found[:PAGE_SIZE],
+        "number": number,
+        "previous": number - 1 if number > 1 else None,
+        "next": number + 1 if len(found) > PAGE_SIZE else None,
+    }
+    return render(
+        request,
+        "reporting/recovery_list.html",
+        _context(request, filters, _("Appeasement list"), page=page, columns=RECOVERY_LIST_COLUMNS),
+    )
 
 
 @supervisor_view
 def return_on_appeasement(request):
-    filters = ReportFilter(request.GET)
-    values, errors = {}, {}
-    for name, default in ROI_DEFAULTS.items():
-        raw = request.GET.get(name) or default
-        try:
-            values[name] = Decimal(raw)
-            if values[name] < 0:
-                raise InvalidOperation
-        except InvalidOperation:
-            errors[name] = _("Enter a number of zero or more.")
-            values[name] = Decimal(default)
-    for name in ("churn_without_recovery", "word_of_mouth_conversion"):
-        if values[name] > 1:
-            errors[name] = _("A share: between 0 and 1.")
-            values[name] = Decimal(ROI_DEFAULTS[name])
-    assumptions = selectors.RoiAssumptions(**values)
-    result = selectors.return_on_appeasement(filters, filters.selected_currency, assumptions)
+    """Cost against measured retained value, over the same appeasements (every one of the
+    period, from AppeasementOutcome); the assumptions still needed are the organisation's
+    (reporting.RecoverySettings), changed here by supervisors, audited."""
+    filters = RecoveryFilter(request.GET)
+    saved = selectors.recovery_settings()
+    if request.method == "POST":
+        form = RecoverySettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                recovery_settings_update(actor=Actor.from_request(request), **form.cleaned_data)
+            except ValidationError as error:
+                for field, problems in error.message_dict.items():
+                    for problem in problems:
+                        form.add_error(field if field in form.fields else None, problem)
+            else:
+                messages.success(request, _("Saved: these assumptions now apply to everyone's reports."))
+                return redirect(f"{request.path}?{filters.query_string()}")
+    else:
+        currency = filters.selected_currency or settings.DEFAULT_CURRENCY
+        form = RecoverySettingsForm(
+            initial={
+                "margin_percent": saved.margin_percent,
+                "horizon_days": saved.horizon_days,
+                "currency": currency,
+                "order_value": (saved.order_value_overrides or {}).get(currency),
+            }
+        )
+    rows = selectors.recovery_rows(filters)
+    assumptions = selectors.recovery_assumptions(saved)
+    measured = selectors.order_value_measured(filters)
+    blocks = selectors.return_measured(rows, assumptions, measured)
+    names = offer_names()
+    for block in blocks:
+        for arm in block["arms"]:
+            arm["incident"] = _label(INCIDENT_LABELS, arm["incident_type"])
+            arm["arm_label"] = _arm_label(arm["arm"], names)
+            arm["url"] = _recovery_list_url(filters, arm)
     return render(
         request,
         "reporting/return.html",
-        _context(request, filters, _("Return on appeasement"), result=result, values=values, errors=errors),
+        _context(
+            request,
+            filters,
+            _("Return on appeasement"),
+            blocks=blocks,
+            form=form,
+            saved=saved,
+            assumptions=assumptions,
+            window=settings.REPURCHASE_WINDOW.days,
+        ),
+        status=400 if request.method == "POST" else 200,
     )
 
 

@@ -16,6 +16,7 @@ from appease.core.roles import SUPERVISOR, has_role
 from appease.issuance.models import (
     BudgetCounter,
     Customer,
+    CustomerOrder,
     Issuance,
     LimitBudget,
     LimitPolicy,
@@ -190,6 +191,22 @@ def budgets_remaining(user) -> list[Remaining]:
 def issuances_for_reports() -> QuerySet[Issuance]:
     """Every issuance, as it is (no joins, no annotations): what reports aggregate."""
     return Issuance.objects.all()
+
+
+def order_values(*, since, until) -> dict[str, dict]:
+    """The customers' orders placed in [since, until), per currency: how many and their
+    average total (money is never averaged across currencies)."""
+    rows = (
+        CustomerOrder.objects.filter(placed_at__gte=since, placed_at__lt=until)
+        .values("currency")
+        .annotate(orders=Count("pk"), total=Sum("total_amount"))
+        .order_by()
+    )
+    return {
+        row["currency"]: {"orders": row["orders"], "average": row["total"] / row["orders"]}
+        for row in rows
+        if row["orders"]
+    }
 
 
 def issuances_changed_since(since) -> QuerySet[Issuance]:

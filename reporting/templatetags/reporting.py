@@ -26,3 +26,11 @@ def issuance_status(issuance) -> str:
     if status == "redeemed":
         return gettext("Redeemed")
     return str(dict(IssuanceStatus.choices).get(status, status))
+
+
+@register.filter
+def percent(share) -> str:
+    """A share (0 to 1) as a whole percentage, or a dash when there is none."""
+    if share is None:
+        return "—"
+    return f"{round(float(share) * 100)}%"

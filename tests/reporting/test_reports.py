@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from appease.issuance.models import Issuance
 from coupons.models import Code, Merchant, Redemption
-from feedback.models import Case, FollowUp
+from feedback.models import Case
 from reporting import selectors
 from reporting.services import rollups_refresh
 from tests.factories import (
@@ -34,6 +34,8 @@ REPORT_PAGES = [
     "/admin/reports/redemption/",
     "/admin/reports/speed/",
     "/admin/reports/cases/",
+    "/admin/reports/recovery/",
+    "/admin/reports/recovery/appeasements/",
     "/admin/reports/return/",
     "/admin/reports/reps/",
     "/admin/reports/anomalies/",
@@ -180,48 +182,6 @@ def test_resolution_rate_counts_customers_confirmations_not_closed_calls(report)
 
     assert (figures["confirmed"], figures["unconfirmed"], figures["still_open"]) == (3, 1, 1)
     assert figures["rate"] == 0.75
-
-
-def test_recovery_soft_against_hard_with_cost_per_recovered_customer(history, report):
-    def case_with(intervention, solved, csat, issuance=None):
-        case = Case.objects.create(
-            source="api", subject="x", incident_type="late_delivery", status="confirmed", intervention=intervention
-        )
-        FollowUp.objects.create(
-            case=case, customer=customer_create(), status="answered", due_at=case.created_at,
-            expires_at=case.created_at, solved=solved, csat=csat, intervention=intervention,
-        )  # fmt: skip
-        if issuance is not None:
-            Issuance.objects.filter(pk=issuance.pk).update(case=case)
-
-    case_with("apology", True, 5)
-    case_with("apology", False, 2)
-    case_with("discount", True, 4, give(history["ana"], history["five"], history["late"]))
-    case_with("discount", True, 4, give(history["ana"], history["five"], history["late"]))
-
-    rows = {row["kind"]: row for row in selectors.recovery_by_intervention(report(), "USD")}
-
-    assert (rows["soft"]["answers"], rows["soft"]["solved_rate"], rows["soft"]["csat"]) == (2, 0.5, 3.5)
-    assert rows["soft"]["cost_per_recovered"] == Decimal("0")
-    assert (rows["hard"]["solved_rate"], rows["hard"]["cost_per_recovered"]) == (1.0, Decimal("3"))
-
-
-def test_return_on_appeasement_shows_its_arithmetic(history, report):
-    for _ in range(10):
-        Case.objects.create(source="api", subject="x", incident_type="late_delivery", status="confirmed")
-    assumptions = selectors.RoiAssumptions(
-        average_order_value=Decimal("60"),
-        orders_per_year=Decimal("4"),
-        churn_without_recovery=Decimal("0.5"),
-        word_of_mouth_reach=Decimal("3"),
-        word_of_mouth_conversion=Decimal("0.1"),
-    )
-
-    result = selectors.return_on_appeasement(report(), "USD", assumptions)
-
-    # 10 recovered × 0.5 = 5 kept; 5 × 4 × 60 = 1,200; word of mouth 5 × 3 × 0.1 × 60 = 90
-    assert (result["revenue_kept"], result["word_of_mouth"], result["cost"]) == (1200, 90, Decimal("55"))
-    assert result["net"] == Decimal("1235")
 
 
 # --- Pages -----------------------------------------------------------------------------

@@ -50,7 +50,6 @@ SELECTORS = {
     "cases per rep": selectors.cases_handled,
     "resolution": selectors.resolution,
     "satisfaction": selectors.satisfaction,
-    "recovery": lambda f: selectors.recovery_by_intervention(f, "USD"),
 }
 
 
