@@ -460,6 +460,15 @@ if not (0 <= RECOVERY_VALUE_BANDS[0] <= RECOVERY_VALUE_BANDS[1]):
 RECOVERY_HISTORY_DAYS = env_int("RECOVERY_HISTORY_DAYS", 90)
 # An appeasement's customer "ordered again" when an order arrives within this window.
 REPURCHASE_WINDOW = timedelta(days=env_int("REPURCHASE_WINDOW_DAYS", 60))
+# Experiments (docs/feedback.md, "Experiments"): how long an assignment shown to a rep
+# stays valid until the give; an arm is stopped once it has this many answers and is
+# worse than the best with at least this probability; the guardrail runs this often.
+EXPERIMENT_TOKEN_MAX_AGE = env_int("EXPERIMENT_TOKEN_MAX_AGE_SECONDS", 4 * 3600)
+EXPERIMENT_GUARDRAIL_MIN_ANSWERS = env_int("EXPERIMENT_GUARDRAIL_MIN_ANSWERS", 30)
+EXPERIMENT_GUARDRAIL_PROBABILITY = env_float("EXPERIMENT_GUARDRAIL_PROBABILITY", 0.99)
+if not (0.5 < EXPERIMENT_GUARDRAIL_PROBABILITY < 1):
+    raise ImproperlyConfigured("EXPERIMENT_GUARDRAIL_PROBABILITY must be above 0.5 and below 1.")
+EXPERIMENT_REVIEW_MINUTES = env_int("EXPERIMENT_REVIEW_MINUTES", 5)
 # Praise is thanked, not queued: a rating or an NPS this high, no incident type (given or
 # inferred from the text) and anger below the ceiling.
 FEEDBACK_PRAISE_RATING = env_int("FEEDBACK_PRAISE_RATING", 4)
@@ -576,6 +585,10 @@ CELERY_BEAT_SCHEDULE = {
     "events-sweep": {"task": "feedback.tasks.events_sweep_task", "schedule": timedelta(seconds=30)},
     "sla-breaches-escalate": {"task": "feedback.tasks.sla_breaches_escalate_task", "schedule": timedelta(seconds=30)},
     "cases-age": {"task": "feedback.tasks.cases_age_task", "schedule": timedelta(minutes=5)},
+    "experiments-review": {
+        "task": "feedback.tasks.experiments_review_task",
+        "schedule": timedelta(minutes=EXPERIMENT_REVIEW_MINUTES),
+    },
     "follow-ups-send": {"task": "feedback.tasks.follow_ups_send_task", "schedule": timedelta(minutes=1)},
     "follow-ups-expire": {"task": "feedback.tasks.follow_ups_expire_task", "schedule": timedelta(minutes=15)},
     "personal-data-expire": {

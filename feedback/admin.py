@@ -4,8 +4,10 @@ feedback, follow-ups and events are read-only: they change through the services.
 
 from urllib.parse import urljoin
 
+from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import escape, format_html
@@ -17,11 +19,13 @@ from appease.core.admin_money import MoneyAdminMixin
 from appease.core.config import config_object_save, config_snapshot
 from appease.core.context import Actor
 from appease.core.money import format_money
+from coupons.models import Offer
 from feedback.models import (
     ApologyTemplate,
     AutoRule,
     Case,
     CaseEvent,
+    Experiment,
     Feedback,
     FeedbackSite,
     FollowUp,
@@ -32,6 +36,7 @@ from feedback.models import (
     PriorityLevel,
     RecommendationRule,
 )
+from feedback.services.experiments import experiment_start, experiment_stop
 
 
 @admin.register(OwnerTeam)
@@ -221,3 +226,93 @@ class MerchantEventAdmin(ReadOnlyAdmin):
     @admin.display(description=_("issued"), ordering="issued_total")
     def issued(self, obj):
         return obj.issued_total
+
+
+class ExperimentForm(forms.ModelForm):
+    class Meta:
+        model = Experiment
+        fields = ["name", "incident_type", "method", "share_percent", "offers", "apology_arm"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "offers" in self.fields:
+            # Arms are offers that can be given now (the apology arm is its own box).
+            self.fields["offers"].queryset = Offer.objects.filter(is_active=True).exclude(kind=Offer.Kind.APOLOGY)
+
+    def clean(self):
+        cleaned = super().clean()
+        offers = cleaned.get("offers")
+        if offers is not None:
+            inactive = [offer.name for offer in offers if not offer.is_active]
+            if inactive:
+                self.add_error("offers", _("These offers are not active: %(names)s.") % {"names": ", ".join(inactive)})
+            arms = len(offers) + (1 if cleaned.get("apology_arm") else 0)
+            if arms < 2:
+                self.add_error(
+                    "offers", _("An experiment needs at least two arms: two offers, or one and the apology-only arm.")
+                )
+        incident_type = cleaned.get("incident_type")
+        running = Experiment.objects.filter(is_active=True, incident_type=incident_type)
+        if self.instance.pk:
+            running = running.exclude(pk=self.instance.pk)
+        if incident_type and (self.instance.pk is None or self.instance.is_active) and running.exists():
+            self.add_error("incident_type", _("Another experiment is running for this incident type: stop it first."))
+        return cleaned
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(AuditedModelAdmin):
+    """Supervisors' randomised experiments: created running; arms and incident type are
+    fixed once it exists (a different test is a new experiment), share and method may
+    change; Start and Stop are audited actions."""
+
+    form = ExperimentForm
+    list_display = ["name", "incident_type", "method", "share_percent", "arms", "is_active", "started_at", "report"]
+    list_filter = ["incident_type", "is_active", "method"]
+    actions = ["start", "stop"]
+    filter_horizontal = ["offers"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fixed = ["incident_type", "offers", "apology_arm"] if obj is not None else []
+        return [*fixed, "stopped_arms", "is_active", "started_at", "stopped_at", "created_by", "report"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["name", "incident_type", "method", "share_percent", "offers", "apology_arm"]
+        return fields + (
+            ["stopped_arms", "is_active", "started_at", "stopped_at", "created_by", "report"] if obj else []
+        )
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description=_("arms"))
+    def arms(self, obj):
+        count = obj.offers.count() + (1 if obj.apology_arm else 0)
+        stopped = len(obj.stopped_arms or [])
+        return f"{count - stopped}/{count}"
+
+    @admin.display(description=_("report"))
+    def report(self, obj):
+        if not obj.pk:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("reports:experiment", args=[obj.pk]), _("Open the report"))
+
+    def _each(self, request, queryset, service, done):
+        actor = Actor.from_request(request)
+        for experiment in queryset:
+            try:
+                service(actor=actor, experiment_id=experiment.pk)
+            except ValidationError as refused:
+                self.message_user(request, f"{experiment.name}: {' '.join(refused.messages)}", messages.ERROR)
+            else:
+                self.message_user(request, done % {"name": experiment.name}, messages.SUCCESS)
+
+    @admin.action(description=_("Start selected experiments"), permissions=["change"])
+    def start(self, request, queryset):
+        self._each(request, queryset, experiment_start, _("Started: %(name)s."))
+
+    @admin.action(description=_("Stop selected experiments"), permissions=["change"])
+    def stop(self, request, queryset):
+        self._each(request, queryset, experiment_stop, _("Stopped: %(name)s."))

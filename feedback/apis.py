@@ -60,6 +60,7 @@ from feedback.services.cases import (
     case_reassign,
     case_resolve,
 )
+from feedback.services.experiments import experiment_assign, experiment_context
 from feedback.services.intake import CustomerRef, feedback_submit
 from feedback.services.recommend import recommend, recommend_for
 
@@ -891,6 +892,21 @@ class CaseIssueApi(APIView):
             choices=Channel.choices, required=False, help_text="Left out: the customer's preferred channel."
         )
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+        experiment_token = serializers.CharField(
+            max_length=2000,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="The experiment's assignment: `assignment.token` of `GET /api/v1/recommendations` "
+            "for the case's customer and incident type.",
+        )
+        override_reason = serializers.CharField(
+            max_length=255,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Why another offer than the assigned one (required then).",
+        )
 
     @extend_schema(
         operation_id="cases_issue",
@@ -939,6 +955,7 @@ class CaseIssueApi(APIView):
                 channel=data.get("channel"),
                 note=data["note"],
                 idempotency_key=record,
+                context=experiment_context(data),
             )
         return Response(CaseIssuanceSerializer(issuance).data, status=status.HTTP_201_CREATED)
 
@@ -1122,6 +1139,42 @@ class RecommendationOutputSerializer(serializers.Serializer):
         }
 
 
+class AssignmentSerializer(serializers.Serializer):
+    """An experiment's assignment for this customer's incident: give `offer_id` (the
+    arm), passing `token` as `experiment_token`; another offer needs an `override_reason`."""
+
+    token = serializers.CharField()
+    arm = serializers.CharField(help_text="`offer:<id>`, or `apology` (the apology-only holdout).")
+    offer_id = serializers.IntegerField(source="offer.pk")
+    experiment_id = serializers.IntegerField(source="experiment.pk")
+    experiment_name = serializers.CharField(source="experiment.name")
+
+
+class RecommendationPagination(Pagination):
+    """The page of recommendations, and beside it the experiment's assignment (or null)."""
+
+    def get_paginated_response_schema(self, schema):
+        schema = super().get_paginated_response_schema(schema)
+        schema["properties"]["assignment"] = {
+            "type": "object",
+            "nullable": True,
+            "properties": {
+                "token": {
+                    "type": "string",
+                    "example": ".eJyrVkpUslJQ0lFQSk7NS85ITElRslIqzs9JzEtXslIqyywpSi1WsgIA:1v2xYz:abc",
+                },
+                "arm": {"type": "string", "example": "offer:7"},
+                "offer_id": {"type": "integer", "example": 7},
+                "experiment_id": {"type": "integer", "example": 2},
+                "experiment_name": {"type": "string", "example": "Late deliveries: 10 € off or an apology"},
+            },
+            "required": ["token", "arm", "offer_id", "experiment_id", "experiment_name"],
+            "description": "This customer's incident is in a running experiment: the arm to give, "
+            "and the token to give it with. Null otherwise (no customer, no experiment, not drawn).",
+        }
+        return schema
+
+
 class RecommendationListApi(APIView):
     """What to give for a complaint, best first: the ranking the case page shows (the
     supervisors' rules for the incident type, the customer's tier and past incidents,
@@ -1130,7 +1183,7 @@ class RecommendationListApi(APIView):
     authentication_classes = STAFF_AUTH
     permission_classes = [ScopeRequired, IsStaffMember]
     required_scope = "read"
-    pagination_class = Pagination
+    pagination_class = RecommendationPagination
 
     class QuerySerializer(serializers.Serializer):
         customer_id = serializers.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)
@@ -1187,4 +1240,9 @@ class RecommendationListApi(APIView):
         page = paginator.paginate_queryset(ranked, request, view=self)
         ranks = {id(item): rank for rank, item in enumerate(ranked, start=1)}
         context = {"ranks": ranks}
-        return paginator.get_paginated_response(RecommendationOutputSerializer(page, many=True, context=context).data)
+        response = paginator.get_paginated_response(
+            RecommendationOutputSerializer(page, many=True, context=context).data
+        )
+        assignment = experiment_assign(customer=customer, incident_type=data["incident_type"], user=request.user)
+        response.data["assignment"] = AssignmentSerializer(assignment).data if assignment is not None else None
+        return response

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from appease.issuance.models import Issuance
 from appease.issuance.selectors import issuances_with_status
-from feedback.models import APOLOGY_ARM, AppeasementOutcome, Case, Feedback, FeedbackSite, FollowUp, Segment
+from feedback.models import APOLOGY_ARM, AppeasementOutcome, Case, Experiment, Feedback, FeedbackSite, FollowUp, Segment
 from feedback.models import Intervention as Intervention
 from feedback.models import Priority as Priority
+from feedback.models import arm_key as arm_key
 
 # Case words other apps count and label by (reporting's measures, rollup columns and
 # tables), beside the Priority and Intervention choices above.
@@ -149,3 +150,44 @@ def appeasement_outcomes() -> QuerySet[AppeasementOutcome]:
 def outcome_tier_choices() -> list[tuple[str, str]]:
     """The customer tiers an appeasement's segment is recorded in."""
     return list(AppeasementOutcome._meta.get_field("tier").choices)
+
+
+# --- Experiments (the report reads these) -----------------------------------------------
+
+
+def experiments_all() -> QuerySet[Experiment]:
+    return Experiment.objects.prefetch_related("offers").order_by("-started_at")
+
+
+def experiment_arm_figures(experiment: Experiment) -> dict[str, dict]:
+    """{assigned arm: {assigned, as_assigned, overrides, answered, solved, csat_n,
+    csat_sum}} over the experiment's outcomes, grouped by the arm **assigned** (intention
+    to treat), in one query."""
+    rows = (
+        AppeasementOutcome.objects.filter(experiment=experiment)
+        .values("assigned_arm")
+        .annotate(
+            assigned=Count("pk"),
+            as_assigned=Count("pk", filter=Q(arm=F("assigned_arm"))),
+            answered=Count("pk", filter=Q(solved__isnull=False)),
+            solved=Count("pk", filter=Q(solved=True)),
+            csat_n=Count("pk", filter=Q(csat__isnull=False)),
+            csat_sum=Sum("csat"),
+        )
+    )
+    return {row.pop("assigned_arm"): {**row, "overrides": row["assigned"] - row["as_assigned"]} for row in rows}
+
+
+def experiment_override_reasons(experiment: Experiment) -> dict[str, list[tuple[str, int]]]:
+    """{assigned arm: [(reason, count), …]} of the overrides, most frequent first."""
+    rows = (
+        AppeasementOutcome.objects.filter(experiment=experiment)
+        .exclude(arm=F("assigned_arm"))
+        .values("assigned_arm", "override_reason")
+        .annotate(n=Count("pk"))
+        .order_by("assigned_arm", "-n", "override_reason")
+    )
+    found: dict[str, list[tuple[str, int]]] = {}
+    for row in rows:
+        found.setdefault(row["assigned_arm"], []).append((row["override_reason"], row["n"]))
+    return found

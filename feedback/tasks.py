@@ -2,6 +2,7 @@ from celery import shared_task
 
 from feedback.services.automation import event_process, events_sweep
 from feedback.services.digest import team_digests_send
+from feedback.services.experiments import experiments_review
 from feedback.services.scoring import cases_age
 from feedback.services.sla import sla_breaches_escalate
 from feedback.services.surveys import follow_ups_expire, follow_ups_send
@@ -49,3 +50,10 @@ def follow_ups_expire_task() -> int:
 def team_digests_send_task() -> int:
 
     return team_digests_send()
+
+
+# Reviewing twice is harmless: an arm already stopped is skipped under the row's lock.
+@shared_task(time_limit=120, soft_time_limit=100)
+def experiments_review_task() -> int:
+
+    return len(experiments_review())

@@ -28,6 +28,7 @@ from appease.delivery.models import Channel
 from appease.issuance.models import Customer, IncidentType, ReasonCode
 from appease.issuance.selectors import offers_available_to, staff_languages
 from appease.issuance.views import staff_required
+from feedback.experiment_views import assignment_for
 from feedback.models import ApologyTemplate, Case, FeedbackSite, Intervention, Priority
 from feedback.selectors import case_history, case_issuances, cases_queue
 from feedback.services.cases import (
@@ -42,6 +43,7 @@ from feedback.services.cases import (
     case_reassign,
     case_resolve,
 )
+from feedback.services.experiments import experiment_context
 from feedback.services.recommend import recommend
 from feedback.services.surveys import follow_up_from_token, survey_answer
 
@@ -242,6 +244,9 @@ def case_detail(request, case_id: int):
             "idempotency_key": uuid.uuid4().hex,
             "can_act": can_act,
             "now": timezone.now(),
+            "experiment": assignment_for(user=request.user, customer=case.customer, incident_type=case.incident_type)
+            if can_act and case.customer
+            else None,
         },
     )
 
@@ -294,7 +299,11 @@ def issue(request, case_id: int):
                 messages.info(request, _("That was given already: it is not given twice."))
                 return redirect("cases:detail", case_id=case_id)
         issuance = case_issue(
-            actor=Actor.from_request(request), case_id=case_id, idempotency_key=record, **form.cleaned_data
+            actor=Actor.from_request(request),
+            case_id=case_id,
+            idempotency_key=record,
+            context=experiment_context(request.POST),
+            **form.cleaned_data,
         )
     except (ValidationError, ApplicationError) as error:
         _fail(request, error, "issue")
@@ -318,6 +327,7 @@ def apologise(request, case_id: int):
             template=template,
             text=request.POST.get("text", ""),
             channel=request.POST.get("channel") or None,
+            context=experiment_context(request.POST),
         )
     except (ValidationError, ApplicationError) as error:
         _fail(request, error, "apology")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from feedback import views
+from feedback import experiment_views, views
 
 app_name = "cases"
 
@@ -16,4 +16,5 @@ urlpatterns = [
     path("<int:case_id>/resolve/", views.resolve, name="resolve"),
     path("<int:case_id>/reassign/", views.reassign, name="reassign"),
     path("<int:case_id>/escalate/", views.escalate, name="escalate"),
+    path("experiment-assignment/<int:customer_id>/", experiment_views.assignment, name="experiment-assignment"),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from reporting import views
+from reporting import experiments, views
 
 app_name = "reports"
 
@@ -17,4 +17,6 @@ urlpatterns = [
     path("anomalies/", views.anomalies_page, name="anomalies"),
     path("issuances/", views.issuance_list, name="list"),
     path("customers/", views.customers, name="customers"),
+    path("experiments/", experiments.experiments, name="experiments"),
+    path("experiments/<int:experiment_id>/", experiments.experiment, name="experiment"),
 ]

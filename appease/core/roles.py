@@ -70,6 +70,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
                 "recommendationrule",
                 "apologytemplate",
                 "autorule",
+                "experiment",
             )
             for action in ("view", "add", "change")
         ],

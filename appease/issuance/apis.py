@@ -226,6 +226,20 @@ class IssuanceListCreateApi(APIView):
         channel = serializers.ChoiceField(choices=Channel.choices, required=False)
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
         complaint_started_at = serializers.DateTimeField(required=False, allow_null=True)
+        experiment_token = serializers.CharField(
+            max_length=2000,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="The `assignment.token` of `GET /api/v1/recommendations`: this give is in the experiment.",
+        )
+        override_reason = serializers.CharField(
+            max_length=255,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Why another offer than the assigned one (required then).",
+        )
 
         def validate(self, attrs):
             if ("customer_id" in attrs) == ("customer" in attrs):
@@ -278,6 +292,17 @@ class IssuanceListCreateApi(APIView):
                     "reason_code": "late-parcel",
                     "channel": "email",
                     "note": "parcel two days late",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "In an experiment, another offer with a reason",
+                value={
+                    "customer_id": 42,
+                    "offer_id": 9,
+                    "reason_code": "late-parcel",
+                    "experiment_token": ".eJyrVkpUslJQ0lFQSk7NS85ITElRslIqzs9JzEtXslIqyywpSi1WsgIA:1v2xYz:abc",
+                    "override_reason": "The customer already has a 10 € code",
                 },
                 request_only=True,
             ),
@@ -343,6 +368,10 @@ class IssuanceListCreateApi(APIView):
             "note": data["note"],
             "complaint_started_at": data.get("complaint_started_at"),
             "idempotency_key": record,
+            # An experiment's assignment: checked by the listener that issued it (feedback).
+            "context": {"experiment_token": data["experiment_token"], "override_reason": data["override_reason"]}
+            if data["experiment_token"]
+            else None,
         }
         if "customer" in data:
             # One transaction: a refused issuance (400 on the channel, 403 over a limit)

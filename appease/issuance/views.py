@@ -31,6 +31,7 @@ from appease.core.money import default_currency
 from appease.core.roles import CSR, SUPERVISOR, has_role
 from appease.delivery.models import Channel
 from appease.issuance.models import Customer, Issuance, StaffProfile
+from appease.issuance.panel import panel_extensions_context
 from appease.issuance.selectors import (
     approvals_pending,
     customer_appeasement_summary,
@@ -106,6 +107,10 @@ class IssueForm(forms.Form):
         required=False,
         choices=[("", ""), (Issuance.StartSource.REP, ""), (Issuance.StartSource.LINK, "")],
     )
+    # An experiment's assignment (signed, checked on the give by the app that made it) and
+    # the rep's reason when they give something else.
+    experiment_token = forms.CharField(widget=forms.HiddenInput, required=False, max_length=2000)
+    override_reason = forms.CharField(label=gettext_lazy("Why something else?"), required=False, max_length=255)
 
     def __init__(self, *args, user, customer: Customer, **kwargs):
         super().__init__(*args, **kwargs)
@@ -261,6 +266,7 @@ def panel_context(request, customer: Customer, form: IssueForm) -> dict:
         "currency_form": CustomerCurrencyForm(customer=customer),
         "rendered_at": timezone.now().isoformat(),  # the timer counts on our clock, not the browser's
         **_budget_context(request.user, _customer_currency(customer)),
+        **panel_extensions_context(request=request, customer=customer, form=form),
     }
 
 
@@ -344,6 +350,7 @@ def issue(request, customer_id: int):
         **_offers_context(request.user, form),
         "channels": Channel.choices,
         "idempotency_key": uuid.uuid4().hex,
+        **panel_extensions_context(request=request, customer=customer, form=form),
     }
     if request.htmx:
         response = render(request, "csr/_issue_form.html", context, status=status)
@@ -403,6 +410,7 @@ def _give_once(request, customer: Customer, form: IssueForm):
             complaint_started_at=started,
             complaint_start_source=data["complaint_start_source"] or Issuance.StartSource.REP,
             idempotency_key=record,
+            context=_experiment_context(data),
         )
     except ValidationError as invalid:
         _add_service_errors(form, invalid, ISSUE_FIELD_ALIASES)
@@ -410,6 +418,14 @@ def _give_once(request, customer: Customer, form: IssueForm):
     except ApplicationError as refused:
         return None, refused, None
     return issuance, None, None
+
+
+def _experiment_context(data: dict) -> dict:
+    """An experiment's assignment and the override's reason, for the listeners that check
+    them (feedback's), nothing when the form carried no assignment."""
+    if not data.get("experiment_token"):
+        return {}
+    return {"experiment_token": data["experiment_token"], "override_reason": data.get("override_reason", "")}
 
 
 def _replayed(request, record):

@@ -251,6 +251,7 @@ def case_issue(
     note: str = "",
     apology_text: str = "",
     idempotency_key=None,
+    context: dict | None = None,
 ) -> Issuance:
     """Give an appeasement from the case: the normal issuance flow, with its limits,
     linked to the case; the complaint's clock started when the case opened.
@@ -278,6 +279,7 @@ def case_issue(
             case=case,
             apology_text=apology_text,
             idempotency_key=idempotency_key,
+            context=context,
         )
         case = _lock(case_id)
         if issuance.status != Issuance.Status.PENDING_APPROVAL:  # waiting: nothing reached the customer yet
@@ -295,6 +297,7 @@ def case_apologise(
     reason_code: ReasonCode | None = None,
     channel=None,
     idempotency_key: IdempotencyKey | None = None,
+    context: dict | None = None,
 ) -> Issuance:
     """A soft intervention: the rep's apology (from a template, edited) sent to the
     customer through the delivery outbox as an apology (no code), in the customer's
@@ -327,6 +330,7 @@ def case_apologise(
         channel=channel,
         apology_text=text,
         idempotency_key=idempotency_key,
+        context=context,
     )
 
 

@@ -109,7 +109,9 @@ def test_recommendations_page_like_every_list(csr):
         RECOMMENDATIONS, {"customer_id": customer.pk, "incident_type": "staff_attitude", "page_size": 1, "page": 2}
     ).json()
 
-    assert set(whole) == {"count", "next", "previous", "results"} and whole["count"] == 2
+    # (and beside the page, the experiment's assignment: none runs here)
+    assert set(whole) == {"count", "next", "previous", "results", "assignment"} and whole["count"] == 2
+    assert whole["assignment"] is None
     assert second["count"] == whole["count"]
     assert second["results"] == [whole["results"][1]]  # its rank is its place in the whole list
 

@@ -89,7 +89,7 @@ from appease.webhooks.models import WebhookEndpoint
 from appease.webhooks.services import webhook_endpoint_create, webhook_event_emit
 from coupons.services.inventory import code_batch_request
 from coupons.services.redemption import redemption_create
-from feedback.models import ApologyTemplate, AutoRule, FeedbackSite
+from feedback.models import ApologyTemplate, AutoRule, Experiment, FeedbackSite
 from feedback.services.automation import event_receive
 from feedback.services.cases import case_claim, case_resolve
 from feedback.services.surveys import follow_ups_send, survey_token
@@ -219,6 +219,7 @@ URL_RULES: dict[str, Endpoint] = {
     "cases:resolve": Endpoint("staff-web", POST),
     "cases:reassign": Endpoint("staff-web", POST),
     "cases:escalate": Endpoint("staff-web", POST),
+    "cases:experiment-assignment": Endpoint("staff-web"),
     # Reports, inside the admin (reporting/views.py supervisor_view).
     "reports:issuances": Endpoint("supervisor"),
     "reports:redemption": Endpoint("supervisor"),
@@ -232,6 +233,8 @@ URL_RULES: dict[str, Endpoint] = {
     "reports:anomalies": Endpoint("supervisor"),
     "reports:list": Endpoint("supervisor"),
     "reports:customers": Endpoint("supervisor"),
+    "reports:experiments": Endpoint("supervisor"),
+    "reports:experiment": Endpoint("supervisor"),
     # The merchant API (coupons/urls.py).
     "coupons:code-validate": Endpoint("merchant", POST),
     "coupons:redemption-create": Endpoint("merchant", BOTH, get_rule="merchant-supervisor"),
@@ -473,6 +476,8 @@ def build_world() -> World:
     follow_up = answered.follow_ups.get()
     follow_ups_send(now=follow_up.due_at)
 
+    experiment = Experiment.objects.create(name="Matrix", incident_type="damaged_item", is_active=False)
+    experiment.offers.add(offer)
     empty = [model._meta.label for model in admin.site._registry if not model._default_manager.exists()]
     assert not empty, f"the world has no row for these admin models (add one): {empty}"
     return World(
@@ -508,6 +513,7 @@ def urls_for(target: Target, world: World, role: str) -> list[tuple[str, str]]:
         "issuance_id": world.issuance.pk,
         "case_id": world.case_id,
         "user_id": world.csr.pk,  # a rep's report
+        "experiment_id": Experiment.objects.order_by("pk").values_list("pk", flat=True).first(),
         "decision": "approve",
         "token": world.survey_token if role == CUSTOMER else "not-a-survey-token",
         "redemption_id": world.redemption_id,
