@@ -343,6 +343,7 @@ class IssuanceListCreateApi(APIView):
             "note": data["note"],
             "complaint_started_at": data.get("complaint_started_at"),
             "idempotency_key": record,
+            "context": {"path": "api"},
         }
         if "customer" in data:
             # One transaction: a refused issuance (400 on the channel, 403 over a limit)

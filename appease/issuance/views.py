@@ -403,6 +403,8 @@ def _give_once(request, customer: Customer, form: IssueForm):
             complaint_started_at=started,
             complaint_start_source=data["complaint_start_source"] or Issuance.StartSource.REP,
             idempotency_key=record,
+            # Where it was given from: the helpdesk's sidebar posts to this view too.
+            context={"path": "sidebar" if getattr(request, "sidebar", None) else "panel"},
         )
     except ValidationError as invalid:
         _add_service_errors(form, invalid, ISSUE_FIELD_ALIASES)
