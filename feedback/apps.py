@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
-from appease.delivery.kinds import register
+from appease.delivery.kinds import outcome_listener_register, register
 
 
 class FeedbackConfig(AppConfig):
@@ -16,6 +16,7 @@ class FeedbackConfig(AppConfig):
 
         from appease.issuance.panel import panel_extension_register
         from appease.issuance.services.issuance import issuance_listener_register
+        from coupons.services.redemption import redemption_listener_register
         from feedback.apis import intake_cors_enabled
         from feedback.defaults import defaults_restore
         from feedback.experiment_views import experiment_panel_context
@@ -23,7 +24,8 @@ class FeedbackConfig(AppConfig):
         from feedback.privacy import personal_data_register
         from feedback.services import triage  # noqa: F401  (connects its cache-clearing signals)
         from feedback.services.experiments import experiment_give_resolve
-        from feedback.services.outcomes import outcome_record
+        from feedback.services.outcomes import outcome_record, outcome_redemption_record
+        from feedback.services.surveys import appeasement_delivered
 
         check_request_enabled.connect(intake_cors_enabled, dispatch_uid="feedback-cors")
         post_migrate.connect(defaults_restore, sender=self, dispatch_uid="feedback-defaults")
@@ -33,3 +35,5 @@ class FeedbackConfig(AppConfig):
         issuance_listener_register(experiment_give_resolve)
         panel_extension_register(experiment_panel_context)  # the panel shows an experiment's assignment
         issuance_listener_register(outcome_record)  # every appeasement is an intervention with an outcome
+        outcome_listener_register(appeasement_delivered)  # delivered outside a case: its follow-up is planned
+        redemption_listener_register(outcome_redemption_record)  # its code redeemed: the outcome says so

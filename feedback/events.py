@@ -122,8 +122,15 @@ def follow_up_skipped_event(*, case: Case, reason: str) -> CaseEvent:
     return case_event_record(case=case, kind=Kind.FOLLOW_UP_SKIPPED, data={"reason": reason})
 
 
-def survey_answered_event(*, case: Case, solved: bool | None, csat: int | None, comment: str) -> CaseEvent:
-    return case_event_record(case=case, kind=Kind.SURVEY_ANSWERED, text=comment, data={"solved": solved, "csat": csat})
+def survey_answered_event(
+    *, case: Case, solved: bool | None, csat: int | None, comment: str, issuance=None
+) -> CaseEvent:
+    """The customer's answer; `issuance` when it was about an appeasement given outside
+    this case (the case was opened, or joined, by that answer)."""
+    data = {"solved": solved, "csat": csat}
+    if issuance is not None:
+        data |= {"issuance": str(issuance.pk), "offer_id": issuance.offer_id}
+    return case_event_record(case=case, kind=Kind.SURVEY_ANSWERED, text=comment, data=data)
 
 
 def case_reopened_event(*, case: Case) -> CaseEvent:

@@ -124,7 +124,9 @@ def cases_for_reports() -> QuerySet[Case]:
 
 
 def follow_ups_answered() -> QuerySet[FollowUp]:
-    return FollowUp.objects.filter(status=FollowUp.Status.ANSWERED)
+    """Answered follow-ups of cases (the case reports count them by the case's day and
+    incident type); an appeasement's own follow-up is counted on its outcome row."""
+    return FollowUp.objects.filter(status=FollowUp.Status.ANSWERED, case__isnull=False)
 
 
 def feedback_for_reports() -> QuerySet[Feedback]:

@@ -368,10 +368,16 @@ class IssuanceListCreateApi(APIView):
             "note": data["note"],
             "complaint_started_at": data.get("complaint_started_at"),
             "idempotency_key": record,
-            # An experiment's assignment: checked by the listener that issued it (feedback).
-            "context": {"experiment_token": data["experiment_token"], "override_reason": data["override_reason"]}
-            if data["experiment_token"]
-            else None,
+            # Where it was given from, and an experiment's assignment: checked by the
+            # listener that issued it (feedback).
+            "context": {
+                "path": "api",
+                **(
+                    {"experiment_token": data["experiment_token"], "override_reason": data["override_reason"]}
+                    if data["experiment_token"]
+                    else {}
+                ),
+            },
         }
         if "customer" in data:
             # One transaction: a refused issuance (400 on the channel, 403 over a limit)

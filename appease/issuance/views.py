@@ -410,7 +410,9 @@ def _give_once(request, customer: Customer, form: IssueForm):
             complaint_started_at=started,
             complaint_start_source=data["complaint_start_source"] or Issuance.StartSource.REP,
             idempotency_key=record,
-            context=_experiment_context(data),
+            # Where it was given from (the helpdesk's sidebar posts to this view too), and
+            # an experiment's assignment.
+            context={"path": "sidebar" if getattr(request, "sidebar", None) else "panel", **_experiment_context(data)},
         )
     except ValidationError as invalid:
         _add_service_errors(form, invalid, ISSUE_FIELD_ALIASES)

@@ -67,6 +67,7 @@ CASE = {
 FOLLOW_UP = {
     "follow_up_id": "3c2b1a0f-9e8d-4c7b-a6f5-e4d3c2b1a0f9",
     "case_id": 7,
+    "issuance_id": None,
     "customer_id": 42,
     "solved": True,
     "csat": 5,

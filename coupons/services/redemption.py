@@ -7,10 +7,15 @@ Exactly once (docs/adr/0001-single-use-redemption.md):
   its one row is locked with SELECT … FOR UPDATE for the length of the debit; the
   CHECK constraint `balance >= 0` is the backstop;
 - a partial unique index allows one active redemption per coupon.
+
+Apps above this one hear of every redemption and reversal in its transaction through
+`redemption_listener_register` (feedback stamps the appeasement's outcome as redeemed):
+a listener must be one lean statement, it runs on the checkout's hot path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +51,23 @@ REASON_MESSAGES = {
     BELOW_MIN_ORDER: lambda: _("The order is below this code's minimum."),
     ALREADY_REDEEMED: lambda: _("This code has already been used."),
 }
+
+
+_listeners: list[Callable[[Redemption], None]] = []
+
+
+def redemption_listener_register(listener: Callable[[Redemption], None]) -> None:
+    """Call `listener(redemption)` for every redemption made or reversed (its `status`
+    says which), inside the redemption's transaction (an app above this one, from its
+    `ready()`). A listener that raises rolls the redemption back, and it runs on the
+    checkout's hot path: keep it to one statement."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def _listeners_tell(redemption: Redemption) -> None:
+    for listener in _listeners:
+        listener(redemption)
 
 
 class RedemptionRefused(ApplicationError):
@@ -194,6 +216,7 @@ def _redeem(*, merchant: Merchant, raw_code: str, order_id: str, order_total: De
     )
     code_redeemed_event(code=code, redemption=redemption, from_status=Code.Status.ISSUED, to_status=to_status)
     _webhook_emit(type="redemption.created", redemption=redemption, code=code)
+    _listeners_tell(redemption)
     return redemption
 
 
@@ -266,4 +289,5 @@ def redemption_reverse(*, merchant: Merchant, redemption_id, reason: str) -> Red
     )
     redemption.refresh_from_db()
     _webhook_emit(type="redemption.reversed", redemption=redemption, code=code)
+    _listeners_tell(redemption)
     return redemption

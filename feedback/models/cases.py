@@ -288,7 +288,14 @@ def case_event_summary(kind: str, data: dict) -> str:
     if kind == Kind.SURVEY_ANSWERED:
         answer = gettext("solved") if data.get("solved") else gettext("not solved")
         if data.get("csat"):
-            return gettext("%(answer)s, satisfaction %(csat)s/5") % {"answer": answer, "csat": data["csat"]}
+            answer = gettext("%(answer)s, satisfaction %(csat)s/5") % {"answer": answer, "csat": data["csat"]}
+        if data.get("issuance"):
+            # About an appeasement given outside this case: the offer in the reader's language.
+            offer = apps.get_model("coupons", "Offer").objects.filter(pk=data.get("offer_id")).first()
+            return gettext("%(answer)s, about %(offer)s given earlier") % {
+                "answer": answer,
+                "offer": offer.name if offer is not None else "",
+            }
         return answer
     if kind == Kind.REOPENED and data.get("priority"):
         return gettext("back in the queue at %(priority)s, score %(score)s") % {

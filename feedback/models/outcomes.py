@@ -160,12 +160,14 @@ class AppeasementOutcome(models.Model):
     )
     assigned_arm = models.CharField(_("assigned arm"), max_length=40, blank=True)
     override_reason = models.CharField(_("override reason"), max_length=255, blank=True)
-    follow_up = models.OneToOneField(
+    # A ForeignKey, not one-to-one: a case's follow-up asks about everything the case got
+    # in that round, so one answer is the outcome of each of them.
+    follow_up = models.ForeignKey(
         FollowUp,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
-        related_name="outcome",
+        related_name="outcomes",
         verbose_name=_("follow-up"),
         help_text=_("The follow-up whose answer is this appeasement's outcome."),
     )

@@ -15,7 +15,8 @@ from feedback.models.choices import Intervention
 
 
 class FollowUp(models.Model):
-    """The message after a resolved case: thanks, and "was your problem solved?".
+    """The message after a resolved case, or after an appeasement given outside a case:
+    thanks, and "was your problem solved?".
 
     Due in the database; the beat task hands due ones to the delivery outbox. The
     survey link carries a signed token naming this row; answering sets `answered_at`
@@ -88,6 +89,11 @@ class FollowUp(models.Model):
             models.CheckConstraint(condition=Q(csat__gte=1, csat__lte=5) | Q(csat=None), name="csat_1_to_5"),
             models.CheckConstraint(
                 condition=Q(case__isnull=False) | Q(issuance__isnull=False), name="follow_up_names_case_or_issuance"
+            ),
+            # An appeasement given outside a case is asked about once, however many times
+            # its message is sent or reported delivered.
+            models.UniqueConstraint(
+                fields=["issuance"], condition=Q(issuance__isnull=False), name="one_follow_up_per_appeasement"
             ),
         ]
 

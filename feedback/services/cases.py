@@ -36,8 +36,9 @@ from feedback.events import (
     case_reassigned_event,
     case_resolved_event,
 )
-from feedback.models import ApologyTemplate, Case, CaseEvent, Intervention
+from feedback.models import APOLOGY_ARM, ApologyTemplate, AppeasementOutcome, Case, CaseEvent, Intervention
 from feedback.services.intake import feedback_submit
+from feedback.services.outcomes import apology_outcome_record
 from feedback.services.surveys import follow_up_schedule
 from feedback.services.webhooks import case_webhook_emit
 
@@ -377,5 +378,13 @@ def case_resolve(*, actor: Actor, case_id, note: str, intervention: str = "") ->
     case.save()
     case_resolved_event(case=case, actor=actor, note=note)
     case_webhook_emit(type="case.resolved", case=case)
+    if (
+        case.intervention == Intervention.APOLOGY
+        and case.customer is not None
+        and not AppeasementOutcome.objects.filter(case=case, follow_up__isnull=True, arm=APOLOGY_ARM).exists()
+    ):
+        # The rep apologised without an apology offer (on a call, say): an intervention
+        # all the same, whose outcome the follow-up's answer is.
+        apology_outcome_record(case=case)
     follow_up_schedule(case=case, now=now)
     return case

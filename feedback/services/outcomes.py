@@ -16,9 +16,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Subquery
 from django.utils import timezone
 
 from appease.issuance.models import Customer, Issuance
+from coupons.models import Redemption
 from feedback.models import APOLOGY_ARM, AppeasementOutcome, Case, Intervention, Segment, arm_key
 from feedback.services.scoring import past_incidents
 
@@ -147,3 +149,32 @@ def apology_outcome_record(*, case: Case, context: dict | None = None) -> Appeas
         given_at=timezone.now(),
         **segment.as_fields(),
     )
+
+
+def outcomes_answer_record(*, follow_up_id, solved: bool | None, csat: int | None, answered_at) -> int:
+    """The follow-up's answer on every outcome row it asks about (a case's round may
+    have given several things), once: a conditional update on `answered_at`, in the
+    survey's transaction, after the survey's own single-use update won."""
+    return AppeasementOutcome.objects.filter(follow_up_id=follow_up_id, answered_at__isnull=True).update(
+        solved=solved, csat=csat, answered_at=answered_at
+    )
+
+
+def outcome_redemption_record(redemption: Redemption) -> None:
+    """A code was redeemed, or a redemption reversed (the coupons app's listener, in
+    the checkout's transaction): the outcome of the appeasement that gave the code says
+    when it was first used. One UPDATE, no read first: this is the checkout's hot path.
+
+    Redeemed: stamped at the first redemption (a gift card's first spend counts) and
+    kept. Reversed: the earliest redemption of the code still active, or none."""
+    given = Issuance.objects.filter(code_id=redemption.code_id).values("pk")
+    outcomes = AppeasementOutcome.objects.filter(issuance_id__in=given)
+    if redemption.status == Redemption.Status.ACTIVE:
+        outcomes.filter(redeemed_at__isnull=True).update(redeemed_at=redemption.redeemed_at)
+        return
+    earliest = (
+        Redemption.objects.filter(code_id=redemption.code_id, status=Redemption.Status.ACTIVE)
+        .order_by("redeemed_at")
+        .values("redeemed_at")[:1]
+    )
+    outcomes.update(redeemed_at=Subquery(earliest))

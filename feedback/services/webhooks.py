@@ -30,14 +30,17 @@ def _case_payload(case: Case) -> dict:
     }
 
 
-def follow_up_webhook_emit(*, follow_up: FollowUp, case: Case) -> None:
-    """follow_up.answered: whether the customer says it is solved, and the CSAT score."""
+def follow_up_webhook_emit(*, follow_up: FollowUp, case: Case | None) -> None:
+    """follow_up.answered: whether the customer says it is solved, and the CSAT score.
+    About an appeasement given outside a case, `issuance_id` names it and `case_id` is
+    the case a "not solved" opened (null when solved)."""
     webhook_event_emit(
         type="follow_up.answered",
         data={
             "follow_up_id": str(follow_up.pk),
-            "case_id": case.pk,
-            "customer_id": case.customer_id,
+            "case_id": case.pk if case is not None else None,
+            "issuance_id": str(follow_up.issuance_id) if follow_up.issuance_id else None,
+            "customer_id": follow_up.customer_id,
             "solved": follow_up.solved,
             "csat": follow_up.csat,
             "answered_at": iso(follow_up.answered_at),

@@ -78,7 +78,8 @@ def test_a_double_click_gives_once_and_the_rep_reveals_and_resends_the_code(peop
     assert issued_to(product, email) == 1
     customer = Customer(product, email, "en")
     mail, code = customer.wait_for_code(result.last4)
-    assert len(product.mailbox.messages(email)) == 1
+    # (the follow-up asking whether it put things right comes later, at beat's next minute)
+    assert len([mail for mail in product.mailbox.messages(email) if "/s/" not in mail.text]) == 1
 
     # when: the customer, on the phone, asks for the code: the rep shows it
     assert result.reveal(csr.t("Show the full code")) == code

@@ -43,6 +43,7 @@ def test_a_case_opened_resolved_and_its_follow_up_answered_are_events_without_pe
     assert events["follow_up.answered"] == {
         "follow_up_id": str(follow_up.pk),
         "case_id": case.pk,
+        "issuance_id": None,  # a case's follow-up: no appeasement of its own
         "customer_id": customer.pk,
         "solved": True,
         "csat": 5,
