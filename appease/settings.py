@@ -445,8 +445,8 @@ SURVEY_LINK_VALIDITY = timedelta(days=env_int("SURVEY_LINK_VALIDITY_DAYS", 7))
 # A customer is surveyed at most once in this period (about different cases: a reopened
 # case is asked again when it is resolved again).
 SURVEY_QUIET_PERIOD = timedelta(days=env_int("SURVEY_QUIET_PERIOD_DAYS", 14))
-# Learned intervention rates rank recommendations once a combination has this many
-# answered follow-ups.
+# An offer's (or the apology's) estimate ranks the recommendations once the incident
+# type has this many answered appeasements of it; below, the rules rank.
 RECOMMENDATION_MIN_SAMPLE = env_int("RECOMMENDATION_MIN_SAMPLE", 30)
 # Every appeasement's segment: lifetime value bands (in the customer's currency), low
 # below the first, high from the second; a customer's incidents and earlier
@@ -458,6 +458,22 @@ RECOVERY_VALUE_BANDS = (
 if not (0 <= RECOVERY_VALUE_BANDS[0] <= RECOVERY_VALUE_BANDS[1]):
     raise ImproperlyConfigured("RECOVERY_VALUE_MID_FROM must be between 0 and RECOVERY_VALUE_HIGH_FROM.")
 RECOVERY_HISTORY_DAYS = env_int("RECOVERY_HISTORY_DAYS", 90)
+# What keeping a customer is worth to the recommendations (docs/feedback.md): the larger
+# of their tier's floor and RECOVERY_VALUE_SHARE of their lifetime value, in the
+# customer's currency. Floors may not fall as the tier rises (a platinum customer is
+# never worth less than a gold one with the same lifetime value).
+RECOVERY_VALUE_FLOORS = {
+    "standard": env_decimal("RECOVERY_VALUE_FLOOR_STANDARD", "25"),
+    "silver": env_decimal("RECOVERY_VALUE_FLOOR_SILVER", "50"),
+    "gold": env_decimal("RECOVERY_VALUE_FLOOR_GOLD", "100"),
+    "platinum": env_decimal("RECOVERY_VALUE_FLOOR_PLATINUM", "200"),
+}
+_floors = list(RECOVERY_VALUE_FLOORS.values())
+if _floors[0] < 0 or _floors != sorted(_floors):
+    raise ImproperlyConfigured("RECOVERY_VALUE_FLOOR_* must be 0 or more and may not fall as the tier rises.")
+RECOVERY_VALUE_SHARE = env_decimal("RECOVERY_VALUE_SHARE", "0.25")
+if not (0 <= RECOVERY_VALUE_SHARE <= 1):
+    raise ImproperlyConfigured("RECOVERY_VALUE_SHARE must be between 0 and 1.")
 # An appeasement's customer "ordered again" when an order arrives within this window.
 REPURCHASE_WINDOW = timedelta(days=env_int("REPURCHASE_WINDOW_DAYS", 60))
 # Experiments (docs/feedback.md, "Experiments"): how long an assignment shown to a rep

@@ -615,7 +615,70 @@ class CaseIssuanceSerializer(serializers.Serializer):
         }
 
 
-class RecommendationSerializer(serializers.Serializer):
+def _share(value: float) -> str:
+    return f"{value:.3f}"
+
+
+RECOMMENDATION_ESTIMATE = inline_serializer(
+    "RecommendationEstimate",
+    {
+        "solved_share": serializers.CharField(help_text="The estimated solved share, 0 to 1, three decimals."),
+        "interval_low": serializers.CharField(help_text="The 95% credible interval's lower end."),
+        "interval_high": serializers.CharField(help_text="Its upper end."),
+        "n_segment": serializers.IntegerField(help_text="Answered appeasements of this arm in the customer's segment."),
+        "n_incident": serializers.IntegerField(help_text="Answered appeasements of this arm for the incident type."),
+        "basis": serializers.ChoiceField(
+            choices=["segment", "incident", "prior"],
+            help_text="What ranks it: the segment's answers, the incident type's, or (too few) the rules.",
+        ),
+    },
+)
+
+
+def _estimate(obj) -> dict:
+    low, high = obj.interval
+    return {
+        "solved_share": _share(obj.solved_share),
+        "interval_low": _share(low),
+        "interval_high": _share(high),
+        "n_segment": obj.n_segment,
+        "n_incident": obj.n_incident,
+        "basis": obj.basis,
+    }
+
+
+class RecommendationValueSerializer(serializers.Serializer):
+    """What an arm is expected to be worth: the fields the case and the helpdesk share."""
+
+    arm = serializers.CharField(help_text="`offer:<id>`, or `apology`.")
+    basis = serializers.ChoiceField(choices=["segment", "incident", "prior"])
+    estimate = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField(help_text="What giving it costs, in the customer's currency.")
+    cost_per_recovered = serializers.SerializerMethodField(
+        help_text="The cost over the solved share; null for an arm that costs nothing."
+    )
+    recovery_value = serializers.SerializerMethodField(help_text="What keeping this customer is worth.")
+    net_value = serializers.SerializerMethodField(help_text="Solved share × recovery value − cost.")
+    evidence_line = serializers.CharField(help_text="The figures in a sentence, in the caller's language.")
+
+    @extend_schema_field(RECOMMENDATION_ESTIMATE)
+    def get_estimate(self, obj) -> dict:
+        return _estimate(obj)
+
+    def get_cost(self, obj) -> str:
+        return money(obj.cost, obj.currency)
+
+    def get_cost_per_recovered(self, obj) -> str | None:
+        return money(obj.cost_per_recovered, obj.currency)
+
+    def get_recovery_value(self, obj) -> str:
+        return money(obj.recovery_value, obj.currency)
+
+    def get_net_value(self, obj) -> str:
+        return money(obj.net_value, obj.currency)
+
+
+class RecommendationSerializer(RecommendationValueSerializer):
     intervention = serializers.CharField()
     label = serializers.CharField()
     reason = serializers.CharField()
@@ -623,14 +686,15 @@ class RecommendationSerializer(serializers.Serializer):
     offer = serializers.CharField(source="offer.name", allow_null=True, default=None)
     suggested_value = serializers.SerializerMethodField()
     currency = serializers.CharField()
-    ranked_by = serializers.CharField(help_text="learned (from past outcomes) or rule")
-    solved_percent = serializers.IntegerField(
-        source="evidence.solved_percent", allow_null=True, default=None, help_text="Of similar past cases."
-    )
-    sample_size = serializers.IntegerField(source="evidence.n", allow_null=True, default=None)
+    ranked_by = serializers.CharField(help_text="learned (by its estimate) or rule (too few answers)")
+    solved_percent = serializers.SerializerMethodField(help_text="The estimate, rounded; null without answers.")
+    sample_size = serializers.IntegerField(source="n_incident", help_text="Answers for the incident type.")
 
     def get_suggested_value(self, obj) -> str | None:
         return money(obj.suggested_value, obj.currency)
+
+    def get_solved_percent(self, obj) -> int | None:
+        return round(obj.solved_share * 100) if obj.n_incident else None
 
 
 class CaseDetailOutputSerializer(CaseOutputSerializer):
@@ -695,16 +759,33 @@ class CaseDetailApi(APIView):
                     "issuances": [],
                     "recommendations": [
                         {
+                            "arm": "offer:7",
+                            "basis": "incident",
+                            "estimate": {
+                                "solved_share": "0.812",
+                                "interval_low": "0.741",
+                                "interval_high": "0.873",
+                                "n_segment": 12,
+                                "n_incident": 140,
+                                "basis": "incident",
+                            },
+                            "cost": "3.50",
+                            "cost_per_recovered": "4.31",
+                            "recovery_value": "100.00",
+                            "net_value": "77.70",
+                            "evidence_line": (
+                                "5 € off: 81% solved (74–87%), n=140, cost €3.50 → €4.31 per recovered customer"
+                            ),
                             "intervention": "discount",
                             "label": "Discount",
                             "reason": "Late delivery for a valued customer: a discount on the next order.",
                             "offer_id": 7,
-                            "offer": "10 € off",
+                            "offer": "5 € off",
                             "suggested_value": "10.00",
                             "currency": "EUR",
-                            "ranked_by": "rule",
-                            "solved_percent": None,
-                            "sample_size": None,
+                            "ranked_by": "learned",
+                            "solved_percent": 81,
+                            "sample_size": 140,
                         }
                     ],
                 },
@@ -1087,56 +1168,29 @@ class RecommendedOfferSerializer(serializers.Serializer):
         return money(obj.cost_amount, obj.currency)
 
 
-class RecommendationOutputSerializer(serializers.Serializer):
+class RecommendationOutputSerializer(RecommendationValueSerializer):
     rank = serializers.SerializerMethodField(help_text="1 is the best, across pages.")
     intervention = serializers.CharField()
     intervention_label = serializers.CharField(source="label", help_text="In the caller's language.")
-    reason = serializers.CharField(help_text="Why it is recommended: the rule's reason, or the outcomes learned.")
+    reason = serializers.CharField(help_text="Why: the rule's reason, or that its estimate ranks it.")
     ranked_by = serializers.ChoiceField(
-        choices=["rule", "learned"], help_text="`learned`: enough answered follow-ups rank it; `rule`: a rule does."
+        choices=["rule", "learned"],
+        help_text="`learned`: its estimate ranks it (enough answered appeasements); `rule`: the rules do.",
     )
     rule_id = serializers.IntegerField(allow_null=True)
     offer = RecommendedOfferSerializer(
-        allow_null=True, help_text="The offer to give for it: one the caller may give and the customer can use."
+        allow_null=True,
+        help_text="The offer to give: one the caller may give, in the customer's currency (or soft). "
+        "Null for the apology when no apology offer may be given.",
     )
-    suggested_value = serializers.SerializerMethodField(help_text="Null for an apology, explanation or callback.")
-    currency = serializers.CharField()
-    evidence = serializers.SerializerMethodField(
-        help_text="What happened after cases of this incident type given this intervention; null without any."
-    )
+    suggested_value = serializers.SerializerMethodField(help_text="The rule's size; null for soft or without a rule.")
+    currency = serializers.CharField(help_text="The customer's: every amount here is in it.")
 
     def get_rank(self, obj) -> int:
         return self.context["ranks"][id(obj)]
 
     def get_suggested_value(self, obj) -> str | None:
         return money(obj.suggested_value, obj.currency)
-
-    @extend_schema_field(
-        inline_serializer(
-            "RecommendationEvidence",
-            {
-                "answers": serializers.IntegerField(),
-                "solved_percent": serializers.IntegerField(),
-                "ci_low_percent": serializers.IntegerField(),
-                "ci_high_percent": serializers.IntegerField(),
-                "csat": serializers.FloatField(allow_null=True),
-                "redemption_percent": serializers.IntegerField(allow_null=True),
-            },
-            allow_null=True,
-        )
-    )
-    def get_evidence(self, obj) -> dict | None:
-        evidence = obj.evidence
-        if evidence is None:
-            return None
-        return {
-            "answers": evidence.n,
-            "solved_percent": evidence.solved_percent,
-            "ci_low_percent": evidence.ci_low_percent,
-            "ci_high_percent": evidence.ci_high_percent,
-            "csat": evidence.csat,
-            "redemption_percent": evidence.redemption_percent,
-        }
 
 
 class AssignmentSerializer(serializers.Serializer):
@@ -1176,9 +1230,10 @@ class RecommendationPagination(Pagination):
 
 
 class RecommendationListApi(APIView):
-    """What to give for a complaint, best first: the ranking the case page shows (the
-    supervisors' rules for the incident type, the customer's tier and past incidents,
-    then what worked), with the reason for each, for a ticket that is not a case here."""
+    """What to give for a complaint, best first: the ranking the case page and the
+    customer panel show (each offer the caller may give this customer and the apology,
+    by expected net value once there are answers, by the supervisors' rules before),
+    with the estimate, the cost and the evidence line, for a ticket that is not a case here."""
 
     authentication_classes = STAFF_AUTH
     permission_classes = [ScopeRequired, IsStaffMember]
@@ -1199,23 +1254,37 @@ class RecommendationListApi(APIView):
                 "A gold customer's late delivery",
                 description="`GET /api/v1/recommendations?customer_id=42&incident_type=late_delivery`",
                 value={
+                    "arm": "offer:7",
+                    "basis": "segment",
+                    "estimate": {
+                        "solved_share": "0.812",
+                        "interval_low": "0.741",
+                        "interval_high": "0.873",
+                        "n_segment": 64,
+                        "n_incident": 212,
+                        "basis": "segment",
+                    },
+                    "cost": "3.50",
+                    "cost_per_recovered": "4.31",
+                    "recovery_value": "100.00",
+                    "net_value": "77.70",
+                    "evidence_line": "5 € off: 81% solved (74–87%), n=212, cost €3.50 → €4.31 per recovered customer",
                     "rank": 1,
                     "intervention": "discount",
                     "intervention_label": "Discount",
                     "reason": "Late delivery for a valued customer: a discount on the next order.",
-                    "ranked_by": "rule",
+                    "ranked_by": "learned",
                     "rule_id": 3,
                     "offer": {
                         "id": 7,
-                        "name": "10 € off",
+                        "name": "5 € off",
                         "kind": "amount_off",
-                        "face_value": "10.00",
-                        "cost": "6.00",
+                        "face_value": "5.00",
+                        "cost": "3.50",
                         "currency": "EUR",
                     },
                     "suggested_value": "11.25",
                     "currency": "EUR",
-                    "evidence": None,
                 },
                 response_only=True,
             )

@@ -44,7 +44,7 @@ from feedback.services.cases import (
     case_resolve,
 )
 from feedback.services.experiments import experiment_context
-from feedback.services.recommend import recommend
+from feedback.services.recommend import recommend, recommend_for
 from feedback.services.surveys import follow_up_from_token, survey_answer
 
 
@@ -249,6 +249,50 @@ def case_detail(request, case_id: int):
             else None,
         },
     )
+
+
+# The customer panel shows this many recommendations (the case page five).
+PANEL_RECOMMENDATIONS = 3
+
+
+class PanelRecommendationsForm(forms.Form):
+    """The customer panel's question: the reason the rep picked (its incident type), or
+    an incident type."""
+
+    reason_code = forms.ModelChoiceField(
+        queryset=ReasonCode.objects.filter(is_active=True),
+        required=False,
+        error_messages={"invalid_choice": gettext_lazy("This reason is no longer in use: choose another.")},
+    )
+    incident_type = forms.ChoiceField(choices=IncidentType.choices, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and not data.get("reason_code") and not data.get("incident_type"):
+            raise ValidationError(gettext_lazy("Choose the reason."))
+        return data
+
+
+@require_GET
+@staff_required
+def panel_recommendations(request, customer_id: int):
+    """The customer panel's recommendations, a fragment: loaded when the rep picks the
+    reason (the panel's app sits below this one, so it asks here rather than imports).
+    Only offers this rep may give this customer; the first is one click away."""
+    customer = get_object_or_404(Customer, pk=customer_id)
+    form = PanelRecommendationsForm(request.GET)
+    if not form.is_valid():
+        error = " ".join(message for messages_ in form.errors.values() for message in messages_)
+        return render(request, "feedback/_panel_recommendations.html", {"error": error}, status=400)
+    reason = form.cleaned_data.get("reason_code")
+    incident_type = reason.incident_type if reason is not None else form.cleaned_data["incident_type"]
+    ranked = recommend_for(customer=customer, incident_type=incident_type, user=request.user)
+    context = {
+        "recommendations": ranked[:PANEL_RECOMMENDATIONS],
+        "incident_label": IncidentType(incident_type).label,
+        "customer": customer,
+    }
+    return render(request, "feedback/_panel_recommendations.html", context)
 
 
 @require_POST

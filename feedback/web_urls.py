@@ -9,6 +9,7 @@ urlpatterns = [
     path("next/", views.claim_next, name="next"),
     path("new/", views.case_new, name="new"),
     path("<int:case_id>/", views.case_detail, name="detail"),
+    path("recommendations/<int:customer_id>/", views.panel_recommendations, name="panel-recommendations"),
     path("<int:case_id>/claim/", views.claim, name="claim"),
     path("<int:case_id>/note/", views.note, name="note"),
     path("<int:case_id>/issue/", views.issue, name="issue"),

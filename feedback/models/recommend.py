@@ -19,13 +19,21 @@ from feedback.models.choices import LANGUAGES, Intervention
 class RecommendationRule(models.Model):
     """Incident type × customer tier × history → an intervention and its size.
 
-    Empty incident type or tier matches any. The suggested value is
+    A tier means that tier or higher (tiers are ordered: standard, silver, gold,
+    platinum); empty incident type or tier matches any. Rules rank the recommendations
+    while an arm has too few answers, and give the "why". The suggested value is
     `(base + order total × percent) × tier factor`, capped at `max_amount`.
     """
 
     name = models.CharField(_("name"), max_length=100)
     incident_type = models.CharField(_("incident type"), max_length=20, choices=IncidentType.choices, blank=True)
-    tier = models.CharField(_("customer tier"), max_length=10, choices=Customer.Tier.choices, blank=True)
+    tier = models.CharField(
+        _("customer tier"),
+        max_length=10,
+        choices=Customer.Tier.choices,
+        blank=True,
+        help_text=_("This tier or higher (gold: gold and platinum). Empty: any."),
+    )
     min_past_incidents = models.PositiveSmallIntegerField(
         _("at least this many past incidents"), default=0, help_text=_("In the last 90 days, this case excluded.")
     )

@@ -235,3 +235,36 @@ document.addEventListener("submit", function (event) {
     form.querySelectorAll("button[type=submit]").forEach(function (button) { button.disabled = true; });
   }, 0);
 });
+
+// The customer panel's recommendations: when the rep picks the reason, what works best
+// for this customer and that incident type is loaded beside the offers (the reason's
+// incident type decides it); "Choose" selects that offer in the give form, and the
+// focus goes to "Give it now", so the recommended appeasement is one click (or Enter).
+(function () {
+  "use strict";
+  function load(select) {
+    var slot = document.getElementById("recommendations");
+    if (!slot || !slot.dataset.url || !window.htmx || !select.value) return;
+    var url = slot.dataset.url + "?reason_code=" + encodeURIComponent(select.value);
+    window.htmx.ajax("GET", url, { target: "#recommendations", swap: "innerHTML" });
+  }
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches("#issue-form select[name=reason_code]")) load(target);
+  });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-choose-offer]");
+    if (!button) return;
+    var form = document.getElementById("issue-form");
+    var offer = form && form.querySelector("input[name=offer][value='" + button.dataset.chooseOffer + "']");
+    if (!offer) return;  // not in the give form (it changed meanwhile): nothing is chosen
+    offer.checked = true;
+    offer.dispatchEvent(new Event("change", { bubbles: true }));
+    var give = document.getElementById("issue-button");
+    if (give) give.focus();
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    var select = document.querySelector("#issue-form select[name=reason_code]");
+    if (select && select.value) load(select);
+  });
+})();

@@ -108,8 +108,15 @@ def test_the_detail_has_the_timeline_what_was_given_and_the_recommendations(csr)
     assert body["timeline"][2]["actor"] == csr.username
     assert body["timeline"][2]["label"] == "Tomado"  # in the caller's language
     assert [issuance["id"] for issuance in body["issuances"]] == [given.json()["id"]]
-    assert body["recommendations"][0]["intervention"] == "discount"
-    assert body["recommendations"][0]["offer_id"] == offer.pk
+    top = body["recommendations"][0]
+    assert top["intervention"] == "discount"
+    assert top["offer_id"] == offer.pk and top["arm"] == f"offer:{offer.pk}"
+    # its estimate, what it rests on, and the figures in the caller's language: the
+    # issuance just given is not answered yet, so it is no evidence
+    assert (top["basis"], top["ranked_by"], top["sample_size"], top["solved_percent"]) == ("prior", "rule", 0, None)
+    assert top["estimate"]["n_incident"] == 0 and top["estimate"]["n_segment"] == 0
+    assert (top["cost"], top["currency"], top["recovery_value"]) == ("3.00", "USD", "25.00")
+    assert top["evidence_line"] == f"{offer.name}: sin respuestas todavía, coste 3,00\xa0US$"
 
 
 def test_an_unknown_case_is_404_in_the_one_shape(csr):

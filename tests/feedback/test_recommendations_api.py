@@ -20,6 +20,10 @@ pytestmark = pytest.mark.django_db
 RECOMMENDATIONS = "/api/v1/recommendations"
 
 
+def callback_offer():
+    return offer_create(kind="callback", value_amount=Decimal("0"), cost_amount=Decimal("0"))
+
+
 def client_for(user) -> APIClient:
     client = APIClient()
     client.force_login(user)
@@ -44,7 +48,7 @@ def test_the_ranking_is_the_case_pages_with_the_offer_and_the_reason(csr):
     body = response.json()
     top = body["results"][0]
     rule = RecommendationRule.objects.get(name="Overcharge: refund credit")
-    assert top["rank"] == 1
+    assert top["rank"] == 1 and top["arm"] == f"offer:{right.pk}"
     assert top["intervention"] == Intervention.REFUND_CREDIT and top["ranked_by"] == "rule"
     assert top["rule_id"] == rule.pk and top["reason"] == rule.reason
     assert top["suggested_value"] == "13.00" and top["currency"] == "USD"
@@ -56,6 +60,16 @@ def test_the_ranking_is_the_case_pages_with_the_offer_and_the_reason(csr):
         "cost": "6.00",
         "currency": "USD",
     }
+    # with no answers yet: the rule ranks it, the estimate is the prior's, and it says so
+    assert top["basis"] == "prior" and top["estimate"]["basis"] == "prior"
+    assert (top["estimate"]["n_segment"], top["estimate"]["n_incident"]) == (0, 0)
+    assert top["estimate"]["interval_low"] < top["estimate"]["solved_share"] < top["estimate"]["interval_high"]
+    assert (top["cost"], top["recovery_value"]) == ("6.00", "25.00")
+    assert top["net_value"] == "6.50" and top["cost_per_recovered"] == "12.00"  # 0.5 × 25 − 6; 6 / 0.5
+    assert top["evidence_line"] == f"{right.name}: no answers yet, cost $6.00"
+    # the apology is always among them, at no cost
+    apology = next(item for item in body["results"] if item["arm"] == "apology")
+    assert apology["cost"] == "0.00" and apology["cost_per_recovered"] is None and apology["offer"] is None
     # and it is what the case page shows for the same complaint once it is a case
     case = open_case(customer=customer, incident_type="overcharge", order_reference="O-3")
     page = recommend(case, user=csr)
@@ -64,7 +78,8 @@ def test_the_ranking_is_the_case_pages_with_the_offer_and_the_reason(csr):
 
 
 def test_a_repeat_customer_gets_the_repeat_rule_as_the_case_page_would(csr):
-    # given a customer with a past staff-attitude case
+    # given a customer with a past staff-attitude case, and a callback the rep may give
+    callback_offer()
     customer = customer_create()
     open_case(customer=customer, incident_type="staff_attitude")
     Case.objects.update(status=Case.Status.CONFIRMED)
@@ -100,6 +115,7 @@ def test_the_offer_is_never_one_the_caller_may_not_give(db):
 
 def test_recommendations_page_like_every_list(csr):
     # given a repeat customer: the callback and the apology both apply
+    callback_offer()
     customer = customer_create()
     open_case(customer=customer, incident_type="staff_attitude")
     client = client_for(csr)

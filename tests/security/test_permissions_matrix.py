@@ -212,6 +212,7 @@ URL_RULES: dict[str, Endpoint] = {
     "cases:next": Endpoint("staff-web", POST),
     "cases:new": Endpoint("staff-web", query="customer={customer_id}"),
     "cases:detail": Endpoint("staff-web"),
+    "cases:panel-recommendations": Endpoint("staff-web", query="incident_type=late_delivery"),
     "cases:claim": Endpoint("staff-web", POST),
     "cases:note": Endpoint("staff-web", POST),
     "cases:issue": Endpoint("staff-web", POST),
