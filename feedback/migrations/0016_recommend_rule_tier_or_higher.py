@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('feedback', '0014_appeasement_outcomes'),
+        ('feedback', '0015_loop_outcome_follow_up_per_round'),
     ]
 
     operations = [
