@@ -20,6 +20,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/two-factor/", appease_views.two_factor, name="two-factor"),
     path("admin/reports/", include("reporting.web_urls")),
+    path("admin/orders-import/", admin.site.admin_view(feedback_views.orders_import_page), name="orders-import"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("coupons.urls")),
     path("api/v1/", include("appease.issuance.urls")),

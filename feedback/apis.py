@@ -248,10 +248,14 @@ class FeedbackIntakeApi(APIView):
 
 
 class EventIntakeApi(APIView):
-    """An event from the merchant's systems (`delivery_delayed`, `flight_delayed`, …).
+    """An event from the merchant's systems (`delivery_delayed`, `flight_delayed`,
+    `order.placed`, …).
 
     The same `event_id` twice has no second effect: the answer is the first event's.
     Matching automatic rules give appeasements to the customers the event names.
+    `order.placed` records the order in `data.order` (reference, total, currency,
+    placed_at) for `data.customer` at once, idempotent by the order's reference; its
+    problems are field errors named by place (`data.order.total`).
     """
 
     authentication_classes = [MerchantApiKeyAuthentication]
@@ -261,10 +265,11 @@ class EventIntakeApi(APIView):
     @extend_schema_serializer(component_name="EventInput")
     class InputSerializer(serializers.Serializer):
         event_id = serializers.CharField(max_length=100)
-        event_type = serializers.RegexField(r"^[a-z][a-z0-9_]*$", max_length=50)
+        event_type = serializers.RegexField(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", max_length=50)
         occurred_at = serializers.DateTimeField(required=False, allow_null=True)
         data = serializers.DictField(
-            help_text="The event's fields (e.g. delay_minutes, order_reference) and `customer` "
+            help_text="The event's fields (e.g. delay_minutes, order_reference; for order.placed, `order`: "
+            "{reference, total (a decimal string), currency (ISO 4217), placed_at (with its offset)}) and `customer` "
             "({email|phone|external_id, name}) or `customers` (a list of those, up to 1,000). Every customer is "
             "checked (a valid email, an international phone number, an external id of at most 100 characters); "
             "errors name the customer by its index, e.g. `data.customers[3].email`."
@@ -298,6 +303,51 @@ class EventIntakeApi(APIView):
                     },
                 },
                 request_only=True,
+            ),
+            OpenApiExample(
+                "An order placed",
+                description="Recorded at once, idempotent by the order's reference: the customer's history "
+                "(orders, spend, last order, lifetime value) is computed from their orders, and their "
+                "appeasements within REPURCHASE_WINDOW before it are marked as ordered again.",
+                value={
+                    "event_id": "evt-20261207-0043",
+                    "event_type": "order.placed",
+                    "occurred_at": "2026-12-07T09:30:00+01:00",
+                    "data": {
+                        "customer": {"external_id": "shop-1042", "email": "lucia@example.com", "name": "Lucía Pérez"},
+                        "order": {
+                            "reference": "A-1002",
+                            "total": "84.90",
+                            "currency": "EUR",
+                            "placed_at": "2026-12-07T09:30:00+01:00",
+                        },
+                    },
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "The order recorded",
+                value={
+                    "id": 89,
+                    "event_id": "evt-20261207-0043",
+                    "event_type": "order.placed",
+                    "duplicate": False,
+                    "received_at": "2026-12-07T08:30:01Z",
+                    "processed_at": "2026-12-07T08:30:01Z",
+                    "result": {"order_id": 5120, "customer_id": 42, "order": "created", "repurchases": 1},
+                },
+                response_only=True,
+                status_codes=["202"],
+            ),
+            OpenApiExample(
+                "The order's reference is another customer's",
+                value={
+                    "error": "invalid",
+                    "detail": "The request has invalid fields.",
+                    "fields": {"data.order.reference": ["This order reference is another customer's order."]},
+                },
+                response_only=True,
+                status_codes=["400"],
             ),
             OpenApiExample(
                 "Accepted: the rules run next",

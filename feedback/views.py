@@ -8,7 +8,7 @@ import uuid
 
 from django import forms
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from appease.core.context import Actor
 from appease.core.exceptions import ApplicationError
 from appease.core.idempotency import idempotency_key_begin, request_fingerprint
-from appease.core.roles import CSR, SUPERVISOR
+from appease.core.roles import CSR, SUPERVISOR, has_role
 from appease.delivery.models import Channel
 from appease.issuance.models import Customer, IncidentType, ReasonCode
 from appease.issuance.selectors import offers_available_to, staff_languages
@@ -44,6 +44,7 @@ from feedback.services.cases import (
     case_resolve,
 )
 from feedback.services.experiments import experiment_context
+from feedback.services.orders import MAX_IMPORT_PROBLEMS, OrdersFileInvalid, orders_import
 from feedback.services.recommend import recommend, recommend_for
 from feedback.services.surveys import follow_up_from_token, survey_answer
 
@@ -489,3 +490,61 @@ def demo_shop(request):
             "language": request.GET.get("lang") or translation.get_language(),
         },
     )
+
+
+# The admin's page imports what a request can in a minute or two (about 50 rows a second
+# on a busy two-core machine, each row its own transaction); a bigger file is for the command.
+ORDERS_IMPORT_MAX_BYTES = 256 * 1024
+
+
+class OrdersImportForm(forms.Form):
+    file = forms.FileField(
+        label=gettext_lazy("CSV file"),
+        help_text=gettext_lazy("Columns: reference, total, currency, placed_at, external_id, email, phone, name."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > ORDERS_IMPORT_MAX_BYTES:
+            raise ValidationError(
+                _("The file is too large for this page (%(kb)d KB at most): use the orders_import command.")
+                % {"kb": ORDERS_IMPORT_MAX_BYTES // 1024}
+            )
+        return upload
+
+
+def orders_import_page(request):
+    """The admin's orders import (supervisors): the file read line by line, each row
+    imported whole or refused with its line number, the same file again changing nothing."""
+    if not (request.user.is_superuser or has_role(request.user, SUPERVISOR)):
+        raise Http404
+    form = OrdersImportForm(request.POST or None, request.FILES or None)
+    result, problems = None, []
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            # Line by line as bytes (a multi-byte character never spans a newline), decoded as it goes.
+            result = orders_import(
+                actor=Actor.from_request(request), lines=(line.decode("utf-8-sig") for line in upload)
+            )
+        except OrdersFileInvalid as invalid:
+            problems = [invalid.problem]
+        else:
+            problems = result.problems
+            messages.success(
+                request,
+                _(
+                    "Orders imported: %(created)d new, %(completed)d completed, %(unchanged)d unchanged, "
+                    "%(refused)d refused; %(repurchases)d appeasements followed by an order."
+                )
+                % vars(result),
+            )
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Import orders"),
+        "form": form,
+        "result": result,
+        "problems": problems,
+        "problems_capped": len(problems) >= MAX_IMPORT_PROBLEMS,
+    }
+    return render(request, "feedback/orders_import.html", context)

@@ -39,7 +39,7 @@ from appease.issuance.models import (
     Team,
 )
 from appease.issuance.selectors import issuances_visible_to, policy_for
-from appease.issuance.services.customers import customers_import
+from appease.issuance.services.customers import HISTORY_FIELDS, customer_history_refresh, customers_import
 from appease.issuance.services.helpdesk import helpdesk_integration_secret_rotate
 from appease.issuance.services.issuance import issuance_approve, issuance_reject, issuance_void
 
@@ -138,8 +138,14 @@ class StaffProfileAdmin(NotOwnLimitsMixin, AuditedModelAdmin):
 
 
 class CustomerOrderInline(admin.TabularInline):
+    """The customer's orders. Totals and times come from the shop (an order.placed event,
+    the orders import) and count in the history; here a supervisor may add a bare
+    reference, so a rep can find the customer by what they quote."""
+
     model = CustomerOrder
     extra = 0
+    fields = ["reference", "total_amount", "currency", "placed_at", "source"]
+    readonly_fields = ["total_amount", "currency", "placed_at", "source"]
 
 
 class CustomerImportForm(forms.Form):
@@ -157,6 +163,17 @@ class CustomerAdmin(AuditedModelAdmin):
     inlines = [CustomerOrderInline]
     change_list_template = "admin/appease/customer/change_list.html"
     actions = ["export_personal_data", "erase_personal_data"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once the shop's orders reach us the history is computed from them: not typed.
+        computed = HISTORY_FIELDS if obj is not None and obj.history_computed_at is not None else []
+        return [*super().get_readonly_fields(request, obj), *computed, "history_computed_at"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.history_computed_at is not None and "currency" in form.changed_data:
+            # Spend and lifetime value count the orders in the customer's currency: now another one.
+            customer_history_refresh(customer_id=obj.pk)
 
     @admin.action(description=_("Export personal data (JSON)"), permissions=["change"])
     def export_personal_data(self, request, queryset):

@@ -579,6 +579,11 @@ class CustomerOutputSerializer(serializers.Serializer):
     total_spend = serializers.SerializerMethodField()
     lifetime_value = serializers.SerializerMethodField()
     last_order_at = serializers.DateTimeField(allow_null=True)
+    history_computed_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When orders_count, total_spend, last_order_at and lifetime_value were last computed from the "
+        "shop's orders (order.placed events, the orders import); null: typed in by staff. Read-only either way.",
+    )
 
     def get_total_spend(self, obj: Customer) -> str:
         return money(obj.total_spend_amount, obj.currency)
@@ -604,6 +609,7 @@ CUSTOMER_EXAMPLE = {
     "total_spend": "840.00",
     "lifetime_value": "1200.00",
     "last_order_at": "2026-11-30T18:04:00Z",
+    "history_computed_at": "2026-11-30T18:04:02Z",
 }
 
 
@@ -684,6 +690,7 @@ class CustomerListCreateApi(APIView):
                     "total_spend": "0.00",
                     "lifetime_value": "0.00",
                     "last_order_at": None,
+                    "history_computed_at": None,
                 },
                 response_only=True,
                 status_codes=["201"],

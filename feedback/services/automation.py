@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.core.validators import EmailValidator
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from phonenumber_field.phonenumber import PhoneNumber, to_python
 
 from appease.core.context import SYSTEM, Actor
 from appease.core.exceptions import ApplicationError
@@ -32,7 +31,14 @@ from appease.core.queue import enqueue_on_commit
 from appease.issuance.models import Customer, IncidentType, Issuance
 from appease.issuance.services.issuance import issuance_record, offer_currency_errors
 from feedback.models import AutoRule, Case, MerchantEvent
-from feedback.services.intake import CustomerRef, customer_find_or_create, feedback_submit
+from feedback.services.intake import (
+    CustomerRef,
+    customer_find_or_create,
+    customer_ref_errors,
+    customer_ref_parse,
+    feedback_submit,
+)
+from feedback.services.orders import ORDER_PLACED, order_event_apply, order_event_errors, retried_once
 
 logger = logging.getLogger(__name__)
 
@@ -46,19 +52,11 @@ EVENT_INCIDENTS = {
     "service_outage": IncidentType.SERVICE_OUTAGE,
 }
 MAX_CUSTOMERS_PER_EVENT = 1000
+# `delivery_delayed`, `order.placed`: lower-case words, dots between namespaces.
+EVENT_TYPE = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*")
 # An event's data as JSON, at most: 1,000 customers with long names and emails fit; a
 # megabyte of free text does not belong in an event.
 MAX_EVENT_DATA_CHARS = 512 * 1024
-
-
-def _text(value) -> str:
-    return "" if value is None else str(value).strip()
-
-
-def _phone(value: str) -> str:
-    """E.164 when the number parses (how customers' phones are stored), else as given."""
-    number = to_python(value)
-    return str(number) if isinstance(number, PhoneNumber) and number.is_valid() else value
 
 
 def _refs(data: dict) -> list[CustomerRef]:
@@ -66,54 +64,16 @@ def _refs(data: dict) -> list[CustomerRef]:
     raw = data.get("customers")
     if raw is None and isinstance(data.get("customer"), dict):
         raw = [data["customer"]]
-    refs = []
-    for item in raw or []:
-        refs.append(
-            CustomerRef(
-                email=_text(item.get("email")),
-                phone=_phone(_text(item.get("phone"))),
-                external_id=_text(item.get("external_id")),
-                name=_text(item.get("name"))[:200],
-            )
-        )
-    return refs
+    return [customer_ref_parse(item) for item in raw or []]
 
 
-def _customer_errors(item) -> dict[str, str]:
-    """What is wrong with one customer of an event, per field ({} when nothing)."""
-    if not isinstance(item, dict):
-        return {"": _("Each customer must be an object.")}
-    errors = {}
-    for key in ("email", "phone", "external_id", "name"):
-        value = item.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
-            errors[key] = _("Give a text value.")
-    email, phone, external_id = (_text(item.get(key)) for key in ("email", "phone", "external_id"))
-    if "email" not in errors and email:
-        try:
-            EmailValidator()(email)
-        except ValidationError:
-            errors["email"] = _("Enter a valid email address.")
-        if len(email) > 254:
-            errors["email"] = _("Enter a valid email address.")
-    if "phone" not in errors and phone:
-        number = to_python(phone)
-        if not (isinstance(number, PhoneNumber) and number.is_valid()):
-            errors["phone"] = _("Enter a valid phone number in international form, e.g. +34 612 345 678.")
-    if "external_id" not in errors and len(external_id) > 100:
-        errors["external_id"] = _("At most 100 characters.")
-    if not errors and not (email or phone or external_id):
-        errors[""] = _("This customer needs an email, a phone number or an external id.")
-    return errors
-
-
-def _validate(event_id: str, event_type: str, data) -> None:
+def _validate(event_id: str, event_type: str, data, occurred_at=None) -> None:
     """Everything about the event, every customer included: bad input is refused whole
     (400, nothing saved), never accepted and then half-processed."""
     errors = {}
     if not event_id or len(event_id) > 100:
         errors["event_id"] = _("Give the event's id (at most 100 characters).")
-    if not event_type or len(event_type) > 50 or not event_type.replace("_", "").isalnum():
+    if not event_type or len(event_type) > 50 or not EVENT_TYPE.fullmatch(event_type):
         errors["event_type"] = _("Give the event type, e.g. delivery_delayed.")
     unstorable = json_value_errors(data, path="data")  # what jsonb cannot hold: NUL, surrogates, 1e400
     if not isinstance(data, dict):
@@ -130,11 +90,13 @@ def _validate(event_id: str, event_type: str, data) -> None:
             errors["data.customers"] = _("At most %(n)d customers per event.") % {"n": MAX_CUSTOMERS_PER_EVENT}
         elif customers is not None:
             for index, item in enumerate(customers):
-                for field, message in _customer_errors(item).items():
+                for field, message in customer_ref_errors(item).items():
                     errors[f"data.customers[{index}]" + (f".{field}" if field else "")] = message
         elif data.get("customer") is not None:
-            for field, message in _customer_errors(data["customer"]).items():
+            for field, message in customer_ref_errors(data["customer"]).items():
                 errors["data.customer" + (f".{field}" if field else "")] = message
+        if event_type == ORDER_PLACED:
+            errors.update(order_event_errors(data, occurred_at=occurred_at))
     if errors:
         raise ValidationError(errors)
 
@@ -144,22 +106,35 @@ def event_receive(
 ) -> tuple[MerchantEvent, bool]:
     """Record an event once. Returns (event, created); the same id again returns the
     first event and does nothing more (a different type under that id is a conflict)."""
-    _validate(event_id, event_type, data)
-    try:
-        with transaction.atomic():
-            event, created = MerchantEvent.objects.get_or_create(
-                merchant=merchant,
-                event_id=event_id,
-                defaults={"event_type": event_type, "data": data, "occurred_at": occurred_at},
-            )
-            if created:
-                from feedback.tasks import (
-                    event_process_task,  # a service and its own task: the task module imports this one
-                )
+    _validate(event_id, event_type, data, occurred_at)
 
-                enqueue_on_commit(event_process_task, event.pk)
-    except IntegrityError:
-        event, created = MerchantEvent.objects.get(merchant=merchant, event_id=event_id), False
+    def receive() -> tuple[MerchantEvent, bool]:
+        try:
+            with transaction.atomic():
+                event, created = MerchantEvent.objects.get_or_create(
+                    merchant=merchant,
+                    event_id=event_id,
+                    defaults={"event_type": event_type, "data": data, "occurred_at": occurred_at},
+                )
+                if created and event_type == ORDER_PLACED:
+                    # Recorded here and now, in the event's transaction: a conflict (the
+                    # reference is another customer's) refuses the event whole, with its field.
+                    order_event_apply(event=event)
+                elif created:
+                    from feedback.tasks import (
+                        event_process_task,  # a service and its own task: the task module imports this one
+                    )
+
+                    enqueue_on_commit(event_process_task, event.pk)
+        except IntegrityError:
+            event = MerchantEvent.objects.filter(merchant=merchant, event_id=event_id).first()
+            if event is None:
+                raise  # not this event id: the order's reference or its new customer, raced
+            created = False
+        return event, created
+
+    # The same order sent twice at once under two event ids: the loser runs again, and finds it.
+    event, created = retried_once(receive)
     if not created and event.event_type != event_type:
         raise ApplicationError(
             "event_id_reused", _("This event id was already used for another event type."), status=409

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from phonenumber_field.phonenumber import PhoneNumber, to_python
 
 from appease.core.context import Actor
 from appease.delivery.models import Channel
@@ -44,10 +46,11 @@ class CustomerRef:
 
 
 def customer_find_or_create(
-    *, actor: Actor, ref: CustomerRef, order_reference: str = "", language: str = ""
+    *, actor: Actor, ref: CustomerRef, order_reference: str = "", language: str = "", currency: str = ""
 ) -> Customer | None:
     """The customer these identifiers name (external id, email, phone, then order), or a
-    new one when we have never met them. None when there is nothing to go on."""
+    new one when we have never met them (paying in `currency`, when given: the currency
+    of the order they were first met by). None when there is nothing to go on."""
     lookups = [("external_id", ref.external_id), ("email__iexact", ref.email), ("phone", ref.phone)]
     for field, value in lookups:
         if value:
@@ -70,7 +73,57 @@ def customer_find_or_create(
         # Known only by the shop's id: no preferred channel, and nobody to message yet.
         preferred_channel=Channel.EMAIL if ref.email else Channel.SMS if ref.phone else "",
         language=language or "en",
+        **({"currency": currency} if currency else {}),
     )
+
+
+def _text(value) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _phone(value: str) -> str:
+    """E.164 when the number parses (how customers' phones are stored), else as given."""
+    number = to_python(value)
+    return str(number) if isinstance(number, PhoneNumber) and number.is_valid() else value
+
+
+def customer_ref_parse(item: dict) -> CustomerRef:
+    """How a merchant names a customer (`{email, phone, external_id, name}`, an event's
+    customer or an import's row), as a `CustomerRef`; check it with `customer_ref_errors`."""
+    return CustomerRef(
+        email=_text(item.get("email")),
+        phone=_phone(_text(item.get("phone"))),
+        external_id=_text(item.get("external_id")),
+        name=_text(item.get("name"))[:200],
+    )
+
+
+def customer_ref_errors(item) -> dict[str, str]:
+    """What is wrong with how a merchant names one customer, per field ({} when nothing)."""
+    if not isinstance(item, dict):
+        return {"": _("Each customer must be an object.")}
+    errors = {}
+    for key in ("email", "phone", "external_id", "name"):
+        value = item.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            errors[key] = _("Give a text value.")
+    email, phone, external_id = (_text(item.get(key)) for key in ("email", "phone", "external_id"))
+    if "email" not in errors and email:
+        try:
+            EmailValidator()(email)
+        except ValidationError:
+            errors["email"] = _("Enter a valid email address.")
+        if len(email) > 254:
+            errors["email"] = _("Enter a valid email address.")
+    if "phone" not in errors and phone:
+        number = to_python(phone)
+        if not (isinstance(number, PhoneNumber) and number.is_valid()):
+            errors["phone"] = _("Enter a valid phone number in international form, e.g. +34 612 345 678.")
+    if "external_id" not in errors and len(external_id) > 100:
+        errors["external_id"] = _("At most 100 characters.")
+    if not errors and not (email or phone or external_id):
+        errors[""] = _("This customer needs an email, a phone number or an external id.")
+    return errors
 
 
 NO_CONTACT = gettext_lazy("Give an email, a phone number or a customer id, so we can answer.")

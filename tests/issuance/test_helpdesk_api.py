@@ -335,6 +335,7 @@ def test_the_customer_search_is_paged_and_keeps_its_fields(shop, people):
         "total_spend",
         "lifetime_value",
         "last_order_at",
+        "history_computed_at",
     }
     assert client.get(body["next"]).json()["results"][0]["name"] == "Luis Pérez"
 

@@ -74,6 +74,17 @@ class Customer(models.Model):
     orders_count = models.PositiveIntegerField(_("orders"), default=0)
     total_spend_amount = models.DecimalField(_("total spend"), **AMOUNT, default=Decimal("0"))
     last_order_at = models.DateTimeField(_("last order"), null=True, blank=True)
+    # Set once the shop's orders reach us (an order.placed event, the orders import):
+    # from then on the four figures above are computed from the orders, not typed.
+    history_computed_at = models.DateTimeField(
+        _("history computed at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When orders, spend, last order and lifetime value were last computed from the orders; "
+            "empty: typed in by staff."
+        ),
+    )
     consent_email = models.BooleanField(_("may be contacted by email"), default=True)
     consent_sms = models.BooleanField(_("may be contacted by SMS"), default=True)
     consent_chat = models.BooleanField(_("may be contacted by chat"), default=True)
@@ -142,18 +153,29 @@ class Customer(models.Model):
 
 
 class CustomerOrder(models.Model):
-    """An order reference, so a rep can find the customer from what they quote."""
+    """An order of the customer's. With `placed_at` it is an order the shop told us of
+    (an `order.placed` event or the orders import), counted in the customer's history;
+    without, only a reference a rep typed so the customer can be found by it."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", _("Typed by staff")
+        EVENT = "event", _("Order event")
+        IMPORT = "import", _("Orders import")
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders", verbose_name=_("customer"))
     reference = models.CharField(_("order reference"), max_length=100, unique=True)
     total_amount = models.DecimalField(_("total"), **AMOUNT, default=Decimal("0"))
     currency = models.CharField(_("currency"), max_length=3, default=default_currency)
     placed_at = models.DateTimeField(_("placed at"), null=True, blank=True)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL)
 
     class Meta:
         verbose_name = _("order")
         verbose_name_plural = _("orders")
         ordering = ["-placed_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(total_amount__gte=0), name="order_total_non_negative"),
+        ]
 
     def __str__(self) -> str:
         return self.reference
