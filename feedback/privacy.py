@@ -26,7 +26,7 @@ from appease.core.privacy import (
     set_values,
 )
 from appease.issuance.models import Issuance
-from feedback.models import Case, CaseEvent, Feedback, FollowUp, MerchantEvent
+from feedback.models import AppeasementOutcome, Case, CaseEvent, Feedback, FollowUp, MerchantEvent
 
 
 def objects(customer) -> dict:
@@ -34,6 +34,7 @@ def objects(customer) -> dict:
         Case: ids(Case.objects.filter(customer=customer)),
         Feedback: ids(Feedback.objects.filter(customer=customer)),
         FollowUp: ids(FollowUp.objects.filter(customer=customer)),
+        AppeasementOutcome: ids(AppeasementOutcome.objects.filter(customer=customer)),
     }
 
 
@@ -104,6 +105,18 @@ def export(customer, identity: Identity) -> dict:
             }
             for follow_up in FollowUp.objects.filter(customer=customer)
         ],
+        "appeasement_outcomes": [
+            {
+                "id": str(outcome.pk),
+                "incident_type": outcome.incident_type,
+                "intervention": outcome.intervention,
+                "given_at": iso(outcome.given_at),
+                "solved": outcome.solved,
+                "csat": outcome.csat,
+                "override_reason": outcome.override_reason,
+            }
+            for outcome in AppeasementOutcome.objects.filter(customer=customer)
+        ],
         "merchant_events": [
             {
                 "id": event.pk,
@@ -133,6 +146,11 @@ def erase(customer, identity: Identity) -> dict:
             text=ERASED if event.text else "", data=identity.redact_json(event.data)
         )
     done["follow_ups"] = FollowUp.objects.filter(customer=customer).exclude(comment="").update(comment=ERASED)
+    # A rep's reason for overriding an experiment may name the customer; the outcome's
+    # figures (what was given, solved, CSAT) are the recovery reports' and stay.
+    done["outcomes"] = (
+        AppeasementOutcome.objects.filter(customer=customer).exclude(override_reason="").update(override_reason=ERASED)
+    )
     for event in events:
         MerchantEvent.objects.filter(pk=event.pk).update(data=_event_data_erased(event.data, identity))
     done["merchant_events"] = len(events)
@@ -170,6 +188,13 @@ def expire(cutoff, *, size: int) -> dict:
             set_values(FollowUp, comment=EXPIRED),
             size=size,
         ),
+        "outcomes": in_batches(
+            AppeasementOutcome.objects.filter(given_at__lt=cutoff)
+            .exclude(override_reason="")
+            .exclude(override_reason__in=DONE_WORDS),
+            set_values(AppeasementOutcome, override_reason=EXPIRED),
+            size=size,
+        ),
         # Which still hold a personal value is only known by reading the JSON.
         "merchant_events": json_in_batches(
             MerchantEvent.objects.filter(received_at__lt=cutoff), expire_merchant_event, size=size, fields=("data",)
@@ -189,7 +214,7 @@ def active(customer, cutoff) -> list:
 
 PERSONAL_DATA = PersonalData(
     app_label="feedback",
-    models=(Case, Feedback, FollowUp),
+    models=(Case, Feedback, FollowUp, AppeasementOutcome),
     objects=objects,
     export=export,
     erase=erase,

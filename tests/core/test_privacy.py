@@ -247,7 +247,7 @@ def customer_everywhere(customer_with_history):
     from appease.delivery.models import DeliveryAttempt
     from appease.issuance.services.issuance import issuance_create, issuance_void
     from coupons.models import Merchant
-    from feedback.models import FollowUp
+    from feedback.models import AppeasementOutcome, FollowUp
     from feedback.services.automation import event_process, event_receive
     from feedback.services.cases import case_note
 
@@ -279,6 +279,7 @@ def customer_everywhere(customer_with_history):
     with transaction.atomic():  # case_note locks the case
         case_note(actor=Actor(user=csr), case_id=case.pk, text="Rang Lucía on +34 612 345 678, no answer")
     FollowUp.objects.filter(customer=customer).update(comment="Lucía here again: thanks!")
+    AppeasementOutcome.objects.filter(issuance=apology).update(override_reason="Lucía Pérez prefers a discount")
     event, _created = event_receive(
         merchant=Merchant.objects.create(name="Shop"),
         event_id="FL-1",
@@ -491,6 +492,10 @@ NOT_PERSONAL = {
     "feedback.Case.score_reasons": "triage factors and their points (data, worded when shown)",
     "feedback.Feedback.order_reference": "the merchant's order reference, kept by erasure too",
     "feedback.FollowUp.skip_reason": "why a survey was not sent, in the system's words",
+    "feedback.AppeasementOutcome.arm": "an offer's id or `apology`",
+    "feedback.AppeasementOutcome.assigned_arm": "an offer's id or `apology`",
+    "feedback.AppeasementOutcome.currency": "a currency",
+    "feedback.Experiment": "a supervisor's experiment: its name and stopped arms, about no customer",
     "feedback.MerchantEvent.event_id": "the merchant's id of the event",
     "feedback.MerchantEvent.event_type": "the event's type",
     "feedback.MerchantEvent.result": "what processing did: ids and counts",
