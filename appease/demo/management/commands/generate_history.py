@@ -1503,7 +1503,9 @@ class Command(BaseCommand):
         for priority, default in (("critical", (60, 14400)), ("high", (900, 86400)), ("normal", (14400, 259200))):
             priorities.setdefault(priority, default)
 
-        customer_rows = self.customer_rows(rng, count=customers, base=bases["customers"], now=now)
+        customer_rows = self.customer_rows(
+            rng, count=customers, base=bases["customers"], now=now, start=now - days * 86400
+        )
         self.customer_table = customer_rows
         infos = [
             CustomerInfo(
@@ -1811,7 +1813,7 @@ class Command(BaseCommand):
                 raise CommandError(_("No reason code for %(incident)s.") % {"incident": incident})
         return reasons
 
-    def customer_rows(self, rng: random.Random, *, count: int, base: int, now: float) -> list[dict]:
+    def customer_rows(self, rng: random.Random, *, count: int, base: int, now: float, start: float) -> list[dict]:
         languages, tiers, channels = list(LANGUAGE_SHARE), list(TIER_SHARE), list(CHANNEL_SHARE)
         language_cum = list(itertools.accumulate(LANGUAGE_SHARE.values()))
         tier_cum = list(itertools.accumulate(TIER_SHARE.values()))
@@ -1843,10 +1845,12 @@ class Command(BaseCommand):
             elif channel == "social":
                 handle = f"@{_ascii(first).lower()}_{_ascii(last).lower()}{rng.randrange(1000)}"
             created = now - 86400 * (400 + rng.randrange(1100))
-            # Their orders so far, from sign-up to now (the history adds orders that used
-            # a code and orders after an appeasement); the customer's figures are theirs.
+            # Their orders before the history, from sign-up on (the history adds the orders
+            # that used a code and the orders again after an appeasement, so ordering
+            # again shows what the appeasement did); the customer's figures are theirs.
             count = rng.randint(*fewest_most[tier])
-            placed = sorted(created + (now - 3600 - created) * rng.random() for _ in range(count))
+            before = max(start, created + 86400)
+            placed = sorted(created + (before - created) * rng.random() for _ in range(count))
             totals = [rng.randrange(*ORDER_TOTAL[currency]) for _ in placed]
             self.order_table.extend(
                 {
