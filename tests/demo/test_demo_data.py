@@ -188,3 +188,27 @@ def test_the_demo_prints_a_staff_token_and_has_an_administrator_for_staff_keys(s
     assert client.get("/admin/core/staffapikey/").status_code == 403
     client.force_login(admin)
     assert client.get("/admin/core/staffapikey/").status_code == 200
+
+
+def test_the_named_customers_figures_are_their_orders(settings):
+    from django.db.models import Count, Max, Sum
+
+    from appease.issuance.models import Customer
+
+    # given
+    settings.DEBUG = True
+    # when
+    load_demo()
+    # then each named customer's order count, spend and last order are their orders'
+    customers = Customer.objects.annotate(
+        n=Count("orders"), spent=Sum("orders__total_amount"), last=Max("orders__placed_at")
+    )
+    assert customers.count() == 5
+    for customer in customers:
+        assert (customer.orders_count, customer.total_spend_amount, customer.last_order_at) == (
+            customer.n,
+            customer.spent,
+            customer.last,
+        )
+        assert customer.lifetime_value_amount == customer.spent
+    assert Customer.objects.get(email="emily.carter@example.com").orders.first().reference == "US-10021"

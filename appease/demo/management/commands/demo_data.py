@@ -7,6 +7,7 @@ Safe to run again: existing rows are kept and the merchant key is the same on ev
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -35,9 +36,10 @@ from reporting.services import rollups_refresh
 DEMO_PASSWORD = "appease-demo"  # noqa: S105  (printed on screen; the demo refuses to run with DEBUG off)
 CODES_PER_OFFER = 200
 # The history behind the reports, made on the first load (generate_history): ~4,000
-# appeasements, ~1,300 cases and ~600 answered follow-ups over four months, by a dozen
-# reps besides the demo's own, so every report and the recommendations' evidence have
-# real figures on first start.
+# appeasements to ~1,300 customers (three each: enough apart that ordering again after
+# one shows), ~1,300 cases, every appeasement's outcome and follow-up, the customers'
+# orders and a running experiment over four months, by a dozen reps besides the demo's
+# own, so every report and the recommendations' evidence have real figures on first start.
 SAMPLE_REASON = "demo sample for the API walkthrough"
 HISTORY_ISSUANCES = 4000
 HISTORY_DAYS = 120
@@ -330,6 +332,10 @@ class Command(BaseCommand):
             )
 
     def _customers(self) -> None:
+        """The named customers, each with the orders behind their figures: `orders` of
+        them over the last two years adding up to their lifetime value, the last one the
+        order reference they quote."""
+        now = timezone.now().replace(microsecond=0)
         for name, email, phone, channel, handle, language, tier, currency, ltv, orders, ref in CUSTOMERS:
             customer, created = Customer.objects.get_or_create(
                 email=email,
@@ -347,7 +353,20 @@ class Command(BaseCommand):
                 },
             )
             if created:
-                CustomerOrder.objects.create(customer=customer, reference=ref, currency=currency)
+                total = Decimal(ltv)
+                each = (total / orders).quantize(Decimal("0.01"))
+                placed = [now - timedelta(days=3 + 730 * (orders - 1 - n) // orders) for n in range(orders)]
+                CustomerOrder.objects.bulk_create(
+                    CustomerOrder(
+                        customer=customer,
+                        reference=ref if n == orders - 1 else f"{ref}-{n + 1:02d}",
+                        total_amount=each if n < orders - 1 else total - each * (orders - 1),
+                        currency=currency,
+                        placed_at=at,
+                    )
+                    for n, at in enumerate(placed)
+                )
+                Customer.objects.filter(pk=customer.pk).update(last_order_at=placed[-1])
 
     def _people(self):
         user_model = get_user_model()
@@ -526,7 +545,7 @@ class Command(BaseCommand):
                 "generate_history",
                 issuances=issuances,
                 reps=HISTORY_REPS,
-                customers=max(50, issuances // 10),
+                customers=max(50, issuances // 3),
                 days=HISTORY_DAYS,
                 seed=1,
                 yes=True,
