@@ -48,7 +48,7 @@ from feedback.models import (
     Segment,
     arm_key,
 )
-from feedback.services.estimator import Estimate, Tally, estimates, rank
+from feedback.services.estimator import Estimate, Tally, estimates, incident_estimates, rank
 from feedback.services.outcomes import CustomerSegment, customer_segment, intervention_of
 from feedback.services.scoring import past_incidents
 
@@ -90,6 +90,10 @@ class Recommendation:
     basis: str  # "segment", "incident" or "prior" (thin evidence: the rules rank)
     suggested_value: Decimal | None = None
     segment: CustomerSegment | None = field(default=None, compare=False)
+    # The arm's figure for the incident type as a whole: what the evidence line shows
+    # while the customer's segment has too few answers of its own (a segment never seen
+    # is honestly uncertain, but "79% (58–93%), n=2,000" would read as a contradiction).
+    overall: Estimate | None = field(default=None, compare=False)
 
     @property
     def label(self) -> str:
@@ -146,13 +150,19 @@ class Recommendation:
         cost = format_money(self.cost, self.currency) if self.cost > 0 else format_decimal(0, locale=locale)
         if self.n_incident == 0:
             return _("%(arm)s: no answers yet, cost %(cost)s") % {"arm": self.arm_label, "cost": cost}
-        low, high = self.interval
+        # The figure it rests on: the segment's own once it has enough answers, else the
+        # incident type's (basis_line says which).
+        if self.basis == "segment" or self.overall is None:
+            shown, n = self.estimate, self.n_segment if self.basis == "segment" else self.n_incident
+        else:
+            shown, n = self.overall, self.n_incident
+        low, high = shown.interval
         words = {
             "arm": self.arm_label,
-            "share": _percent(self.solved_share, locale),
+            "share": _percent(shown.mean, locale),
             "low": format_decimal(round(low * 100), locale=locale),
             "high": _percent(high, locale),
-            "n": format_decimal(self.n_incident, locale=locale),
+            "n": format_decimal(n, locale=locale),
             "cost": cost,
         }
         per_recovered = self.cost_per_recovered
@@ -328,6 +338,7 @@ def recommend(case: Case, *, user=None) -> list[Recommendation]:
     incident, in_segment = arm_tallies(incident_type=case.incident_type, segment=segment)
     listed = [key for key in arms if key == APOLOGY_ARM or key in chosen or incident.get(key, Tally()).n > 0]
     found = estimates(arms=listed, incident=incident, segment=in_segment)
+    overall = incident_estimates(arms=listed, incident=incident)
     worth = recovery_value(customer)
 
     def made(key: str) -> Recommendation:
@@ -358,6 +369,7 @@ def recommend(case: Case, *, user=None) -> list[Recommendation]:
             basis=basis,
             suggested_value=value,
             segment=segment,
+            overall=overall[key],
         )
 
     evidenced = {key: found[key] for key in listed if found[key].n_incident >= settings.RECOMMENDATION_MIN_SAMPLE}

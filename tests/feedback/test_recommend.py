@@ -168,8 +168,11 @@ def test_answers_take_over_the_ranking_once_there_are_enough():
     assert [r.arm for r in ranked[:2]] == ["apology", f"offer:{discount.pk}"]
     top = ranked[0]
     assert (top.n_incident, top.n_segment, top.ranked_by, top.basis) == (30, 0, "learned", "incident")
-    low, high = top.interval
+    # the incident type's figure, shown on the evidence line; this customer's segment has
+    # no answers of its own, so its interval is wider around the same share
+    low, high = top.overall.interval
     assert 0.7 < low < top.solved_share < high < 0.97
+    assert top.interval[0] < low and top.interval[1] > high
     assert ranked[1].cost == Decimal("6.00") and ranked[1].cost_per_recovered > Decimal("6")
 
 
@@ -253,10 +256,10 @@ def test_a_small_segment_falls_back_to_the_incident_type_and_a_large_one_speaks_
     answered("late_delivery", discount, solved=0, unsolved=3, **mine)
     small = recommend_for(customer=customer, incident_type="late_delivery")
 
-    # then: three answers barely move it; the incident type speaks
+    # then: three answers move it some way, the incident type still speaks
     top = small[0]
     assert top.arm == f"offer:{discount.pk}" and (top.basis, top.n_segment, top.n_incident) == ("incident", 3, 103)
-    assert 0.8 < top.solved_share < 0.88
+    assert 0.7 < top.solved_share < 0.85
 
     # when: it failed 57 more times there (60 answers, 0 solved)
     answered("late_delivery", discount, solved=0, unsolved=57, **mine)
@@ -347,17 +350,17 @@ def test_the_evidence_line_in_english_spanish_and_portuguese():
     given = next(r for r in ranked if r.offer == discount)
 
     with translation.override("en"):
-        assert apology.evidence_line == "Apology: 79% solved (66–89%), n=2,000, cost 0"
-        assert given.evidence_line == "5 off: 81% solved (69–91%), n=1,000, cost R$3.50 → R$4.32 per recovered customer"
+        assert apology.evidence_line == "Apology: 78% solved (77–80%), n=2,000, cost 0"
+        assert given.evidence_line == "5 off: 81% solved (78–83%), n=1,000, cost R$3.50 → R$4.32 per recovered customer"
     with translation.override("es"):
-        assert apology.evidence_line == "Disculpa: 79\xa0% resueltos (66–89\xa0%), n=2.000, coste 0"
+        assert apology.evidence_line == "Disculpa: 78\xa0% resueltos (77–80\xa0%), n=2.000, coste 0"
         assert given.evidence_line == (
-            "5 off: 81\xa0% resueltos (69–91\xa0%), n=1.000, coste 3,50\xa0BRL → 4,32\xa0BRL por cliente recuperado"
+            "5 off: 81\xa0% resueltos (78–83\xa0%), n=1.000, coste 3,50\xa0BRL → 4,32\xa0BRL por cliente recuperado"
         )
     with translation.override("pt-br"):
-        assert apology.evidence_line == "Pedido de desculpas: 79% resolvidos (66–89%), n=2.000, custo 0"
+        assert apology.evidence_line == "Pedido de desculpas: 78% resolvidos (77–80%), n=2.000, custo 0"
         assert given.evidence_line == (
-            "5 off: 81% resolvidos (69–91%), n=1.000, custo R$\xa03,50 → R$\xa04,32 por cliente recuperado"
+            "5 off: 81% resolvidos (78–83%), n=1.000, custo R$\xa03,50 → R$\xa04,32 por cliente recuperado"
         )
 
 
