@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from datetime import UTC, timedelta
 from decimal import Decimal
 
@@ -129,10 +128,11 @@ def test_a_timeout_is_retried(httpserver, make_endpoint, private_allowed):
     # given: the receiver answers after the timeout once, then at once
     private_allowed.WEBHOOKS_TIMEOUT = 0.5
 
-    finished = threading.Event()
+    gave_up, finished = threading.Event(), threading.Event()
 
     def slow(request):
-        time.sleep(1.5)
+        # late: answers only once the sender has given up on it (bounded if it never does)
+        gave_up.wait(10)
         finished.set()
         return Response("late")
 
@@ -142,6 +142,7 @@ def test_a_timeout_is_retried(httpserver, make_endpoint, private_allowed):
     delivery = webhook_deliveries(emit()).get()
     # when / then
     assert delivery_send(delivery_id=delivery.pk) == "retry"
+    gave_up.set()
     assert "timed out" in delivery.attempt_log.get().detail
     assert finished.wait(10)  # the test server answers one request at a time
     due_now(delivery)
