@@ -15,32 +15,6 @@ ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.pos
 ON_REDIS = settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
 
 
-def _roles_sync_once_per_migrate() -> None:
-    """`roles_sync` is connected to post_migrate for every sender (appease/core/apps.py),
-    so each `migrate` and each flush (the teardown of every transactional test) runs it
-    once per app: ~40 times, ~3,300 queries, 20-30 s a flush on a busy two-core machine.
-    Here it runs once, for the last app post_migrate is sent for: after every app's
-    content types and permissions are made, the moment whose result the other runs
-    overwrite anyway (it sets each role's permissions whole). The roles end the same."""
-    from django.apps import apps
-    from django.db.models.signals import post_migrate
-
-    from appease.core.roles import roles_sync
-
-    if not post_migrate.disconnect(dispatch_uid="appease.roles_sync"):
-        return  # wired differently now (with a sender?): leave it as the product has it
-
-    def roles_sync_after_the_last_app(sender, **kwargs):
-        with_models = [config for config in apps.get_app_configs() if config.models_module is not None]
-        if with_models and sender is with_models[-1]:
-            roles_sync(sender=sender, **kwargs)
-
-    post_migrate.connect(roles_sync_after_the_last_app, weak=False, dispatch_uid="tests.roles_sync_once")
-
-
-_roles_sync_once_per_migrate()
-
-
 def pytest_collection_modifyitems(config, items):
     skip_pg = pytest.mark.skip(
         reason="needs PostgreSQL: row locks and real concurrency mean nothing on SQLite "

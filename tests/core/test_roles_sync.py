@@ -1,6 +1,6 @@
 """The roles have every permission they name after a migrate and after a flush (what a
-transactional test's teardown runs), with roles_sync run once per migrate in tests
-(tests/conftest.py) instead of once per app."""
+transactional test's teardown runs), with roles_sync run once per migrate, for the last
+app (appease/core/apps.py), instead of once per app."""
 
 from __future__ import annotations
 
