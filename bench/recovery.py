@@ -114,7 +114,10 @@ PRIORS = ["none", "solved", "not_solved", "unknown"]
 PRIOR_WEIGHTS = {"first": [0.80, 0.10, 0.05, 0.05], "other": [0.20, 0.40, 0.25, 0.15]}
 ORDER_MEDIAN = {"standard": 40.0, "silver": 55.0, "gold": 80.0, "platinum": 120.0}
 # What a recovered customer is worth, per tier (the default; --recovery-value).
-RECOVERY_VALUE = {"standard": Decimal("40"), "silver": Decimal("60"), "gold": Decimal("90"), "platinum": Decimal("150")}
+# The product's defaults (RECOVERY_VALUE_FLOOR_* in appease/settings.py): what keeping a
+# customer of each tier is worth at least; the lifetime-value share is left out (the world
+# has no lifetime values).
+RECOVERY_VALUE = {"standard": Decimal("25"), "silver": Decimal("50"), "gold": Decimal("100"), "platinum": Decimal("200")}
 CELL_NOISE = 0.2  # standard deviation, on the log-odds, of every cell's own deviation
 
 
@@ -526,7 +529,7 @@ def main() -> int:
         dest="values",
         type=values_arg,
         default=dict(RECOVERY_VALUE),
-        help="what a recovered customer is worth per tier, e.g. standard=40,platinum=150",
+        help="what a recovered customer is worth per tier, e.g. standard=25,platinum=200",
     )
     parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=[1, 2, 3, 4, 5])
     parser.add_argument(
