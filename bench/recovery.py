@@ -117,7 +117,12 @@ ORDER_MEDIAN = {"standard": 40.0, "silver": 55.0, "gold": 80.0, "platinum": 120.
 # The product's defaults (RECOVERY_VALUE_FLOOR_* in appease/settings.py): what keeping a
 # customer of each tier is worth at least; the lifetime-value share is left out (the world
 # has no lifetime values).
-RECOVERY_VALUE = {"standard": Decimal("25"), "silver": Decimal("50"), "gold": Decimal("100"), "platinum": Decimal("200")}
+RECOVERY_VALUE = {
+    "standard": Decimal("25"),
+    "silver": Decimal("50"),
+    "gold": Decimal("100"),
+    "platinum": Decimal("200"),
+}
 CELL_NOISE = 0.2  # standard deviation, on the log-odds, of every cell's own deviation
 
 
