@@ -400,7 +400,7 @@ TABLES = {
             "balance_after_amount:m single_use:B status:s redeemed_at:t reversed_at:t reverse_reason:s",
         ),
         # ids by the database (its sequence), as nothing refers to an order
-        Table.of("orders", CustomerOrder, "customer_id:i reference:s total_amount:m currency:s placed_at:t"),
+        Table.of("orders", CustomerOrder, "customer_id:i reference:s total_amount:m currency:s placed_at:t source:s"),
         # The segment columns and repurchased_at are placeholders here, made from the
         # written rows when every chunk is in (Command.outcomes_derive).
         Table.of(
@@ -744,6 +744,7 @@ class ChunkMaker:
                 "total_amount": total,
                 "currency": customer.currency,
                 "placed_at": at,
+                "source": CustomerOrder.Source.EVENT,  # the shop's systems sent it
             }
         )
 
@@ -1850,6 +1851,7 @@ class Command(BaseCommand):
                     "total_amount": total,
                     "currency": currency,
                     "placed_at": at,
+                    "source": CustomerOrder.Source.EVENT,
                 }
                 for n, (at, total) in enumerate(zip(placed, totals, strict=True), start=1)
             )
