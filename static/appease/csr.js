@@ -242,15 +242,51 @@ document.addEventListener("submit", function (event) {
 // focus goes to "Give it now", so the recommended appeasement is one click (or Enter).
 (function () {
   "use strict";
+  // Plain fetch, not htmx: the list arrives while the rep goes on (picks an offer, gives),
+  // and its swap must not move their focus or interleave with the give's own swap. The
+  // answer to the last reason picked wins; a failed load leaves the slot as it was.
+  var latest = 0;
   function load(select) {
     var slot = document.getElementById("recommendations");
-    if (!slot || !slot.dataset.url || !window.htmx || !select.value) return;
+    if (!slot || !slot.dataset.url || !select.value) return;
     var url = slot.dataset.url + "?reason_code=" + encodeURIComponent(select.value);
-    window.htmx.ajax("GET", url, { target: "#recommendations", swap: "innerHTML" });
+    var ticket = ++latest;
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        var current = document.getElementById("recommendations");
+        if (html !== null && ticket === latest && current) current.innerHTML = html;
+      })
+      .catch(function () {});
+  }
+  // An experiment's assignment for this customer and reason (feedback's): the same way,
+  // the block replaced whole; the token already shown is sent back, so a valid one is kept.
+  var latestAssignment = 0;
+  function loadAssignment(select) {
+    var block = document.getElementById("experiment-assignment");
+    if (!block || !block.dataset.url) return;
+    var token = document.getElementById("experiment-token");
+    var url = block.dataset.url + "?reason_code=" + encodeURIComponent(select.value) +
+      (token ? "&experiment_token=" + encodeURIComponent(token.value) : "");
+    var ticket = ++latestAssignment;
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        var current = document.getElementById("experiment-assignment");
+        if (html === null || ticket !== latestAssignment || !current) return;
+        var holder = document.createElement("template");
+        holder.innerHTML = html.trim();
+        var fresh = holder.content.firstElementChild;
+        if (fresh && fresh.id === "experiment-assignment") current.replaceWith(fresh);
+      })
+      .catch(function () {});
   }
   document.addEventListener("change", function (event) {
     var target = event.target;
-    if (target.matches && target.matches("#issue-form select[name=reason_code]")) load(target);
+    if (target.matches && target.matches("#issue-form select[name=reason_code]")) {
+      load(target);
+      loadAssignment(target);
+    }
   });
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest("[data-choose-offer]");
