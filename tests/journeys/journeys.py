@@ -153,7 +153,7 @@ def gift_for(people, product: Product, language: str) -> Gift:
 
         rep = next(rep for rep in REPS if rep.language == language)
         csr = CSR.log_in(people.new_page(language), rep.username, language)
-        csr.open_customer(rep.customer.name)
+        csr.open_customer(rep.customer.name, email=rep.customer.email)
         result = csr.give(offer=rep.offer.description, reason=rep.reason).wait_status("delivered")
         mail, code = Customer(product, rep.customer.email, rep.customer.language).wait_for_code(result.last4)
         gift_record(language, code=code, mail=mail, rep=rep)

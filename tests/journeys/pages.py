@@ -105,8 +105,9 @@ class CSR:
         results.get_by_role("link", name=self.t("New customer")).wait_for()
         return results.locator("ul.results a")
 
-    def open_customer(self, name: str) -> None:
-        results = self.search(name)
+    def open_customer(self, name: str, *, email: str = "") -> None:
+        """Found by email when given: the history has customers of the same name."""
+        results = self.search(email or name)
         results.filter(has_text=name).first.click()
         self.page.get_by_role("heading", name=name, level=1).wait_for()
 
