@@ -246,6 +246,11 @@ document.addEventListener("submit", function (event) {
   // and its swap must not move their focus or interleave with the give's own swap. The
   // answer to the last reason picked wins; a failed load leaves the slot as it was.
   var latest = 0;
+  // A give in flight: its answer brings the form (and its blocks) afresh, and nothing
+  // may change the form under it meanwhile.
+  function giving() {
+    return Boolean(document.querySelector("#issue-form.htmx-request"));
+  }
   function load(select) {
     var slot = document.getElementById("recommendations");
     if (!slot || !slot.dataset.url || !select.value) return;
@@ -255,7 +260,7 @@ document.addEventListener("submit", function (event) {
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         var current = document.getElementById("recommendations");
-        if (html !== null && ticket === latest && current) current.innerHTML = html;
+        if (html !== null && ticket === latest && current && !giving()) current.innerHTML = html;
       })
       .catch(function () {});
   }
@@ -273,7 +278,7 @@ document.addEventListener("submit", function (event) {
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         var current = document.getElementById("experiment-assignment");
-        if (html === null || ticket !== latestAssignment || !current) return;
+        if (html === null || ticket !== latestAssignment || !current || giving()) return;
         var holder = document.createElement("template");
         holder.innerHTML = html.trim();
         var fresh = holder.content.firstElementChild;
