@@ -15,6 +15,28 @@ ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.pos
 ON_REDIS = settings.CACHES["default"]["BACKEND"].endswith("RedisCache")
 
 
+def _one_request_at_a_time_on_sqlite() -> None:
+    """On SQLite the test database is in memory, and the live server's request threads
+    share its one connection (Django hands it over): two requests at once, as a page
+    that loads blocks while the rep gives makes, misuse it ("bad parameter or other API
+    misuse", a 500 no real deployment can have). The server then answers one request at
+    a time, as Django's non-threaded server does, closing each connection (so Chromium's
+    keep-alive cannot hold it). PostgreSQL runs keep the threaded server."""
+    from django.core.servers.basehttp import WSGIServer
+    from django.test.testcases import LiveServerThread
+
+    class OneAtATime(WSGIServer):
+        def __init__(self, *args, connections_override=None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.connections_override = connections_override  # the thread applies them
+
+    LiveServerThread.server_class = OneAtATime
+
+
+if not ON_POSTGRES:
+    _one_request_at_a_time_on_sqlite()
+
+
 def pytest_collection_modifyitems(config, items):
     skip_pg = pytest.mark.skip(
         reason="needs PostgreSQL: row locks and real concurrency mean nothing on SQLite "
