@@ -19,18 +19,21 @@ def _one_request_at_a_time_on_sqlite() -> None:
     """On SQLite the test database is in memory, and the live server's request threads
     share its one connection (Django hands it over): two requests at once, as a page
     that loads blocks while the rep gives makes, misuse it ("bad parameter or other API
-    misuse", a 500 no real deployment can have). The server then answers one request at
-    a time, as Django's non-threaded server does, closing each connection (so Chromium's
-    keep-alive cannot hold it). PostgreSQL runs keep the threaded server."""
-    from django.core.servers.basehttp import WSGIServer
-    from django.test.testcases import LiveServerThread
+    misuse", a 500 no real deployment can have). The application then handles one
+    request at a time; the server's threads still read and write sockets in parallel (a
+    browser's idle preconnection must not hold the server). PostgreSQL runs are as is."""
+    import threading
 
-    class OneAtATime(WSGIServer):
-        def __init__(self, *args, connections_override=None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.connections_override = connections_override  # the thread applies them
+    from django.core.handlers.wsgi import WSGIHandler
 
-    LiveServerThread.server_class = OneAtATime
+    lock = threading.Lock()
+    handle = WSGIHandler.__call__
+
+    def one_at_a_time(self, environ, start_response):
+        with lock:
+            return handle(self, environ, start_response)
+
+    WSGIHandler.__call__ = one_at_a_time
 
 
 if not ON_POSTGRES:
