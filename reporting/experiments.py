@@ -19,27 +19,17 @@ from feedback.selectors import (
     experiment_override_reasons,
     experiments_all,
 )
+from reporting.selectors import wilson
 from reporting.views import supervisor_view
 
 Z95 = 1.959964
-
-
-def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion; None without data."""
-    if n <= 0:
-        return None
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def newcombe(s1: int, n1: int, s2: int, n2: int) -> tuple[float, float, float] | None:
     """p1 − p2 with its 95% interval by Newcombe's hybrid score method (his method 10:
     the two Wilson intervals combined), which stays inside [−1, 1] and behaves with small
     samples and shares near 0 or 1, where the normal approximation does not."""
-    first, second = wilson(s1, n1), wilson(s2, n2)
+    first, second = wilson(s1, n1, z=Z95), wilson(s2, n2, z=Z95)
     if first is None or second is None:
         return None
     p1, p2 = s1 / n1, s2 / n2
@@ -82,7 +72,7 @@ def experiment_rows(experiment) -> list[dict]:
     rows = []
     for arm in sorted(labels, key=lambda a: (a == APOLOGY_ARM, str(labels[a]))):
         row = {**empty, **figures.get(arm, {})}
-        interval = wilson(row["solved"], row["answered"])
+        interval = wilson(row["solved"], row["answered"], z=Z95)
         lift = None
         if holdout is not None and arm != APOLOGY_ARM:
             lift = newcombe(row["solved"], row["answered"], holdout["solved"], holdout["answered"])
