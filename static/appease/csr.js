@@ -245,46 +245,45 @@ document.addEventListener("submit", function (event) {
   // Plain fetch, not htmx: the list arrives while the rep goes on (picks an offer, gives),
   // and its swap must not move their focus or interleave with the give's own swap. The
   // answer to the last reason picked wins; a failed load leaves the slot as it was.
-  var latest = 0;
   // A give in flight: its answer brings the form (and its blocks) afresh, and nothing
   // may change the form under it meanwhile.
   function giving() {
     return Boolean(document.querySelector("#issue-form.htmx-request"));
   }
+  // Fetch a block's HTML and hand it to `apply(current element, html)`: the answer to the
+  // last request for that block wins, none lands during a give, a failed load changes
+  // nothing.
+  var latest = {};
+  function fetchBlock(id, url, apply) {
+    var ticket = (latest[id] = (latest[id] || 0) + 1);
+    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        var current = document.getElementById(id);
+        if (html !== null && ticket === latest[id] && current && !giving()) apply(current, html);
+      })
+      .catch(function () {});
+  }
   function load(select) {
     var slot = document.getElementById("recommendations");
     if (!slot || !slot.dataset.url || !select.value) return;
     var url = slot.dataset.url + "?reason_code=" + encodeURIComponent(select.value);
-    var ticket = ++latest;
-    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        var current = document.getElementById("recommendations");
-        if (html !== null && ticket === latest && current && !giving()) current.innerHTML = html;
-      })
-      .catch(function () {});
+    fetchBlock("recommendations", url, function (current, html) { current.innerHTML = html; });
   }
   // An experiment's assignment for this customer and reason (feedback's): the same way,
   // the block replaced whole; the token already shown is sent back, so a valid one is kept.
-  var latestAssignment = 0;
   function loadAssignment(select) {
     var block = document.getElementById("experiment-assignment");
     if (!block || !block.dataset.url) return;
     var token = document.getElementById("experiment-token");
     var url = block.dataset.url + "?reason_code=" + encodeURIComponent(select.value) +
       (token ? "&experiment_token=" + encodeURIComponent(token.value) : "");
-    var ticket = ++latestAssignment;
-    fetch(url, { credentials: "same-origin", headers: { "HX-Request": "true" } })
-      .then(function (response) { return response.ok ? response.text() : null; })
-      .then(function (html) {
-        var current = document.getElementById("experiment-assignment");
-        if (html === null || ticket !== latestAssignment || !current || giving()) return;
-        var holder = document.createElement("template");
-        holder.innerHTML = html.trim();
-        var fresh = holder.content.firstElementChild;
-        if (fresh && fresh.id === "experiment-assignment") current.replaceWith(fresh);
-      })
-      .catch(function () {});
+    fetchBlock("experiment-assignment", url, function (current, html) {
+      var holder = document.createElement("template");
+      holder.innerHTML = html.trim();
+      var fresh = holder.content.firstElementChild;
+      if (fresh && fresh.id === "experiment-assignment") current.replaceWith(fresh);
+    });
   }
   document.addEventListener("change", function (event) {
     var target = event.target;
